@@ -1,0 +1,3 @@
+module github.com/tradsys/mesh/services/connectors
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/tradsys/mesh/services/matching
+
+go 1.26
