@@ -67,7 +67,7 @@ func codeToLevel(c codes.Code) logging.Level {
 }
 
 func zapAdapter(l *zap.Logger) logging.Logger {
-	l = l.WithOptions(zap.AddCallerSkip(1))
+	l = l.WithOptions(zap.WithCaller(false)) // the caller would be the middleware
 	return logging.LoggerFunc(func(_ context.Context, lvl logging.Level, msg string, kv ...any) {
 		zl := zapcore.DebugLevel
 		switch lvl {

@@ -217,7 +217,7 @@ func MulFixed(a, b Fixed) (Fixed, bool) {
 		if q > uint64(math.MaxInt64)+1 {
 			return 0, false
 		}
-		return Fixed(-int64(q - 1) - 1), true
+		return Fixed(-int64(q-1) - 1), true
 	}
 	if q > math.MaxInt64 {
 		return 0, false

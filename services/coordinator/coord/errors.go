@@ -1,0 +1,143 @@
+package coord
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/config"
+)
+
+// The coordinator's domain errors. The gRPC layer maps each to a status code
+// in one table (server/errors.go); nothing here knows about gRPC.
+
+// ErrNotLeader means this replica lost or has not yet won the leadership;
+// the caller should retry (the gRPC layer forwards to the leader).
+var ErrNotLeader = errors.New("this coordinator replica is not the leader; retry")
+
+// NotFoundError is an unknown or ended session, lease, lock or component.
+type NotFoundError struct {
+	Kind string // "session", "lease", "component"
+	ID   string
+}
+
+func (e *NotFoundError) Error() string {
+	if e.Kind == "session" {
+		return fmt.Sprintf("session %s not found (closed or expired)", e.ID)
+	}
+	return fmt.Sprintf("%s %q not found", e.Kind, e.ID)
+}
+
+// InvalidError is a request the coordinator cannot act on.
+type InvalidError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string { return fmt.Sprintf("invalid %s: %s", e.Field, e.Reason) }
+
+// PermissionError is an attempt to touch what another session holds.
+type PermissionError struct {
+	Session, Owner string // the holder
+	What           string
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("%s belongs to session %s (owner %q)", e.What, e.Session, e.Owner)
+}
+
+// NotGrantedError is a memory request that did not fit in time.
+type NotGrantedError struct {
+	Component               string
+	Requested, Free, Budget int64
+	Waited                  time.Duration
+	Ahead                   int // waiters queued ahead of it
+}
+
+func (e *NotGrantedError) Error() string {
+	msg := fmt.Sprintf("memory lease not granted for %q: requested %d bytes (%s), free %d (%s) of budget %d (%s)",
+		e.Component, e.Requested, config.FormatBytes(e.Requested), e.Free, config.FormatBytes(e.Free), e.Budget, config.FormatBytes(e.Budget))
+	if e.Waited > 0 {
+		msg += fmt.Sprintf(" after waiting %s", e.Waited.Round(time.Millisecond))
+	}
+	if e.Ahead > 0 {
+		msg += fmt.Sprintf("; %d requests of equal or higher priority queued ahead", e.Ahead)
+	}
+	return msg
+}
+
+// TooLargeError is a request larger than the whole budget.
+type TooLargeError struct{ Requested, Budget int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("invalid bytes: %d is more than the whole memory budget of %d (%s)", e.Requested, e.Budget, config.FormatBytes(e.Budget))
+}
+
+// DeadlockEdge is one step of a wait-for cycle: Session waits for Lock,
+// which is held by (or queued ahead for) Next.
+type DeadlockEdge struct {
+	Session, Owner  string
+	Lock            string
+	Next, NextOwner string
+	Queued          bool // Next is ahead in the lock's queue, not its holder
+}
+
+// DeadlockError is a lock request that would close a wait-for cycle.
+type DeadlockError struct{ Cycle []DeadlockEdge }
+
+func (e *DeadlockError) Error() string {
+	parts := make([]string, len(e.Cycle))
+	for i, d := range e.Cycle {
+		rel := "held by"
+		if d.Queued {
+			rel = "queued behind"
+		}
+		parts[i] = fmt.Sprintf("session %s (owner %q) waits for lock %q %s session %s (owner %q)",
+			d.Session, d.Owner, d.Lock, rel, d.Next, d.NextOwner)
+	}
+	return "deadlock detected: " + strings.Join(parts, "; ")
+}
+
+// RankError is taking a lower-ranked lock while holding a higher-ranked one.
+type RankError struct {
+	Held       string
+	HeldRank   int32
+	Wanted     string
+	WantedRank int32
+}
+
+func (e *RankError) Error() string {
+	return fmt.Sprintf("lock rank violation: holding %q (rank %d) while taking %q (rank %d); take lower-ranked locks first",
+		e.Held, e.HeldRank, e.Wanted, e.WantedRank)
+}
+
+// LockTimeoutError is a lock not acquired within its wait.
+type LockTimeoutError struct {
+	Name, Holder, HolderOwner string
+	Waited                    time.Duration
+}
+
+func (e *LockTimeoutError) Error() string {
+	return fmt.Sprintf("lock %q not acquired within %s: held by session %s (owner %q)",
+		e.Name, e.Waited.Round(time.Millisecond), e.Holder, e.HolderOwner)
+}
+
+// NotHeldError is releasing a lock the session does not hold.
+type NotHeldError struct{ Name, Session string }
+
+func (e *NotHeldError) Error() string {
+	return fmt.Sprintf("lock %q is not held by session %s", e.Name, e.Session)
+}
+
+// ConflictError is a state change refused because of the current state.
+type ConflictError struct{ Reason string }
+
+func (e *ConflictError) Error() string { return e.Reason }
+
+// CycleError is a component dependency cycle.
+type CycleError struct{ Cycle []string }
+
+func (e *CycleError) Error() string {
+	return "invalid dependencies: dependency cycle " + strings.Join(e.Cycle, " -> ")
+}

@@ -1,0 +1,381 @@
+package coord
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+type lease struct {
+	id          string
+	sess        *session
+	component   string
+	bytes       int64
+	priority    int32
+	preemptible bool
+	token       uint64
+	rev         int64
+	grantedAt   time.Time
+	pending     bool // grant not yet committed
+	releasing   bool // delete not yet committed
+	revokeAt    time.Time
+	revokeTimer *time.Timer
+	gone        chan struct{} // closed when removed
+}
+
+type memResult struct {
+	lease Lease
+	err   error
+}
+
+type memWaiter struct {
+	req    MemoryRequest
+	sess   *session
+	seq    uint64
+	since  time.Time
+	chosen bool // taken off the queue for a grant being committed
+	done   chan memResult
+}
+
+func (w *memWaiter) finish(r memResult) {
+	select {
+	case w.done <- r:
+	default:
+	}
+}
+
+// before orders waiters: lower priority number first, then arrival.
+func (w *memWaiter) before(o *memWaiter) bool {
+	if w.req.Priority != o.req.Priority {
+		return w.req.Priority < o.req.Priority
+	}
+	return w.seq < o.seq
+}
+
+// AcquireMemory grants req.Bytes of the budget, waiting up to req.Wait.
+func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lease, error) {
+	if req.Bytes > c.cfg.Budget {
+		return Lease{}, &TooLargeError{Requested: req.Bytes, Budget: c.cfg.Budget}
+	}
+	c.mu.Lock()
+	st, s, err := c.sessionLocked(req.SessionID)
+	if err != nil {
+		c.mu.Unlock()
+		return Lease{}, err
+	}
+	st.arrivals++
+	w := &memWaiter{req: req, sess: s, seq: st.arrivals, since: time.Now(), done: make(chan memResult, 1)}
+	i := sort.Search(len(st.memQ), func(i int) bool { return w.before(st.memQ[i]) })
+	st.memQ = append(st.memQ, nil)
+	copy(st.memQ[i+1:], st.memQ[i:])
+	st.memQ[i] = w
+	s.memWait[w] = struct{}{}
+	c.scheduleLocked(st)
+	if !w.chosen {
+		if req.Wait <= 0 {
+			e := c.notGrantedLocked(st, w)
+			c.removeMemWaiterLocked(st, w)
+			c.mu.Unlock()
+			return Lease{}, e
+		}
+		c.emit(Event{Type: EventMemoryWaiting, SessionID: s.id, Owner: s.owner, Component: req.Component,
+			Bytes: req.Bytes, Priority: req.Priority})
+		c.updateGaugesLocked()
+	}
+	c.mu.Unlock()
+
+	timer := time.NewTimer(max(req.Wait, 0))
+	defer timer.Stop()
+	var r memResult
+	select {
+	case r = <-w.done:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	if r.err == nil && r.lease.ID == "" {
+		// Timed out or cancelled: leave the queue, unless a grant for us is
+		// already being committed, in which case take its outcome.
+		c.mu.Lock()
+		if !w.chosen {
+			e := c.notGrantedLocked(st, w)
+			c.removeMemWaiterLocked(st, w)
+			c.scheduleLocked(st) // the head may have left: others may fit now
+			c.mu.Unlock()
+			if ctx.Err() != nil {
+				return Lease{}, ctx.Err()
+			}
+			return Lease{}, e
+		}
+		c.mu.Unlock()
+		r = <-w.done
+	}
+	if r.err == nil && ctx.Err() != nil {
+		// Granted, but nobody is listening any more: give it back.
+		_ = c.ReleaseMemory(context.WithoutCancel(ctx), req.SessionID, r.lease.ID)
+		return Lease{}, ctx.Err()
+	}
+	return r.lease, r.err
+}
+
+func (c *Coordinator) notGrantedLocked(st *state, w *memWaiter) error {
+	ahead := 0
+	for _, o := range st.memQ {
+		if o == w {
+			break
+		}
+		ahead++
+	}
+	c.m.denials.Inc()
+	e := &NotGrantedError{Component: w.req.Component, Requested: w.req.Bytes, Free: c.cfg.Budget - st.used,
+		Budget: c.cfg.Budget, Waited: time.Since(w.since), Ahead: ahead}
+	c.emit(Event{Type: EventMemoryDenied, SessionID: w.sess.id, Owner: w.sess.owner, Component: w.req.Component,
+		Bytes: w.req.Bytes, Priority: w.req.Priority, Message: e.Error()})
+	return e
+}
+
+func (c *Coordinator) removeMemWaiterLocked(st *state, w *memWaiter) {
+	for i, o := range st.memQ {
+		if o == w {
+			st.memQ = append(st.memQ[:i], st.memQ[i+1:]...)
+			break
+		}
+	}
+	delete(w.sess.memWait, w)
+	c.updateGaugesLocked()
+}
+
+// scheduleLocked grants waiters from the head of the queue while they fit.
+// The head blocks those behind it (as golang.org/x/sync/semaphore does), so a
+// large important request is not starved by a stream of small ones; if the
+// head may wait, it may preempt.
+func (c *Coordinator) scheduleLocked(st *state) {
+	for len(st.memQ) > 0 {
+		w := st.memQ[0]
+		free := c.cfg.Budget - st.used
+		if w.req.Bytes > free {
+			if w.req.Wait > 0 {
+				c.preemptForLocked(st, w, free)
+			}
+			return
+		}
+		st.memQ = st.memQ[1:]
+		delete(w.sess.memWait, w)
+		w.chosen = true
+		c.grantLocked(st, w)
+	}
+}
+
+func (c *Coordinator) grantLocked(st *state, w *memWaiter) {
+	s := w.sess
+	l := &lease{id: newID(), sess: s, component: w.req.Component, bytes: w.req.Bytes, priority: w.req.Priority,
+		preemptible: w.req.Preemptible, grantedAt: time.Now(), pending: true, gone: make(chan struct{})}
+	// The bytes count as used from the decision on, so no later decision can
+	// hand them out twice while this one is being committed.
+	st.used += l.bytes
+	st.leases[l.id], s.leases[l.id] = l, l
+	c.updateGaugesLocked()
+	key := c.key(kLeases, l.id)
+	st.submit(&wop{
+		grant: true,
+		keys:  []string{key},
+		build: func(idx int) []clientv3.Op {
+			val, _ := json.Marshal(leaseRecord{Session: s.id, Component: l.component, Bytes: l.bytes,
+				Priority: l.priority, Preemptible: l.preemptible, GrantedAt: l.grantedAt, Index: idx})
+			return []clientv3.Op{clientv3.OpPut(key, string(val), clientv3.WithLease(s.etcdID))}
+		},
+		done: func(rev int64, idx int, err error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.st != st {
+				w.finish(memResult{err: ErrNotLeader})
+				return
+			}
+			if err != nil {
+				c.removeLeaseLocked(st, l, EventUnspecified, "")
+				c.scheduleLocked(st)
+				if errors.Is(err, errLeaseGone) {
+					err = &NotFoundError{Kind: "session", ID: s.id}
+				}
+				w.finish(memResult{err: err})
+				return
+			}
+			l.pending, l.rev, l.token = false, rev, fencingToken(rev, idx)
+			c.m.grants.Inc()
+			c.m.memWait.Observe(time.Since(w.since).Seconds())
+			c.emit(Event{Type: EventMemoryGranted, SessionID: s.id, Owner: s.owner, Component: l.component,
+				LeaseID: l.id, Bytes: l.bytes, Priority: l.priority, FencingToken: l.token})
+			w.finish(memResult{lease: c.leaseInfo(l)})
+		},
+	})
+}
+
+func (c *Coordinator) leaseInfo(l *lease) Lease {
+	return Lease{ID: l.id, SessionID: l.sess.id, Owner: l.sess.owner, Component: l.component, Bytes: l.bytes,
+		Priority: l.priority, Preemptible: l.preemptible, FencingToken: l.token, GrantedAt: l.grantedAt, RevokeAt: l.revokeAt}
+}
+
+// preemptForLocked sends revocation notices to enough preemptible leases of
+// strictly lower priority (larger number) for w to fit once they are gone:
+// least important first, then newest first. Nothing is revoked unless
+// revoking would really make room.
+func (c *Coordinator) preemptForLocked(st *state, w *memWaiter, free int64) {
+	need := w.req.Bytes - free
+	var candidates []*lease
+	for _, l := range st.leases {
+		if l.pending || l.releasing {
+			continue
+		}
+		if !l.revokeAt.IsZero() {
+			need -= l.bytes // already on its way out
+			continue
+		}
+		if l.preemptible && l.priority > w.req.Priority {
+			candidates = append(candidates, l)
+		}
+	}
+	if need <= 0 {
+		return
+	}
+	sort.Slice(candidates, func(i, j int) bool {
+		a, b := candidates[i], candidates[j]
+		if a.priority != b.priority {
+			return a.priority > b.priority
+		}
+		return a.grantedAt.After(b.grantedAt)
+	})
+	var victims []*lease
+	for _, l := range candidates {
+		if need <= 0 {
+			break
+		}
+		victims = append(victims, l)
+		need -= l.bytes
+	}
+	if need > 0 {
+		return
+	}
+	deadline := time.Now().Add(c.cfg.PreemptGrace)
+	for _, l := range victims {
+		l.revokeAt = deadline
+		c.m.preemptions.Inc()
+		c.emit(Event{Type: EventMemoryPreempting, SessionID: l.sess.id, Owner: l.sess.owner, Component: l.component,
+			LeaseID: l.id, Bytes: l.bytes, Priority: l.priority, FencingToken: l.token, Deadline: deadline,
+			Message: "preempted by " + w.req.Component + " (priority " + itoa(w.req.Priority) + "); release before the deadline"})
+		l := l
+		l.revokeTimer = time.AfterFunc(c.cfg.PreemptGrace, func() { c.forceRelease(st, l) })
+	}
+}
+
+func itoa(n int32) string { return fmtInt(int64(n)) }
+
+func (c *Coordinator) forceRelease(st *state, l *lease) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st != st || st.leases[l.id] != l || l.releasing {
+		return
+	}
+	c.m.forced.Inc()
+	c.releaseLocked(st, l, EventMemoryForceReleased, "grace period over", nil)
+}
+
+// ReleaseMemory gives a lease back. Releasing a lease that is already being
+// released waits for that release.
+func (c *Coordinator) ReleaseMemory(ctx context.Context, sessionID, leaseID string) error {
+	c.mu.Lock()
+	st, s, err := c.sessionLocked(sessionID)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	l := st.leases[leaseID]
+	if l == nil || l.pending {
+		c.mu.Unlock()
+		return &NotFoundError{Kind: "lease", ID: leaseID}
+	}
+	if l.sess != s {
+		c.mu.Unlock()
+		return &PermissionError{Session: l.sess.id, Owner: l.sess.owner, What: "lease " + leaseID}
+	}
+	done := make(chan error, 1)
+	if l.releasing {
+		gone := l.gone
+		c.mu.Unlock()
+		select {
+		case <-gone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.releaseLocked(st, l, EventMemoryReleased, "released", done)
+	c.mu.Unlock()
+	return <-done
+}
+
+func (c *Coordinator) releaseLocked(st *state, l *lease, ev EventType, why string, done chan error) {
+	l.releasing = true
+	if l.revokeTimer != nil {
+		l.revokeTimer.Stop()
+	}
+	key := c.key(kLeases, l.id)
+	st.submit(&wop{
+		keys:  []string{key},
+		build: static(clientv3.OpDelete(key)),
+		done: func(_ int64, _ int, err error) {
+			c.mu.Lock()
+			if c.st == st && err == nil {
+				c.removeLeaseLocked(st, l, ev, why)
+				c.scheduleLocked(st)
+			} else if c.st == st {
+				l.releasing = false
+			}
+			c.mu.Unlock()
+			if done != nil {
+				done <- err
+			}
+		},
+	})
+}
+
+// removeLeaseLocked forgets a lease whose key is gone (or never was).
+func (c *Coordinator) removeLeaseLocked(st *state, l *lease, ev EventType, why string) {
+	if st.leases[l.id] != l {
+		return
+	}
+	delete(st.leases, l.id)
+	delete(l.sess.leases, l.id)
+	st.used -= l.bytes
+	if l.revokeTimer != nil {
+		l.revokeTimer.Stop()
+	}
+	close(l.gone)
+	if ev != EventUnspecified {
+		c.m.releases.Inc()
+		c.emit(Event{Type: ev, SessionID: l.sess.id, Owner: l.sess.owner, Component: l.component, LeaseID: l.id,
+			Bytes: l.bytes, Priority: l.priority, FencingToken: l.token, Message: why})
+	}
+	c.updateGaugesLocked()
+}
+
+// ListLeases lists granted leases, of one session when sessionID is set.
+func (c *Coordinator) ListLeases(sessionID string) ([]Lease, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	var out []Lease
+	for _, id := range sortedKeys(st.leases) {
+		l := st.leases[id]
+		if l.pending || (sessionID != "" && l.sess.id != sessionID) {
+			continue
+		}
+		out = append(out, c.leaseInfo(l))
+	}
+	return out, nil
+}

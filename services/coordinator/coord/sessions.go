@@ -1,0 +1,150 @@
+package coord
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// CreateSession opens a session on a new etcd lease of the given TTL.
+func (c *Coordinator) CreateSession(ctx context.Context, owner string, ttl time.Duration) (Session, error) {
+	if ttl <= 0 {
+		ttl = c.cfg.DefaultSessionTTL
+	}
+	c.mu.Lock()
+	_, err := c.current()
+	c.mu.Unlock()
+	if err != nil {
+		return Session{}, err
+	}
+	secs := int64((ttl + time.Second - 1) / time.Second)
+	g, err := c.cli.Grant(ctx, secs)
+	if err != nil {
+		return Session{}, err
+	}
+	// etcd may raise a TTL to its minimum; report what the session really has.
+	ttl = time.Duration(g.TTL) * time.Second
+	id := sessionID(g.ID)
+	val, _ := json.Marshal(sessionRecord{Owner: owner, TTL: ttl})
+	done := make(chan error, 1)
+
+	c.mu.Lock()
+	st, err := c.current()
+	if err != nil {
+		c.mu.Unlock()
+		_, _ = c.cli.Revoke(context.WithoutCancel(ctx), g.ID)
+		return Session{}, err
+	}
+	st.submit(&wop{
+		build: static(clientv3.OpPut(c.key(kSessions, id), string(val), clientv3.WithLease(g.ID))),
+		keys:  []string{c.key(kSessions, id)},
+		done: func(_ int64, _ int, err error) {
+			if err == nil {
+				c.mu.Lock()
+				if c.st == st {
+					st.sessions[id] = newSession(id, g.ID, owner, ttl)
+					c.updateGaugesLocked()
+				}
+				c.mu.Unlock()
+			}
+			done <- err
+		},
+	})
+	c.mu.Unlock()
+	if err := <-done; err != nil {
+		_, _ = c.cli.Revoke(context.WithoutCancel(ctx), g.ID)
+		if errors.Is(err, errLeaseGone) {
+			return Session{}, ErrNotLeader
+		}
+		return Session{}, err
+	}
+	c.emit(Event{Type: EventSessionCreated, SessionID: id, Owner: owner})
+	return Session{ID: id, Owner: owner, TTL: ttl}, nil
+}
+
+func (c *Coordinator) sessionLocked(id string) (*state, *session, error) {
+	st, err := c.current()
+	if err != nil {
+		return nil, nil, err
+	}
+	s := st.sessions[id]
+	if s == nil {
+		return nil, nil, &NotFoundError{Kind: "session", ID: id}
+	}
+	return st, s, nil
+}
+
+// KeepAlive renews a session's etcd lease and returns its TTL.
+func (c *Coordinator) KeepAlive(ctx context.Context, id string) (time.Duration, error) {
+	c.mu.Lock()
+	_, s, err := c.sessionLocked(id)
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.cli.KeepAliveOnce(ctx, s.etcdID)
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return 0, &NotFoundError{Kind: "session", ID: id}
+	}
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(resp.TTL) * time.Second, nil
+}
+
+// CloseSession revokes the session's etcd lease, which deletes its memory
+// leases and locks in the same etcd revision, and hands its locks on.
+func (c *Coordinator) CloseSession(ctx context.Context, id string) (CloseResult, error) {
+	c.mu.Lock()
+	_, s, err := c.sessionLocked(id)
+	c.mu.Unlock()
+	if err != nil {
+		return CloseResult{}, err
+	}
+	_, err = c.cli.Revoke(ctx, s.etcdID)
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return CloseResult{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.current()
+	if err != nil {
+		return CloseResult{}, err
+	}
+	res := CloseResult{Leases: len(s.leases), Locks: len(s.held)}
+	if st.sessions[id] == s {
+		c.endSessionLocked(st, s, "closed")
+	}
+	return res, nil
+}
+
+// endSessionLocked forgets a session whose etcd lease is gone (its keys went
+// with it), fails its waiters and passes its locks and memory on.
+func (c *Coordinator) endSessionLocked(st *state, s *session, why string) {
+	delete(st.sessions, s.id)
+	for w := range s.memWait {
+		c.removeMemWaiterLocked(st, w)
+		w.finish(memResult{err: &NotFoundError{Kind: "session", ID: s.id}})
+	}
+	for w := range s.waits {
+		c.removeLockWaiterLocked(st, w)
+		w.finish(lockResult{err: &NotFoundError{Kind: "session", ID: s.id}})
+	}
+	for _, l := range s.leases {
+		if !l.pending {
+			c.removeLeaseLocked(st, l, EventMemoryReleased, "session "+why)
+		}
+	}
+	for _, ls := range s.held {
+		if ls.holder != nil && ls.holder.sess == s && !ls.holder.pending {
+			c.dropHolderLocked(st, ls, "session "+why)
+		}
+	}
+	c.emit(Event{Type: EventSessionEnded, SessionID: s.id, Owner: s.owner, Message: why})
+	c.scheduleLocked(st)
+	c.updateGaugesLocked()
+}

@@ -1,0 +1,85 @@
+// Package embedetcd runs a single-member etcd inside the coordinator
+// process: the default for one machine, so `tradsys up` needs no etcd
+// install. Point the coordinator at a real cluster with --etcd-endpoints.
+package embedetcd
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// Config says where the member keeps its data and listens.
+type Config struct {
+	Dir        string
+	ClientAddr string // host:port; port 0 picks a free one
+	PeerAddr   string // host:port; port 0 picks a free one
+	// NoFsync trades durability for speed; only for throwaway test data.
+	NoFsync bool
+}
+
+// Server is a running embedded etcd member.
+type Server struct {
+	etcd     *embed.Etcd
+	endpoint string
+}
+
+// Start starts the member and waits until it serves.
+func Start(c Config) (*Server, error) {
+	client, err := freeURL(c.ClientAddr)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client address %q: %w", c.ClientAddr, err)
+	}
+	peer, err := freeURL(c.PeerAddr)
+	if err != nil {
+		return nil, fmt.Errorf("etcd peer address %q: %w", c.PeerAddr, err)
+	}
+	cfg := embed.NewConfig()
+	cfg.Name = "tradsys"
+	cfg.Dir = c.Dir
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.Logger, cfg.LogLevel = "zap", "error"
+	cfg.AutoCompactionMode, cfg.AutoCompactionRetention = embed.CompactorModePeriodic, "1h"
+	cfg.UnsafeNoFsync = c.NoFsync
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd in %s: %w", c.Dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd in %s not ready after 60s", c.Dir)
+	}
+	return &Server{etcd: e, endpoint: client.Host}, nil
+}
+
+// Endpoint is the member's client address (host:port).
+func (s *Server) Endpoint() string { return s.endpoint }
+
+// Close stops the member.
+func (s *Server) Close() { s.etcd.Close() }
+
+func freeURL(addr string) (*url.URL, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if port == "0" {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, err
+		}
+		addr = l.Addr().String()
+		l.Close()
+	}
+	return url.Parse("http://" + addr)
+}

@@ -1,0 +1,232 @@
+// Package server is the gRPC face of the coordinator: it translates
+// tradsys.coordinator.v1 requests into calls on package coord and domain
+// errors into statuses (errors.go), and forwards calls that reach a
+// follower replica to the leader (forward.go).
+package server
+
+import (
+	"context"
+	"time"
+
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	"github.com/tradsys/mesh/services/coordinator/coord"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Service implements tradsys.coordinator.v1.CoordinatorService.
+type Service struct {
+	coordinatorv1.UnimplementedCoordinatorServiceServer
+	c *coord.Coordinator
+}
+
+// NewService wraps a coordinator replica.
+func NewService(c *coord.Coordinator) *Service { return &Service{c: c} }
+
+func priority(p *int32) int32 {
+	if p == nil {
+		return coord.DefaultPriority
+	}
+	return *p
+}
+
+func (s *Service) CreateSession(ctx context.Context, r *coordinatorv1.CreateSessionRequest) (*coordinatorv1.CreateSessionResponse, error) {
+	sess, err := s.c.CreateSession(ctx, r.GetOwner(), r.GetTtl().AsDuration())
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.CreateSessionResponse{SessionId: sess.ID, Ttl: durationpb.New(sess.TTL)}, nil
+}
+
+func (s *Service) KeepAlive(ctx context.Context, r *coordinatorv1.KeepAliveRequest) (*coordinatorv1.KeepAliveResponse, error) {
+	ttl, err := s.c.KeepAlive(ctx, r.GetSessionId())
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.KeepAliveResponse{Ttl: durationpb.New(ttl)}, nil
+}
+
+func (s *Service) CloseSession(ctx context.Context, r *coordinatorv1.CloseSessionRequest) (*coordinatorv1.CloseSessionResponse, error) {
+	res, err := s.c.CloseSession(ctx, r.GetSessionId())
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.CloseSessionResponse{ReleasedLeases: int32(res.Leases), ReleasedLocks: int32(res.Locks)}, nil
+}
+
+func (s *Service) AcquireMemory(ctx context.Context, r *coordinatorv1.AcquireMemoryRequest) (*coordinatorv1.AcquireMemoryResponse, error) {
+	l, err := s.c.AcquireMemory(ctx, coord.MemoryRequest{
+		SessionID: r.GetSessionId(), Component: r.GetComponent(), Bytes: r.GetBytes(),
+		Priority: priority(r.Priority), Preemptible: r.GetPreemptible(), Wait: r.GetWaitTimeout().AsDuration(),
+	})
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.AcquireMemoryResponse{LeaseId: l.ID, FencingToken: l.FencingToken, Bytes: l.Bytes}, nil
+}
+
+func (s *Service) ReleaseMemory(ctx context.Context, r *coordinatorv1.ReleaseMemoryRequest) (*coordinatorv1.ReleaseMemoryResponse, error) {
+	if err := s.c.ReleaseMemory(ctx, r.GetSessionId(), r.GetLeaseId()); err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.ReleaseMemoryResponse{}, nil
+}
+
+func (s *Service) ListLeases(ctx context.Context, r *coordinatorv1.ListLeasesRequest) (*coordinatorv1.ListLeasesResponse, error) {
+	leases, err := s.c.ListLeases(r.GetSessionId())
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	out := &coordinatorv1.ListLeasesResponse{}
+	for _, l := range leases {
+		ml := &coordinatorv1.MemoryLease{LeaseId: l.ID, SessionId: l.SessionID, Owner: l.Owner, Component: l.Component,
+			Bytes: l.Bytes, Priority: l.Priority, Preemptible: l.Preemptible, FencingToken: l.FencingToken,
+			GrantedAt: timestamppb.New(l.GrantedAt)}
+		if !l.RevokeAt.IsZero() {
+			ml.RevokeAt = timestamppb.New(l.RevokeAt)
+		}
+		out.Leases = append(out.Leases, ml)
+	}
+	return out, nil
+}
+
+func (s *Service) AcquireLock(ctx context.Context, r *coordinatorv1.AcquireLockRequest) (*coordinatorv1.AcquireLockResponse, error) {
+	tok, err := s.c.AcquireLock(ctx, coord.LockRequest{SessionID: r.GetSessionId(), Name: r.GetName(),
+		Wait: r.GetWaitTimeout().AsDuration(), Rank: r.GetRank()})
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.AcquireLockResponse{FencingToken: tok}, nil
+}
+
+func (s *Service) ReleaseLock(ctx context.Context, r *coordinatorv1.ReleaseLockRequest) (*coordinatorv1.ReleaseLockResponse, error) {
+	if err := s.c.ReleaseLock(ctx, r.GetSessionId(), r.GetName()); err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.ReleaseLockResponse{}, nil
+}
+
+func (s *Service) ListLocks(ctx context.Context, _ *coordinatorv1.ListLocksRequest) (*coordinatorv1.ListLocksResponse, error) {
+	locks, err := s.c.ListLocks()
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	out := &coordinatorv1.ListLocksResponse{}
+	for _, l := range locks {
+		out.Locks = append(out.Locks, &coordinatorv1.Lock{Name: l.Name, SessionId: l.SessionID, Owner: l.Owner,
+			FencingToken: l.FencingToken, Rank: l.Rank, Waiters: l.Waiters, AcquiredAt: timestamppb.New(l.AcquiredAt)})
+	}
+	return out, nil
+}
+
+func (s *Service) RegisterComponent(ctx context.Context, r *coordinatorv1.RegisterComponentRequest) (*coordinatorv1.RegisterComponentResponse, error) {
+	comp, err := s.c.RegisterComponent(ctx, coord.Component{
+		Name: r.GetName(), Endpoint: r.GetEndpoint(), MemoryBytes: r.GetMemoryBytes(), Priority: priority(r.Priority),
+		Dependencies: r.GetDependencies(), InitTimeout: r.GetInitTimeout().AsDuration(), IdleTimeout: r.GetIdleTimeout().AsDuration(),
+	})
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.RegisterComponentResponse{Component: componentPB(comp)}, nil
+}
+
+func (s *Service) ListComponents(ctx context.Context, r *coordinatorv1.ListComponentsRequest) (*coordinatorv1.ListComponentsResponse, error) {
+	comps, err := s.c.Components(r.GetName())
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	out := &coordinatorv1.ListComponentsResponse{}
+	for _, c := range comps {
+		out.Components = append(out.Components, componentPB(c))
+	}
+	return out, nil
+}
+
+func (s *Service) ActivateComponent(ctx context.Context, r *coordinatorv1.ActivateComponentRequest) (*coordinatorv1.ActivateComponentResponse, error) {
+	comp, err := s.c.SetDesiredState(ctx, r.GetName(), coord.StateActive)
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.ActivateComponentResponse{Component: componentPB(comp)}, nil
+}
+
+func (s *Service) DeactivateComponent(ctx context.Context, r *coordinatorv1.DeactivateComponentRequest) (*coordinatorv1.DeactivateComponentResponse, error) {
+	comp, err := s.c.SetDesiredState(ctx, r.GetName(), coord.StateDormant)
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.DeactivateComponentResponse{Component: componentPB(comp)}, nil
+}
+
+func (s *Service) ReportComponentState(ctx context.Context, r *coordinatorv1.ReportComponentStateRequest) (*coordinatorv1.ReportComponentStateResponse, error) {
+	if _, err := s.c.ReportState(ctx, r.GetName(), coord.ComponentState(r.GetState()), r.GetCause()); err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.ReportComponentStateResponse{}, nil
+}
+
+func (s *Service) GetStatus(ctx context.Context, _ *coordinatorv1.GetStatusRequest) (*coordinatorv1.GetStatusResponse, error) {
+	st, err := s.c.Status()
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.GetStatusResponse{
+		BudgetBytes: st.BudgetBytes, UsedBytes: st.UsedBytes, Sessions: int32(st.Sessions), Leases: int32(st.Leases),
+		Locks: int32(st.Locks), Waiters: int32(st.MemoryWaiters + st.LockWaiters), Leader: st.Leader, Replica: st.Replica,
+		MemoryWaiters: int32(st.MemoryWaiters), LockWaiters: int32(st.LockWaiters),
+	}, nil
+}
+
+// watchBuffer is how many events a watcher may fall behind before it is cut off.
+const watchBuffer = 4096
+
+func (s *Service) Watch(r *coordinatorv1.WatchRequest, stream coordinatorv1.CoordinatorService_WatchServer) error {
+	f := coord.EventFilter{SessionID: r.GetSessionId(), Component: r.GetComponent()}
+	for _, t := range r.GetTypes() {
+		f.Types = append(f.Types, coord.EventType(t))
+	}
+	sub := s.c.Subscribe(f, watchBuffer)
+	defer sub.Close()
+	for {
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case e, ok := <-sub.C:
+			if !ok {
+				if sub.Lagged() {
+					return status.Errorf(codes.ResourceExhausted, "watcher fell more than %d events behind; re-watch", watchBuffer)
+				}
+				return nil
+			}
+			if err := stream.Send(&coordinatorv1.WatchResponse{Event: eventPB(e)}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func componentPB(c coord.Component) *coordinatorv1.Component {
+	return &coordinatorv1.Component{
+		Name: c.Name, Endpoint: c.Endpoint, MemoryBytes: c.MemoryBytes, Priority: c.Priority, Dependencies: c.Dependencies,
+		InitTimeout: durationpb.New(c.InitTimeout), IdleTimeout: durationpb.New(c.IdleTimeout),
+		State: coordinatorv1.ComponentState(c.State), Cause: c.Cause, DesiredState: coordinatorv1.ComponentState(c.DesiredState),
+		StateChangedAt: timestamppb.New(c.StateChangedAt),
+	}
+}
+
+func eventPB(e coord.Event) *coordinatorv1.Event {
+	pb := &coordinatorv1.Event{
+		Sequence: e.Sequence, Type: coordinatorv1.EventType(e.Type), Time: timestamppb.New(e.Time),
+		SessionId: e.SessionID, Owner: e.Owner, Component: e.Component, LeaseId: e.LeaseID, LockName: e.LockName,
+		Bytes: e.Bytes, Priority: e.Priority, FencingToken: e.FencingToken, Message: e.Message,
+		State: coordinatorv1.ComponentState(e.State),
+	}
+	if !e.Deadline.IsZero() {
+		pb.Deadline = timestamppb.New(e.Deadline)
+	}
+	return pb
+}
+
+var _ = time.Second
