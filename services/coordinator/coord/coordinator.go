@@ -500,3 +500,16 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Ready reports whether this replica can answer: it leads with its state
+// loaded, or another replica leads and calls can be forwarded there.
+func (c *Coordinator) Ready() bool {
+	if c.IsLeader() {
+		return true
+	}
+	l := c.Leader()
+	return l != "" && l != c.cfg.Advertise
+}
+
+// Advertise is this replica's advertised address.
+func (c *Coordinator) Advertise() string { return c.cfg.Advertise }

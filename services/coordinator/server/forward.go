@@ -61,8 +61,8 @@ func (f *Forwarder) target(ctx context.Context, method string) (*grpc.ClientConn
 		return nil, status.Error(codes.Unavailable, "coordinator leadership is changing; retry")
 	}
 	addr := f.c.Leader()
-	if addr == "" {
-		return nil, status.Error(codes.Unavailable, "no coordinator leader elected yet; retry")
+	if addr == "" || addr == f.c.Advertise() {
+		return nil, status.Error(codes.Unavailable, "no coordinator leader ready yet; retry")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -132,7 +132,7 @@ func (r *Running) trackReadiness(ctx context.Context) {
 	defer t.Stop()
 	last := false
 	for {
-		ready := r.Coord.Leader() != ""
+		ready := r.Coord.Ready()
 		if ready != last {
 			r.Server.SetServing(ready)
 			last = ready

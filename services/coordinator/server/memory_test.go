@@ -1,0 +1,410 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	"github.com/tradsys/mesh/services/coordinator/coordtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// budgetAuditor replays etcd's own history of memory lease keys and checks,
+// at every revision, that the bytes granted never exceed the budget.
+type budgetAuditor struct {
+	t       *testing.T
+	budget  int64
+	mu      sync.Mutex
+	leases  map[string]int64
+	sum     int64
+	maxSeen int64
+	revs    int
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func auditBudget(t *testing.T, etcdEndpoint string, budget int64) *budgetAuditor {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcdEndpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &budgetAuditor{t: t, budget: budget, leases: map[string]int64{}, cancel: cancel, done: make(chan struct{})}
+	wch := cli.Watch(ctx, "/tradsys/mem/leases/", clientv3.WithPrefix(), clientv3.WithRev(1))
+	go func() {
+		defer close(a.done)
+		defer cli.Close()
+		for wr := range wch {
+			a.mu.Lock()
+			rev := int64(-1)
+			for _, ev := range wr.Events {
+				if ev.Kv.ModRevision != rev && rev != -1 {
+					a.check(rev)
+				}
+				rev = ev.Kv.ModRevision
+				k := string(ev.Kv.Key)
+				if ev.Type == clientv3.EventTypeDelete {
+					a.sum -= a.leases[k]
+					delete(a.leases, k)
+					continue
+				}
+				var rec struct{ Bytes int64 }
+				if err := json.Unmarshal(ev.Kv.Value, &rec); err != nil {
+					t.Errorf("lease record %s: %v", k, err)
+				}
+				a.sum += rec.Bytes - a.leases[k]
+				a.leases[k] = rec.Bytes
+			}
+			if rev != -1 {
+				a.check(rev)
+			}
+			a.mu.Unlock()
+		}
+	}()
+	return a
+}
+
+func (a *budgetAuditor) check(rev int64) {
+	a.revs++
+	if a.sum > a.maxSeen {
+		a.maxSeen = a.sum
+	}
+	if a.sum > a.budget {
+		a.t.Errorf("budget overrun at etcd revision %d: %d bytes granted of %d", rev, a.sum, a.budget)
+	}
+}
+
+func (a *budgetAuditor) stop() (maxSeen int64, revs int) {
+	time.Sleep(200 * time.Millisecond) // let the watch catch up
+	a.cancel()
+	<-a.done
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.maxSeen, a.revs
+}
+
+// churn runs clients that acquire random sizes at random priorities, hold
+// briefly and release, until stop closes. It returns grants made.
+func churn(t *testing.T, c client, clients int, budget int64, stop <-chan struct{}) func() int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	grants := 0
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(int64(i)))
+			var sid string
+			for sid == "" {
+				resp, err := c.CreateSession(context.Background(), &coordinatorv1.CreateSessionRequest{Owner: fmt.Sprintf("client-%d", i)})
+				if err == nil {
+					sid = resp.GetSessionId()
+				} else {
+					time.Sleep(50 * time.Millisecond) // failover in progress
+				}
+			}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				size := 1 + rng.Int63n(budget/3)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				resp, err := acquire(ctx, c, sid, fmt.Sprintf("comp-%d", i), size, int32(rng.Intn(60)), rng.Intn(2) == 0,
+					time.Duration(rng.Intn(200))*time.Millisecond)
+				cancel()
+				switch status.Code(err) {
+				case codes.OK:
+					mu.Lock()
+					grants++
+					mu.Unlock()
+					time.Sleep(time.Duration(rng.Intn(5)) * time.Millisecond)
+					_, _ = c.ReleaseMemory(context.Background(), &coordinatorv1.ReleaseMemoryRequest{SessionId: sid, LeaseId: resp.GetLeaseId()})
+				case codes.ResourceExhausted, codes.Unavailable, codes.DeadlineExceeded:
+				case codes.NotFound:
+					// Session expired during a failover: open another.
+					if r, err := c.CreateSession(context.Background(), &coordinatorv1.CreateSessionRequest{Owner: "again"}); err == nil {
+						sid = r.GetSessionId()
+					}
+				default:
+					t.Errorf("AcquireMemory: %v", err)
+					return
+				}
+			}
+		}(i)
+	}
+	return func() int { wg.Wait(); return grants }
+}
+
+func TestBudgetNeverExceededUnderConcurrency(t *testing.T) {
+	const budget = 1000
+	etcd := coordtest.Etcd(t)
+	r := coordtest.Replica(t, etcd, coordtest.Config{Budget: budget, PreemptGrace: 50 * time.Millisecond})
+	c := coordtest.Client(t, r.Addr())
+	audit := auditBudget(t, etcd, budget)
+	stop := make(chan struct{})
+	wait := churn(t, c, 24, budget, stop)
+	time.Sleep(3 * time.Second)
+	close(stop)
+	grants := wait()
+	maxSeen, revs := audit.stop()
+	t.Logf("%d grants, %d etcd revisions audited, peak %d of %d bytes", grants, revs, maxSeen, budget)
+	if grants < 50 || maxSeen < budget/2 {
+		t.Fatalf("too little contention to mean anything: %d grants, peak %d", grants, maxSeen)
+	}
+}
+
+func TestBudgetHeldAcrossLeaderKill(t *testing.T) {
+	const budget = 1000
+	etcd := coordtest.Etcd(t)
+	r1 := coordtest.Replica(t, etcd, coordtest.Config{Budget: budget, ElectionTTL: 1})
+	r2 := coordtest.Replica(t, etcd, coordtest.Config{Budget: budget, ElectionTTL: 1})
+	leader, follower := r1, r2
+	if !r1.Coord.IsLeader() {
+		leader, follower = r2, r1
+	}
+	// Clients talk to the follower, which forwards to the leader.
+	c := coordtest.Client(t, follower.Addr())
+	// A lease that must survive the failover.
+	sid := session(t, c, "survivor", 30*time.Second)
+	kept, err := acquire(ctxT(t), c, sid, "survivor", 100, 10, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := auditBudget(t, etcd, budget)
+	stop := make(chan struct{})
+	wait := churn(t, c, 16, budget, stop)
+	time.Sleep(time.Second)
+	leader.Kill()
+	eventually(t, 15*time.Second, "follower to take over", follower.Coord.IsLeader)
+	time.Sleep(time.Second)
+	close(stop)
+	grants := wait()
+	maxSeen, revs := audit.stop()
+	t.Logf("%d grants, %d revisions audited, peak %d", grants, revs, maxSeen)
+	leases, err := c.ListLeases(ctxT(t), &coordinatorv1.ListLeasesRequest{SessionId: sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases.GetLeases()) != 1 || leases.GetLeases()[0].GetLeaseId() != kept.GetLeaseId() ||
+		leases.GetLeases()[0].GetFencingToken() != kept.GetFencingToken() {
+		t.Fatalf("lease lost or changed across failover: %v", leases.GetLeases())
+	}
+	// The new leader still grants, with larger fencing tokens.
+	after, err := acquire(ctxT(t), c, sid, "after", 10, 10, false, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.GetFencingToken() <= kept.GetFencingToken() {
+		t.Fatalf("token after failover %d not above %d", after.GetFencingToken(), kept.GetFencingToken())
+	}
+}
+
+func TestWaitersServedByPriorityThenArrival(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 100})
+	ctx := ctxT(t)
+	holder := session(t, c, "holder", 10*time.Second)
+	full, err := acquire(ctx, c, holder, "all", 100, 50, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 3)
+	var wg sync.WaitGroup
+	for _, w := range []struct {
+		name string
+		prio int32
+	}{{"late-less-important", 40}, {"important", 10}, {"same-priority-later", 40}} {
+		sid := session(t, c, w.name, 10*time.Second)
+		wg.Add(1)
+		go func(name string, p int32) {
+			defer wg.Done()
+			resp, err := acquire(ctx, c, sid, name, 100, p, false, 20*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			order <- name
+			_, _ = c.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: sid, LeaseId: resp.GetLeaseId()})
+		}(w.name, w.prio)
+		n := len(order) // wait until this one is queued
+		_ = n
+		eventually(t, 5*time.Second, "queued", func() bool { return status_(t, c).GetMemoryWaiters() >= 1 })
+		time.Sleep(50 * time.Millisecond)
+	}
+	eventually(t, 5*time.Second, "3 queued", func() bool { return status_(t, c).GetMemoryWaiters() == 3 })
+	if _, err := c.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: holder, LeaseId: full.GetLeaseId()}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(order)
+	var got []string
+	for n := range order {
+		got = append(got, n)
+	}
+	if strings.Join(got, ",") != "important,late-less-important,same-priority-later" {
+		t.Fatalf("served %v", got)
+	}
+}
+
+func TestNotGrantedInTimeNamesSizes(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000})
+	ctx := ctxT(t)
+	s := session(t, c, "s", 10*time.Second)
+	if _, err := acquire(ctx, c, s, "big", 700, 50, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := acquire(ctx, c, s, "more", 400, 50, false, 200*time.Millisecond)
+	wantCode(t, err, codes.ResourceExhausted, "requested 400", "free 300", "budget 1000")
+	_, err = acquire(ctx, c, s, "huge", 1001, 50, false, time.Second)
+	wantCode(t, err, codes.InvalidArgument, "bytes", "budget")
+}
+
+func TestPreemptionNoticeGraceAndForcedRelease(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000, PreemptGrace: 300 * time.Millisecond})
+	ctx := ctxT(t)
+	low := session(t, c, "strategy", 10*time.Second)
+	watch, err := c.Watch(ctx, &coordinatorv1.WatchRequest{SessionId: low, Types: []coordinatorv1.EventType{
+		coordinatorv1.EventType_EVENT_TYPE_MEMORY_PREEMPTING, coordinatorv1.EventType_EVENT_TYPE_MEMORY_FORCE_RELEASED}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the watch is registered
+	lowLease, err := acquire(ctx, c, low, "strategy/mm", 800, 60, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not preemptible, or not strictly lower priority: never taken.
+	other := session(t, c, "other", 10*time.Second)
+	if _, err := acquire(ctx, c, other, "pinned", 150, 60, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	high := session(t, c, "gateway", 10*time.Second)
+	start := time.Now()
+	got, err := acquire(ctx, c, high, "gateway", 500, 10, false, 5*time.Second)
+	if err != nil {
+		t.Fatalf("high-priority request: %v", err)
+	}
+	waited := time.Since(start)
+	notice, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notice.GetEvent().GetType() != coordinatorv1.EventType_EVENT_TYPE_MEMORY_PREEMPTING || notice.GetEvent().GetLeaseId() != lowLease.GetLeaseId() {
+		t.Fatalf("first event %v, want a preemption notice for %s", notice.GetEvent(), lowLease.GetLeaseId())
+	}
+	forced, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if forced.GetEvent().GetType() != coordinatorv1.EventType_EVENT_TYPE_MEMORY_FORCE_RELEASED {
+		t.Fatalf("second event %v, want the forced release", forced.GetEvent())
+	}
+	if waited < 250*time.Millisecond {
+		t.Fatalf("granted after %s: the holder did not get its grace period", waited)
+	}
+	if got.GetBytes() != 500 {
+		t.Fatalf("granted %d bytes", got.GetBytes())
+	}
+	_, err = c.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: low, LeaseId: lowLease.GetLeaseId()})
+	wantCode(t, err, codes.NotFound)
+}
+
+func TestPreemptedHolderReleasingEarlyIsNotForced(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000, PreemptGrace: 10 * time.Second})
+	ctx := ctxT(t)
+	low := session(t, c, "risk", 10*time.Second)
+	watch, err := c.Watch(ctx, &coordinatorv1.WatchRequest{SessionId: low})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	lowLease, err := acquire(ctx, c, low, "risk/validator/limits", 900, 35, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			ev, err := watch.Recv()
+			if err != nil {
+				return
+			}
+			if ev.GetEvent().GetType() == coordinatorv1.EventType_EVENT_TYPE_MEMORY_PREEMPTING {
+				_, _ = c.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: low, LeaseId: lowLease.GetLeaseId()})
+			}
+		}
+	}()
+	high := session(t, c, "orders", 10*time.Second)
+	start := time.Now()
+	if _, err := acquire(ctx, c, high, "orders", 500, 20, false, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("grant took %s: the early release was not used", d)
+	}
+}
+
+func TestExpiredSessionFreesMemoryAndLocksWithinTTL(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000})
+	ctx := ctxT(t)
+	dying := session(t, c, "dying", 2*time.Second)
+	if _, err := acquire(ctx, c, dying, "cache", 1000, 50, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustLock(t, c, dying, "feed")
+	other := session(t, c, "other", 30*time.Second)
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if _, err := acquire(ctx, c, other, "next", 1000, 50, false, 10*time.Second); err != nil {
+			t.Errorf("memory after expiry: %v", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if _, err := lock(ctx, c, other, "feed", 10*time.Second); err != nil {
+			t.Errorf("lock after expiry: %v", err)
+		}
+	}()
+	wg.Wait()
+	// The TTL is 2s; etcd checks expiry about every 500ms.
+	if d := time.Since(start); d > 3500*time.Millisecond {
+		t.Fatalf("freed after %s, want within the 2s TTL (plus etcd's expiry tick)", d)
+	}
+	_, err := c.KeepAlive(ctx, &coordinatorv1.KeepAliveRequest{SessionId: dying})
+	wantCode(t, err, codes.NotFound, dying)
+}
+
+func TestCloseSessionReleasesEverything(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000})
+	ctx := ctxT(t)
+	s := session(t, c, "s", 10*time.Second)
+	for i := 0; i < 3; i++ {
+		if _, err := acquire(ctx, c, s, "x", 100, 50, false, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustLock(t, c, s, "a")
+	mustLock(t, c, s, "b")
+	resp, err := c.CloseSession(ctx, &coordinatorv1.CloseSessionRequest{SessionId: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetReleasedLeases() != 3 || resp.GetReleasedLocks() != 2 {
+		t.Fatalf("released %d leases, %d locks", resp.GetReleasedLeases(), resp.GetReleasedLocks())
+	}
+	st := status_(t, c)
+	if st.GetUsedBytes() != 0 || st.GetLocks() != 0 || st.GetSessions() != 0 {
+		t.Fatalf("after close: %v", st)
+	}
+}
