@@ -19,7 +19,7 @@ const (
 	benchOps       = 1 << 20
 	benchTarget    = 1000
 	benchMid       = 1_000_000
-	benchSpread    = 1100 // width (ticks) of the passive price distribution per side
+	benchSpread    = 1900 // width (ticks) of the passive price distribution per side
 	benchNearTouch = 40   // replaces: most go within this many ticks of the touch
 )
 
@@ -96,7 +96,12 @@ func genBenchStream(seed int64, n int) *benchStream {
 	var nextID uint64
 	qty := func() int64 { return 1 + r.Int63n(100) }
 	acct := func() uint32 { return uint32(1 + r.Intn(2000)) }
-	// passive price: distance from the opposite touch skewed towards it.
+	// distance from the touch: mildly skewed towards it.
+	dist := func(far int) int64 {
+		u := r.Float64()
+		return int64(u * (0.5 + 0.5*u) * float64(far))
+	}
+	// passive price: just behind the opposite touch plus a distance.
 	passive := func(s Side, far int) int64 {
 		var ref int64
 		if s == Buy {
@@ -107,8 +112,7 @@ func genBenchStream(seed int64, n int) *benchStream {
 			} else {
 				ref = benchMid + 1
 			}
-			u := r.Float64()
-			return ref - 1 - int64(u*u*float64(far))
+			return ref - 1 - dist(far)
 		}
 		if p, _, ok := shadow.BestBid(); ok {
 			ref = p
@@ -117,8 +121,7 @@ func genBenchStream(seed int64, n int) *benchStream {
 		} else {
 			ref = benchMid - 1
 		}
-		u := r.Float64()
-		return ref + 1 + int64(u*u*float64(far))
+		return ref + 1 + dist(far)
 	}
 	aggressive := func(s Side) int64 {
 		if s == Buy {
@@ -156,7 +159,7 @@ func genBenchStream(seed int64, n int) *benchStream {
 			s := Side(1 + r.Intn(2))
 			op = benchOp{kind: 0, side: s, typ: Limit, acct: acct(), id: nextID, qty: qty()}
 			// aggressive share adapts to keep the book at its target size
-			pAggr := 10 + excess
+			pAggr := min(max(5+excess, 0), 100)
 			if r.Intn(100) < pAggr {
 				op.price = aggressive(s)
 				op.qty *= 2
@@ -174,6 +177,8 @@ func genBenchStream(seed int64, n int) *benchStream {
 			}
 			if excess > 0 {
 				op.qty += int64(excess) * 10
+			} else if excess < 0 {
+				op.qty = op.qty/3 + 1
 			}
 		case x < 18: // cancel an existing order
 			op = benchOp{kind: 1, id: live.ids[r.Intn(len(live.ids))]}
@@ -181,13 +186,14 @@ func genBenchStream(seed int64, n int) *benchStream {
 			id := live.ids[r.Intn(len(live.ids))]
 			info, _ := shadow.Order(id)
 			op = benchOp{kind: 2, id: id, side: info.Side, qty: info.Qty}
-			switch y := r.Intn(100); {
-			case y < 3: // crosses: trades
+			cross := min(max(15+excess, 2), 60) // per mille
+			switch y := r.Intn(1000); {
+			case y < cross: // crosses: trades
 				op.price = aggressive(info.Side)
-			case y < 15: // reduce in place, keeps priority
+			case y < 150: // reduce in place, keeps priority
 				op.price = info.Price
 				op.qty = max(1, info.Qty/2)
-			case y < 70:
+			case y < 400:
 				op.price = passive(info.Side, benchNearTouch)
 				op.qty = qty()
 			default:

@@ -646,6 +646,9 @@ func (b *Book) matchAlloc(t *order, lvl *level, res *Result) {
 	b.scrOrders, b.scrSizes, b.scrAlloc = orders, sizes, alloc
 	qty := t.qty
 	b.algo.Allocate(qty, sizes, alloc)
+	for i, o := range orders { // in case the algorithm scribbled on sizes
+		sizes[i] = o.qty
+	}
 	sanitizeAlloc(qty, sizes, alloc)
 	for i, o := range orders {
 		if a := alloc[i]; a > 0 {

@@ -23,16 +23,16 @@ func cxl(id uint64) action             { return action{cancel: id} }
 func rep(id uint64, p, q int64) action { return action{replace: &[3]int64{int64(id), p, q}} }
 
 type tcase struct {
-	name    string
-	setup   []Order // limit orders, all must be accepted
-	act     action
-	err     error
-	trades  string            // for both algorithms unless tradesBy has the algorithm
+	name     string
+	setup    []Order // limit orders, all must be accepted
+	act      action
+	err      error
+	trades   string            // for both algorithms unless tradesBy has the algorithm
 	tradesBy map[string]string // algorithm name -> trades
-	book    string
-	bookBy  map[string]string
-	res     *Result
-	cancels string // "id:qty:reason;..." (both algorithms)
+	book     string
+	bookBy   map[string]string
+	res      *Result
+	cancels  string // "id:qty:reason;..." (both algorithms)
 }
 
 func cancelsString(cs []Cancel) string {
@@ -155,17 +155,17 @@ var tableCases = []tcase{
 		book: "bids[] asks[102:3x3]", cancels: "2:5:self-trade"},
 	// Multi-order levels: the algorithms differ.
 	{name: "level allocation equal sizes", setup: []Order{lim(1, A, Sell, 100, 5), lim(2, A, Sell, 100, 5), lim(3, A, Sell, 100, 5)},
-		act: sub(typed(IOC, lim(4, B, Buy, 100, 7))),
+		act:      sub(typed(IOC, lim(4, B, Buy, 100, 7))),
 		tradesBy: map[string]string{"fifo": "4<-1 5@100;4<-2 2@100", "pro-rata": "4<-1 3@100;4<-2 2@100;4<-3 2@100"},
 		bookBy:   map[string]string{"fifo": "bids[] asks[100:2x3,3x5]", "pro-rata": "bids[] asks[100:1x2,2x3,3x3]"}},
 	{name: "pro-rata rounding 10/20/30 of 25", setup: []Order{lim(1, A, Sell, 100, 10), lim(2, A, Sell, 100, 20), lim(3, A, Sell, 100, 30)},
-		act: sub(typed(IOC, lim(4, B, Buy, 100, 25))),
+		act:      sub(typed(IOC, lim(4, B, Buy, 100, 25))),
 		tradesBy: map[string]string{"fifo": "4<-1 10@100;4<-2 15@100", "pro-rata": "4<-1 5@100;4<-2 8@100;4<-3 12@100"},
 		bookBy:   map[string]string{"fifo": "bids[] asks[100:2x5,3x30]", "pro-rata": "bids[] asks[100:1x5,2x12,3x18]"}},
 	{name: "pro-rata all floors zero residual fifo", setup: []Order{lim(1, A, Sell, 100, 1), lim(2, A, Sell, 100, 1), lim(3, A, Sell, 100, 1), lim(5, A, Sell, 100, 1)},
 		act: sub(typed(IOC, lim(4, B, Buy, 100, 3))), trades: "4<-1 1@100;4<-2 1@100;4<-3 1@100", book: "bids[] asks[100:5x1]"},
 	{name: "pro-rata residual to small oldest order", setup: []Order{lim(1, A, Sell, 100, 1), lim(2, A, Sell, 100, 100)},
-		act: sub(typed(IOC, lim(4, B, Buy, 100, 50))),
+		act:      sub(typed(IOC, lim(4, B, Buy, 100, 50))),
 		tradesBy: map[string]string{"fifo": "4<-1 1@100;4<-2 49@100", "pro-rata": "4<-1 1@100;4<-2 49@100"},
 		book:     "bids[] asks[100:2x51]"},
 	{name: "pro-rata residual capped by size then next", setup: []Order{lim(1, A, Sell, 100, 2), lim(2, A, Sell, 100, 3), lim(3, A, Sell, 100, 3)},

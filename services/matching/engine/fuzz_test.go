@@ -71,8 +71,8 @@ func FuzzEngine(f *testing.F) {
 	f.Add(seed([6]byte{0, 1, 0, 0, 5, 9}, [6]byte{10, 1, 0, 16, 5, 0}, [6]byte{8, 1, 0, 0, 0, 0}, [6]byte{10, 1, 0, 0, 9, 0}))
 	f.Add(make([]byte, 60))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 6*4000 {
-			data = data[:6*4000]
+		if len(data) > 6*500 {
+			data = data[:6*500]
 		}
 		for _, algo := range []Algorithm{FIFO{}, ProRata{}} {
 			m := newModel(t, algo)

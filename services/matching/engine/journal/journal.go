@@ -51,6 +51,7 @@ var (
 	ErrCorruptRecord = errors.New("journal: corrupt record")
 	ErrClosed        = errors.New("journal: closed")
 	ErrCorrupt       = errors.New("journal: corrupt snapshot file")
+	ErrSnapshotAhead = errors.New("journal: snapshot offset is past the end of the journal")
 )
 
 const (

@@ -80,6 +80,10 @@ func (r *Recorder) Snapshot(path string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The snapshot must never point past the durable end of the journal.
+	if err := r.w.Sync(); err != nil {
+		return 0, err
+	}
 	return off, WriteSnapshot(path, data, off)
 }
 
@@ -166,6 +170,9 @@ func Recover(snapshotPath, journalPath string, cfg engine.Config) (*engine.Engin
 	st, err := Replay(journalPath, from, e)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, st, err
+	}
+	if from > st.ValidBytes {
+		return nil, st, ErrSnapshotAhead
 	}
 	return e, st, nil
 }
