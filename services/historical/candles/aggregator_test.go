@@ -61,10 +61,10 @@ func TestAggregatorHandComputed(t *testing.T) {
 	ingest(tr(1, 10*s, "100.50", "2"))
 	ingest(tr(2, 30*s, "101.00", "1.5"))
 	ingest(tr(4, 55*s, "99.25", "0.1"))
-	ingest(tr(3, 50*s, "102.00", "1"))     // 5s behind the newest: applied
-	ingest(tr(7, 64*s, "103.00", "1"))     // minute 1 opens; minute 0 not final (watermark 54s)
-	ingest(tr(6, 58*s, "98.00", "2"))      // arrives after #7 but is minute 0's latest trade: its close
-	ingest(tr(8, 62*s, "104.00", "0.25"))  // earlier than #7: minute 1's open
+	ingest(tr(3, 50*s, "102.00", "1"))    // 5s behind the newest: applied
+	ingest(tr(7, 64*s, "103.00", "1"))    // minute 1 opens; minute 0 not final (watermark 54s)
+	ingest(tr(6, 58*s, "98.00", "2"))     // arrives after #7 but is minute 0's latest trade: its close
+	ingest(tr(8, 62*s, "104.00", "0.25")) // earlier than #7: minute 1's open
 	if got := a.Drain(nil); len(got) != 0 {
 		t.Fatalf("emitted too early: %v", got)
 	}

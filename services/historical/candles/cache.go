@@ -142,10 +142,13 @@ func (c *Cache) removeLocked(e *cacheEntry) {
 }
 
 // Get returns the cached page for key.
-func (c *Cache) Get(key string) (Page, bool) {
+func (c *Cache) Get(key string) (Page, bool) { return c.get([]byte(key)) }
+
+// get looks key up without converting it to a string (no allocation).
+func (c *Cache) get(key []byte) (Page, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.items[key]
+	e := c.items[string(key)]
 	if e == nil {
 		c.stats.Misses++
 		return Page{}, false
@@ -248,8 +251,7 @@ func (c *Cache) Stats() CacheStats {
 
 func seriesKey(symbol string, iv Interval) string { return symbol + "/" + iv.String() }
 
-func rangeKey(symbol string, iv Interval, start, end time.Time, limit int, token string) string {
-	b := make([]byte, 0, len(symbol)+len(token)+64)
+func appendRangeKey(b []byte, symbol string, iv Interval, start, end time.Time, limit int, token string) []byte {
 	b = append(b, symbol...)
 	b = append(b, '/')
 	b = append(b, iv.String()...)
@@ -260,8 +262,7 @@ func rangeKey(symbol string, iv Interval, start, end time.Time, limit int, token
 	b = append(b, '|')
 	b = strconv.AppendInt(b, int64(limit), 10)
 	b = append(b, '|')
-	b = append(b, token...)
-	return string(b)
+	return append(b, token...)
 }
 
 // CachedStore is a read-through cache in front of a Store: Range answers
@@ -298,10 +299,12 @@ func (cs *CachedStore) Range(symbol string, iv Interval, start, end time.Time, l
 	if _, _, _, err := rangeArgs(symbol, iv, start, end, limit); err != nil {
 		return Page{}, err
 	}
-	key := rangeKey(symbol, iv, start, end, limit, pageToken)
-	if p, ok := cs.cache.Get(key); ok {
+	var kbuf [128]byte
+	kb := appendRangeKey(kbuf[:0], symbol, iv, start, end, limit, pageToken)
+	if p, ok := cs.cache.get(kb); ok {
 		return p, nil
 	}
+	key := string(kb)
 	cs.mu.Lock()
 	if f := cs.flight[key]; f != nil {
 		cs.mu.Unlock()

@@ -188,7 +188,9 @@ func (s *Store) Put(cs ...Candle) error {
 }
 
 // pageToken layout (base64url, no padding): version(1) | next open ms (8) |
-// crc32 of the query and cursor (4).
+// crc32 of the query and cursor (4). The checksum catches tokens reused
+// with another query or mangled in transit; it is not a security boundary
+// (a client can only ever read what Range would give it anyway).
 const tokenVersion = 1
 
 func tokenSum(symbol string, iv Interval, startMs, endMs, next int64) uint32 {

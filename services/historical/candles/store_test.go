@@ -134,8 +134,8 @@ func TestStorePagination(t *testing.T) {
 	ranges := []rng{
 		{week[0].OpenTime, week[len(week)-1].End()},
 		{week[17].OpenTime.Add(time.Millisecond), week[3000].OpenTime.Add(time.Nanosecond)}, // unaligned
-		{week[0].OpenTime.Add(-48 * time.Hour), week[10].OpenTime},                         // starts before the data
-		{week[500].OpenTime.Add(time.Second), week[501].OpenTime},                          // empty
+		{week[0].OpenTime.Add(-48 * time.Hour), week[10].OpenTime},                          // starts before the data
+		{week[500].OpenTime.Add(time.Second), week[501].OpenTime},                           // empty
 	}
 	for _, r := range ranges {
 		var want []Candle
