@@ -1,0 +1,230 @@
+// Command coordbench measures the coordinator against raw etcd on the same
+// embedded etcd in the same run, and prints a table with the ratios:
+//
+//   - memory: AcquireMemory+ReleaseMemory pairs/s vs etcd txn put+delete pairs/s
+//   - locks:  AcquireLock+ReleaseLock/s on distinct names vs concurrency.Mutex
+//   - handoffs: lock grants/s on one contended lock vs concurrency.Mutex
+//
+// Absolute numbers depend on the machine (shared, 2 cores); the ratios are
+// what carries.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/grpcserver"
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	"github.com/tradsys/mesh/services/coordinator/coord"
+	"github.com/tradsys/mesh/services/coordinator/server"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+func main() {
+	dur := flag.Duration("duration", 3*time.Second, "how long each measurement runs")
+	conc := flag.String("clients", "1,64", "concurrent clients, comma-separated")
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "coordbench")
+	check(err)
+	defer os.RemoveAll(dir)
+
+	r, err := server.Start(context.Background(), server.Options{
+		Flags:   &grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: time.Second},
+		DataDir: dir, EtcdClient: "127.0.0.1:0", EtcdPeer: "127.0.0.1:0",
+		Coord: coord.Config{Budget: 1 << 40},
+	})
+	check(err)
+	defer r.Stop()
+	for !r.Coord.IsLeader() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: r.EtcdEndpoints()})
+	check(err)
+	defer cli.Close()
+	conn, err := grpc.NewClient(r.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	check(err)
+	defer conn.Close()
+	c := coordinatorv1.NewCoordinatorServiceClient(conn)
+
+	fmt.Printf("coordbench: embedded etcd (fsync on), %s per measurement, GOMAXPROCS from the machine\n", *dur)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measurement\tclients\tcoordinator ops/s\tetcd baseline ops/s\tratio\t")
+	for _, n := range parseList(*conc) {
+		progress("memory pairs, %d clients", n)
+		base := run(*dur, n, etcdPutDelete(cli))
+		ours := run(*dur, n, coordMemory(c))
+		row(tw, "AcquireMemory+ReleaseMemory vs txn put+delete", n, ours, base)
+
+		progress("locks on distinct names, %d clients", n)
+		base = run(*dur, n, mutexDistinct(cli))
+		ours = run(*dur, n, coordLockDistinct(c))
+		row(tw, "AcquireLock+ReleaseLock vs Mutex, distinct names", n, ours, base)
+
+		if n > 1 {
+			progress("contended handoffs, %d clients", n)
+			base = run(*dur, n, mutexContended(cli))
+			ours = run(*dur, n, coordLockContended(c))
+			row(tw, "handoffs on one lock vs Mutex", n, ours, base)
+		}
+	}
+	tw.Flush()
+}
+
+func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, "... "+format+"\n", args...) }
+
+func row(tw *tabwriter.Writer, name string, n int, ours, base float64) {
+	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t\n", name, n, ours, base, ours/base)
+}
+
+func parseList(s string) []int {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(p), &n); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "coordbench:", err)
+		os.Exit(1)
+	}
+}
+
+// worker returns one client's operation; setup runs before timing starts.
+type worker func(id int) (op func() error, cleanup func())
+
+// run runs n workers for d and returns completed operations per second.
+func run(d time.Duration, n int, mk worker) float64 {
+	ops := make([]func() error, n)
+	cleanups := make([]func(), n)
+	for i := range n {
+		ops[i], cleanups[i] = mk(i)
+	}
+	var count atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				if err := ops[i](); err != nil {
+					check(err)
+				}
+				count.Add(1)
+			}
+		}()
+	}
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	elapsed := time.Since(start)
+	for _, c := range cleanups {
+		if c != nil {
+			c()
+		}
+	}
+	return float64(count.Load()) / elapsed.Seconds()
+}
+
+func etcdPutDelete(cli *clientv3.Client) worker {
+	return func(id int) (func() error, func()) {
+		key := fmt.Sprintf("/bench/raw/%d", id)
+		return func() error {
+			ctx := context.Background()
+			if _, err := cli.Txn(ctx).Then(clientv3.OpPut(key, "lease")).Commit(); err != nil {
+				return err
+			}
+			_, err := cli.Txn(ctx).Then(clientv3.OpDelete(key)).Commit()
+			return err
+		}, nil
+	}
+}
+
+func coordSession(c coordinatorv1.CoordinatorServiceClient, id int) (string, func()) {
+	resp, err := c.CreateSession(context.Background(), &coordinatorv1.CreateSessionRequest{Owner: fmt.Sprintf("bench-%d", id), Ttl: durationpb.New(time.Minute)})
+	check(err)
+	sid := resp.GetSessionId()
+	return sid, func() { _, _ = c.CloseSession(context.Background(), &coordinatorv1.CloseSessionRequest{SessionId: sid}) }
+}
+
+func coordMemory(c coordinatorv1.CoordinatorServiceClient) worker {
+	return func(id int) (func() error, func()) {
+		sid, cleanup := coordSession(c, id)
+		return func() error {
+			ctx := context.Background()
+			g, err := c.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: "bench", Bytes: 1 << 20})
+			if err != nil {
+				return err
+			}
+			_, err = c.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: sid, LeaseId: g.GetLeaseId()})
+			return err
+		}, cleanup
+	}
+}
+
+func mutexFor(cli *clientv3.Client, name string) (*concurrency.Mutex, func()) {
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(60))
+	check(err)
+	return concurrency.NewMutex(s, name), func() { s.Close() }
+}
+
+func mutexDistinct(cli *clientv3.Client) worker {
+	return func(id int) (func() error, func()) {
+		m, cleanup := mutexFor(cli, fmt.Sprintf("/bench/mutex/%d", id))
+		return func() error {
+			if err := m.Lock(context.Background()); err != nil {
+				return err
+			}
+			return m.Unlock(context.Background())
+		}, cleanup
+	}
+}
+
+func mutexContended(cli *clientv3.Client) worker {
+	return func(id int) (func() error, func()) {
+		m, cleanup := mutexFor(cli, "/bench/mutex-contended")
+		return func() error {
+			if err := m.Lock(context.Background()); err != nil {
+				return err
+			}
+			return m.Unlock(context.Background())
+		}, cleanup
+	}
+}
+
+func coordLock(c coordinatorv1.CoordinatorServiceClient, id int, name string) (func() error, func()) {
+	sid, cleanup := coordSession(c, id)
+	return func() error {
+		ctx := context.Background()
+		if _, err := c.AcquireLock(ctx, &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: name, WaitTimeout: durationpb.New(time.Minute)}); err != nil {
+			return err
+		}
+		_, err := c.ReleaseLock(ctx, &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: name})
+		return err
+	}, cleanup
+}
+
+func coordLockDistinct(c coordinatorv1.CoordinatorServiceClient) worker {
+	return func(id int) (func() error, func()) { return coordLock(c, id, fmt.Sprintf("bench/%d", id)) }
+}
+
+func coordLockContended(c coordinatorv1.CoordinatorServiceClient) worker {
+	return func(id int) (func() error, func()) { return coordLock(c, id, "bench/contended") }
+}
