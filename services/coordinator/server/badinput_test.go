@@ -48,8 +48,14 @@ func TestBadInputGetsClearCodes(t *testing.T) {
 			_, err := c.KeepAlive(ctx, &coordinatorv1.KeepAliveRequest{SessionId: "../../etc"})
 			return err
 		}, codes.InvalidArgument, "session_id"},
-		{"keepalive unknown", func() error { _, err := c.KeepAlive(ctx, &coordinatorv1.KeepAliveRequest{SessionId: unknown}); return err }, codes.NotFound, unknown},
-		{"close unknown", func() error { _, err := c.CloseSession(ctx, &coordinatorv1.CloseSessionRequest{SessionId: unknown}); return err }, codes.NotFound, unknown},
+		{"keepalive unknown", func() error {
+			_, err := c.KeepAlive(ctx, &coordinatorv1.KeepAliveRequest{SessionId: unknown})
+			return err
+		}, codes.NotFound, unknown},
+		{"close unknown", func() error {
+			_, err := c.CloseSession(ctx, &coordinatorv1.CloseSessionRequest{SessionId: unknown})
+			return err
+		}, codes.NotFound, unknown},
 		{"memory zero bytes", func() error { _, err := acquire(ctx, c, mine, "x", 0, 50, false, 0); return err }, codes.InvalidArgument, "bytes"},
 		{"memory negative bytes", func() error { _, err := acquire(ctx, c, mine, "x", -5, 50, false, 0); return err }, codes.InvalidArgument, "bytes"},
 		{"memory over budget", func() error { _, err := acquire(ctx, c, mine, "x", 1<<62, 50, false, 0); return err }, codes.InvalidArgument, "budget"},

@@ -161,7 +161,9 @@ func coordSession(c coordinatorv1.CoordinatorServiceClient, id int) (string, fun
 	resp, err := c.CreateSession(context.Background(), &coordinatorv1.CreateSessionRequest{Owner: fmt.Sprintf("bench-%d", id), Ttl: durationpb.New(time.Minute)})
 	check(err)
 	sid := resp.GetSessionId()
-	return sid, func() { _, _ = c.CloseSession(context.Background(), &coordinatorv1.CloseSessionRequest{SessionId: sid}) }
+	return sid, func() {
+		_, _ = c.CloseSession(context.Background(), &coordinatorv1.CloseSessionRequest{SessionId: sid})
+	}
 }
 
 func coordMemory(c coordinatorv1.CoordinatorServiceClient) worker {
