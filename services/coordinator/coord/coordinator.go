@@ -130,6 +130,10 @@ func (c *Coordinator) Subscribe(f EventFilter, buffer int) *Subscription {
 
 func (c *Coordinator) emit(e Event) { c.events.publish(e) }
 
+// CloseWatchers ends every event subscription, so Watch streams finish and
+// a graceful shutdown does not wait for them.
+func (c *Coordinator) CloseWatchers() { c.events.closeAll() }
+
 // Run campaigns for leadership and leads when elected, until ctx ends.
 func (c *Coordinator) Run(ctx context.Context) error {
 	go c.observeLeader(ctx)

@@ -142,3 +142,13 @@ func (b *broker) publish(e Event) {
 		}
 	}
 }
+
+func (b *broker) closeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		s.closed = true
+		delete(b.subs, s)
+		close(s.c)
+	}
+}

@@ -101,6 +101,11 @@ func (c *Coordinator) KeepAlive(ctx context.Context, id string) (time.Duration, 
 func (c *Coordinator) CloseSession(ctx context.Context, id string) (CloseResult, error) {
 	c.mu.Lock()
 	_, s, err := c.sessionLocked(id)
+	var res CloseResult
+	if err == nil {
+		// Count now: the watch may apply the revocation before we relock.
+		res = CloseResult{Leases: len(s.leases), Locks: len(s.held)}
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return CloseResult{}, err
@@ -115,7 +120,6 @@ func (c *Coordinator) CloseSession(ctx context.Context, id string) (CloseResult,
 	if err != nil {
 		return CloseResult{}, err
 	}
-	res := CloseResult{Leases: len(s.leases), Locks: len(s.held)}
 	if st.sessions[id] == s {
 		c.endSessionLocked(st, s, "closed")
 	}

@@ -24,7 +24,8 @@ import (
 // Etcd starts an embedded etcd member for the test and returns its endpoint.
 func Etcd(t testing.TB) string {
 	t.Helper()
-	e, err := embedetcd.Start(embedetcd.Config{Dir: t.TempDir(), ClientAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0", NoFsync: true})
+	e, err := embedetcd.Start(embedetcd.Config{Dir: t.TempDir(), ClientAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0", NoFsync: true,
+		LogLevel: "panic"}) // etcd logs errors on every orderly close
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,8 @@ type Config struct {
 	PreemptGrace time.Duration
 	LockRanks    map[string]int32
 	ElectionTTL  int
-	Verbose      bool // log through t.Log
+	Verbose      bool   // log through t.Log
+	Listen       string // gRPC address; default a free loopback port
 }
 
 // Replica starts a coordinator replica on etcdEndpoint, stopped at cleanup.
@@ -53,12 +55,15 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 	if c.ElectionTTL == 0 {
 		c.ElectionTTL = 2
 	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
 	log := zap.NewNop()
 	if c.Verbose {
 		log = zaptest.NewLogger(t)
 	}
 	r, err := server.Start(context.Background(), server.Options{
-		Flags:         &grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: 2 * time.Second},
+		Flags:         &grpcserver.Flags{Listen: c.Listen, ShutdownTimeout: 2 * time.Second},
 		Logger:        log,
 		EtcdEndpoints: []string{etcdEndpoint},
 		Coord:         coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL},

@@ -19,6 +19,8 @@ type Config struct {
 	PeerAddr   string // host:port; port 0 picks a free one
 	// NoFsync trades durability for speed; only for throwaway test data.
 	NoFsync bool
+	// LogLevel of etcd's own log; default "error".
+	LogLevel string
 }
 
 // Server is a running embedded etcd member.
@@ -43,7 +45,10 @@ func Start(c Config) (*Server, error) {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.Logger, cfg.LogLevel = "zap", "error"
+	if c.LogLevel == "" {
+		c.LogLevel = "error"
+	}
+	cfg.Logger, cfg.LogLevel = "zap", c.LogLevel
 	cfg.AutoCompactionMode, cfg.AutoCompactionRetention = embed.CompactorModePeriodic, "1h"
 	cfg.UnsafeNoFsync = c.NoFsync
 	e, err := embed.StartEtcd(cfg)

@@ -6,11 +6,15 @@ package server
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
 	"github.com/tradsys/mesh/services/coordinator/coord"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -19,11 +23,15 @@ import (
 // Service implements tradsys.coordinator.v1.CoordinatorService.
 type Service struct {
 	coordinatorv1.UnimplementedCoordinatorServiceServer
-	c *coord.Coordinator
+	c          *coord.Coordinator
+	components *componentConns
 }
 
-// NewService wraps a coordinator replica.
-func NewService(c *coord.Coordinator) *Service { return &Service{c: c} }
+// NewService wraps a coordinator replica; creds are used to call the
+// components' LifecycleService.
+func NewService(c *coord.Coordinator, creds credentials.TransportCredentials) *Service {
+	return &Service{c: c, components: &componentConns{creds: creds, conns: map[string]*grpc.ClientConn{}}}
+}
 
 func priority(p *int32) int32 {
 	if p == nil {
@@ -149,6 +157,9 @@ func (s *Service) ActivateComponent(ctx context.Context, r *coordinatorv1.Activa
 	if err != nil {
 		return nil, togRPCError(err)
 	}
+	if comp, err = s.drive(ctx, comp, true); err != nil {
+		return nil, err
+	}
 	return &coordinatorv1.ActivateComponentResponse{Component: componentPB(comp)}, nil
 }
 
@@ -156,6 +167,9 @@ func (s *Service) DeactivateComponent(ctx context.Context, r *coordinatorv1.Deac
 	comp, err := s.c.SetDesiredState(ctx, r.GetName(), coord.StateDormant)
 	if err != nil {
 		return nil, togRPCError(err)
+	}
+	if comp, err = s.drive(ctx, comp, false); err != nil {
+		return nil, err
 	}
 	return &coordinatorv1.DeactivateComponentResponse{Component: componentPB(comp)}, nil
 }
@@ -229,4 +243,70 @@ func eventPB(e coord.Event) *coordinatorv1.Event {
 	return pb
 }
 
-var _ = time.Second
+// drive calls the component's own LifecycleService to act on the intent
+// just recorded, and returns the registry entry as it is afterwards. A
+// component without an endpoint only has its intent recorded.
+func (s *Service) drive(ctx context.Context, comp coord.Component, activate bool) (coord.Component, error) {
+	if comp.Endpoint == "" {
+		return comp, nil
+	}
+	conn, err := s.components.get(comp.Endpoint)
+	if err != nil {
+		return comp, status.Errorf(codes.Unavailable, "component %s at %s: %v", comp.Name, comp.Endpoint, err)
+	}
+	lc := lifecyclev1.NewLifecycleServiceClient(conn)
+	if activate {
+		_, err = lc.Activate(ctx, &lifecyclev1.ActivateRequest{Component: comp.Name})
+	} else {
+		_, err = lc.Deactivate(ctx, &lifecyclev1.DeactivateRequest{Component: comp.Name, Reason: "operator"})
+	}
+	if err != nil {
+		st := status.Convert(err)
+		code := st.Code()
+		if code == codes.OK || code == codes.Unknown {
+			code = codes.Unavailable
+		}
+		return comp, status.Errorf(code, "component %s at %s: %s", comp.Name, comp.Endpoint, st.Message())
+	}
+	if fresh, err := s.c.Component(comp.Name); err == nil {
+		// The component reports its state asynchronously; what it answered
+		// is the truth right now.
+		comp = fresh
+	}
+	if activate {
+		comp.State = coord.StateActive
+	} else {
+		comp.State = coord.StateDormant
+	}
+	return comp, nil
+}
+
+// componentConns caches one connection per component endpoint.
+type componentConns struct {
+	creds credentials.TransportCredentials
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func (cc *componentConns) get(endpoint string) (*grpc.ClientConn, error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if c := cc.conns[endpoint]; c != nil {
+		return c, nil
+	}
+	c, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(cc.creds), grpc.WithIdleTimeout(5*time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	cc.conns[endpoint] = c
+	return c, nil
+}
+
+func (cc *componentConns) close() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for _, c := range cc.conns {
+		c.Close()
+	}
+	cc.conns = map[string]*grpc.ClientConn{}
+}

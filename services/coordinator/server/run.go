@@ -44,6 +44,7 @@ type Running struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	fwd      *Forwarder
+	svc      *Service
 	stopOnce sync.Once
 }
 
@@ -109,7 +110,8 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	r.Coord = coord.New(cli, cfg, o.Logger.Named("coord"), srv.Registry())
 	fwd = NewForwarder(r.Coord, creds)
 	r.fwd = fwd
-	coordinatorv1.RegisterCoordinatorServiceServer(srv.GRPC(), NewService(r.Coord))
+	r.svc = NewService(r.Coord, creds)
+	coordinatorv1.RegisterCoordinatorServiceServer(srv.GRPC(), r.svc)
 
 	rctx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
@@ -149,9 +151,11 @@ func (r *Running) trackReadiness(ctx context.Context) {
 // over at once instead of after the election TTL.
 func (r *Running) Stop() {
 	r.stopOnce.Do(func() {
+		r.Coord.CloseWatchers()
 		r.cancel()
 		<-r.done
 		r.fwd.Close()
+		r.svc.components.close()
 		r.Client.Close()
 		r.closeEtcd()
 	})
@@ -166,6 +170,7 @@ func (r *Running) Kill() {
 		r.cancel()
 		<-r.done
 		r.fwd.Close()
+		r.svc.components.close()
 		r.closeEtcd()
 	})
 }

@@ -1,0 +1,255 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tradsys/mesh/cmd/tradsys/internal/mesh"
+)
+
+// freeOffset picks a port offset under which every port the mesh could use
+// is free now, so tests never touch a developer's running mesh.
+func freeOffset(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		off := 20000 + rand.IntN(25000)
+		ok := true
+		ports := []int{mesh.Coordinator.Port, mesh.Coordinator.AdminPort, 2379, 2380}
+		for _, s := range mesh.Services {
+			ports = append(ports, s.Port, s.AdminPort)
+		}
+		for _, p := range ports {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+off)))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return off
+		}
+	}
+	t.Fatal("no free port offset found")
+	return 0
+}
+
+// goBuild builds pkg into dir/name with the go tool running this test.
+func goBuild(t *testing.T, dir, name, pkg string) {
+	t.Helper()
+	start := time.Now()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	t.Logf("built %s in %s", name, time.Since(start).Round(time.Millisecond))
+}
+
+// lineWatcher collects a child's output and waits for lines.
+type lineWatcher struct {
+	buf  syncBuffer
+	done chan struct{}
+	peer *lineWatcher // the other stream, shown on failure
+}
+
+func (w *lineWatcher) other() string {
+	if w.peer == nil {
+		return ""
+	}
+	return "\n--- other stream ---\n" + w.peer.buf.String()
+}
+
+func watchLines(r io.Reader) *lineWatcher {
+	w := &lineWatcher{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			fmt.Fprintln(&w.buf, sc.Text())
+		}
+	}()
+	return w
+}
+
+func (w *lineWatcher) waitFor(t *testing.T, re *regexp.Regexp, d time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if m := re.FindStringSubmatch(w.buf.String()); m != nil {
+			return m
+		}
+		select {
+		case <-w.done:
+			if m := re.FindStringSubmatch(w.buf.String()); m != nil {
+				return m
+			}
+			t.Fatalf("output ended without %v:\n%s", re, w.buf.String()+w.other())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %v after %s:\n%s", re, d, w.buf.String()+w.other())
+		}
+	}
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// TestUp runs `tradsys up` as a real process with a real coordinator
+// binary, talks to it with the CLI, stops it with SIGINT; then runs it again
+// and kills the coordinator under it.
+func TestUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries and runs the mesh; skipped with -short")
+	}
+	bin := t.TempDir()
+	goBuild(t, bin, "tradsys-coordinator", "github.com/tradsys/mesh/services/coordinator")
+	goBuild(t, bin, "tradsys", "github.com/tradsys/mesh/cmd/tradsys")
+
+	startUp := func(t *testing.T, dataDir string) (cmd *exec.Cmd, stdout, stderr *lineWatcher, coordAddr string, coordPID int) {
+		t.Helper()
+		off := freeOffset(t)
+		cmd = exec.Command(filepath.Join(bin, "tradsys"), "up", "--bin-dir", bin, "--data-dir", dataDir,
+			"--port-offset", strconv.Itoa(off), "--memory-budget", "512MiB", "--stop-timeout", "5s")
+		for _, kv := range os.Environ() { // no TRADSYS_* from the developer's shell
+			if !strings.HasPrefix(kv, "TRADSYS_") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		outPipe, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		errPipe, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { // a failed test must not leave a mesh behind
+			if cmd.ProcessState == nil {
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+		})
+		stdout, stderr = watchLines(outPipe), watchLines(errPipe)
+		stdout.peer, stderr.peer = stderr, stdout
+		coordAddr = "127.0.0.1:" + strconv.Itoa(7000+off)
+		admin := "127.0.0.1:" + strconv.Itoa(9000+off)
+		stdout.waitFor(t, regexp.MustCompile(`mesh up; Ctrl-C stops it`), 90*time.Second)
+		out := stdout.buf.String()
+		for _, want := range []string{"starting coordinator", "ready    coordinator SERVING after", "skipping historical, orders, matching", "NAME         ENDPOINT"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("up output lacks %q:\n%s", want, out)
+			}
+		}
+		m := regexp.MustCompile(`(?m)^coordinator\s+` + regexp.QuoteMeta(coordAddr) + `\s+` + regexp.QuoteMeta(admin) + `\s+SERVING\s+(\d+)\s*$`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no coordinator row with %s %s SERVING PID in:\n%s", coordAddr, admin, out)
+		}
+		coordPID, _ = strconv.Atoi(m[1])
+		return cmd, stdout, stderr, coordAddr, coordPID
+	}
+
+	t.Run("sigint", func(t *testing.T) {
+		data := t.TempDir()
+		cmd, stdout, stderr, addr, coordPID := startUp(t, data)
+		out := mustRun(t, addr, "status")
+		if got := tableRow(t, out, "BUDGET"); got[1] != "512.0MiB" {
+			t.Errorf("BUDGET %v, want the --memory-budget 512MiB", got)
+		}
+		if fi, err := os.Stat(filepath.Join(data, "logs", "coordinator.log")); err != nil || fi.Size() == 0 {
+			t.Errorf("coordinator log: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(data, "etcd")); err != nil {
+			t.Errorf("etcd data dir: %v", err)
+		}
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		stdout.waitFor(t, regexp.MustCompile(`stopped  coordinator pid \d+: exit status 0`), 30*time.Second)
+		<-stdout.done
+		<-stderr.done
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("tradsys up after SIGINT: %v\nstderr: %s", err, stderr.buf.String())
+		}
+		if alive(coordPID) {
+			t.Errorf("coordinator pid %d still alive", coordPID)
+		}
+		if _, _, code := tradsys(t, addr, "status", "--timeout", "2s"); code != ExitError {
+			t.Errorf("status after shutdown: exit %d", code)
+		}
+	})
+
+	t.Run("child dies", func(t *testing.T) {
+		cmd, _, stderr, _, coordPID := startUp(t, t.TempDir())
+		if err := syscall.Kill(coordPID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		stderr.waitFor(t, regexp.MustCompile(`coordinator \(pid \d+\) exited unexpectedly: signal: killed\n--- last lines of \S+coordinator.log ---`), 30*time.Second)
+		<-stderr.done
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != ExitError {
+			t.Errorf("tradsys up after its coordinator died: %v, want exit 1", err)
+		}
+	})
+}
+
+// A coordinator that cannot start: up names it, shows its log tail, exit 1.
+// The binary is a real failing executable, run through the real code path.
+func TestUpReportsStartFailure(t *testing.T) {
+	bin := t.TempDir()
+	script := "#!/bin/sh\necho \"bad flag for the test: $*\"\necho boom >&2\nexit 3\n"
+	if err := os.WriteFile(filepath.Join(bin, "tradsys-coordinator"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	off := freeOffset(t)
+	data := t.TempDir()
+	stdout, stderr, code := tradsys(t, "", "up", "--bin-dir", bin, "--data-dir", data, "--port-offset", strconv.Itoa(off))
+	if code != ExitError {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		"mesh did not come up: coordinator: exited while starting: exit status 3",
+		"--- last lines of " + filepath.Join(data, "logs", "coordinator.log"),
+		"boom",
+		"--listen 127.0.0.1:" + strconv.Itoa(7000+off),
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if !strings.Contains(stdout, "starting coordinator") {
+		t.Errorf("no progress line:\n%s", stdout)
+	}
+
+	// A port in use is reported before anything starts.
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(7000+off))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, stderr, code = tradsys(t, "", "up", "--bin-dir", bin, "--data-dir", data, "--port-offset", strconv.Itoa(off))
+	if code != ExitError || !strings.Contains(stderr, "coordinator needs 127.0.0.1:"+strconv.Itoa(7000+off)) || !strings.Contains(stderr, "in use") {
+		t.Errorf("port in use: exit %d, stderr %q", code, stderr)
+	}
+
+	// No coordinator binary at all.
+	_, stderr, code = tradsys(t, "", "up", "--bin-dir", t.TempDir(), "--data-dir", data)
+	if code != ExitError || !strings.Contains(stderr, "tradsys-coordinator not found") {
+		t.Errorf("missing binary: exit %d, stderr %q", code, stderr)
+	}
+}

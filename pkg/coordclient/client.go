@@ -1,0 +1,289 @@
+// Package coordclient is how services talk to the coordinator: one shared
+// connection (with failover across replicas), a session kept alive in the
+// background and re-opened when lost, memory and lock leases tied to it, and
+// the preemption notices addressed to it.
+package coordclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// ErrSessionLost means the session ended (expired or closed): everything it
+// held is gone.
+var ErrSessionLost = errors.New("coordinator session lost")
+
+// Options configure a Client.
+type Options struct {
+	// Addresses of coordinator replicas; any replica forwards to the leader.
+	Addresses []string
+	Owner     string
+	TTL       time.Duration // session TTL; default 10s
+	Creds     credentials.TransportCredentials
+	Logger    *zap.Logger
+	// OnSessionLost is called (once per session) when the session ended.
+	OnSessionLost func(sessionID string)
+	// OnPreempt is called when a lease of this session gets a revocation
+	// notice: the holder should release before the deadline.
+	OnPreempt func(leaseID string, deadline time.Time)
+}
+
+// Client is a coordinator client with a managed session.
+type Client struct {
+	opts Options
+	conn *grpc.ClientConn
+	api  coordinatorv1.CoordinatorServiceClient
+	log  *zap.Logger
+
+	mu      sync.Mutex
+	session string
+	cancel  context.CancelFunc // ends the session's keep-alive and watch
+}
+
+// Dial returns a client; it connects lazily, so a coordinator that is not
+// up yet is not an error here.
+func Dial(o Options) (*Client, error) {
+	if len(o.Addresses) == 0 {
+		return nil, errors.New("no coordinator address")
+	}
+	if o.TTL <= 0 {
+		o.TTL = 10 * time.Second
+	}
+	if o.Creds == nil {
+		o.Creds = insecure.NewCredentials()
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	// A manual resolver with every replica and pick_first: calls go to the
+	// first reachable replica and move on when it goes away.
+	r := manual.NewBuilderWithScheme("tradsys-coordinator")
+	var addrs []resolver.Address
+	for _, a := range o.Addresses {
+		addrs = append(addrs, resolver.Address{Addr: strings.TrimSpace(a)})
+	}
+	r.InitialState(resolver.State{Addresses: addrs})
+	conn, err := grpc.NewClient(r.Scheme()+":///coordinator", grpc.WithResolvers(r), grpc.WithTransportCredentials(o.Creds),
+		// Reconnect within a second of a coordinator coming back: a session
+		// only survives an outage shorter than its TTL, so the default
+		// backoff (up to two minutes) would lose it.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("coordinator %v: %w", o.Addresses, err)
+	}
+	return &Client{opts: o, conn: conn, api: coordinatorv1.NewCoordinatorServiceClient(conn), log: o.Logger}, nil
+}
+
+// API is the raw coordinator API on the shared connection.
+func (c *Client) API() coordinatorv1.CoordinatorServiceClient { return c.api }
+
+// Close ends the session (releasing all it holds) and the connection.
+func (c *Client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	sid, cancel := c.session, c.cancel
+	c.session, c.cancel = "", nil
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if sid != "" {
+		_, _ = c.api.CloseSession(ctx, &coordinatorv1.CloseSessionRequest{SessionId: sid})
+	}
+	return c.conn.Close()
+}
+
+// Unavailable wraps errors reaching the coordinator so callers can name it.
+type Unavailable struct{ Err error }
+
+func (e *Unavailable) Error() string { return "coordinator unavailable: " + e.Err.Error() }
+func (e *Unavailable) Unwrap() error { return e.Err }
+
+func wrap(err error) error {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		if _, ok := status.FromError(err); ok {
+			return &Unavailable{Err: err}
+		}
+	}
+	return err
+}
+
+// Session returns the current session, opening one if there is none.
+func (c *Client) Session(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session != "" {
+		return c.session, nil
+	}
+	resp, err := c.api.CreateSession(ctx, &coordinatorv1.CreateSessionRequest{Owner: c.opts.Owner, Ttl: durationpb.New(c.opts.TTL)})
+	if err != nil {
+		return "", wrap(err)
+	}
+	sid := resp.GetSessionId()
+	ttl := resp.GetTtl().AsDuration()
+	sctx, cancel := context.WithCancel(context.Background())
+	c.session, c.cancel = sid, cancel
+	go c.keepAlive(sctx, sid, ttl)
+	if c.opts.OnPreempt != nil {
+		go c.watchPreemptions(sctx, sid)
+	}
+	c.log.Info("coordinator session opened", zap.String("session", sid), zap.Duration("ttl", ttl))
+	return sid, nil
+}
+
+// CurrentSession is the open session or "".
+func (c *Client) CurrentSession() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// keepAlive renews the session every TTL/3. It declares the session lost
+// when the coordinator says it ended, or when no renewal succeeded for a
+// whole TTL (then etcd has expired it, whatever the coordinator can say).
+func (c *Client) keepAlive(ctx context.Context, sid string, ttl time.Duration) {
+	t := time.NewTicker(max(ttl/3, 100*time.Millisecond))
+	defer t.Stop()
+	lastOK := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		kctx, cancel := context.WithTimeout(ctx, ttl/3)
+		_, err := c.api.KeepAlive(kctx, &coordinatorv1.KeepAliveRequest{SessionId: sid})
+		cancel()
+		switch {
+		case err == nil:
+			lastOK = time.Now()
+			continue
+		case status.Code(err) == codes.NotFound:
+		case time.Since(lastOK) < ttl:
+			c.log.Warn("session keep-alive failed; the session lives until its TTL", zap.String("session", sid), zap.Error(err))
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		c.lost(sid, err)
+		return
+	}
+}
+
+func (c *Client) lost(sid string, cause error) {
+	c.mu.Lock()
+	if c.session != sid {
+		c.mu.Unlock()
+		return
+	}
+	c.session = ""
+	if c.cancel != nil {
+		c.cancel()
+		c.cancel = nil
+	}
+	c.mu.Unlock()
+	c.log.Warn("coordinator session lost", zap.String("session", sid), zap.Error(cause))
+	if c.opts.OnSessionLost != nil {
+		c.opts.OnSessionLost(sid)
+	}
+}
+
+func (c *Client) watchPreemptions(ctx context.Context, sid string) {
+	for ctx.Err() == nil {
+		stream, err := c.api.Watch(ctx, &coordinatorv1.WatchRequest{SessionId: sid,
+			Types: []coordinatorv1.EventType{coordinatorv1.EventType_EVENT_TYPE_MEMORY_PREEMPTING}})
+		if err == nil {
+			for {
+				ev, err := stream.Recv()
+				if err != nil {
+					break
+				}
+				e := ev.GetEvent()
+				c.opts.OnPreempt(e.GetLeaseId(), e.GetDeadline().AsTime())
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// MemoryLease is a granted memory lease.
+type MemoryLease struct {
+	ID           string
+	FencingToken uint64
+	Bytes        int64
+	Session      string
+}
+
+// AcquireMemory asks for bytes for component, waiting up to wait.
+func (c *Client) AcquireMemory(ctx context.Context, component string, bytes int64, priority int32, preemptible bool, wait time.Duration) (MemoryLease, error) {
+	sid, err := c.Session(ctx)
+	if err != nil {
+		return MemoryLease{}, err
+	}
+	resp, err := c.api.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: component, Bytes: bytes,
+		Priority: &priority, Preemptible: preemptible, WaitTimeout: durationpb.New(wait)})
+	if status.Code(err) == codes.NotFound {
+		c.lost(sid, err)
+		return MemoryLease{}, ErrSessionLost
+	}
+	if err != nil {
+		return MemoryLease{}, wrap(err)
+	}
+	return MemoryLease{ID: resp.GetLeaseId(), FencingToken: resp.GetFencingToken(), Bytes: resp.GetBytes(), Session: sid}, nil
+}
+
+// ReleaseMemory gives a lease back; a lease whose session already ended is
+// already released.
+func (c *Client) ReleaseMemory(ctx context.Context, l MemoryLease) error {
+	_, err := c.api.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: l.Session, LeaseId: l.ID})
+	if status.Code(err) == codes.NotFound {
+		return nil
+	}
+	return wrap(err)
+}
+
+// AcquireLock takes a named lock and returns its fencing token.
+func (c *Client) AcquireLock(ctx context.Context, name string, wait time.Duration) (uint64, error) {
+	sid, err := c.Session(ctx)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.api.AcquireLock(ctx, &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: name, WaitTimeout: durationpb.New(wait)})
+	if err != nil {
+		return 0, wrap(err)
+	}
+	return resp.GetFencingToken(), nil
+}
+
+// ReleaseLock releases a lock held by this client's session.
+func (c *Client) ReleaseLock(ctx context.Context, name string) error {
+	sid := c.CurrentSession()
+	if sid == "" {
+		return ErrSessionLost
+	}
+	_, err := c.api.ReleaseLock(ctx, &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: name})
+	return wrap(err)
+}

@@ -1,0 +1,43 @@
+package lazy
+
+import (
+	"context"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/coordclient"
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// CoordinatorAdapter runs the runtime against the real coordinator.
+type CoordinatorAdapter struct{ C *coordclient.Client }
+
+var _ Coordinator = CoordinatorAdapter{}
+
+func (a CoordinatorAdapter) AcquireMemory(ctx context.Context, component string, bytes int64, priority int32, preemptible bool, wait time.Duration) (coordclient.MemoryLease, error) {
+	return a.C.AcquireMemory(ctx, component, bytes, priority, preemptible, wait)
+}
+
+func (a CoordinatorAdapter) ReleaseMemory(ctx context.Context, l coordclient.MemoryLease) error {
+	return a.C.ReleaseMemory(ctx, l)
+}
+
+func (a CoordinatorAdapter) ActivateRemote(ctx context.Context, name string) error {
+	_, err := a.C.API().ActivateComponent(ctx, &coordinatorv1.ActivateComponentRequest{Name: name})
+	return err
+}
+
+func (a CoordinatorAdapter) Register(ctx context.Context, s Spec, endpoint string) error {
+	p := s.Priority
+	_, err := a.C.API().RegisterComponent(ctx, &coordinatorv1.RegisterComponentRequest{
+		Name: s.Name, Endpoint: endpoint, MemoryBytes: s.MemoryBytes, Priority: &p, Dependencies: s.Dependencies,
+		InitTimeout: durationpb.New(s.InitTimeout), IdleTimeout: durationpb.New(max(s.IdleTimeout, 0)),
+	})
+	return err
+}
+
+func (a CoordinatorAdapter) Report(ctx context.Context, name string, st State, cause string) error {
+	_, err := a.C.API().ReportComponentState(ctx, &coordinatorv1.ReportComponentStateRequest{
+		Name: name, State: coordinatorv1.ComponentState(st), Cause: cause})
+	return err
+}

@@ -1,0 +1,379 @@
+package lazy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/coordclient"
+	"go.uber.org/zap"
+)
+
+const initGrace = 250 * time.Millisecond
+
+// Component is one lazily loaded part of a service.
+type Component struct {
+	rt   *Runtime
+	spec Spec
+
+	mu       sync.Mutex // guards everything below
+	state    State
+	cause    string
+	attempt  int           // activation attempts started
+	changed  chan struct{} // closed and replaced on every state change
+	inflight int
+	waiting  int
+	lease    coordclient.MemoryLease
+	lastUsed time.Time
+	idle     *time.Timer
+	preempt  bool // a revocation notice arrived while activating
+	report   chan struct{}
+}
+
+// Name is the component's name.
+func (c *Component) Name() string { return c.spec.Name }
+
+// Spec is the component's declaration.
+func (c *Component) Spec() Spec { return c.spec }
+
+// Status is a snapshot of a component.
+type Status struct {
+	Name     string
+	State    State
+	Cause    string
+	LeaseID  string
+	InFlight int
+	Queued   int
+}
+
+// Status reports the component's state.
+func (c *Component) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Status{Name: c.spec.Name, State: c.state, Cause: c.cause, LeaseID: c.lease.ID, InFlight: c.inflight, Queued: c.waiting}
+}
+
+func (c *Component) leaseID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lease.ID
+}
+
+// setStateLocked changes state and wakes everything waiting on a change.
+func (c *Component) setStateLocked(s State, cause string) {
+	c.state, c.cause = s, cause
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.rt.m.state.WithLabelValues(c.spec.Name).Set(float64(s))
+	c.rt.onState(c.spec.Name, s)
+	c.kickReport()
+}
+
+func (c *Component) kickReport() {
+	select {
+	case c.report <- struct{}{}:
+	default:
+	}
+}
+
+// reporter tells the coordinator the latest state, coalescing bursts so a
+// slow coordinator never delays a state change.
+func (c *Component) reporter() {
+	for range c.report {
+		c.mu.Lock()
+		s, cause := c.state, c.cause
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := c.rt.coord.Report(ctx, c.spec.Name, s, cause); err != nil {
+			c.rt.log.Debug("report state failed", zap.String("component", c.spec.Name), zap.Error(err))
+		}
+		cancel()
+	}
+}
+
+// Enter is the gate: it returns once the component is ACTIVE, triggering
+// the activation if needed (concurrent first calls share one), and counts
+// the call in flight until exit is called. It waits at most InitTimeout.
+func (c *Component) Enter(ctx context.Context) (exit func(), err error) {
+	// A little past InitTimeout, so a caller that arrived with the activation
+	// sees its outcome (the cause) rather than a bare timeout.
+	deadline := time.NewTimer(c.spec.InitTimeout + initGrace)
+	defer deadline.Stop()
+	c.mu.Lock()
+	queued := false
+	myAttempt := -1
+	defer func() {
+		if queued {
+			c.mu.Lock()
+			c.waiting--
+			c.rt.m.queue.WithLabelValues(c.spec.Name).Set(float64(c.waiting))
+			c.mu.Unlock()
+		}
+	}()
+	for {
+		switch c.state {
+		case Active:
+			c.inflight++
+			c.lastUsed = time.Now()
+			c.mu.Unlock()
+			return c.exit, nil
+		case Failed:
+			if myAttempt == c.attempt {
+				// The activation this call waited for failed: report why
+				// rather than retrying in a loop.
+				cause := c.cause
+				c.mu.Unlock()
+				return nil, &UnavailableError{Component: c.spec.Name, Cause: errors.New(cause)}
+			}
+			fallthrough
+		case Dormant:
+			if c.rt.isClosed() {
+				c.mu.Unlock()
+				return nil, &UnavailableError{Component: c.spec.Name, Cause: ErrShuttingDown}
+			}
+			c.startActivationLocked()
+		}
+		if c.state == Activating {
+			myAttempt = c.attempt
+		}
+		if !queued {
+			if c.waiting >= c.spec.QueueLimit {
+				c.mu.Unlock()
+				return nil, &UnavailableError{Component: c.spec.Name, Cause: fmt.Errorf("%w (%d calls waiting)", ErrQueueFull, c.spec.QueueLimit)}
+			}
+			c.waiting++
+			queued = true
+			c.rt.m.queue.WithLabelValues(c.spec.Name).Set(float64(c.waiting))
+		}
+		ch := c.changed
+		state := c.state
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			c.mu.Lock()
+			cause := c.cause
+			c.mu.Unlock()
+			if cause == "" {
+				cause = "still " + state.String()
+			}
+			return nil, &UnavailableError{Component: c.spec.Name,
+				Cause: fmt.Errorf("not active within %s: %s", c.spec.InitTimeout, cause)}
+		}
+		c.mu.Lock()
+	}
+}
+
+func (c *Component) exit() {
+	c.mu.Lock()
+	c.inflight--
+	c.lastUsed = time.Now()
+	if c.inflight == 0 && c.state == Draining {
+		c.setStateLocked(Draining, c.cause) // wake the drainer
+	}
+	c.mu.Unlock()
+}
+
+// Activate activates the component (and its dependencies) and waits.
+func (c *Component) Activate(ctx context.Context) error {
+	exit, err := c.Enter(ctx)
+	if err != nil {
+		return err
+	}
+	exit()
+	return nil
+}
+
+func (c *Component) startActivationLocked() {
+	c.attempt++
+	c.preempt = false
+	c.setStateLocked(Activating, "")
+	go c.activate(c.attempt)
+}
+
+// activate runs dependencies, the memory lease and Init, in that order.
+func (c *Component) activate(attempt int) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), c.spec.InitTimeout)
+	defer cancel()
+	fail := func(stage string, err error) {
+		cause := stage + ": " + err.Error()
+		c.rt.log.Warn("activation failed", zap.String("component", c.spec.Name), zap.String("cause", cause))
+		c.rt.m.activations.WithLabelValues(c.spec.Name, "failed").Inc()
+		c.mu.Lock()
+		c.setStateLocked(Failed, cause)
+		c.mu.Unlock()
+	}
+	for _, dep := range c.spec.Dependencies {
+		var err error
+		if local, lerr := c.rt.Get(dep); lerr == nil {
+			err = local.Activate(ctx)
+		} else {
+			err = c.rt.coord.ActivateRemote(ctx, dep)
+		}
+		if err != nil {
+			fail("dependency "+dep, err)
+			return
+		}
+	}
+	lease, err := c.rt.coord.AcquireMemory(ctx, c.spec.Name, c.spec.MemoryBytes, c.spec.Priority, !c.spec.Pinned, time.Until(deadlineOf(ctx)))
+	if err != nil {
+		fail("memory lease not granted", err)
+		return
+	}
+	c.mu.Lock()
+	c.lease = lease
+	c.mu.Unlock()
+	initDone := make(chan error, 1)
+	go func() { initDone <- c.spec.Init(ctx) }()
+	select {
+	case err = <-initDone:
+	case <-ctx.Done():
+		err = fmt.Errorf("timed out after %s", c.spec.InitTimeout)
+		// Init ignored its context: once it returns, undo what it built.
+		go func() {
+			<-initDone
+			sctx, scancel := context.WithTimeout(context.Background(), c.spec.DrainTimeout)
+			defer scancel()
+			_ = c.spec.Shutdown(sctx)
+		}()
+	}
+	if err != nil {
+		c.releaseLease(lease)
+		fail("init", err)
+		return
+	}
+	c.rt.m.activationSeconds.WithLabelValues(c.spec.Name).Observe(time.Since(start).Seconds())
+	c.rt.m.activations.WithLabelValues(c.spec.Name, "ok").Inc()
+	c.mu.Lock()
+	c.lastUsed = time.Now()
+	c.setStateLocked(Active, "")
+	c.armIdleLocked(c.spec.IdleTimeout)
+	preempted := c.preempt
+	c.mu.Unlock()
+	c.rt.log.Info("component active", zap.String("component", c.spec.Name), zap.Duration("took", time.Since(start)),
+		zap.String("lease", lease.ID))
+	if preempted {
+		go func() { _ = c.Deactivate(context.Background(), "preempted") }()
+	}
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+func (c *Component) releaseLease(l coordclient.MemoryLease) {
+	if l.ID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.rt.coord.ReleaseMemory(ctx, l); err != nil {
+		// The session's TTL will release it if this does not.
+		c.rt.log.Warn("release memory lease failed", zap.String("component", c.spec.Name), zap.Error(err))
+	}
+}
+
+func (c *Component) armIdleLocked(after time.Duration) {
+	if c.spec.IdleTimeout < 0 {
+		return
+	}
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.idle = time.AfterFunc(after, c.checkIdle)
+}
+
+func (c *Component) checkIdle() {
+	c.mu.Lock()
+	if c.state != Active {
+		c.mu.Unlock()
+		return
+	}
+	if c.inflight > 0 || time.Since(c.lastUsed) < c.spec.IdleTimeout {
+		c.armIdleLocked(max(c.spec.IdleTimeout-time.Since(c.lastUsed), c.spec.IdleTimeout/10))
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	_ = c.Deactivate(context.Background(), "idle")
+}
+
+// Deactivate drains and unloads the component and releases its lease.
+// reason labels the metric: idle, operator, preempted, session-lost, shutdown.
+func (c *Component) Deactivate(ctx context.Context, reason string) error {
+	return c.deactivate(ctx, reason, c.spec.DrainTimeout)
+}
+
+func (c *Component) deactivate(ctx context.Context, reason string, drainFor time.Duration) error {
+	c.mu.Lock()
+	switch c.state {
+	case Activating:
+		if reason == "preempted" {
+			c.preempt = true // deactivate once active
+		}
+		c.mu.Unlock()
+		return nil
+	case Draining:
+		// Someone else is deactivating: wait for them.
+		for c.state == Draining {
+			ch := c.changed
+			c.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			c.mu.Lock()
+		}
+		c.mu.Unlock()
+		return nil
+	case Active:
+	default:
+		c.mu.Unlock()
+		return nil
+	}
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.setStateLocked(Draining, reason)
+	drainDeadline := time.NewTimer(max(drainFor, 0))
+	defer drainDeadline.Stop()
+	for timedOut := false; c.inflight > 0 && !timedOut; {
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-drainDeadline.C:
+			timedOut = true
+			c.rt.log.Warn("drain timed out; shutting down with calls in flight", zap.String("component", c.spec.Name))
+		}
+		c.mu.Lock()
+	}
+	lease := c.lease
+	c.mu.Unlock()
+
+	sctx, cancel := context.WithTimeout(context.Background(), c.spec.DrainTimeout)
+	if err := c.spec.Shutdown(sctx); err != nil {
+		c.rt.log.Warn("shutdown failed", zap.String("component", c.spec.Name), zap.Error(err))
+	}
+	cancel()
+	c.releaseLease(lease)
+	c.rt.m.deactivations.WithLabelValues(c.spec.Name, reason).Inc()
+	c.rt.log.Info("component dormant", zap.String("component", c.spec.Name), zap.String("reason", reason))
+
+	c.mu.Lock()
+	c.lease = coordclient.MemoryLease{}
+	c.setStateLocked(Dormant, "")
+	// Calls that queued while draining activate it again.
+	if c.waiting > 0 && !c.rt.isClosed() {
+		c.startActivationLocked()
+	}
+	c.mu.Unlock()
+	return nil
+}

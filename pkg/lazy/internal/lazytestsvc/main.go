@@ -1,0 +1,90 @@
+// Command lazytestsvc is a real service process for the lazy runtime's
+// tests: one component whose Init takes --init-delay (or fails), gating
+// grpc.testing.TestService/UnaryCall. EmptyCall is ungated (a cheap read).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/config"
+	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/service"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+)
+
+func main() {
+	var (
+		name                         string
+		initDelay, initTimeout, idle time.Duration
+		failInit                     bool
+		memory                       = config.ByteSize(10 << 20)
+		priority                     int
+		deps                         config.StringList
+		pinned                       bool
+	)
+	service.Main(service.Config{Name: envOr("LAZYTEST_NAME", "lazytest"), Listen: "127.0.0.1:0"}, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "component", "lazytest", "component name")
+		fs.DurationVar(&initDelay, "init-delay", 100*time.Millisecond, "how long Init takes")
+		fs.DurationVar(&initTimeout, "init-timeout", 5*time.Second, "component init timeout")
+		fs.DurationVar(&idle, "idle-timeout", time.Minute, "idle timeout")
+		fs.BoolVar(&failInit, "fail-init", false, "make Init fail")
+		fs.Var(&memory, "memory", "memory estimate")
+		fs.IntVar(&priority, "priority", 50, "priority")
+		fs.Var(&deps, "deps", "dependencies")
+		fs.BoolVar(&pinned, "pinned", false, "not preemptible")
+	}, func(ctx context.Context, s *service.Service) error {
+		srv := &testServer{}
+		comp, err := s.Runtime.Add(lazy.Spec{
+			Name: name, MemoryBytes: int64(memory), Priority: int32(priority), Dependencies: deps, Pinned: pinned,
+			InitTimeout: initTimeout, IdleTimeout: idle,
+			Init: func(ctx context.Context) error {
+				srv.inits.Add(1)
+				time.Sleep(initDelay) // ignores ctx on purpose: the runtime must cope
+				if failInit {
+					return errors.New("simulated init failure")
+				}
+				srv.activeSince.Store(time.Now().UnixNano())
+				return nil
+			},
+			Shutdown: func(context.Context) error { srv.shutdowns.Add(1); return nil },
+		})
+		if err != nil {
+			return err
+		}
+		testpb.RegisterTestServiceServer(s.Server.GRPC(), srv)
+		s.Gate.Require("/grpc.testing.TestService/UnaryCall", comp)
+		return nil
+	})
+}
+
+func envOr(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+type testServer struct {
+	testpb.UnimplementedTestServiceServer
+	inits, shutdowns atomic.Int64
+	activeSince      atomic.Int64
+}
+
+// UnaryCall works for ResponseSize milliseconds and reports, in OauthScope,
+// "inits=N shutdowns=M active_since=unixnano".
+func (t *testServer) UnaryCall(ctx context.Context, r *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	time.Sleep(time.Duration(r.GetResponseSize()) * time.Millisecond)
+	return &testpb.SimpleResponse{OauthScope: strings.TrimSpace(fmt.Sprintf("inits=%d shutdowns=%d active_since=%d",
+		t.inits.Load(), t.shutdowns.Load(), t.activeSince.Load()))}, nil
+}
+
+func (t *testServer) EmptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
+	return &testpb.Empty{}, nil
+}

@@ -1,0 +1,262 @@
+// Package lazy is the lazy runtime every TradSys service is built on (the
+// seed's ComponentCoordinator and lazy wrappers, as processes): a component
+// stays DORMANT, holding none of its heavy state, until a call needs it;
+// then it activates its dependencies, acquires a memory lease for its
+// estimate from the coordinator, and runs its Init within a timeout. Calls
+// that arrive meanwhile wait in a bounded queue. An idle timer, an operator,
+// a preemption notice or the loss of the coordinator session sends it back:
+// new calls wait, in-flight calls drain, Shutdown runs, the lease is given
+// back (make-before-break: nothing in flight is cut).
+//
+// The package has no gRPC types; lazygrpc puts it on a gRPC server.
+package lazy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tradsys/mesh/pkg/coordclient"
+	"go.uber.org/zap"
+)
+
+// State is a component's lifecycle state; the numbers match
+// tradsys.coordinator.v1.ComponentState.
+type State int32
+
+// States.
+const (
+	Dormant    State = 1
+	Activating State = 2
+	Active     State = 3
+	Draining   State = 4
+	Failed     State = 5
+)
+
+func (s State) String() string {
+	switch s {
+	case Dormant:
+		return "DORMANT"
+	case Activating:
+		return "ACTIVATING"
+	case Active:
+		return "ACTIVE"
+	case Draining:
+		return "DRAINING"
+	case Failed:
+		return "FAILED"
+	}
+	return fmt.Sprintf("State(%d)", int32(s))
+}
+
+// Spec declares a component.
+type Spec struct {
+	// Name is "<service>" or "<service>/<kind>/<name>".
+	Name         string
+	MemoryBytes  int64
+	Priority     int32 // lower is more important; the seed's defaults per kind
+	Pinned       bool  // not preemptible
+	Dependencies []string
+	InitTimeout  time.Duration // default 30s
+	IdleTimeout  time.Duration // default 5m (the seed's); negative: never
+	DrainTimeout time.Duration // how long in-flight calls may take to finish; default 30s
+	QueueLimit   int           // calls that may wait for activation; default 1024
+	Init         func(ctx context.Context) error
+	Shutdown     func(ctx context.Context) error
+}
+
+// Coordinator is what the runtime needs from the coordinator (implemented
+// by coordclient through CoordinatorAdapter).
+type Coordinator interface {
+	AcquireMemory(ctx context.Context, component string, bytes int64, priority int32, preemptible bool, wait time.Duration) (coordclient.MemoryLease, error)
+	ReleaseMemory(ctx context.Context, l coordclient.MemoryLease) error
+	// ActivateRemote asks the coordinator to activate a component that lives
+	// in another service.
+	ActivateRemote(ctx context.Context, name string) error
+	Register(ctx context.Context, s Spec, endpoint string) error
+	Report(ctx context.Context, name string, st State, cause string) error
+}
+
+// Errors callers see; lazygrpc maps them all to UNAVAILABLE naming the
+// component and the cause.
+var (
+	ErrQueueFull    = errors.New("activation queue full")
+	ErrUnknown      = errors.New("unknown component")
+	ErrShuttingDown = errors.New("service shutting down")
+)
+
+// UnavailableError says why a call could not run: the component and cause.
+type UnavailableError struct {
+	Component string
+	Cause     error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("component %s unavailable: %v", e.Component, e.Cause)
+}
+func (e *UnavailableError) Unwrap() error { return e.Cause }
+
+// Runtime owns a service's components.
+type Runtime struct {
+	coord    Coordinator
+	log      *zap.Logger
+	m        *metrics
+	endpoint string
+	onState  func(name string, s State)
+
+	mu     sync.Mutex
+	comps  map[string]*Component
+	order  []string
+	closed bool
+}
+
+// Options configure a Runtime.
+type Options struct {
+	Coordinator Coordinator
+	Logger      *zap.Logger
+	Registry    prometheus.Registerer
+	// Endpoint is where this service's LifecycleService is reachable; it is
+	// registered with each component.
+	Endpoint string
+	// OnState is told every state change (lazygrpc sets health with it).
+	OnState func(name string, s State)
+}
+
+// New returns an empty runtime.
+func New(o Options) *Runtime {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	if o.OnState == nil {
+		o.OnState = func(string, State) {}
+	}
+	return &Runtime{coord: o.Coordinator, log: o.Logger, m: newMetrics(o.Registry), endpoint: o.Endpoint,
+		onState: o.OnState, comps: map[string]*Component{}}
+}
+
+// Add declares a component; it starts DORMANT.
+func (r *Runtime) Add(s Spec) (*Component, error) {
+	if s.Name == "" {
+		return nil, errors.New("component needs a name")
+	}
+	if s.Init == nil {
+		s.Init = func(context.Context) error { return nil }
+	}
+	if s.Shutdown == nil {
+		s.Shutdown = func(context.Context) error { return nil }
+	}
+	if s.InitTimeout <= 0 {
+		s.InitTimeout = 30 * time.Second
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = 5 * time.Minute
+	}
+	if s.DrainTimeout <= 0 {
+		s.DrainTimeout = 30 * time.Second
+	}
+	if s.QueueLimit <= 0 {
+		s.QueueLimit = 1024
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.comps[s.Name]; dup {
+		return nil, fmt.Errorf("component %s declared twice", s.Name)
+	}
+	c := &Component{rt: r, spec: s, state: Dormant, changed: make(chan struct{}), report: make(chan struct{}, 1)}
+	r.comps[s.Name] = c
+	r.order = append(r.order, s.Name)
+	r.m.state.WithLabelValues(s.Name).Set(float64(Dormant))
+	r.onState(s.Name, Dormant)
+	go c.reporter()
+	return c, nil
+}
+
+// Get returns a declared component.
+func (r *Runtime) Get(name string) (*Component, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.comps[name]
+	if c == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknown, name)
+	}
+	return c, nil
+}
+
+// Components lists the components in declaration order.
+func (r *Runtime) Components() []*Component {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Component, 0, len(r.order))
+	for _, n := range r.order {
+		out = append(out, r.comps[n])
+	}
+	return out
+}
+
+// Register records every component in the coordinator's registry, retrying
+// in the background until the coordinator answers.
+func (r *Runtime) Register(ctx context.Context) {
+	for _, c := range r.Components() {
+		go func(c *Component) {
+			backoff := 100 * time.Millisecond
+			for ctx.Err() == nil {
+				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				err := r.coord.Register(rctx, c.spec, r.endpoint)
+				cancel()
+				if err == nil {
+					c.kickReport()
+					return
+				}
+				r.log.Warn("register component failed; retrying", zap.String("component", c.spec.Name), zap.Error(err))
+				select {
+				case <-ctx.Done():
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 5*time.Second)
+			}
+		}(c)
+	}
+}
+
+// SessionLost deactivates every active component: the coordinator session
+// that held their memory leases is gone, and keeping the memory would break
+// the budget.
+func (r *Runtime) SessionLost() {
+	for _, c := range r.Components() {
+		go func() { _ = c.Deactivate(context.Background(), "session-lost") }()
+	}
+}
+
+// Preempted handles a revocation notice for a lease.
+func (r *Runtime) Preempted(leaseID string, deadline time.Time) {
+	for _, c := range r.Components() {
+		if c.leaseID() == leaseID {
+			r.log.Info("preempted", zap.String("component", c.spec.Name), zap.Time("deadline", deadline))
+			go func() { _ = c.deactivate(context.Background(), "preempted", time.Until(deadline)) }()
+		}
+	}
+}
+
+// Shutdown deactivates every component (dependents first, reverse
+// declaration order) and refuses new activations.
+func (r *Runtime) Shutdown(ctx context.Context) {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	comps := r.Components()
+	for i := len(comps) - 1; i >= 0; i-- {
+		_ = comps[i].Deactivate(ctx, "shutdown")
+	}
+}
+
+func (r *Runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
