@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/tradsys/mesh/pkg/marketdata"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,7 +14,14 @@ import (
 	"time"
 )
 
-const klineDir = "/work/shared/data/binance-btcusdt-1m"
+// klineDir is the real data beside the repository (../shared/data).
+var klineDir = func() string {
+	d, err := marketdata.Dir(marketdata.BinanceBTCUSDT1m)
+	if err != nil {
+		return "(not found: " + err.Error() + ")"
+	}
+	return d
+}()
 
 func runReplay(t *testing.T, cfg ReplayConfig) (*Replay, *collector) {
 	t.Helper()
@@ -40,7 +48,7 @@ func runReplay(t *testing.T, cfg ReplayConfig) (*Replay, *collector) {
 func TestReplayBinanceKlines(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(klineDir, "*.csv"))
 	if len(files) != 7 {
-		t.Skipf("want 7 kline files in %s, found %d", klineDir, len(files))
+		t.Fatalf("want 7 kline files in %s, found %d", klineDir, len(files))
 	}
 	sort.Strings(files)
 	firstRow := strings.Split(readLine(t, files[0], 0), ",")

@@ -3,6 +3,7 @@ package candles
 import (
 	"bufio"
 	"errors"
+	"github.com/tradsys/mesh/pkg/marketdata"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -13,13 +14,20 @@ import (
 	"time"
 )
 
-const dataDir = "/work/shared/data/binance-btcusdt-1m"
+// dataDir is the real data beside the repository (../shared/data).
+var dataDir = func() string {
+	d, err := marketdata.Dir(marketdata.BinanceBTCUSDT1m)
+	if err != nil {
+		return "(not found: " + err.Error() + ")"
+	}
+	return d
+}()
 
 func dataFiles(t testing.TB) []string {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dataDir, "BTCUSDT-1m-*.csv"))
 	if len(files) == 0 {
-		t.Skip("no Binance data files in " + dataDir)
+		t.Fatal("no Binance data files in " + dataDir)
 	}
 	sort.Strings(files)
 	return files
