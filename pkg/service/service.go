@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/clientpool"
 	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/coordclient"
 	"github.com/tradsys/mesh/pkg/grpcserver"
@@ -46,6 +47,9 @@ type Service struct {
 	Coord   *coordclient.Client
 	Runtime *lazy.Runtime
 	Gate    *lazygrpc.Gate
+	// Pool is the process's shared client connections: use it for every
+	// call to another service ("tradsys:///matching" or "host:port").
+	Pool *clientpool.Pool
 
 	advertise  string
 	sessionTTL time.Duration
@@ -100,6 +104,8 @@ func New(cfg Config, o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.Pool = clientpool.New(clientpool.Options{Creds: creds, Metrics: srv.Registry(),
+		Registry: &clientpool.RegistryResolver{API: s.Coord.API()}})
 	s.Runtime = lazy.New(lazy.Options{
 		Coordinator: lazy.CoordinatorAdapter{C: s.Coord}, Logger: o.Logger.Named("lazy"), Registry: srv.Registry(),
 		Endpoint: s.advertise, OnState: lazygrpc.HealthReporter(srv.Health()),
@@ -138,6 +144,7 @@ func (s *Service) Run(ctx context.Context) error {
 	cctx, ccancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer ccancel()
 	_ = s.Coord.Close(cctx)
+	s.Pool.Close()
 	return err
 }
 
