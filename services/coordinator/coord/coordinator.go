@@ -302,6 +302,7 @@ type session struct {
 	held    map[string]*lockState
 	waits   map[*lockWaiter]struct{}
 	memWait map[*memWaiter]struct{}
+	closing bool // CloseSession is revoking it
 }
 
 func sessionID(id clientv3.LeaseID) string { return strconv.FormatInt(int64(id), 16) }
@@ -423,11 +424,13 @@ func (c *Coordinator) onDeleteLocked(st *state, key string, rev int64) {
 	k := strings.TrimPrefix(key, c.cfg.Prefix)
 	switch {
 	case strings.HasPrefix(k, kSessions):
-		if s := st.sessions[strings.TrimPrefix(k, kSessions)]; s != nil {
+		if s := st.sessions[strings.TrimPrefix(k, kSessions)]; s != nil && !s.closing {
 			c.endSessionLocked(st, s, "expired")
 		}
 	case strings.HasPrefix(k, kLeases):
-		if l := st.leases[strings.TrimPrefix(k, kLeases)]; l != nil && !l.pending && l.rev < rev {
+		// A lease being released is settled by its own commit's callback,
+		// which knows whether it was a release or a forced one.
+		if l := st.leases[strings.TrimPrefix(k, kLeases)]; l != nil && !l.pending && !l.releasing && l.rev < rev {
 			c.removeLeaseLocked(st, l, EventMemoryReleased, "deleted in etcd")
 			c.scheduleLocked(st)
 		}

@@ -105,6 +105,7 @@ func (c *Coordinator) CloseSession(ctx context.Context, id string) (CloseResult,
 	if err == nil {
 		// Count now: the watch may apply the revocation before we relock.
 		res = CloseResult{Leases: len(s.leases), Locks: len(s.held)}
+		s.closing = true
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -112,6 +113,9 @@ func (c *Coordinator) CloseSession(ctx context.Context, id string) (CloseResult,
 	}
 	_, err = c.cli.Revoke(ctx, s.etcdID)
 	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		c.mu.Lock()
+		s.closing = false
+		c.mu.Unlock()
 		return CloseResult{}, err
 	}
 	c.mu.Lock()
