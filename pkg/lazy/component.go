@@ -11,7 +11,10 @@ import (
 	"go.uber.org/zap"
 )
 
-const initGrace = 250 * time.Millisecond
+const (
+	initGrace    = 250 * time.Millisecond
+	reportSettle = 20 * time.Millisecond
+)
 
 // Component is one lazily loaded part of a service.
 type Component struct {
@@ -30,6 +33,7 @@ type Component struct {
 	idle     *time.Timer
 	preempt  bool // a revocation notice arrived while activating
 	report   chan struct{}
+	exitFn   func() // c.exit, bound once so Enter does not allocate
 }
 
 // Name is the component's name.
@@ -82,6 +86,9 @@ func (c *Component) kickReport() {
 // slow coordinator never delays a state change.
 func (c *Component) reporter() {
 	for range c.report {
+		// Let a quick succession (ACTIVATING then ACTIVE) settle into one
+		// registry write.
+		time.Sleep(reportSettle)
 		c.mu.Lock()
 		s, cause := c.state, c.cause
 		c.mu.Unlock()
@@ -97,6 +104,19 @@ func (c *Component) reporter() {
 // the activation if needed (concurrent first calls share one), and counts
 // the call in flight until exit is called. It waits at most InitTimeout.
 func (c *Component) Enter(ctx context.Context) (exit func(), err error) {
+	// Fast path, the warm case: no timer, no allocation.
+	c.mu.Lock()
+	if c.state == Active {
+		c.inflight++
+		c.lastUsed = time.Now()
+		c.mu.Unlock()
+		return c.exitFn, nil
+	}
+	c.mu.Unlock()
+	return c.enterSlow(ctx)
+}
+
+func (c *Component) enterSlow(ctx context.Context) (exit func(), err error) {
 	// A little past InitTimeout, so a caller that arrived with the activation
 	// sees its outcome (the cause) rather than a bare timeout.
 	deadline := time.NewTimer(c.spec.InitTimeout + initGrace)
@@ -118,7 +138,7 @@ func (c *Component) Enter(ctx context.Context) (exit func(), err error) {
 			c.inflight++
 			c.lastUsed = time.Now()
 			c.mu.Unlock()
-			return c.exit, nil
+			return c.exitFn, nil
 		case Failed:
 			if myAttempt == c.attempt {
 				// The activation this call waited for failed: report why

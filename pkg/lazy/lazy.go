@@ -169,6 +169,7 @@ func (r *Runtime) Add(s Spec) (*Component, error) {
 		return nil, fmt.Errorf("component %s declared twice", s.Name)
 	}
 	c := &Component{rt: r, spec: s, state: Dormant, changed: make(chan struct{}), report: make(chan struct{}, 1)}
+	c.exitFn = c.exit
 	r.comps[s.Name] = c
 	r.order = append(r.order, s.Name)
 	r.m.state.WithLabelValues(s.Name).Set(float64(Dormant))

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ func main() {
 		priority                     int
 		deps                         config.StringList
 		pinned                       bool
+		initAlloc                    = config.ByteSize(0)
 	)
 	service.Main(service.Config{Name: envOr("LAZYTEST_NAME", "lazytest"), Listen: "127.0.0.1:0"}, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "component", "lazytest", "component name")
@@ -39,6 +41,7 @@ func main() {
 		fs.IntVar(&priority, "priority", 50, "priority")
 		fs.Var(&deps, "deps", "dependencies")
 		fs.BoolVar(&pinned, "pinned", false, "not preemptible")
+		fs.Var(&initAlloc, "init-alloc", "bytes Init allocates and touches (the heavy internals)")
 	}, func(ctx context.Context, s *service.Service) error {
 		srv := &testServer{}
 		comp, err := s.Runtime.Add(lazy.Spec{
@@ -50,10 +53,19 @@ func main() {
 				if failInit {
 					return errors.New("simulated init failure")
 				}
+				srv.heavy = make([]byte, int(initAlloc))
+				for i := 0; i < len(srv.heavy); i += 4096 {
+					srv.heavy[i] = 1 // touch every page so it is resident
+				}
 				srv.activeSince.Store(time.Now().UnixNano())
 				return nil
 			},
-			Shutdown: func(context.Context) error { srv.shutdowns.Add(1); return nil },
+			Shutdown: func(context.Context) error {
+				srv.heavy = nil
+				debug.FreeOSMemory() // give the heavy part back to the OS
+				srv.shutdowns.Add(1)
+				return nil
+			},
 		})
 		if err != nil {
 			return err
@@ -75,6 +87,7 @@ type testServer struct {
 	testpb.UnimplementedTestServiceServer
 	inits, shutdowns atomic.Int64
 	activeSince      atomic.Int64
+	heavy            []byte
 }
 
 // UnaryCall works for ResponseSize milliseconds and reports, in OauthScope,
