@@ -48,6 +48,7 @@ func init() {
 		{"deactivate", "NAME", "ask a component to drain and go dormant", runDeactivate},
 		{"watch", "[--type T ...] [--session S] [--component C]", "stream coordinator events until Ctrl-C", runWatch},
 		{"up", "[--data-dir D] [--port-offset N] ...", "run the local mesh (coordinator + services) in the foreground", runUp},
+		{"probe", "[--service S] ADDR", "exit 0 if ADDR's grpc.health.v1 status is SERVING (container healthchecks)", runProbe},
 		{"help", "[COMMAND]", "show help", runHelp},
 	}
 }

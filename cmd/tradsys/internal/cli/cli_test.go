@@ -370,3 +370,13 @@ func TestSeveralCoordinatorAddresses(t *testing.T) {
 	out := mustRun(t, dead+","+r.Addr(), "status")
 	tableRow(t, out, "BUDGET")
 }
+
+func TestProbe(t *testing.T) {
+	r, _ := coordtest.Start(t, coordtest.Config{})
+	if out := mustRun(t, r.Addr(), "probe", r.Addr()); !strings.Contains(out, "SERVING") {
+		t.Fatalf("probe: %q", out)
+	}
+	if _, _, code := tradsys(t, r.Addr(), "probe", "--service", "no.such.Service", r.Addr()); code != ExitError {
+		t.Fatalf("probe of an unknown service: exit %d", code)
+	}
+}

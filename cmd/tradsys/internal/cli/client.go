@@ -19,8 +19,7 @@ import (
 // tried in order (pick_first), so a CLI pointed at all replicas keeps
 // working while one is down; any replica answers, followers forward.
 func (e *env) dial() (coordinatorv1.CoordinatorServiceClient, func(), error) {
-	tls := grpcserver.Flags{TLSCert: e.g.tlsCert, TLSKey: e.g.tlsKey, TLSCA: e.g.tlsCA}
-	creds, err := tls.ClientCredentials()
+	creds, err := e.g.tlsFlags().ClientCredentials()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,4 +110,9 @@ func describe(err error) string {
 		msg += fmt.Sprintf("\nis a coordinator running at %s? (--coordinator, TRADSYS_COORDINATOR, or start one with `tradsys up`)", addr)
 	}
 	return msg
+}
+
+// tlsFlags are the --tls-* flags in the shape pkg/grpcserver reads.
+func (g *globals) tlsFlags() *grpcserver.Flags {
+	return &grpcserver.Flags{TLSCert: g.tlsCert, TLSKey: g.tlsKey, TLSCA: g.tlsCA}
 }

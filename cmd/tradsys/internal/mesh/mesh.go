@@ -257,6 +257,10 @@ func (m *Mesh) argsFor(s Service) []string {
 			args = append(args, "--memory-budget", m.o.MemoryBudget)
 		}
 	}
+	if s.Name == "matching" {
+		// Journals and snapshots live beside the mesh's other state.
+		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, "matching"))
+	}
 	return args
 }
 
