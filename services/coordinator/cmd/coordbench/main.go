@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,15 @@ import (
 func main() {
 	dur := flag.Duration("duration", 3*time.Second, "how long each measurement runs")
 	conc := flag.String("clients", "1,64", "concurrent clients, comma-separated")
+	only := flag.String("only", "", "run only measurements whose name contains this")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	dir, err := os.MkdirTemp("", "coordbench")
 	check(err)
 	defer os.RemoveAll(dir)
@@ -61,21 +70,19 @@ func main() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tclients\tcoordinator ops/s\tetcd baseline ops/s\tratio\t")
 	for _, n := range parseList(*conc) {
-		progress("memory pairs, %d clients", n)
-		base := run(*dur, n, etcdPutDelete(cli))
-		ours := run(*dur, n, coordMemory(c))
-		row(tw, "AcquireMemory+ReleaseMemory vs txn put+delete", n, ours, base)
-
-		progress("locks on distinct names, %d clients", n)
-		base = run(*dur, n, mutexDistinct(cli))
-		ours = run(*dur, n, coordLockDistinct(c))
-		row(tw, "AcquireLock+ReleaseLock vs Mutex, distinct names", n, ours, base)
-
+		measure := func(name string, ours, base worker) {
+			if !strings.Contains(name, *only) {
+				return
+			}
+			progress("%s, %d clients", name, n)
+			b := run(*dur, n, base)
+			o := run(*dur, n, ours)
+			row(tw, name, n, o, b)
+		}
+		measure("AcquireMemory+ReleaseMemory vs txn put+delete", coordMemory(c), etcdPutDelete(cli))
+		measure("AcquireLock+ReleaseLock vs Mutex, distinct names", coordLockDistinct(c), mutexDistinct(cli))
 		if n > 1 {
-			progress("contended handoffs, %d clients", n)
-			base = run(*dur, n, mutexContended(cli))
-			ours = run(*dur, n, coordLockContended(c))
-			row(tw, "handoffs on one lock vs Mutex", n, ours, base)
+			measure("handoffs on one lock vs Mutex", coordLockContended(c), mutexContended(cli))
 		}
 	}
 	tw.Flush()
