@@ -11,6 +11,7 @@ import (
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestLockMutualExclusionAndGrowingTokens(t *testing.T) {
@@ -226,4 +227,73 @@ func TestLockTimeoutAndReleaseRules(t *testing.T) {
 	if tok2 <= tok {
 		t.Fatalf("token after hand-over %d is not above %d", tok2, tok)
 	}
+}
+
+func TestLockExclusionAcrossLeaderKill(t *testing.T) {
+	etcd := coordtest.Etcd(t)
+	r1 := coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 1})
+	r2 := coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 1})
+	leader, follower := r1, r2
+	if !r1.Coord.IsLeader() {
+		leader, follower = r2, r1
+	}
+	c := coordtest.Client(t, follower.Addr())
+	var holder atomic.Value
+	holder.Store("")
+	var mu sync.Mutex
+	var lastToken uint64
+	var grants atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		sid := session(t, c, fmt.Sprintf("w%d", w), 30*time.Second)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				resp, err := lock(ctx, c, sid, "ha/lock", 3*time.Second)
+				cancel()
+				if err != nil {
+					time.Sleep(20 * time.Millisecond) // failover in progress
+					continue
+				}
+				if !holder.CompareAndSwap("", sid) {
+					t.Errorf("two holders: %s while %v", sid, holder.Load())
+					return
+				}
+				mu.Lock()
+				if resp.GetFencingToken() <= lastToken {
+					t.Errorf("token went from %d to %d", lastToken, resp.GetFencingToken())
+				}
+				lastToken = resp.GetFencingToken()
+				mu.Unlock()
+				grants.Add(1)
+				time.Sleep(time.Millisecond)
+				holder.Store("")
+				// A release may fail while leadership moves; the lock is
+				// then released again (or handed on) by the new leader.
+				for i := 0; i < 50; i++ {
+					err := unlock(context.Background(), c, sid, "ha/lock")
+					if err == nil || status.Code(err) == codes.FailedPrecondition {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	before := grants.Load()
+	leader.Kill()
+	eventually(t, 15*time.Second, "follower to take over", follower.Coord.IsLeader)
+	eventually(t, 15*time.Second, "grants to resume", func() bool { return grants.Load() > before+10 })
+	close(stop)
+	wg.Wait()
+	t.Logf("%d grants, %d before the kill", grants.Load(), before)
 }
