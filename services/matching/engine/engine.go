@@ -128,6 +128,20 @@ func (e *Engine) With(symbol string, fn func(*Book)) error {
 	return nil
 }
 
+// View runs fn with exclusive access to the symbol's book if it exists and
+// reports whether it did; unlike With it never creates a book. fn must not
+// retain the book.
+func (e *Engine) View(symbol string, fn func(*Book)) (bool, error) {
+	en, err := e.lookup(symbol, false)
+	if err != nil || en == nil {
+		return false, err
+	}
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	fn(en.book)
+	return true, nil
+}
+
 // Symbols returns the symbols that have a book, sorted.
 func (e *Engine) Symbols() []string {
 	e.mu.RLock()
