@@ -64,10 +64,15 @@ test: lint proto-check
 test-short:
 	@for m in $(MODULES); do (cd $$m && $(GO) test -short -count=1 ./...) || exit 1; done
 
+# Every benchmark compares against its baseline in the same run and prints
+# the ratio; results and commands are kept in docs/benchmarks.md.
 bench:
 	$(GO) run ./services/coordinator/cmd/coordbench --duration 3s
+	cd pkg && $(GO) run ./lazy/internal/lazybench --cycles 200 --warm-calls 10000
 	cd services/matching && $(GO) test -run '^$$' -bench 'EngineMix|EngineLatency' -benchtime 2s -cpu 1 ./engine/
+	cd services/matching && $(GO) test -run '^$$' -bench E2E -benchtime 10000x ./server/
 	cd services/historical && $(GO) test -run '^$$' -bench . -benchtime 1s -cpu 1 ./candles/
+	cd services/connectors && $(GO) test -run '^$$' -bench . -benchtime 1s -cpu 1 ./feeds/
 
 run: build
 	$(BIN)/tradsys up --bin-dir $(BIN)
