@@ -135,10 +135,12 @@ func TestBinanceConnectorReconnect(t *testing.T) {
 		t.Fatalf("prices %s", got)
 	}
 	waitFor(t, "connected", func() bool { return b.Stats().Connected })
-	st := b.Stats()
-	if st.Malformed != 2 || st.Reconnects != 1 || st.Events != 6 || st.Messages != 10 || !st.Running {
-		t.Fatalf("stats %+v", st)
-	}
+	// Counters are bumped after the event is published: wait for them.
+	var st Stats
+	waitFor(t, "stats to settle", func() bool {
+		st = b.Stats()
+		return st.Malformed == 2 && st.Reconnects == 1 && st.Events == 6 && st.Messages == 10 && st.Running
+	})
 	f.mu.Lock()
 	subs := f.subs
 	f.mu.Unlock()
