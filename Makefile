@@ -58,8 +58,10 @@ build:
 			echo "build tradsys-$$s"; $(GO) build -o $(BIN)/tradsys-$$s ./services/$$s || exit 1; \
 		fi; done
 
+# Every module is tested even when one fails, so one run shows everything.
 test: lint proto-check
-	@for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 15m ./...) || exit 1; done
+	@failed=""; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 15m ./...) || failed="$$failed $$m"; done; \
+	if [ -n "$$failed" ]; then echo "FAILED modules:$$failed"; exit 1; fi
 
 test-short:
 	@for m in $(MODULES); do (cd $$m && $(GO) test -short -count=1 ./...) || exit 1; done
