@@ -5,23 +5,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/proctest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
@@ -35,10 +30,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	testsvcBin = filepath.Join(dir, "lazytestsvc")
-	build := exec.Command("go", "build", "-race", "-o", testsvcBin, "./internal/lazytestsvc")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
+	if testsvcBin, err = proctest.Build(dir, "lazytestsvc", "./internal/lazytestsvc"); err != nil {
 		panic("build lazytestsvc: " + err.Error())
 	}
 	code := m.Run()
@@ -47,96 +39,22 @@ func TestMain(m *testing.M) {
 }
 
 // proc is a running lazytestsvc process.
-type proc struct {
-	cmd   *exec.Cmd
-	addr  string
-	admin string
-	conn  *grpc.ClientConn
-	log   *lockedBuffer
-}
+type proc struct{ *proctest.Proc }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return proctest.FreeAddr(t) }
 
 func startService(t *testing.T, coordinator string, args ...string) *proc {
 	t.Helper()
-	p := &proc{addr: freeAddr(t), admin: freeAddr(t), log: &lockedBuffer{}}
-	p.cmd = exec.Command(testsvcBin, append([]string{"--listen", p.addr, "--admin-listen", p.admin,
-		"--coordinator", coordinator, "--session-ttl", "3s", "--log-level", "debug"}, args...)...) // later flags win
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("service log:\n%s", p.log.String())
-		}
-	})
-	conn, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.conn = conn
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service not healthy: %v\n%s", err, p.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (p *proc) stop(t *testing.T) {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-	p.conn.Close()
+	return &proc{proctest.Start(t, testsvcBin, coordinator, args...)}
 }
 
 func (p *proc) call(ctx context.Context, workMillis int32) (*testpb.SimpleResponse, error) {
-	return testpb.NewTestServiceClient(p.conn).UnaryCall(ctx, &testpb.SimpleRequest{ResponseSize: workMillis})
+	return testpb.NewTestServiceClient(p.Conn).UnaryCall(ctx, &testpb.SimpleRequest{ResponseSize: workMillis})
 }
 
 func (p *proc) state(t *testing.T, component string) *lifecyclev1.ComponentStatus {
 	t.Helper()
-	resp, err := lifecyclev1.NewLifecycleServiceClient(p.conn).GetState(context.Background(), &lifecyclev1.GetStateRequest{Component: component})
+	resp, err := lifecyclev1.NewLifecycleServiceClient(p.Conn).GetState(context.Background(), &lifecyclev1.GetStateRequest{Component: component})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +62,7 @@ func (p *proc) state(t *testing.T, component string) *lifecyclev1.ComponentStatu
 }
 
 func (p *proc) metric(t *testing.T, name string) string {
-	resp, err := http.Get("http://" + p.admin + "/metrics")
+	resp, err := http.Get("http://" + p.Admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,13 +80,7 @@ func (p *proc) metric(t *testing.T, name string) string {
 
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	proctest.Eventually(t, timeout, what, cond)
 }
 
 func leases(t *testing.T, c coordinatorv1.CoordinatorServiceClient) []*coordinatorv1.MemoryLease {
@@ -186,7 +98,7 @@ func TestOneActivationUnderConcurrentFirstCalls(t *testing.T) {
 	r, c := coordtest.Start(t, coordtest.Config{})
 	p := startService(t, r.Addr(), "--component", "lazytest", "--init-delay", "300ms", "--memory", "10MiB")
 	// Cheap calls and health do not activate anything.
-	if _, err := testpb.NewTestServiceClient(p.conn).EmptyCall(context.Background(), &testpb.Empty{}); err != nil {
+	if _, err := testpb.NewTestServiceClient(p.Conn).EmptyCall(context.Background(), &testpb.Empty{}); err != nil {
 		t.Fatal(err)
 	}
 	if st := p.state(t, "lazytest"); st.GetState() != dormant {
@@ -238,7 +150,7 @@ func TestOneActivationUnderConcurrentFirstCalls(t *testing.T) {
 		return err == nil && comps.GetComponents()[0].GetState() == active
 	})
 	// Health per component.
-	h, err := healthpb.NewHealthClient(p.conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: "lazytest"})
+	h, err := healthpb.NewHealthClient(p.Conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: "lazytest"})
 	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("component health %v %v", h, err)
 	}

@@ -7,25 +7,20 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/proctest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -36,10 +31,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	bin = filepath.Join(dir, "tradsys-matching")
-	build := exec.Command("go", "build", "-race", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
+	if bin, err = proctest.Build(dir, "tradsys-matching", "."); err != nil {
 		panic("build tradsys-matching: " + err.Error())
 	}
 	code := m.Run()
@@ -47,90 +39,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
+// proc is a running tradsys-matching process.
 type proc struct {
-	cmd  *exec.Cmd
-	conn *grpc.ClientConn
-	mc   matchingv1.MatchingServiceClient
-	log  *logBuf
-	done chan struct{}
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	*proctest.Proc
+	mc matchingv1.MatchingServiceClient
 }
 
 func start(t *testing.T, coord, dataDir string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
-	p := &proc{log: &logBuf{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "--listen", addr, "--admin-listen", "", "--coordinator", coord, "--session-ttl", "3s",
-		"--data-dir", dataDir, "--log-format", "console")
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.signal(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("service log:\n%s", p.log.String())
-		}
-	})
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.conn, p.mc = conn, matchingv1.NewMatchingServiceClient(conn)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service not healthy: %v\n%s", err, p.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// signal sends sig and waits for the process to exit.
-func (p *proc) signal(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	p.conn.Close()
+	p := proctest.Start(t, bin, coord, "--data-dir", dataDir)
+	return &proc{Proc: p, mc: matchingv1.NewMatchingServiceClient(p.Conn)}
 }
 
 var bg = context.Background()
@@ -149,7 +67,7 @@ func TestKill9KeepsEveryAcknowledgedOrderAndTrade(t *testing.T) {
 	if _, err := p.mc.ListAlgorithms(bg, &matchingv1.ListAlgorithmsRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := lifecyclev1.NewLifecycleServiceClient(p.conn).GetState(bg, &lifecyclev1.GetStateRequest{Component: "matching"})
+	st, err := lifecyclev1.NewLifecycleServiceClient(p.Conn).GetState(bg, &lifecyclev1.GetStateRequest{Component: "matching"})
 	if err != nil || st.GetComponents()[0].GetState() != coordinatorv1.ComponentState_COMPONENT_STATE_DORMANT {
 		t.Fatalf("state before any order: %v %v", st, err)
 	}
@@ -194,14 +112,13 @@ func TestKill9KeepsEveryAcknowledgedOrderAndTrade(t *testing.T) {
 				mu.Unlock()
 				if count.Add(1) == killAfter {
 					close(killed)
-					_ = p.cmd.Process.Signal(syscall.SIGKILL)
+					_ = p.Cmd.Process.Signal(syscall.SIGKILL) // mid-flight: others are still submitting
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	<-p.done
-	p.conn.Close()
+	p.Kill(t) // reaps the killed process
 	mu.Lock()
 	acked := append([]ack(nil), acks...)
 	mu.Unlock()
@@ -286,7 +203,7 @@ func TestKill9KeepsEveryAcknowledgedOrderAndTrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2.signal(syscall.SIGTERM)
+	p2.Stop(t)
 	if _, err := os.Stat(filepath.Join(dir, "snapshot.bin")); err != nil {
 		t.Fatalf("no snapshot after SIGTERM: %v", err)
 	}

@@ -257,9 +257,11 @@ func (m *Mesh) argsFor(s Service) []string {
 			args = append(args, "--memory-budget", m.o.MemoryBudget)
 		}
 	}
-	if s.Name == "matching" {
-		// Journals and snapshots live beside the mesh's other state.
-		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, "matching"))
+	switch s.Name {
+	case "matching", "historical":
+		// Journals, snapshots and candle stores live beside the mesh's
+		// other state, not in whatever directory `up` was started from.
+		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name))
 	}
 	return args
 }

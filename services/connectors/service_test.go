@@ -1,0 +1,343 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/tradsys/mesh/pkg/proctest"
+	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	"github.com/tradsys/mesh/services/coordinator/coordtest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+var connectorsBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "connectorstest")
+	if err != nil {
+		panic(err)
+	}
+	if connectorsBin, err = proctest.Build(dir, "tradsys-connectors", "."); err != nil {
+		panic("build connectors: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func leasesOf(t testing.TB, c coordinatorv1.CoordinatorServiceClient, component string) []*coordinatorv1.MemoryLease {
+	t.Helper()
+	resp, err := c.ListLeases(context.Background(), &coordinatorv1.ListLeasesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*coordinatorv1.MemoryLease
+	for _, l := range resp.GetLeases() {
+		if l.GetComponent() == component {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func list(t testing.TB, c connectorsv1.ConnectorServiceClient, name string) *connectorsv1.Connector {
+	t.Helper()
+	resp, err := c.ListConnectors(context.Background(), &connectorsv1.ListConnectorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range resp.GetConnectors() {
+		if x.GetName() == name {
+			return x
+		}
+	}
+	return nil
+}
+
+func wantInvalid(t testing.TB, err error, field string) {
+	t.Helper()
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), field) {
+		t.Fatalf("want INVALID_ARGUMENT naming %q, got %v", field, err)
+	}
+}
+
+func TestConnectBadInput(t *testing.T) {
+	r, coord := coordtest.Start(t, coordtest.Config{})
+	p := proctest.Start(t, connectorsBin, r.Addr())
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx := context.Background()
+	sim := func(s *connectorsv1.SimulatorConfig) *connectorsv1.ConnectRequest {
+		return &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+			Config: &connectorsv1.ConnectRequest_Simulator{Simulator: s}}
+	}
+	cases := []struct {
+		field string
+		req   *connectorsv1.ConnectRequest
+	}{
+		{"kind", &connectorsv1.ConnectRequest{}},
+		{"kind", &connectorsv1.ConnectRequest{Kind: 9}},
+		{"config", &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_REPLAY}},
+		{"config", &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_BINANCE,
+			Config: &connectorsv1.ConnectRequest_Replay{Replay: &connectorsv1.ReplayConfig{Bundled: true}}}},
+		{"name", &connectorsv1.ConnectRequest{Name: "Bad Name", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR}},
+		{"simulator.symbols", sim(&connectorsv1.SimulatorConfig{})},
+		{"simulator.symbols[0]", sim(&connectorsv1.SimulatorConfig{Symbols: []string{"BTC/USDT"}})},
+		{"simulator.rate", sim(&connectorsv1.SimulatorConfig{Symbols: []string{"X"}, Rate: -1})},
+		{"simulator.start_price", sim(&connectorsv1.SimulatorConfig{Symbols: []string{"X"}, StartPrice: "1e3"})},
+		{"binance.url", &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_BINANCE,
+			Config: &connectorsv1.ConnectRequest_Binance{Binance: &connectorsv1.BinanceConfig{Url: "http://x", Symbols: []string{"BTCUSDT"}}}}},
+		{"replay.paths", &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_REPLAY,
+			Config: &connectorsv1.ConnectRequest_Replay{Replay: &connectorsv1.ReplayConfig{}}}},
+		// Passes validation, refused by the connector: the file is missing.
+		{"replay.paths", &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_REPLAY,
+			Config: &connectorsv1.ConnectRequest_Replay{Replay: &connectorsv1.ReplayConfig{Paths: []string{"/nonexistent/*.csv"}}}}},
+	}
+	for _, tc := range cases {
+		_, err := c.Connect(ctx, tc.req)
+		wantInvalid(t, err, tc.field)
+	}
+	_, err := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{})
+	if err == nil {
+		s, _ := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{})
+		_, err = s.Recv()
+	}
+	wantInvalid(t, err, "connector")
+	s, _ := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "nope"})
+	if _, err := s.Recv(); status.Code(err) != codes.NotFound {
+		t.Fatalf("stream of unknown connector: %v", err)
+	}
+	if _, err := c.Disconnect(ctx, &connectorsv1.DisconnectRequest{Name: "nope"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("disconnect unknown: %v", err)
+	}
+	resp, err := coord.ListLeases(ctx, &coordinatorv1.ListLeasesRequest{})
+	if err != nil || len(resp.GetLeases()) != 0 {
+		t.Fatalf("leases after bad input: %v %v", resp, err)
+	}
+}
+
+func TestSimulatorLeaseStreamResumeDisconnect(t *testing.T) {
+	r, coord := coordtest.Start(t, coordtest.Config{})
+	p := proctest.Start(t, connectorsBin, r.Addr())
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx := context.Background()
+	resp, err := c.Connect(ctx, &connectorsv1.ConnectRequest{Name: "sim", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+		Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{
+			Symbols: []string{"btcusdt", "ETHUSDT"}, Seed: 7, Rate: 2000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.GetConnector(); got.GetState() != connectorsv1.ConnectorState_CONNECTOR_STATE_RUNNING ||
+		got.GetComponent() != "connectors/exchange/sim" || strings.Join(got.GetSymbols(), ",") != "BTCUSDT,ETHUSDT" {
+		t.Fatalf("connect %v", got)
+	}
+	if l := leasesOf(t, coord, "connectors/exchange/sim"); len(l) != 1 || l[0].GetBytes() != 75<<20 || l[0].GetPriority() != 25 {
+		t.Fatalf("lease %v", l)
+	}
+	if _, err := c.Connect(ctx, &connectorsv1.ConnectRequest{Name: "sim", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+		Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{"X"}}}}); status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("second connect: %v", err)
+	}
+
+	// From the oldest retained event: sequences 1, 2, 3... per symbol.
+	sctx, cancel := context.WithCancel(ctx)
+	s, err := c.StreamMarketData(sctx, &connectorsv1.StreamMarketDataRequest{Connector: "sim", Symbols: []string{"BTCUSDT"}, FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trades, books int
+	for want := uint64(1); want <= 200; want++ {
+		m, err := s.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetSequence() != want || m.GetSymbol() != "BTCUSDT" {
+			t.Fatalf("event %v, want sequence %d", m, want)
+		}
+		if m.GetTrade() != nil {
+			trades++
+		} else if m.GetBookUpdate() != nil {
+			books++
+		}
+	}
+	cancel()
+	if trades == 0 || books == 0 {
+		t.Fatalf("%d trades, %d book updates", trades, books)
+	}
+	// Resume at 150, trades only.
+	s, err = c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "sim", Symbols: []string{"BTCUSDT"},
+		FromSequences: map[string]uint64{"BTCUSDT": 150}, TradesOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Recv()
+	if err != nil || m.GetSequence() < 150 || m.GetTrade() == nil {
+		t.Fatalf("resumed: %v %v", m, err)
+	}
+	// A resume point in the future is OUT_OF_RANGE.
+	bad, _ := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "sim", Symbols: []string{"BTCUSDT"},
+		FromSequences: map[string]uint64{"BTCUSDT": 1 << 40}})
+	if _, err := bad.Recv(); status.Code(err) != codes.OutOfRange {
+		t.Fatalf("future resume: %v", err)
+	}
+	info := list(t, c, "sim")
+	if info.GetStats().GetEvents() < 200 || info.GetStats().GetActivations() != 1 {
+		t.Fatalf("list %v", info)
+	}
+
+	// Disconnect ends the open stream, unloads, and gives the lease back.
+	if _, err := c.Disconnect(ctx, &connectorsv1.DisconnectRequest{Name: "sim"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := s.Recv(); err != nil {
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("open stream after disconnect: %v", err)
+			}
+			break
+		}
+	}
+	if l := leasesOf(t, coord, "connectors/exchange/sim"); len(l) != 0 {
+		t.Fatalf("lease after disconnect %v", l)
+	}
+	if list(t, c, "sim") != nil {
+		t.Fatal("still listed after disconnect")
+	}
+}
+
+func TestIdleConnectorUnloadsAndReloadsOnStream(t *testing.T) {
+	r, coord := coordtest.Start(t, coordtest.Config{})
+	p := proctest.Start(t, connectorsBin, r.Addr(), "--connector-idle-timeout", "500ms")
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx := context.Background()
+	if _, err := c.Connect(ctx, &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_REPLAY,
+		Config: &connectorsv1.ConnectRequest_Replay{Replay: &connectorsv1.ReplayConfig{Bundled: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 10*time.Second, "idle unload", func() bool {
+		return list(t, c, "replay").GetState() == connectorsv1.ConnectorState_CONNECTOR_STATE_IDLE &&
+			len(leasesOf(t, coord, "connectors/exchange/replay")) == 0
+	})
+	// A reader loads it again from the same configuration: the whole
+	// bundled week, from sequence 1, gapless.
+	s, err := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "replay", FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := uint64(1); want <= 7*1440; want++ {
+		m, err := s.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetSequence() != want || m.GetTrade() == nil || m.GetSymbol() != "BTCUSDT" {
+			t.Fatalf("event %v, want trade %d", m, want)
+		}
+	}
+	info := list(t, c, "replay")
+	if info.GetStats().GetActivations() != 2 || len(leasesOf(t, coord, "connectors/exchange/replay")) != 1 {
+		t.Fatalf("after reload %v", info)
+	}
+	proctest.Eventually(t, 5*time.Second, "replay finished", func() bool {
+		return list(t, c, "replay").GetState() == connectorsv1.ConnectorState_CONNECTOR_STATE_FINISHED
+	})
+}
+
+// fakeBinance speaks Binance's combined-stream protocol: it waits for the
+// SUBSCRIBE request, acknowledges it, then sends trades with malformed
+// messages in between.
+type fakeBinance struct {
+	t          *testing.T
+	subscribed atomic.Value
+	sent       chan struct{}
+}
+
+func (f *fakeBinance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	ctx := r.Context()
+	_, msg, err := c.Read(ctx)
+	if err != nil {
+		return
+	}
+	f.subscribed.Store(string(msg))
+	send := func(s string) bool { return c.Write(ctx, websocket.MessageText, []byte(s)) == nil }
+	send(`{"result":null,"id":1}`)
+	for i := 1; i <= 5; i++ {
+		send(fmt.Sprintf(`{"stream":"btcusdt@trade","data":{"e":"trade","E":1763942400%03d,"s":"BTCUSDT","t":%d,"p":"86780.0%d000000","q":"0.00150000","T":1763942400%03d,"m":%v,"M":true}}`,
+			i, 1000+i, i, i, i%2 == 0))
+		switch i {
+		case 2:
+			send(`{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT","p":"not-a-price"`) // truncated
+		case 3:
+			send(`{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":9,"p":"-1","q":"1","T":1,"m":true}}`)
+		case 4:
+			_ = c.Write(ctx, websocket.MessageBinary, []byte{0xff, 0x00})
+		}
+	}
+	close(f.sent)
+	<-ctx.Done()
+	_, _, _ = c.Read(context.Background())
+}
+
+func TestBinanceConnectorThroughConnectRPC(t *testing.T) {
+	f := &fakeBinance{t: t, sent: make(chan struct{})}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	r, _ := coordtest.Start(t, coordtest.Config{})
+	p := proctest.Start(t, connectorsBin, r.Addr())
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx := context.Background()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/stream"
+	if _, err := c.Connect(ctx, &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_BINANCE,
+		Config: &connectorsv1.ConnectRequest_Binance{Binance: &connectorsv1.BinanceConfig{Url: url, Symbols: []string{"BTCUSDT"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "binance", FromOldest: true, Symbols: []string{"BTCUSDT"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prices []string
+	for len(prices) < 5 {
+		m, err := s.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := m.GetTrade()
+		if tr.GetVenue() != "binance" || tr.GetQuantity() == "" || m.GetSequence() != uint64(len(prices)+1) {
+			t.Fatalf("event %v", m)
+		}
+		prices = append(prices, tr.GetPrice())
+	}
+	if got := strings.Join(prices, " "); !strings.HasPrefix(got, "86780.01") || !strings.Contains(got, "86780.05") {
+		t.Fatalf("prices %s", got)
+	}
+	<-f.sent
+	proctest.Eventually(t, 5*time.Second, "malformed counted", func() bool {
+		st := list(t, c, "binance").GetStats()
+		return st.GetMalformed() == 3 && st.GetEvents() == 5
+	})
+	info := list(t, c, "binance")
+	if st := info.GetStats(); !st.GetConnected() || st.GetMessages() != 9 || st.GetLastError() == "" ||
+		info.GetState() != connectorsv1.ConnectorState_CONNECTOR_STATE_RUNNING {
+		t.Fatalf("stats %v", info)
+	}
+	if sub, _ := f.subscribed.Load().(string); !strings.Contains(sub, `"SUBSCRIBE"`) || !strings.Contains(sub, "btcusdt@trade") {
+		t.Fatalf("subscription %q", sub)
+	}
+	if _, err := c.Disconnect(ctx, &connectorsv1.DisconnectRequest{Name: "binance"}); err != nil {
+		t.Fatal(err)
+	}
+
+}
