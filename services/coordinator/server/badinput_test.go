@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/grpcfuzz"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -190,76 +190,29 @@ func FuzzRequests(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer conn.Close()
-	methods := coordinatorv1.CoordinatorService_ServiceDesc.Methods
-	seed := func(m int, msg proto.Message) {
-		b, _ := proto.Marshal(msg)
-		f.Add(uint8(m), b)
+	methods := grpcfuzz.Methods(f, coordinatorv1.File_tradsys_coordinator_v1_coordinator_proto.Services().ByName("CoordinatorService"))
+	grpcfuzz.Seed(f, methods, "AcquireMemory", &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: "c", Bytes: 100})
+	grpcfuzz.Seed(f, methods, "AcquireLock", &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: "l"})
+	grpcfuzz.Seed(f, methods, "ReleaseLock", &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: "l"})
+	grpcfuzz.Seed(f, methods, "RegisterComponent", &coordinatorv1.RegisterComponentRequest{Name: "a", Dependencies: []string{"b"}})
+	grpcfuzz.Seed(f, methods, "Watch", &coordinatorv1.WatchRequest{SessionId: sid})
+	for i := range methods {
+		f.Add(uint8(i), []byte{})
 	}
-	for i, m := range methods {
-		switch m.MethodName {
-		case "AcquireMemory":
-			seed(i, &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: "c", Bytes: 100})
-		case "AcquireLock":
-			seed(i, &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: "l"})
-		case "ReleaseLock":
-			seed(i, &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: "l"})
-		case "RegisterComponent":
-			seed(i, &coordinatorv1.RegisterComponentRequest{Name: "a", Dependencies: []string{"b"}})
-		default:
-			f.Add(uint8(i), []byte{})
-		}
-	}
-	f.Fuzz(func(t *testing.T, m uint8, body []byte) {
-		desc := methods[int(m)%len(methods)]
-		method := "/" + coordinatorv1.CoordinatorService_ServiceDesc.ServiceName + "/" + desc.MethodName
-		req, resp := newPair(desc.MethodName)
-		if proto.Unmarshal(body, req) != nil {
-			return
-		}
-		if desc.MethodName == "CloseSession" || desc.MethodName == "CreateSession" {
-			return // would churn the fuzz session or fill etcd with leases
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		m, req, ok := grpcfuzz.Decode(methods, which, data)
+		if !ok || m.Name == "CloseSession" || m.Name == "CreateSession" {
+			return // those would churn the fuzz session or fill etcd with leases
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		err := conn.Invoke(ctx, method, req, resp)
-		if code := status.Code(err); code == codes.Internal || code == codes.Unknown {
-			t.Fatalf("%s(%v): %v", desc.MethodName, req, err)
+		err := grpcfuzz.Call(ctx, conn, m, req)
+		if m.ServerStream && status.Code(err) == codes.DeadlineExceeded {
+			err = nil // Watch follows events until cancelled
 		}
+		grpcfuzz.Check(t, m, req, err)
 		if _, err := c.GetStatus(context.Background(), &coordinatorv1.GetStatusRequest{}); err != nil {
-			t.Fatalf("coordinator unhealthy after %s(%v): %v", desc.MethodName, req, err)
+			t.Fatalf("coordinator unhealthy after %s(%v): %v", m.Name, req, err)
 		}
 	})
-}
-
-func newPair(method string) (proto.Message, proto.Message) {
-	switch method {
-	case "KeepAlive":
-		return &coordinatorv1.KeepAliveRequest{}, &coordinatorv1.KeepAliveResponse{}
-	case "AcquireMemory":
-		return &coordinatorv1.AcquireMemoryRequest{}, &coordinatorv1.AcquireMemoryResponse{}
-	case "ReleaseMemory":
-		return &coordinatorv1.ReleaseMemoryRequest{}, &coordinatorv1.ReleaseMemoryResponse{}
-	case "ListLeases":
-		return &coordinatorv1.ListLeasesRequest{}, &coordinatorv1.ListLeasesResponse{}
-	case "AcquireLock":
-		return &coordinatorv1.AcquireLockRequest{}, &coordinatorv1.AcquireLockResponse{}
-	case "ReleaseLock":
-		return &coordinatorv1.ReleaseLockRequest{}, &coordinatorv1.ReleaseLockResponse{}
-	case "ListLocks":
-		return &coordinatorv1.ListLocksRequest{}, &coordinatorv1.ListLocksResponse{}
-	case "RegisterComponent":
-		return &coordinatorv1.RegisterComponentRequest{}, &coordinatorv1.RegisterComponentResponse{}
-	case "ListComponents":
-		return &coordinatorv1.ListComponentsRequest{}, &coordinatorv1.ListComponentsResponse{}
-	case "ActivateComponent":
-		return &coordinatorv1.ActivateComponentRequest{}, &coordinatorv1.ActivateComponentResponse{}
-	case "DeactivateComponent":
-		return &coordinatorv1.DeactivateComponentRequest{}, &coordinatorv1.DeactivateComponentResponse{}
-	case "ReportComponentState":
-		return &coordinatorv1.ReportComponentStateRequest{}, &coordinatorv1.ReportComponentStateResponse{}
-	case "GetStatus":
-		return &coordinatorv1.GetStatusRequest{}, &coordinatorv1.GetStatusResponse{}
-	default:
-		return &coordinatorv1.CloseSessionRequest{}, &coordinatorv1.CloseSessionResponse{}
-	}
 }
