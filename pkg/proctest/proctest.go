@@ -67,10 +67,18 @@ func FreeAddr(t testing.TB) string {
 }
 
 // Start runs bin against coordinator with args (later flags win) and waits
-// until it reports SERVING; it is stopped at cleanup.
+// until it reports SERVING; it is stopped at cleanup. A "--listen ADDR" in
+// args (to restart a service on the address its clients know) becomes Addr.
 func Start(t testing.TB, bin, coordinator string, args ...string) *Proc {
 	t.Helper()
 	p := &Proc{Addr: FreeAddr(t), Admin: FreeAddr(t), log: &lockedBuffer{}}
+	for i, a := range args {
+		if a == "--listen" && i+1 < len(args) {
+			p.Addr = args[i+1]
+		} else if v, ok := strings.CutPrefix(a, "--listen="); ok {
+			p.Addr = v
+		}
+	}
 	p.Cmd = exec.Command(bin, append([]string{"--listen", p.Addr, "--admin-listen", p.Admin,
 		"--coordinator", coordinator, "--session-ttl", "3s", "--log-format", "console", "--log-level", "debug"}, args...)...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.log, p.log

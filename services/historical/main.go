@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"strings"
 	"time"
@@ -17,8 +18,24 @@ import (
 	"github.com/tradsys/mesh/services/historical/history"
 	"github.com/tradsys/mesh/services/historical/server"
 	"github.com/tradsys/mesh/services/historical/sources"
-	"go.uber.org/zap"
 )
+
+// fixedFlag is a flag.Value holding an exact positive decimal.
+type fixedFlag candles.Fixed
+
+func (f *fixedFlag) String() string { return candles.Fixed(*f).String() }
+
+func (f *fixedFlag) Set(s string) error {
+	v, err := candles.ParseFixed(s)
+	if err != nil {
+		return err
+	}
+	if v <= 0 {
+		return errors.New("must be > 0")
+	}
+	*f = fixedFlag(v)
+	return nil
+}
 
 func main() {
 	var (
@@ -27,6 +44,9 @@ func main() {
 		cacheTTL, idle time.Duration
 		initTimeout    time.Duration
 		tradesFrom     string
+		tradesSymbols  string
+		tickSize       = fixedFlag(sources.DefaultTickSize)
+		lotSize        = fixedFlag(sources.DefaultLotSize)
 		connectorsFrom string
 		lateness       time.Duration
 	)
@@ -37,7 +57,10 @@ func main() {
 			fs.DurationVar(&cacheTTL, "cache-ttl", 0, "expire cached pages after this long (0: only writes invalidate)")
 			fs.DurationVar(&idle, "idle-timeout", 5*time.Minute, "unload the cache after this long without data calls (negative: never)")
 			fs.DurationVar(&initTimeout, "init-timeout", 30*time.Second, "how long loading the cache may take")
-			fs.StringVar(&tradesFrom, "trades-from", "", "matching service address to follow StreamTrades from (not supported yet)")
+			fs.StringVar(&tradesFrom, "trades-from", "", "matching service address (host:port or tradsys:///matching) to follow StreamTrades from, for --trades-symbols")
+			fs.StringVar(&tradesSymbols, "trades-symbols", "", "comma-separated symbols to follow on --trades-from")
+			fs.Var(&tickSize, "tick-size", "decimal value of one matching price tick: price = ticks x tick size")
+			fs.Var(&lotSize, "lot-size", "decimal value of one matching lot: quantity = lots x lot size")
 			fs.StringVar(&connectorsFrom, "connectors-from", "", "connectors service address[/connector] to follow market data from")
 			fs.DurationVar(&lateness, "lateness", candles.DefaultLateness, "how late a trade may arrive and still count")
 		},
@@ -76,10 +99,18 @@ func main() {
 				}
 			}
 			if tradesFrom != "" {
-				// TODO(issue 5): follow matching's StreamTrades (see package
-				// sources: its Trade lacks a time and a tick size so far).
-				s.Log.Warn("--trades-from is not supported yet: matching's Trade carries no execution time or tick size",
-					zap.String("trades_from", tradesFrom))
+				var syms []string
+				for _, sym := range strings.Split(tradesSymbols, ",") {
+					if sym = strings.TrimSpace(sym); sym != "" {
+						syms = append(syms, sym)
+					}
+				}
+				if _, err := sources.FollowMatching(ctx, h, s.Pool, sources.MatchingConfig{Address: tradesFrom, Symbols: syms,
+					TickSize: candles.Fixed(tickSize), LotSize: candles.Fixed(lotSize), Logger: s.Log.Named("sources")}); err != nil {
+					return err
+				}
+			} else if tradesSymbols != "" {
+				return errors.New("--trades-symbols needs --trades-from")
 			}
 			return nil
 		})

@@ -22,7 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-var historicalBin, connectorsBin string
+var historicalBin, connectorsBin, matchingBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "historicaltest")
@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 	}
 	if connectorsBin, err = proctest.Build(dir, "tradsys-connectors", "../connectors"); err != nil {
 		panic("build connectors: " + err.Error())
+	}
+	if matchingBin, err = proctest.Build(dir, "tradsys-matching", "../matching"); err != nil {
+		panic("build matching: " + err.Error())
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

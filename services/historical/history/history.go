@@ -72,6 +72,10 @@ type History struct {
 	newest  time.Time
 	kick    chan struct{}
 
+	// invalid counts trades a source could not even convert (reported in
+	// AggregatorStats().Invalid with the aggregator's own).
+	invalid atomic.Uint64
+
 	putMu   sync.Mutex // one flush at a time, in order
 	written atomic.Uint64
 	putErrs atomic.Uint64
@@ -260,9 +264,15 @@ func (h *History) Ingest(trades []candles.Trade) IngestResult {
 // AggregatorStats are the candle builder's counters.
 func (h *History) AggregatorStats() candles.AggregatorStats {
 	h.aggMu.Lock()
-	defer h.aggMu.Unlock()
-	return h.agg.Stats()
+	st := h.agg.Stats()
+	h.aggMu.Unlock()
+	st.Invalid += h.invalid.Load()
+	return st
 }
+
+// CountInvalid counts n trades a source received but could not convert
+// (they never reach the aggregator).
+func (h *History) CountInvalid(n int) { h.invalid.Add(uint64(n)) }
 
 // Written is how many candles were written (all intervals, backfills too).
 func (h *History) Written() uint64 { return h.written.Load() }

@@ -1,14 +1,9 @@
 // Package sources feeds trades into the historical service from other
 // services, as their gRPC client: the connectors service's
 // StreamMarketData (one stream per followed connector, resumed from the
-// last sequence after a break).
-//
-// TODO(issue 5): follow the matching service's StreamTrades as well.
-// proto/tradsys/matching/v1 appeared while this was written (another
-// engineer's work in progress), but its Trade has no execution time and
-// gives price and quantity in ticks/lots without the symbol's tick size,
-// so candles cannot be built from it faithfully yet; --trades-from is
-// accepted and only logs that it is not supported.
+// last sequence after a break), and the matching service's StreamTrades
+// (one stream per followed symbol, resumed the same way; see
+// FollowMatching for the tick and lot scaling and the execution time).
 package sources
 
 import (

@@ -149,6 +149,10 @@ type Trade struct {
 	MakerAccount uint64
 	TakerSide    Side
 	MakerLeft    int64 // maker quantity left after this trade (0: maker is done)
+	// Time is when the trade was matched, Unix nanoseconds. The engine has
+	// no clock and leaves it 0; the matching layer stamps it with the
+	// acceptance time journaled with the taker input (0: not recorded).
+	Time int64
 }
 
 // Cancel reports quantity removed from the book or dropped from a taker.

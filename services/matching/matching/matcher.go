@@ -73,6 +73,10 @@ type state struct {
 	sink   *sink
 	trades *tradeLog
 	broken error // set (under Matcher.mu) when the journal failed
+	// lastTime is the newest acceptance time journaled (Unix ns, under
+	// Matcher.mu): new inputs never get an older one, so trade times never
+	// decrease along a symbol's sequence even if the wall clock steps back.
+	lastTime int64
 }
 
 // sink feeds the trade ring and collects the events of the call in
@@ -80,11 +84,13 @@ type state struct {
 type sink struct {
 	trades  *tradeLog
 	collect bool
+	now     int64 // acceptance time of the input being applied (Unix ns)
 	tr      []engine.Trade
 	cn      []engine.Cancel
 }
 
 func (s *sink) OnTrade(t engine.Trade) {
+	t.Time = s.now
 	s.trades.push(t)
 	if s.collect {
 		s.tr = append(s.tr, t)
@@ -159,7 +165,15 @@ func (m *Matcher) Open(ctx context.Context) (RecoveryStats, error) {
 	if err := ctx.Err(); err != nil {
 		return rs, err
 	}
-	st, err := journal.Replay(m.path(JournalFile), from, eng)
+	// Replayed trades get the acceptance time journaled with their input,
+	// the same time they were first streamed with (0 for records written
+	// before times were journaled).
+	var lastTime int64
+	st, err := journal.ReplayFunc(m.path(JournalFile), from, eng, func(rec *journal.Record) {
+		sk.now = rec.Time
+		lastTime = max(lastTime, rec.Time)
+	})
+	sk.now = 0
 	if err != nil && !os.IsNotExist(err) {
 		return rs, fmt.Errorf("journal replay: %w", err)
 	}
@@ -176,7 +190,7 @@ func (m *Matcher) Open(ctx context.Context) (RecoveryStats, error) {
 	}
 	sk.collect = true
 	m.mu.Lock()
-	m.st.Store(&state{eng: eng, w: w, sink: sk, trades: sk.trades})
+	m.st.Store(&state{eng: eng, w: w, sink: sk, trades: sk.trades, lastTime: max(lastTime, sk.trades.newestTime())})
 	m.mu.Unlock()
 	rs = RecoveryStats{SnapshotOffset: from, Journal: st, Symbols: len(syms), Took: time.Since(start)}
 	m.log.Info("matching engine loaded", zap.Int64("snapshot_offset", from), zap.Int("journal_records", st.Records),
@@ -297,6 +311,13 @@ func (m *Matcher) apply(rec journal.Record, id uint64, qty int64, op func(*engin
 		return nil, &JournalError{Err: st.broken}
 	}
 	st.sink.tr, st.sink.cn = st.sink.tr[:0], st.sink.cn[:0]
+	if rec.Op == journal.OpSubmit || rec.Op == journal.OpReplace {
+		// The acceptance time, journaled with the input: the execution
+		// time of its trades, live and on replay alike.
+		rec.Time = max(time.Now().UnixNano(), st.lastTime)
+		st.lastTime = rec.Time
+	}
+	st.sink.now = rec.Time
 	res, err := op(st.eng)
 	if err != nil {
 		m.mu.Unlock()

@@ -2,9 +2,13 @@ package matching
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tradsys/mesh/pkg/locks"
 	"github.com/tradsys/mesh/services/matching/engine"
@@ -117,4 +121,110 @@ func TestMatcherRecoversAndFenceSurvivesRestart(t *testing.T) {
 		t.Fatal("no memory recorded at unload")
 	}
 	_ = m.Close(context.Background())
+}
+
+// Trades carry the acceptance time of their taker input; a restart gives
+// them the same time, whether they come back from the trade ring file or
+// from replaying the journal.
+func TestTradeTimesSurviveRingAndJournalReplay(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *Matcher {
+		m, err := New(Config{Dir: dir, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m := open()
+	before := time.Now().UnixNano()
+	for i, o := range []engine.Order{
+		{ID: 1, Account: 1, Side: engine.Sell, Type: engine.Limit, Price: 10, Qty: 5},
+		{ID: 2, Account: 1, Side: engine.Sell, Type: engine.Limit, Price: 11, Qty: 5},
+		{ID: 3, Account: 2, Side: engine.Buy, Type: engine.Limit, Price: 11, Qty: 7}, // two trades
+		{ID: 4, Account: 2, Side: engine.Buy, Type: engine.Market, Qty: 1},
+	} {
+		p, err := m.Submit("X", o)
+		if err == nil {
+			err = p.Wait()
+		}
+		if err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	want, _, _, err := m.ReadTrades("X", 1, 10, nil)
+	if err != nil || len(want) != 3 {
+		t.Fatalf("trades: %v %v", want, err)
+	}
+	if want[0].Time < before || want[0].Time != want[1].Time || want[2].Time < want[1].Time {
+		t.Fatalf("times %d %d %d (test started %d)", want[0].Time, want[1].Time, want[2].Time, before)
+	}
+	check := func(how string) {
+		t.Helper()
+		got, _, _, err := m.ReadTrades("X", 1, 10, nil)
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("%s: %v %v", how, got, err)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: trade %d = %+v, want %+v", how, i, got[i], want[i])
+			}
+		}
+	}
+	// Clean restart: the ring file.
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m = open()
+	check("from the ring file")
+	// Without snapshot and ring: everything replayed from the journal.
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{SnapshotFile, TradesFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m = open()
+	check("from the journal")
+	// New inputs never get an older time than journaled ones.
+	p, err := m.Submit("X", engine.Order{ID: 5, Account: 3, Side: engine.Buy, Type: engine.Market, Qty: 1})
+	if err == nil {
+		err = p.Wait()
+	}
+	if err != nil || len(p.Trades) != 1 || p.Trades[0].Time < want[2].Time {
+		t.Fatalf("after restart: %+v %v", p.Trades, err)
+	}
+	_ = m.Close(context.Background())
+}
+
+// A trade ring file of the first layout (no times) still loads.
+func TestTradeRingLoadsFirstLayout(t *testing.T) {
+	le := binary.LittleEndian
+	b := append([]byte(nil), "TSTR"...)
+	b = le.AppendUint64(b, 7)
+	b = le.AppendUint32(b, 1)
+	b = append(b, 1, 'A')
+	b = le.AppendUint64(b, 3) // first
+	b = le.AppendUint32(b, 2)
+	for i := 0; i < 2; i++ {
+		for _, v := range []uint64{100 + uint64(i), 2, 10, 11, 1, 2} {
+			b = le.AppendUint64(b, v)
+		}
+		b = append(b, byte(engine.Buy))
+		b = le.AppendUint64(b, 0)
+	}
+	b = le.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	path := filepath.Join(t.TempDir(), "trades.bin")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := loadTradeLog(path, 7, 10)
+	got, _, _, err := l.read("A", 3, 10, nil)
+	if err != nil || len(got) != 2 || got[1].Seq != 4 || got[1].Price != 101 || got[1].Time != 0 || got[1].TakerSide != engine.Buy {
+		t.Fatalf("first layout: %+v %v", got, err)
+	}
 }

@@ -113,12 +113,29 @@ func (l *tradeLog) durableSeq(sym string) uint64 {
 	return 0
 }
 
-// File: "TSTR" | u64 journal offset | u32 symbols | per symbol (sorted):
+// File: "TST2" | u64 journal offset | u32 symbols | per symbol (sorted):
 // u8 len, symbol, u64 first, u32 n, n * (i64 price, i64 qty, u64 taker,
-// u64 maker, u64 taker account, u64 maker account, u8 side, i64 maker left)
-// | u32 CRC32-C.
+// u64 maker, u64 taker account, u64 maker account, u8 side, i64 maker left,
+// i64 time) | u32 CRC32-C. Files of the first layout, "TSTR" (records
+// without the time), still load, with time 0.
 
-const tradeRecLen = 8*7 + 1
+const (
+	tradeRecLenV1 = 8*7 + 1
+	tradeRecLen   = tradeRecLenV1 + 8
+)
+
+// newestTime is the newest trade time in the rings (Unix ns, 0: none).
+func (l *tradeLog) newestTime() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var t int64
+	for _, r := range l.syms {
+		if r.n > 0 {
+			t = max(t, r.at(r.last()).Time)
+		}
+	}
+	return t
+}
 
 func (l *tradeLog) marshal(offset int64) []byte {
 	l.mu.Lock()
@@ -129,7 +146,7 @@ func (l *tradeLog) marshal(offset int64) []byte {
 		syms = append(syms, s)
 	}
 	sort.Strings(syms)
-	b := append([]byte(nil), "TSTR"...)
+	b := append([]byte(nil), "TST2"...)
 	b = le.AppendUint64(b, uint64(offset))
 	b = le.AppendUint32(b, uint32(len(syms)))
 	for _, s := range syms {
@@ -153,6 +170,7 @@ func (l *tradeLog) marshal(offset int64) []byte {
 			b = le.AppendUint64(b, t.MakerAccount)
 			b = append(b, byte(t.TakerSide))
 			b = le.AppendUint64(b, uint64(t.MakerLeft))
+			b = le.AppendUint64(b, uint64(t.Time))
 		}
 	}
 	return le.AppendUint32(b, crc32.Checksum(b, castagnoli))
@@ -166,7 +184,15 @@ func loadTradeLog(path string, want int64, capN int) *tradeLog {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, err := os.ReadFile(path)
-	if err != nil || len(b) < 20 || string(b[:4]) != "TSTR" {
+	if err != nil || len(b) < 20 {
+		return l
+	}
+	recLen := uint64(tradeRecLen)
+	switch string(b[:4]) {
+	case "TST2":
+	case "TSTR":
+		recLen = tradeRecLenV1
+	default:
 		return l
 	}
 	le := binary.LittleEndian
@@ -184,7 +210,7 @@ func loadTradeLog(path string, want int64, capN int) *tradeLog {
 		p = p[1+int(p[0]):]
 		first, n := le.Uint64(p), le.Uint32(p[8:])
 		p = p[12:]
-		if uint64(len(p)) < uint64(n)*tradeRecLen {
+		if uint64(len(p)) < uint64(n)*recLen {
 			return l.clearLocked()
 		}
 		r := l.ringLocked(sym)
@@ -193,7 +219,10 @@ func loadTradeLog(path string, want int64, capN int) *tradeLog {
 			t := engine.Trade{Symbol: sym, Seq: first + uint64(j), Price: int64(le.Uint64(p)), Qty: int64(le.Uint64(p[8:])),
 				TakerID: le.Uint64(p[16:]), MakerID: le.Uint64(p[24:]), TakerAccount: le.Uint64(p[32:]),
 				MakerAccount: le.Uint64(p[40:]), TakerSide: engine.Side(p[48]), MakerLeft: int64(le.Uint64(p[49:]))}
-			p = p[tradeRecLen:]
+			if recLen == tradeRecLen {
+				t.Time = int64(le.Uint64(p[57:]))
+			}
+			p = p[recLen:]
 			l.pushLocked(t)
 		}
 		r.durable = r.last()

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Server implements tradsys.matching.v1.MatchingService.
@@ -63,9 +64,13 @@ func toOrder(r *matchingv1.SubmitOrderRequest) engine.Order {
 }
 
 func tradePB(t *engine.Trade) *matchingv1.Trade {
-	return &matchingv1.Trade{Symbol: t.Symbol, Sequence: t.Seq, Price: t.Price, Quantity: t.Qty, TakerOrderId: t.TakerID,
+	out := &matchingv1.Trade{Symbol: t.Symbol, Sequence: t.Seq, Price: t.Price, Quantity: t.Qty, TakerOrderId: t.TakerID,
 		MakerOrderId: t.MakerID, TakerAccount: t.TakerAccount, MakerAccount: t.MakerAccount,
 		TakerSide: matchingv1.Side(t.TakerSide), MakerRemainingQuantity: t.MakerLeft}
+	if t.Time != 0 {
+		out.ExecutedAt = timestamppb.New(time.Unix(0, t.Time))
+	}
+	return out
 }
 
 func executionPB(x *matching.Execution) *matchingv1.Execution {

@@ -81,6 +81,9 @@ func TestOrderTypes(t *testing.T) {
 		len(x.GetTrades()) != 1 || x.GetTrades()[0].GetPrice() != 101 || x.GetTrades()[0].GetSequence() != 1 || x.GetTrades()[0].GetMakerOrderId() != 1 {
 		t.Fatalf("crossing limit: %v", x)
 	}
+	if at := x.GetTrades()[0].GetExecutedAt(); at == nil || time.Since(at.AsTime()) > time.Minute || time.Since(at.AsTime()) < 0 {
+		t.Fatalf("executed_at %v", at)
+	}
 	// Market: fills what it can, cancels the rest.
 	x = sub(&matchingv1.SubmitOrderRequest{Symbol: sym, OrderId: 5, Account: 5, Side: buy, Type: matchingv1.OrderType_ORDER_TYPE_MARKET, Quantity: 12})
 	if x.GetStatus() != matchingv1.OrderStatus_ORDER_STATUS_CANCELLED || x.GetFilledQuantity() != 10 || x.GetCancelledQuantity() != 2 ||
@@ -311,7 +314,7 @@ func TestStreamTradesResumesAndOutOfRange(t *testing.T) {
 	}
 	for want := uint64(4); want <= 6; want++ {
 		m, err := s.Recv()
-		if err != nil || m.GetTrade().GetSequence() != want || m.GetTrade().GetMakerOrderId() != want {
+		if err != nil || m.GetTrade().GetSequence() != want || m.GetTrade().GetMakerOrderId() != want || m.GetTrade().GetExecutedAt() == nil {
 			t.Fatalf("want trade %d: %v %v", want, m, err)
 		}
 	}

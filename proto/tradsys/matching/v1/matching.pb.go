@@ -10,6 +10,7 @@ import (
 	v1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -266,8 +267,15 @@ type Trade struct {
 	TakerSide    Side   `protobuf:"varint,9,opt,name=taker_side,json=takerSide,proto3,enum=tradsys.matching.v1.Side" json:"taker_side,omitempty"`
 	// Maker quantity left after this trade (0: the maker is done).
 	MakerRemainingQuantity int64 `protobuf:"varint,10,opt,name=maker_remaining_quantity,json=makerRemainingQuantity,proto3" json:"maker_remaining_quantity,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// When the trade was matched: the time the service accepted the taker
+	// input (the submit or replace that crossed), recorded in its journal
+	// record, so a trade replayed after a restart carries the same time.
+	// Trades of the same input share it; it never decreases along a symbol's
+	// sequence. Unset for trades of inputs journaled before the time was
+	// recorded.
+	ExecutedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=executed_at,json=executedAt,proto3" json:"executed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Trade) Reset() {
@@ -368,6 +376,13 @@ func (x *Trade) GetMakerRemainingQuantity() int64 {
 		return x.MakerRemainingQuantity
 	}
 	return 0
+}
+
+func (x *Trade) GetExecutedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExecutedAt
+	}
+	return nil
 }
 
 // Cancellation is quantity removed from the book or dropped from an order.
@@ -2106,7 +2121,7 @@ var File_tradsys_matching_v1_matching_proto protoreflect.FileDescriptor
 
 const file_tradsys_matching_v1_matching_proto_rawDesc = "" +
 	"\n" +
-	"\"tradsys/matching/v1/matching.proto\x12\x13tradsys.matching.v1\x1a(tradsys/coordinator/v1/coordinator.proto\"\xf7\x02\n" +
+	"\"tradsys/matching/v1/matching.proto\x12\x13tradsys.matching.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a(tradsys/coordinator/v1/coordinator.proto\"\xb4\x03\n" +
 	"\x05Trade\x12\x16\n" +
 	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x14\n" +
@@ -2119,7 +2134,9 @@ const file_tradsys_matching_v1_matching_proto_rawDesc = "" +
 	"\n" +
 	"taker_side\x18\t \x01(\x0e2\x19.tradsys.matching.v1.SideR\ttakerSide\x128\n" +
 	"\x18maker_remaining_quantity\x18\n" +
-	" \x01(\x03R\x16makerRemainingQuantity\"\xdf\x01\n" +
+	" \x01(\x03R\x16makerRemainingQuantity\x12;\n" +
+	"\vexecuted_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"executedAt\"\xdf\x01\n" +
 	"\fCancellation\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\x04R\aorderId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\x04R\aaccount\x12-\n" +
@@ -2319,58 +2336,60 @@ var file_tradsys_matching_v1_matching_proto_goTypes = []any{
 	(*ListAlgorithmsResponse)(nil),     // 30: tradsys.matching.v1.ListAlgorithmsResponse
 	(*SetSymbolAlgorithmRequest)(nil),  // 31: tradsys.matching.v1.SetSymbolAlgorithmRequest
 	(*SetSymbolAlgorithmResponse)(nil), // 32: tradsys.matching.v1.SetSymbolAlgorithmResponse
-	(v1.ComponentState)(0),             // 33: tradsys.coordinator.v1.ComponentState
+	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
+	(v1.ComponentState)(0),             // 34: tradsys.coordinator.v1.ComponentState
 }
 var file_tradsys_matching_v1_matching_proto_depIdxs = []int32{
 	0,  // 0: tradsys.matching.v1.Trade.taker_side:type_name -> tradsys.matching.v1.Side
-	0,  // 1: tradsys.matching.v1.Cancellation.side:type_name -> tradsys.matching.v1.Side
-	3,  // 2: tradsys.matching.v1.Cancellation.reason:type_name -> tradsys.matching.v1.CancelReason
-	2,  // 3: tradsys.matching.v1.Execution.status:type_name -> tradsys.matching.v1.OrderStatus
-	4,  // 4: tradsys.matching.v1.Execution.trades:type_name -> tradsys.matching.v1.Trade
-	5,  // 5: tradsys.matching.v1.Execution.cancellations:type_name -> tradsys.matching.v1.Cancellation
-	0,  // 6: tradsys.matching.v1.SubmitOrderRequest.side:type_name -> tradsys.matching.v1.Side
-	1,  // 7: tradsys.matching.v1.SubmitOrderRequest.type:type_name -> tradsys.matching.v1.OrderType
-	6,  // 8: tradsys.matching.v1.SubmitOrderResponse.execution:type_name -> tradsys.matching.v1.Execution
-	6,  // 9: tradsys.matching.v1.ReplaceOrderResponse.execution:type_name -> tradsys.matching.v1.Execution
-	0,  // 10: tradsys.matching.v1.Order.side:type_name -> tradsys.matching.v1.Side
-	13, // 11: tradsys.matching.v1.GetOrderResponse.order:type_name -> tradsys.matching.v1.Order
-	16, // 12: tradsys.matching.v1.GetOrderBookResponse.bids:type_name -> tradsys.matching.v1.PriceLevel
-	16, // 13: tradsys.matching.v1.GetOrderBookResponse.asks:type_name -> tradsys.matching.v1.PriceLevel
-	4,  // 14: tradsys.matching.v1.StreamTradesResponse.trade:type_name -> tradsys.matching.v1.Trade
-	7,  // 15: tradsys.matching.v1.SubmitOrdersRequest.order:type_name -> tradsys.matching.v1.SubmitOrderRequest
-	6,  // 16: tradsys.matching.v1.SubmitOrdersResponse.execution:type_name -> tradsys.matching.v1.Execution
-	22, // 17: tradsys.matching.v1.SubmitOrdersResponse.rejection:type_name -> tradsys.matching.v1.Rejection
-	33, // 18: tradsys.matching.v1.Algorithm.state:type_name -> tradsys.coordinator.v1.ComponentState
-	24, // 19: tradsys.matching.v1.LoadAlgorithmResponse.algorithm:type_name -> tradsys.matching.v1.Algorithm
-	24, // 20: tradsys.matching.v1.UnloadAlgorithmResponse.algorithm:type_name -> tradsys.matching.v1.Algorithm
-	24, // 21: tradsys.matching.v1.ListAlgorithmsResponse.algorithms:type_name -> tradsys.matching.v1.Algorithm
-	7,  // 22: tradsys.matching.v1.MatchingService.SubmitOrder:input_type -> tradsys.matching.v1.SubmitOrderRequest
-	9,  // 23: tradsys.matching.v1.MatchingService.CancelOrder:input_type -> tradsys.matching.v1.CancelOrderRequest
-	11, // 24: tradsys.matching.v1.MatchingService.ReplaceOrder:input_type -> tradsys.matching.v1.ReplaceOrderRequest
-	14, // 25: tradsys.matching.v1.MatchingService.GetOrder:input_type -> tradsys.matching.v1.GetOrderRequest
-	17, // 26: tradsys.matching.v1.MatchingService.GetOrderBook:input_type -> tradsys.matching.v1.GetOrderBookRequest
-	19, // 27: tradsys.matching.v1.MatchingService.StreamTrades:input_type -> tradsys.matching.v1.StreamTradesRequest
-	21, // 28: tradsys.matching.v1.MatchingService.SubmitOrders:input_type -> tradsys.matching.v1.SubmitOrdersRequest
-	25, // 29: tradsys.matching.v1.MatchingService.LoadAlgorithm:input_type -> tradsys.matching.v1.LoadAlgorithmRequest
-	27, // 30: tradsys.matching.v1.MatchingService.UnloadAlgorithm:input_type -> tradsys.matching.v1.UnloadAlgorithmRequest
-	29, // 31: tradsys.matching.v1.MatchingService.ListAlgorithms:input_type -> tradsys.matching.v1.ListAlgorithmsRequest
-	31, // 32: tradsys.matching.v1.MatchingService.SetSymbolAlgorithm:input_type -> tradsys.matching.v1.SetSymbolAlgorithmRequest
-	8,  // 33: tradsys.matching.v1.MatchingService.SubmitOrder:output_type -> tradsys.matching.v1.SubmitOrderResponse
-	10, // 34: tradsys.matching.v1.MatchingService.CancelOrder:output_type -> tradsys.matching.v1.CancelOrderResponse
-	12, // 35: tradsys.matching.v1.MatchingService.ReplaceOrder:output_type -> tradsys.matching.v1.ReplaceOrderResponse
-	15, // 36: tradsys.matching.v1.MatchingService.GetOrder:output_type -> tradsys.matching.v1.GetOrderResponse
-	18, // 37: tradsys.matching.v1.MatchingService.GetOrderBook:output_type -> tradsys.matching.v1.GetOrderBookResponse
-	20, // 38: tradsys.matching.v1.MatchingService.StreamTrades:output_type -> tradsys.matching.v1.StreamTradesResponse
-	23, // 39: tradsys.matching.v1.MatchingService.SubmitOrders:output_type -> tradsys.matching.v1.SubmitOrdersResponse
-	26, // 40: tradsys.matching.v1.MatchingService.LoadAlgorithm:output_type -> tradsys.matching.v1.LoadAlgorithmResponse
-	28, // 41: tradsys.matching.v1.MatchingService.UnloadAlgorithm:output_type -> tradsys.matching.v1.UnloadAlgorithmResponse
-	30, // 42: tradsys.matching.v1.MatchingService.ListAlgorithms:output_type -> tradsys.matching.v1.ListAlgorithmsResponse
-	32, // 43: tradsys.matching.v1.MatchingService.SetSymbolAlgorithm:output_type -> tradsys.matching.v1.SetSymbolAlgorithmResponse
-	33, // [33:44] is the sub-list for method output_type
-	22, // [22:33] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	33, // 1: tradsys.matching.v1.Trade.executed_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: tradsys.matching.v1.Cancellation.side:type_name -> tradsys.matching.v1.Side
+	3,  // 3: tradsys.matching.v1.Cancellation.reason:type_name -> tradsys.matching.v1.CancelReason
+	2,  // 4: tradsys.matching.v1.Execution.status:type_name -> tradsys.matching.v1.OrderStatus
+	4,  // 5: tradsys.matching.v1.Execution.trades:type_name -> tradsys.matching.v1.Trade
+	5,  // 6: tradsys.matching.v1.Execution.cancellations:type_name -> tradsys.matching.v1.Cancellation
+	0,  // 7: tradsys.matching.v1.SubmitOrderRequest.side:type_name -> tradsys.matching.v1.Side
+	1,  // 8: tradsys.matching.v1.SubmitOrderRequest.type:type_name -> tradsys.matching.v1.OrderType
+	6,  // 9: tradsys.matching.v1.SubmitOrderResponse.execution:type_name -> tradsys.matching.v1.Execution
+	6,  // 10: tradsys.matching.v1.ReplaceOrderResponse.execution:type_name -> tradsys.matching.v1.Execution
+	0,  // 11: tradsys.matching.v1.Order.side:type_name -> tradsys.matching.v1.Side
+	13, // 12: tradsys.matching.v1.GetOrderResponse.order:type_name -> tradsys.matching.v1.Order
+	16, // 13: tradsys.matching.v1.GetOrderBookResponse.bids:type_name -> tradsys.matching.v1.PriceLevel
+	16, // 14: tradsys.matching.v1.GetOrderBookResponse.asks:type_name -> tradsys.matching.v1.PriceLevel
+	4,  // 15: tradsys.matching.v1.StreamTradesResponse.trade:type_name -> tradsys.matching.v1.Trade
+	7,  // 16: tradsys.matching.v1.SubmitOrdersRequest.order:type_name -> tradsys.matching.v1.SubmitOrderRequest
+	6,  // 17: tradsys.matching.v1.SubmitOrdersResponse.execution:type_name -> tradsys.matching.v1.Execution
+	22, // 18: tradsys.matching.v1.SubmitOrdersResponse.rejection:type_name -> tradsys.matching.v1.Rejection
+	34, // 19: tradsys.matching.v1.Algorithm.state:type_name -> tradsys.coordinator.v1.ComponentState
+	24, // 20: tradsys.matching.v1.LoadAlgorithmResponse.algorithm:type_name -> tradsys.matching.v1.Algorithm
+	24, // 21: tradsys.matching.v1.UnloadAlgorithmResponse.algorithm:type_name -> tradsys.matching.v1.Algorithm
+	24, // 22: tradsys.matching.v1.ListAlgorithmsResponse.algorithms:type_name -> tradsys.matching.v1.Algorithm
+	7,  // 23: tradsys.matching.v1.MatchingService.SubmitOrder:input_type -> tradsys.matching.v1.SubmitOrderRequest
+	9,  // 24: tradsys.matching.v1.MatchingService.CancelOrder:input_type -> tradsys.matching.v1.CancelOrderRequest
+	11, // 25: tradsys.matching.v1.MatchingService.ReplaceOrder:input_type -> tradsys.matching.v1.ReplaceOrderRequest
+	14, // 26: tradsys.matching.v1.MatchingService.GetOrder:input_type -> tradsys.matching.v1.GetOrderRequest
+	17, // 27: tradsys.matching.v1.MatchingService.GetOrderBook:input_type -> tradsys.matching.v1.GetOrderBookRequest
+	19, // 28: tradsys.matching.v1.MatchingService.StreamTrades:input_type -> tradsys.matching.v1.StreamTradesRequest
+	21, // 29: tradsys.matching.v1.MatchingService.SubmitOrders:input_type -> tradsys.matching.v1.SubmitOrdersRequest
+	25, // 30: tradsys.matching.v1.MatchingService.LoadAlgorithm:input_type -> tradsys.matching.v1.LoadAlgorithmRequest
+	27, // 31: tradsys.matching.v1.MatchingService.UnloadAlgorithm:input_type -> tradsys.matching.v1.UnloadAlgorithmRequest
+	29, // 32: tradsys.matching.v1.MatchingService.ListAlgorithms:input_type -> tradsys.matching.v1.ListAlgorithmsRequest
+	31, // 33: tradsys.matching.v1.MatchingService.SetSymbolAlgorithm:input_type -> tradsys.matching.v1.SetSymbolAlgorithmRequest
+	8,  // 34: tradsys.matching.v1.MatchingService.SubmitOrder:output_type -> tradsys.matching.v1.SubmitOrderResponse
+	10, // 35: tradsys.matching.v1.MatchingService.CancelOrder:output_type -> tradsys.matching.v1.CancelOrderResponse
+	12, // 36: tradsys.matching.v1.MatchingService.ReplaceOrder:output_type -> tradsys.matching.v1.ReplaceOrderResponse
+	15, // 37: tradsys.matching.v1.MatchingService.GetOrder:output_type -> tradsys.matching.v1.GetOrderResponse
+	18, // 38: tradsys.matching.v1.MatchingService.GetOrderBook:output_type -> tradsys.matching.v1.GetOrderBookResponse
+	20, // 39: tradsys.matching.v1.MatchingService.StreamTrades:output_type -> tradsys.matching.v1.StreamTradesResponse
+	23, // 40: tradsys.matching.v1.MatchingService.SubmitOrders:output_type -> tradsys.matching.v1.SubmitOrdersResponse
+	26, // 41: tradsys.matching.v1.MatchingService.LoadAlgorithm:output_type -> tradsys.matching.v1.LoadAlgorithmResponse
+	28, // 42: tradsys.matching.v1.MatchingService.UnloadAlgorithm:output_type -> tradsys.matching.v1.UnloadAlgorithmResponse
+	30, // 43: tradsys.matching.v1.MatchingService.ListAlgorithms:output_type -> tradsys.matching.v1.ListAlgorithmsResponse
+	32, // 44: tradsys.matching.v1.MatchingService.SetSymbolAlgorithm:output_type -> tradsys.matching.v1.SetSymbolAlgorithmResponse
+	34, // [34:45] is the sub-list for method output_type
+	23, // [23:34] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_tradsys_matching_v1_matching_proto_init() }

@@ -44,6 +44,11 @@ type Record struct {
 	Price     int64        // OpReplace
 	Qty       int64        // OpReplace
 	Algorithm string       // OpSetAlgorithm
+	// Time is when the input was accepted, Unix nanoseconds (OpSubmit,
+	// OpReplace: the execution time of the trades it produces). 0 means not
+	// recorded: it is then not encoded, so records without it keep the
+	// original layout and journals written before it existed still load.
+	Time int64
 }
 
 // Errors.
@@ -74,12 +79,18 @@ func AppendRecord(dst []byte, r *Record) []byte {
 		dst = append(dst, byte(o.Side), byte(o.Type))
 		dst = le.AppendUint64(dst, uint64(o.Price))
 		dst = le.AppendUint64(dst, uint64(o.Qty))
+		if r.Time != 0 {
+			dst = le.AppendUint64(dst, uint64(r.Time))
+		}
 	case OpCancel:
 		dst = le.AppendUint64(dst, r.ID)
 	case OpReplace:
 		dst = le.AppendUint64(dst, r.ID)
 		dst = le.AppendUint64(dst, uint64(r.Price))
 		dst = le.AppendUint64(dst, uint64(r.Qty))
+		if r.Time != 0 {
+			dst = le.AppendUint64(dst, uint64(r.Time))
+		}
 	case OpSetAlgorithm:
 		dst = append(dst, byte(len(r.Algorithm)))
 		dst = append(dst, r.Algorithm...)
@@ -104,21 +115,27 @@ func DecodeRecord(p []byte) (Record, error) {
 	le := binary.LittleEndian
 	switch r.Op {
 	case OpSubmit:
-		if len(p) != 34 {
+		if len(p) != 34 && len(p) != 42 {
 			return r, ErrCorruptRecord
 		}
 		r.Order = engine.Order{ID: le.Uint64(p), Account: le.Uint64(p[8:]), Side: engine.Side(p[16]),
 			Type: engine.OrderType(p[17]), Price: int64(le.Uint64(p[18:])), Qty: int64(le.Uint64(p[26:]))}
+		if len(p) == 42 {
+			r.Time = int64(le.Uint64(p[34:]))
+		}
 	case OpCancel:
 		if len(p) != 8 {
 			return r, ErrCorruptRecord
 		}
 		r.ID = le.Uint64(p)
 	case OpReplace:
-		if len(p) != 24 {
+		if len(p) != 24 && len(p) != 32 {
 			return r, ErrCorruptRecord
 		}
 		r.ID, r.Price, r.Qty = le.Uint64(p), int64(le.Uint64(p[8:])), int64(le.Uint64(p[16:]))
+		if len(p) == 32 {
+			r.Time = int64(le.Uint64(p[24:]))
+		}
 	case OpSetAlgorithm:
 		if len(p) < 1 || len(p) != 1+int(p[0]) {
 			return r, ErrCorruptRecord
@@ -415,6 +432,13 @@ func Apply(e *engine.Engine, r *Record) error {
 // corruption is reported in Stats, not as an error; the file is not
 // modified.
 func Replay(path string, from int64, e *engine.Engine) (Stats, error) {
+	return ReplayFunc(path, from, e, nil)
+}
+
+// ReplayFunc is Replay calling before (when not nil) with each record just
+// before it is applied, so the caller can restore per-record context the
+// engine does not keep (the acceptance time of the trades it re-emits).
+func ReplayFunc(path string, from int64, e *engine.Engine, before func(*Record)) (Stats, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Stats{}, err
@@ -426,6 +450,9 @@ func Replay(path string, from int64, e *engine.Engine) (Stats, error) {
 			return nil
 		}
 		applied++
+		if before != nil {
+			before(&rec)
+		}
 		if Apply(e, &rec) != nil {
 			rejected++
 		}

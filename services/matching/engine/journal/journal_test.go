@@ -18,6 +18,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		{Op: OpCancel, Symbol: "X", ID: 1 << 60},
 		{Op: OpReplace, Symbol: "Y", ID: 5, Price: 10, Qty: 20},
 		{Op: OpSetAlgorithm, Symbol: "Z", Algorithm: "pro-rata"},
+		{Op: OpSubmit, Symbol: "AAPL", Order: engine.Order{ID: 8, Side: engine.Buy, Type: engine.Limit, Price: 1, Qty: 2}, Time: 1_700_000_000_123_456_789},
+		{Op: OpReplace, Symbol: "Y", ID: 5, Price: 10, Qty: 20, Time: 42},
 	}
 	for _, r := range recs {
 		got, err := DecodeRecord(AppendRecord(nil, &r))
@@ -249,5 +251,27 @@ func TestLoadSnapshotCorrupt(t *testing.T) {
 		if _, _, err := LoadSnapshot(p, engine.Config{}); err == nil {
 			t.Fatalf("corruption at %d not detected", i)
 		}
+	}
+}
+
+// Records journaled before the acceptance time existed (no trailing time)
+// still decode, with time 0; records without a time keep that layout.
+func TestRecordWithoutTimeKeepsOldLayout(t *testing.T) {
+	sub := Record{Op: OpSubmit, Symbol: "A", Order: engine.Order{ID: 1, Side: engine.Sell, Type: engine.Limit, Price: 5, Qty: 1}}
+	if n := len(AppendRecord(nil, &sub)); n != 2+1+34 {
+		t.Fatalf("submit without time: %d bytes", n)
+	}
+	rep := Record{Op: OpReplace, Symbol: "A", ID: 1, Price: 5, Qty: 2}
+	if n := len(AppendRecord(nil, &rep)); n != 2+1+24 {
+		t.Fatalf("replace without time: %d bytes", n)
+	}
+	timed := sub
+	timed.Time = 99
+	p := AppendRecord(nil, &timed)
+	if len(p) != 2+1+42 {
+		t.Fatalf("submit with time: %d bytes", len(p))
+	}
+	if _, err := DecodeRecord(p[:len(p)-1]); err == nil {
+		t.Fatal("decoded a torn time")
 	}
 }
