@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ func main() {
 	dur := flag.Duration("duration", 3*time.Second, "how long each measurement runs")
 	conc := flag.String("clients", "1,64", "concurrent clients, comma-separated")
 	only := flag.String("only", "", "run only measurements whose name contains this")
+	rounds := flag.Int("rounds", 3, "alternating baseline/coordinator rounds per measurement (medians are reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -66,7 +68,7 @@ func main() {
 	defer conn.Close()
 	c := coordinatorv1.NewCoordinatorServiceClient(conn)
 
-	fmt.Printf("coordbench: embedded etcd (fsync on), %s per measurement, GOMAXPROCS from the machine\n", *dur)
+	fmt.Printf("coordbench: embedded etcd (fsync on), %d alternating rounds of %s per side, medians\n", *rounds, *dur)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tclients\tcoordinator ops/s\tetcd baseline ops/s\tratio\t")
 	for _, n := range parseList(*conc) {
@@ -74,10 +76,16 @@ func main() {
 			if !strings.Contains(name, *only) {
 				return
 			}
-			progress("%s, %d clients", name, n)
-			b := run(*dur, n, base)
-			o := run(*dur, n, ours)
-			row(tw, name, n, o, b)
+			// Alternate baseline and coordinator rounds and take each side's
+			// median, so drift on a shared machine (etcd's database growing,
+			// another process waking up) hits both alike.
+			var bs, os []float64
+			for r := 0; r < *rounds; r++ {
+				progress("%s, %d clients, round %d/%d", name, n, r+1, *rounds)
+				bs = append(bs, run(*dur, n, base))
+				os = append(os, run(*dur, n, ours))
+			}
+			row(tw, name, n, median(os), median(bs))
 		}
 		measure("AcquireMemory+ReleaseMemory vs txn put+delete", coordMemory(c), etcdPutDelete(cli))
 		measure("AcquireLock+ReleaseLock vs Mutex, distinct names", coordLockDistinct(c), mutexDistinct(cli))
@@ -86,6 +94,12 @@ func main() {
 		}
 	}
 	tw.Flush()
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }
 
 func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, "... "+format+"\n", args...) }
