@@ -62,6 +62,7 @@ type Coordinator struct {
 	events broker
 
 	leaderAddr atomic.Value // string
+	leading    atomic.Bool  // st != nil
 
 	mu sync.Mutex
 	st *state // non-nil while this replica leads and has loaded the state
@@ -114,11 +115,9 @@ const (
 )
 
 // IsLeader reports whether this replica leads and has its state loaded.
-func (c *Coordinator) IsLeader() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.st != nil
-}
+// It is read on every call (to decide whether to forward), so it is an
+// atomic rather than a look under the coordinator's mutex.
+func (c *Coordinator) IsLeader() bool { return c.leading.Load() }
 
 // Leader is the advertised address of the current leader, or "".
 func (c *Coordinator) Leader() string { return c.leaderAddr.Load().(string) }
@@ -225,6 +224,7 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 
 	c.mu.Lock()
 	c.st = st
+	c.leading.Store(true)
 	c.updateGaugesLocked()
 	c.mu.Unlock()
 	c.m.leader.Set(1)
@@ -236,6 +236,7 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 		c.mu.Lock()
 		c.abandonLocked(st)
 		c.st = nil
+		c.leading.Store(false)
 		c.mu.Unlock()
 	}()
 	for {
