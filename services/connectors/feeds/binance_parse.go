@@ -259,7 +259,7 @@ func positiveDecimal(s string) (Decimal, error) {
 	if s == "" {
 		return 0, ErrMissingField
 	}
-	d, err := parseDecimalBytes(s)
+	d, err := ParseDecimal(s)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrInvalidValue, err)
 	}
@@ -341,11 +341,11 @@ func parseLevels(raw [][]string, field string) ([]Level, error) {
 		if len(lv) != 2 {
 			return nil, perr("binance", field+"["+strconv.Itoa(i)+"]", strings.Join(lv, ","), fmt.Errorf("%w: want [price, qty]", ErrInvalidValue))
 		}
-		p, err := parseDecimalBytes(lv[0])
+		p, err := ParseDecimal(lv[0])
 		if err != nil || p <= 0 {
 			return nil, perr("binance", field+"["+strconv.Itoa(i)+"][0]", lv[0], fmt.Errorf("%w: price", ErrInvalidValue))
 		}
-		q, err := parseDecimalBytes(lv[1])
+		q, err := ParseDecimal(lv[1])
 		if err != nil || q < 0 {
 			return nil, perr("binance", field+"["+strconv.Itoa(i)+"][1]", lv[1], fmt.Errorf("%w: quantity", ErrInvalidValue))
 		}

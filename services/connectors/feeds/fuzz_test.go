@@ -134,22 +134,6 @@ func FuzzParseCSVLine(f *testing.F) {
 	})
 }
 
-func FuzzParseDecimal(f *testing.F) {
-	for _, s := range []string{"0", "1.5", "-0.00000001", "92233720368.54775807", "-92233720368.54775808", "1e5", ".", "7.", "+.5"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDecimal(s)
-		if err != nil {
-			return
-		}
-		back, err := ParseDecimal(d.String())
-		if err != nil || back != d {
-			t.Fatalf("%q -> %d -> %q -> %d, %v", s, d, d.String(), back, err)
-		}
-	})
-}
-
 // FuzzBinanceFastPath: whenever the trade fast path accepts a message, the
 // general encoding/json path must produce exactly the same result.
 func FuzzBinanceFastPath(f *testing.F) {

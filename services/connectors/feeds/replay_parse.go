@@ -56,7 +56,7 @@ func klineFromFields(f []string) (Trade, error) {
 	}
 	var d [6]Decimal // open high low close volume quote
 	for i, idx := range [...]int{1, 2, 3, 4, 5, 7} {
-		v, err := parseDecimalBytes(f[idx])
+		v, err := ParseDecimal(f[idx])
 		if err != nil || v < 0 {
 			return Trade{}, perr("csv", names[idx], f[idx], ErrInvalidValue)
 		}
@@ -75,7 +75,7 @@ func klineFromFields(f []string) (Trade, error) {
 	if n, err := strconv.ParseInt(f[8], 10, 64); err != nil || n < 0 {
 		return Trade{}, perr("csv", names[8], f[8], ErrInvalidValue)
 	}
-	takerBuy, err := parseDecimalBytes(f[9])
+	takerBuy, err := ParseDecimal(f[9])
 	if err != nil || takerBuy < 0 || takerBuy > vol {
 		return Trade{}, perr("csv", names[9], f[9], ErrInvalidValue)
 	}
@@ -117,7 +117,7 @@ func tradeFromFields(f []string) (Trade, error) {
 	if t.Qty, err = positiveDecimal(f[2]); err != nil {
 		return Trade{}, perr("csv", "qty", f[2], err)
 	}
-	if _, err = parseDecimalBytes(f[3]); err != nil {
+	if _, err = ParseDecimal(f[3]); err != nil {
 		return Trade{}, perr("csv", "quote_qty", f[3], ErrInvalidValue)
 	}
 	ts, err := strconv.ParseInt(f[4], 10, 64)
