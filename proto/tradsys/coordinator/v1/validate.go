@@ -8,6 +8,7 @@ package coordinatorv1
 
 import (
 	"fmt"
+	"github.com/tradsys/mesh/proto/validate"
 	"strings"
 	"time"
 
@@ -25,32 +26,28 @@ const (
 	MinPriority, MaxPriority = 0, 1000
 )
 
-func fieldErr(field, format string, args ...any) error {
-	return fmt.Errorf("invalid %s: %s", field, fmt.Sprintf(format, args...))
-}
-
 func checkName(field, v string, required bool) error {
 	switch {
 	case v == "" && required:
-		return fieldErr(field, "must not be empty")
+		return validate.Errorf(field, "must not be empty")
 	case len(v) > MaxNameLen:
-		return fieldErr(field, "longer than %d bytes", MaxNameLen)
+		return validate.Errorf(field, "longer than %d bytes", MaxNameLen)
 	case strings.ContainsAny(v, "\x00\n\r\t "):
-		return fieldErr(field, "must not contain whitespace or NUL")
+		return validate.Errorf(field, "must not contain whitespace or NUL")
 	}
 	return nil
 }
 
 func checkSessionID(v string) error {
 	if v == "" {
-		return fieldErr("session_id", "must not be empty")
+		return validate.Errorf("session_id", "must not be empty")
 	}
 	if len(v) > 16 {
-		return fieldErr("session_id", "%q is not a session id", v)
+		return validate.Errorf("session_id", "%q is not a session id", v)
 	}
 	for _, c := range v {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return fieldErr("session_id", "%q is not a session id", v)
+			return validate.Errorf("session_id", "%q is not a session id", v)
 		}
 	}
 	return nil
@@ -61,17 +58,17 @@ func checkDuration(field string, d *durationpb.Duration, max time.Duration) erro
 		return nil
 	}
 	if err := d.CheckValid(); err != nil {
-		return fieldErr(field, "%v", err)
+		return validate.Errorf(field, "%v", err)
 	}
 	if v := d.AsDuration(); v < 0 || v > max {
-		return fieldErr(field, "%s is outside 0..%s", v, max)
+		return validate.Errorf(field, "%s is outside 0..%s", v, max)
 	}
 	return nil
 }
 
 func checkPriority(p *int32) error {
 	if p != nil && (*p < MinPriority || *p > MaxPriority) {
-		return fieldErr("priority", "%d is outside %d..%d", *p, MinPriority, MaxPriority)
+		return validate.Errorf("priority", "%d is outside %d..%d", *p, MinPriority, MaxPriority)
 	}
 	return nil
 }
@@ -81,7 +78,7 @@ func (r *CreateSessionRequest) Validate() error {
 		return err
 	}
 	if r.GetTtl() != nil && r.GetTtl().AsDuration() < time.Second && r.GetTtl().CheckValid() == nil {
-		return fieldErr("ttl", "%s is less than 1s", r.GetTtl().AsDuration())
+		return validate.Errorf("ttl", "%s is less than 1s", r.GetTtl().AsDuration())
 	}
 	return checkDuration("ttl", r.GetTtl(), MaxTTL)
 }
@@ -97,7 +94,7 @@ func (r *AcquireMemoryRequest) Validate() error {
 		return err
 	}
 	if r.GetBytes() <= 0 {
-		return fieldErr("bytes", "%d must be more than zero", r.GetBytes())
+		return validate.Errorf("bytes", "%d must be more than zero", r.GetBytes())
 	}
 	if err := checkPriority(r.Priority); err != nil {
 		return err
@@ -127,7 +124,7 @@ func (r *AcquireLockRequest) Validate() error {
 		return err
 	}
 	if r.GetRank() < 0 {
-		return fieldErr("rank", "%d must not be negative", r.GetRank())
+		return validate.Errorf("rank", "%d must not be negative", r.GetRank())
 	}
 	return checkDuration("wait_timeout", r.GetWaitTimeout(), MaxWait)
 }
@@ -147,7 +144,7 @@ func (r *RegisterComponentRequest) Validate() error {
 		return err
 	}
 	if r.GetMemoryBytes() < 0 {
-		return fieldErr("memory_bytes", "%d must not be negative", r.GetMemoryBytes())
+		return validate.Errorf("memory_bytes", "%d must not be negative", r.GetMemoryBytes())
 	}
 	if err := checkPriority(r.Priority); err != nil {
 		return err
@@ -157,7 +154,7 @@ func (r *RegisterComponentRequest) Validate() error {
 			return err
 		}
 		if d == r.GetName() {
-			return fieldErr(fmt.Sprintf("dependencies[%d]", i), "dependency cycle: %s -> %s", d, d)
+			return validate.Errorf(fmt.Sprintf("dependencies[%d]", i), "dependency cycle: %s -> %s", d, d)
 		}
 	}
 	if err := checkDuration("init_timeout", r.GetInitTimeout(), MaxWait); err != nil {
@@ -177,10 +174,10 @@ func (r *ReportComponentStateRequest) Validate() error {
 		return err
 	}
 	if _, ok := ComponentState_name[int32(r.GetState())]; !ok || r.GetState() == ComponentState_COMPONENT_STATE_UNSPECIFIED {
-		return fieldErr("state", "%d is not a component state", r.GetState())
+		return validate.Errorf("state", "%d is not a component state", r.GetState())
 	}
 	if len(r.GetCause()) > 4096 {
-		return fieldErr("cause", "longer than 4096 bytes")
+		return validate.Errorf("cause", "longer than 4096 bytes")
 	}
 	return nil
 }
@@ -188,7 +185,7 @@ func (r *ReportComponentStateRequest) Validate() error {
 func (r *WatchRequest) Validate() error {
 	for i, t := range r.GetTypes() {
 		if _, ok := EventType_name[int32(t)]; !ok || t == EventType_EVENT_TYPE_UNSPECIFIED {
-			return fieldErr(fmt.Sprintf("types[%d]", i), "%d is not an event type", t)
+			return validate.Errorf(fmt.Sprintf("types[%d]", i), "%d is not an event type", t)
 		}
 	}
 	if r.GetSessionId() != "" {

@@ -8,6 +8,7 @@ package historicalv1
 
 import (
 	"fmt"
+	"github.com/tradsys/mesh/proto/validate"
 	"net"
 	"strings"
 	"time"
@@ -17,7 +18,7 @@ import (
 
 const (
 	// MaxSymbolLen bounds a symbol.
-	MaxSymbolLen = 32
+	MaxSymbolLen = validate.MaxSymbolLen
 	// DefaultPageSize is the page size when page_size is 0.
 	DefaultPageSize = 1000
 	// MaxPageSize bounds page_size.
@@ -39,28 +40,6 @@ var (
 	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
-func fieldErr(field, format string, args ...any) error {
-	return fmt.Errorf("invalid %s: %s", field, fmt.Sprintf(format, args...))
-}
-
-// CheckSymbol accepts 1..MaxSymbolLen bytes of [A-Za-z0-9._-].
-func CheckSymbol(field, s string) error {
-	if s == "" {
-		return fieldErr(field, "must not be empty")
-	}
-	if len(s) > MaxSymbolLen {
-		return fieldErr(field, "longer than %d bytes", MaxSymbolLen)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
-			continue
-		}
-		return fieldErr(field, "%q has byte %q at offset %d (want [A-Za-z0-9._-])", s, c, i)
-	}
-	return nil
-}
-
 // Duration is the width of a known interval, 0 otherwise.
 func (iv Interval) Duration() time.Duration {
 	switch iv {
@@ -80,10 +59,10 @@ func (iv Interval) Duration() time.Duration {
 
 func checkInterval(iv Interval) error {
 	if iv == Interval_INTERVAL_UNSPECIFIED {
-		return fieldErr("interval", "must be set (INTERVAL_1M, 5M, 15M, 1H or 1D)")
+		return validate.Errorf("interval", "must be set (INTERVAL_1M, 5M, 15M, 1H or 1D)")
 	}
 	if iv.Duration() == 0 {
-		return fieldErr("interval", "unknown interval %d (want INTERVAL_1M, 5M, 15M, 1H or 1D)", int32(iv))
+		return validate.Errorf("interval", "unknown interval %d (want INTERVAL_1M, 5M, 15M, 1H or 1D)", int32(iv))
 	}
 	return nil
 }
@@ -91,16 +70,16 @@ func checkInterval(iv Interval) error {
 func checkTime(field string, ts *timestamppb.Timestamp, required bool) (time.Time, error) {
 	if ts == nil {
 		if required {
-			return time.Time{}, fieldErr(field, "must be set")
+			return time.Time{}, validate.Errorf(field, "must be set")
 		}
 		return time.Time{}, nil
 	}
 	if err := ts.CheckValid(); err != nil {
-		return time.Time{}, fieldErr(field, "%v", err)
+		return time.Time{}, validate.Errorf(field, "%v", err)
 	}
 	t := ts.AsTime()
 	if t.Before(minTime) || !t.Before(maxTime) {
-		return time.Time{}, fieldErr(field, "%s is outside [1970, 2200)", t.Format(time.RFC3339))
+		return time.Time{}, validate.Errorf(field, "%s is outside [1970, 2200)", t.Format(time.RFC3339))
 	}
 	return t, nil
 }
@@ -121,17 +100,17 @@ func (r *GetHistoricalDataRequest) Validate() error {
 		return err
 	}
 	if !end.After(start) {
-		return fieldErr("start", "start %s is not before end %s", start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
+		return validate.Errorf("start", "start %s is not before end %s", start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
 	}
 	if n := int64(end.Sub(start) / r.GetInterval().Duration()); n > MaxRangeCandles {
-		return fieldErr("end", "the range spans %d %s candles, more than %d: narrow it or use a coarser interval",
+		return validate.Errorf("end", "the range spans %d %s candles, more than %d: narrow it or use a coarser interval",
 			n, strings.ToLower(strings.TrimPrefix(r.GetInterval().String(), "INTERVAL_")), MaxRangeCandles)
 	}
 	if ps := r.GetPageSize(); ps < 0 || ps > MaxPageSize {
-		return fieldErr("page_size", "%d is outside 0..%d", ps, MaxPageSize)
+		return validate.Errorf("page_size", "%d is outside 0..%d", ps, MaxPageSize)
 	}
 	if tok := r.GetPageToken(); len(tok) > MaxPageTokenLen {
-		return fieldErr("page_token", "longer than %d bytes", MaxPageTokenLen)
+		return validate.Errorf("page_token", "longer than %d bytes", MaxPageTokenLen)
 	}
 	return nil
 }
@@ -149,20 +128,20 @@ func (r *GetIngestStatusRequest) Validate() error { return nil }
 func (r *BackfillRequest) Validate() error {
 	switch src := r.GetSource().(type) {
 	case nil:
-		return fieldErr("source", "give path or bundled")
+		return validate.Errorf("source", "give path or bundled")
 	case *BackfillRequest_Path:
 		p := src.Path
 		switch {
 		case p == "":
-			return fieldErr("path", "must not be empty")
+			return validate.Errorf("path", "must not be empty")
 		case len(p) > MaxPathLen:
-			return fieldErr("path", "longer than %d bytes", MaxPathLen)
+			return validate.Errorf("path", "longer than %d bytes", MaxPathLen)
 		case strings.ContainsRune(p, 0):
-			return fieldErr("path", "contains NUL")
+			return validate.Errorf("path", "contains NUL")
 		}
 	case *BackfillRequest_Bundled:
 		if !src.Bundled {
-			return fieldErr("bundled", "must be true when set")
+			return validate.Errorf("bundled", "must be true when set")
 		}
 	}
 	if r.GetSymbol() != "" {
@@ -171,45 +150,9 @@ func (r *BackfillRequest) Validate() error {
 	return nil
 }
 
-// checkDecimal accepts a plain positive decimal with at most 8 fractional
-// digits ("86780.01", "0.0015").
-func checkDecimal(field, s string) error {
-	if len(s) > 24 {
-		return fieldErr(field, "%q is not a decimal", s[:24]+"...")
-	}
-	digits, dot, frac, nonzero := 0, false, 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-			if dot {
-				frac++
-			}
-			if c != '0' {
-				nonzero = true
-			}
-		case c == '.' && !dot:
-			dot = true
-		default:
-			return fieldErr(field, "%q is not a plain decimal", s)
-		}
-	}
-	switch {
-	case digits == 0:
-		return fieldErr(field, "%q is not a plain decimal", s)
-	case frac > 8:
-		return fieldErr(field, "%q has more than 8 fractional digits", s)
-	case digits-frac > 10:
-		return fieldErr(field, "%q is too large", s)
-	case !nonzero:
-		return fieldErr(field, "%q must be more than zero", s)
-	}
-	return nil
-}
-
 func (r *IngestTradesRequest) Validate() error {
 	if n := len(r.GetTrades()); n > MaxTradesPerMessage {
-		return fieldErr("trades", "%d trades in one message, at most %d", n, MaxTradesPerMessage)
+		return validate.Errorf("trades", "%d trades in one message, at most %d", n, MaxTradesPerMessage)
 	}
 	for i, t := range r.GetTrades() {
 		f := fmt.Sprintf("trades[%d]", i)
@@ -219,10 +162,10 @@ func (r *IngestTradesRequest) Validate() error {
 		if _, err := checkTime(f+".time", t.GetTime(), true); err != nil {
 			return err
 		}
-		if err := checkDecimal(f+".price", t.GetPrice()); err != nil {
+		if err := positiveDecimal(f+".price", t.GetPrice()); err != nil {
 			return err
 		}
-		if err := checkDecimal(f+".quantity", t.GetQuantity()); err != nil {
+		if err := positiveDecimal(f+".quantity", t.GetQuantity()); err != nil {
 			return err
 		}
 	}
@@ -232,28 +175,28 @@ func (r *IngestTradesRequest) Validate() error {
 func (r *FollowConnectorRequest) Validate() error {
 	a := r.GetAddress()
 	if a == "" {
-		return fieldErr("address", "must not be empty")
+		return validate.Errorf("address", "must not be empty")
 	}
 	if len(a) > 256 {
-		return fieldErr("address", "longer than 256 bytes")
+		return validate.Errorf("address", "longer than 256 bytes")
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil || host == "" || port == "" || strings.ContainsAny(a, "/\x00 ") {
-		return fieldErr("address", "%q: want host:port", a)
+		return validate.Errorf("address", "%q: want host:port", a)
 	}
 	if c := r.GetConnector(); c != "" {
 		if len(c) > 48 {
-			return fieldErr("connector", "longer than 48 bytes")
+			return validate.Errorf("connector", "longer than 48 bytes")
 		}
 		for i := 0; i < len(c); i++ {
 			ch := c[i]
 			if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || i > 0 && (ch == '-' || ch == '_')) {
-				return fieldErr("connector", "%q: want [a-z0-9][a-z0-9_-]*", c)
+				return validate.Errorf("connector", "%q: want [a-z0-9][a-z0-9_-]*", c)
 			}
 		}
 	}
 	if len(r.GetSymbols()) > 256 {
-		return fieldErr("symbols", "%d symbols, at most 256", len(r.GetSymbols()))
+		return validate.Errorf("symbols", "%d symbols, at most 256", len(r.GetSymbols()))
 	}
 	for i, s := range r.GetSymbols() {
 		if err := CheckSymbol(fmt.Sprintf("symbols[%d]", i), s); err != nil {
@@ -262,3 +205,10 @@ func (r *FollowConnectorRequest) Validate() error {
 	}
 	return nil
 }
+
+// positiveDecimal is validate.PositiveDecimal with this API's bound on
+// integer digits.
+func positiveDecimal(field, s string) error { return validate.PositiveDecimal(field, s, 10) }
+
+// CheckSymbol is the symbol rule every service shares (validate.Symbol).
+func CheckSymbol(field, s string) error { return validate.Symbol(field, s) }

@@ -5,13 +5,13 @@ package matchingv1
 // names the field, and the interceptor turns it into INVALID_ARGUMENT.
 
 import (
-	"fmt"
+	"github.com/tradsys/mesh/proto/validate"
 	"strings"
 )
 
 const (
-	// MaxSymbolLen is the longest symbol (the engine's limit).
-	MaxSymbolLen = 64
+	// MaxSymbolLen is the longest symbol, the same in every service.
+	MaxSymbolLen = validate.MaxSymbolLen
 	// MaxPrice and MaxQuantity are the engine's input limits.
 	MaxPrice    int64 = 1 << 48
 	MaxQuantity int64 = 1 << 40
@@ -21,39 +21,23 @@ const (
 	MaxAlgorithmLen = 64
 )
 
-func fieldErr(field, format string, args ...any) error {
-	return fmt.Errorf("invalid %s: %s", field, fmt.Sprintf(format, args...))
-}
-
-func checkSymbol(field, v string) error {
-	switch {
-	case v == "":
-		return fieldErr(field, "must not be empty")
-	case len(v) > MaxSymbolLen:
-		return fieldErr(field, "longer than %d bytes", MaxSymbolLen)
-	case strings.ContainsAny(v, "\x00\n\r\t /"):
-		return fieldErr(field, "must not contain whitespace, '/' or NUL")
-	}
-	return nil
-}
-
 func checkOrderID(field string, v uint64) error {
 	if v == 0 {
-		return fieldErr(field, "must not be zero")
+		return validate.Errorf(field, "must not be zero")
 	}
 	return nil
 }
 
 func checkPrice(field string, v int64) error {
 	if v <= 0 || v > MaxPrice {
-		return fieldErr(field, "%d ticks is outside 1..%d", v, MaxPrice)
+		return validate.Errorf(field, "%d ticks is outside 1..%d", v, MaxPrice)
 	}
 	return nil
 }
 
 func checkQuantity(field string, v int64) error {
 	if v <= 0 || v > MaxQuantity {
-		return fieldErr(field, "%d lots is outside 1..%d", v, MaxQuantity)
+		return validate.Errorf(field, "%d lots is outside 1..%d", v, MaxQuantity)
 	}
 	return nil
 }
@@ -61,11 +45,11 @@ func checkQuantity(field string, v int64) error {
 func checkAlgorithm(field, v string) error {
 	switch {
 	case v == "":
-		return fieldErr(field, "must not be empty")
+		return validate.Errorf(field, "must not be empty")
 	case len(v) > MaxAlgorithmLen:
-		return fieldErr(field, "longer than %d bytes", MaxAlgorithmLen)
+		return validate.Errorf(field, "longer than %d bytes", MaxAlgorithmLen)
 	case strings.ContainsAny(v, "\x00\n\r\t /"):
-		return fieldErr(field, "must not contain whitespace, '/' or NUL")
+		return validate.Errorf(field, "must not contain whitespace, '/' or NUL")
 	}
 	return nil
 }
@@ -74,9 +58,9 @@ func checkAlgorithm(field, v string) error {
 // ("" or "order.").
 func (r *SubmitOrderRequest) validate(prefix string) error {
 	if r == nil {
-		return fieldErr(strings.TrimSuffix(prefix, "."), "must be set")
+		return validate.Errorf(strings.TrimSuffix(prefix, "."), "must be set")
 	}
-	if err := checkSymbol(prefix+"symbol", r.GetSymbol()); err != nil {
+	if err := validate.Symbol(prefix+"symbol", r.GetSymbol()); err != nil {
 		return err
 	}
 	if err := checkOrderID(prefix+"order_id", r.GetOrderId()); err != nil {
@@ -85,19 +69,19 @@ func (r *SubmitOrderRequest) validate(prefix string) error {
 	switch r.GetSide() {
 	case Side_SIDE_BUY, Side_SIDE_SELL:
 	default:
-		return fieldErr(prefix+"side", "%v is not SIDE_BUY or SIDE_SELL", r.GetSide())
+		return validate.Errorf(prefix+"side", "%v is not SIDE_BUY or SIDE_SELL", r.GetSide())
 	}
 	switch r.GetType() {
 	case OrderType_ORDER_TYPE_MARKET:
 		if r.GetPrice() != 0 {
-			return fieldErr(prefix+"price", "must be 0 for a market order, got %d", r.GetPrice())
+			return validate.Errorf(prefix+"price", "must be 0 for a market order, got %d", r.GetPrice())
 		}
 	case OrderType_ORDER_TYPE_LIMIT, OrderType_ORDER_TYPE_IOC, OrderType_ORDER_TYPE_FOK, OrderType_ORDER_TYPE_POST_ONLY:
 		if err := checkPrice(prefix+"price", r.GetPrice()); err != nil {
 			return err
 		}
 	default:
-		return fieldErr(prefix+"type", "%v is not a known order type", r.GetType())
+		return validate.Errorf(prefix+"type", "%v is not a known order type", r.GetType())
 	}
 	return checkQuantity(prefix+"quantity", r.GetQuantity())
 }
@@ -107,14 +91,14 @@ func (r *SubmitOrderRequest) Validate() error { return r.validate("") }
 func (r *SubmitOrdersRequest) Validate() error { return r.GetOrder().validate("order.") }
 
 func (r *CancelOrderRequest) Validate() error {
-	if err := checkSymbol("symbol", r.GetSymbol()); err != nil {
+	if err := validate.Symbol("symbol", r.GetSymbol()); err != nil {
 		return err
 	}
 	return checkOrderID("order_id", r.GetOrderId())
 }
 
 func (r *ReplaceOrderRequest) Validate() error {
-	if err := checkSymbol("symbol", r.GetSymbol()); err != nil {
+	if err := validate.Symbol("symbol", r.GetSymbol()); err != nil {
 		return err
 	}
 	if err := checkOrderID("order_id", r.GetOrderId()); err != nil {
@@ -127,30 +111,30 @@ func (r *ReplaceOrderRequest) Validate() error {
 }
 
 func (r *GetOrderRequest) Validate() error {
-	if err := checkSymbol("symbol", r.GetSymbol()); err != nil {
+	if err := validate.Symbol("symbol", r.GetSymbol()); err != nil {
 		return err
 	}
 	return checkOrderID("order_id", r.GetOrderId())
 }
 
 func (r *GetOrderBookRequest) Validate() error {
-	if err := checkSymbol("symbol", r.GetSymbol()); err != nil {
+	if err := validate.Symbol("symbol", r.GetSymbol()); err != nil {
 		return err
 	}
 	if d := r.GetDepth(); d < 0 || d > MaxDepth {
-		return fieldErr("depth", "%d is outside 1..%d (0 means %d)", d, MaxDepth, DefaultDepth)
+		return validate.Errorf("depth", "%d is outside 1..%d (0 means %d)", d, MaxDepth, DefaultDepth)
 	}
 	return nil
 }
 
-func (r *StreamTradesRequest) Validate() error { return checkSymbol("symbol", r.GetSymbol()) }
+func (r *StreamTradesRequest) Validate() error { return validate.Symbol("symbol", r.GetSymbol()) }
 
 func (r *LoadAlgorithmRequest) Validate() error   { return checkAlgorithm("name", r.GetName()) }
 func (r *UnloadAlgorithmRequest) Validate() error { return checkAlgorithm("name", r.GetName()) }
 func (r *ListAlgorithmsRequest) Validate() error  { return nil }
 
 func (r *SetSymbolAlgorithmRequest) Validate() error {
-	if err := checkSymbol("symbol", r.GetSymbol()); err != nil {
+	if err := validate.Symbol("symbol", r.GetSymbol()); err != nil {
 		return err
 	}
 	return checkAlgorithm("algorithm", r.GetAlgorithm())

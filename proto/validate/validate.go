@@ -1,0 +1,70 @@
+// Package validate holds the request checks every tradsys API shares, so
+// that a symbol, a name or a decimal means the same thing in every service
+// (a symbol matching accepts must be one historical can store). The
+// generated packages' hand-written validate.go files use it; errors name
+// the field, and the validator interceptor turns them into INVALID_ARGUMENT.
+package validate
+
+import "fmt"
+
+// MaxSymbolLen bounds instrument symbols everywhere.
+const MaxSymbolLen = 32
+
+// Errorf is an error naming the field: "invalid <field>: <reason>".
+func Errorf(field, format string, args ...any) error {
+	return fmt.Errorf("invalid %s: %s", field, fmt.Sprintf(format, args...))
+}
+
+// Symbol accepts 1..MaxSymbolLen bytes of [A-Za-z0-9._-].
+func Symbol(field, s string) error {
+	if s == "" {
+		return Errorf(field, "must not be empty")
+	}
+	if len(s) > MaxSymbolLen {
+		return Errorf(field, "longer than %d bytes", MaxSymbolLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
+			continue
+		}
+		return Errorf(field, "%q has byte %q at offset %d (want [A-Za-z0-9._-])", s, c, i)
+	}
+	return nil
+}
+
+// PositiveDecimal accepts a plain decimal above zero with at most 8
+// fractional digits and at most maxIntDigits integer digits ("86780.01").
+func PositiveDecimal(field, s string, maxIntDigits int) error {
+	if len(s) > 24 {
+		return Errorf(field, "%q is not a decimal", s[:24]+"...")
+	}
+	digits, dot, frac, nonzero := 0, false, 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+			if dot {
+				frac++
+			}
+			if c != '0' {
+				nonzero = true
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return Errorf(field, "%q is not a plain decimal", s)
+		}
+	}
+	switch {
+	case digits == 0:
+		return Errorf(field, "%q is not a plain decimal", s)
+	case frac > 8:
+		return Errorf(field, "%q has more than 8 fractional digits", s)
+	case digits-frac > maxIntDigits:
+		return Errorf(field, "%q is too large", s)
+	case !nonzero:
+		return Errorf(field, "%q must be more than zero", s)
+	}
+	return nil
+}
