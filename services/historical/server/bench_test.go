@@ -36,7 +36,7 @@ func BenchmarkIngestTrades(b *testing.B) {
 	r, _ := coordtest.Start(b, coordtest.Config{})
 	const batch = 1000
 	b.Run("grpc", func(b *testing.B) {
-		c, h := startService(b, r.Addr(), history.Options{})
+		c, h, _ := startService(b, r.Addr(), history.Options{})
 		msgs := make([]*historicalv1.IngestTradesRequest, 0, b.N/batch+1)
 		for i := 0; i < b.N; i += batch {
 			m := &historicalv1.IngestTradesRequest{}
@@ -111,7 +111,7 @@ func check1m(b *testing.B, h *history.History, n int) {
 // GetCacheStats over the same run.
 func BenchmarkGetHistoricalDataDay1m(b *testing.B) {
 	r, _ := coordtest.Start(b, coordtest.Config{})
-	c, _ := startService(b, r.Addr(), history.Options{NoSync: true})
+	c, _, _ := startService(b, r.Addr(), history.Options{NoSync: true})
 	ctx := context.Background()
 	if _, err := c.Backfill(ctx, &historicalv1.BackfillRequest{Source: &historicalv1.BackfillRequest_Bundled{Bundled: true}}); err != nil {
 		b.Fatal(err)

@@ -19,7 +19,7 @@ import (
 
 // startService runs the historical service in this process, wired exactly
 // as main wires it, against the coordinator at coord.
-func startService(tb testing.TB, coord string, o history.Options) (historicalv1.HistoricalDataServiceClient, *history.History) {
+func startService(tb testing.TB, coord string, o history.Options) (historicalv1.HistoricalDataServiceClient, *history.History, *grpc.ClientConn) {
 	tb.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,5 +58,5 @@ func startService(tb testing.TB, coord string, o history.Options) (historicalv1.
 		<-done
 		h.Close()
 	})
-	return historicalv1.NewHistoricalDataServiceClient(conn), h
+	return historicalv1.NewHistoricalDataServiceClient(conn), h, conn
 }
