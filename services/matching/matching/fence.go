@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/tradsys/mesh/pkg/locks"
+	"github.com/tradsys/mesh/services/matching/engine/journal"
 )
 
 // fence is a locks.Fence whose newest token survives restarts (a file in
@@ -53,28 +54,5 @@ func (f *fence) check(token uint64) error {
 
 func (f *fence) newest() uint64 { return f.f.Newest() }
 
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err = fh.Write(data); err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
+// writeFileAtomic is the journal's crash-safe file replacement.
+var writeFileAtomic = journal.WriteFileAtomic

@@ -98,12 +98,19 @@ func WriteSnapshot(path string, engineSnap []byte, journalOffset int64) error {
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(engineSnap)))
 	buf = append(buf, engineSnap...)
 	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	return WriteFileAtomic(path, buf)
+}
+
+// WriteFileAtomic replaces path with data so a crash leaves either the old
+// file or the new one, never a torn one: write a temporary file, fsync it,
+// rename it over path, fsync the directory.
+func WriteFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err = f.Write(buf); err == nil {
+	if _, err = f.Write(data); err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
