@@ -34,6 +34,9 @@ wait_healthy
 dc ps
 
 C1=127.0.0.1:7000 C2=127.0.0.1:7010
+# has TEXT CMD...: CMD's output contains TEXT. (Not `CMD | grep -q`: under
+# pipefail, grep exiting at the first match makes CMD die of SIGPIPE.)
+has() { local want=$1; shift; local out; out=$("$@") && [[ "$out" == *"$want"* ]]; }
 call() { grpcurl -plaintext -d "$2" "$1" "tradsys.coordinator.v1.CoordinatorService/$3"; }
 echo "== serve: session, memory lease, lock"
 SID=$(call $C1 '{"owner":"compose-test","ttl":"60s"}' CreateSession | sed -n 's/.*"sessionId": "\(.*\)".*/\1/p')
@@ -44,14 +47,18 @@ tradsys --coordinator $C1 status
 
 echo "== a dormant service activates on its first call, under a lease"
 M=127.0.0.1:7103
-state() { grpcurl -plaintext -d '{"component":"matching"}' $M tradsys.lifecycle.v1.LifecycleService/GetState | grep -o 'COMPONENT_STATE_[A-Z]*' | head -1; }
+state() {
+	local out
+	out=$(grpcurl -plaintext -d '{"component":"matching"}' $M tradsys.lifecycle.v1.LifecycleService/GetState) &&
+		[[ $out =~ COMPONENT_STATE_[A-Z]+ ]] && echo "${BASH_REMATCH[0]}"
+}
 [ "$(state)" = COMPONENT_STATE_DORMANT ] || { echo "matching not dormant at start: $(state)"; exit 1; }
 grpcurl -plaintext -d '{"symbol":"BTCUSDT","order_id":1,"account":1,"side":"SIDE_SELL","type":"ORDER_TYPE_LIMIT","price":9000000,"quantity":5}' \
 	$M tradsys.matching.v1.MatchingService/SubmitOrder >/dev/null
-grpcurl -plaintext -d '{"symbol":"BTCUSDT","order_id":2,"account":2,"side":"SIDE_BUY","type":"ORDER_TYPE_LIMIT","price":9000000,"quantity":3}' \
-	$M tradsys.matching.v1.MatchingService/SubmitOrder | grep -q '"trades"' || { echo "no trade"; exit 1; }
+has '"trades"' grpcurl -plaintext -d '{"symbol":"BTCUSDT","order_id":2,"account":2,"side":"SIDE_BUY","type":"ORDER_TYPE_LIMIT","price":9000000,"quantity":3}' \
+	$M tradsys.matching.v1.MatchingService/SubmitOrder || { echo "no trade"; exit 1; }
 [ "$(state)" = COMPONENT_STATE_ACTIVE ] || { echo "matching not active after an order: $(state)"; exit 1; }
-tradsys --coordinator $C1 leases | grep -q ' matching ' || { echo "no lease for matching"; exit 1; }
+has ' matching ' tradsys --coordinator $C1 leases || { echo "no lease for matching"; exit 1; }
 for port in 7101 7105; do tradsys probe 127.0.0.1:$port >/dev/null; done
 
 echo "== stop etcd3: the cluster keeps quorum"
@@ -69,13 +76,13 @@ until NEW=$(tradsys --coordinator $OTHER -o json status 2>/dev/null | sed -n 's/
 	sleep 0.5
 done
 echo "new leader: $NEW"
-tradsys --coordinator $OTHER leases | grep -q "$LEASE" || { echo "lease $LEASE lost in failover"; exit 1; }
+has "$LEASE" tradsys --coordinator $OTHER leases || { echo "lease $LEASE lost in failover"; exit 1; }
 call $OTHER "{\"session_id\":\"$SID\",\"component\":\"compose/after-failover\",\"bytes\":1024,\"wait_timeout\":\"5s\"}" AcquireMemory >/dev/null
 tradsys --coordinator $OTHER status
 echo "== the active service kept its session and lease through the failover"
 [ "$(state)" = COMPONENT_STATE_ACTIVE ] || { echo "matching lost its activation: $(state)"; exit 1; }
-tradsys --coordinator $OTHER leases | grep -q ' matching ' || { echo "matching lease lost"; exit 1; }
-grpcurl -plaintext -d '{"symbol":"BTCUSDT","depth":5}' $M tradsys.matching.v1.MatchingService/GetOrderBook | grep -q '"quantity": "2"' \
+has ' matching ' tradsys --coordinator $OTHER leases || { echo "matching lease lost"; exit 1; }
+has '"quantity": "2"' grpcurl -plaintext -d '{"symbol":"BTCUSDT","depth":5}' $M tradsys.matching.v1.MatchingService/GetOrderBook \
 	|| { echo "book lost the resting 2 lots"; exit 1; }
 ok=1
 echo "compose test: 1 passed, 0 failed"
