@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,27 @@ type Options struct {
 	OnPreempt func(leaseID string, deadline time.Time)
 }
 
+// Target is how to dial a set of coordinator replicas: a manual resolver
+// with every address and pick_first, so calls go to the first reachable
+// replica and move on when it goes away (any replica forwards to the
+// leader). Each replica's certificate is verified against its own host.
+func Target(addresses []string) (string, grpc.DialOption) {
+	r := manual.NewBuilderWithScheme("tradsys-coordinator")
+	var addrs []resolver.Address
+	for _, a := range addresses {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			host = a
+		}
+		addrs = append(addrs, resolver.Address{Addr: a, ServerName: host})
+	}
+	r.InitialState(resolver.State{Addresses: addrs})
+	return r.Scheme() + ":///coordinator", grpc.WithResolvers(r)
+}
+
 // Client is a coordinator client with a managed session.
 type Client struct {
 	opts Options
@@ -71,15 +93,8 @@ func Dial(o Options) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	// A manual resolver with every replica and pick_first: calls go to the
-	// first reachable replica and move on when it goes away.
-	r := manual.NewBuilderWithScheme("tradsys-coordinator")
-	var addrs []resolver.Address
-	for _, a := range o.Addresses {
-		addrs = append(addrs, resolver.Address{Addr: strings.TrimSpace(a)})
-	}
-	r.InitialState(resolver.State{Addresses: addrs})
-	conn, err := grpc.NewClient(r.Scheme()+":///coordinator", grpc.WithResolvers(r), grpc.WithTransportCredentials(o.Creds),
+	target, replicas := Target(o.Addresses)
+	conn, err := grpc.NewClient(target, replicas, grpc.WithTransportCredentials(o.Creds),
 		// Reconnect within a second of a coordinator coming back: a session
 		// only survives an outage shorter than its TTL, so the default
 		// backoff (up to two minutes) would lose it.

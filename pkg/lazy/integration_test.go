@@ -16,7 +16,9 @@ import (
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
@@ -331,5 +333,35 @@ func TestSessionLostDeactivates(t *testing.T) {
 	_, err := p.call(context.Background(), 0)
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "coordinator") {
 		t.Fatalf("dormant call without coordinator: %v", err)
+	}
+}
+
+func TestMutualTLSAcrossTheMesh(t *testing.T) {
+	certs := proctest.PKI(t, t.TempDir(), "coordinator", "risk", "orders")
+	tlsArgs := func(c proctest.Cert) []string {
+		return []string{"--tls-cert", c.Cert, "--tls-key", c.Key, "--tls-ca", c.CA}
+	}
+	cc := certs["coordinator"]
+	r := coordtest.Replica(t, coordtest.Etcd(t), coordtest.Config{TLSCert: cc.Cert, TLSKey: cc.Key, TLSCA: cc.CA})
+	dep := startService(t, r.Addr(), append([]string{"--component", "risk"}, tlsArgs(certs["risk"])...)...)
+	top := startService(t, r.Addr(), append([]string{"--component", "orders", "--deps", "risk"}, tlsArgs(certs["orders"])...)...)
+	// orders -> coordinator (mTLS) -> risk's LifecycleService (mTLS) -> risk
+	// -> coordinator (mTLS): every hop of an activation, authenticated.
+	if _, err := top.call(context.Background(), 0); err != nil {
+		t.Fatalf("activation over mTLS: %v", err)
+	}
+	if st := dep.state(t, "risk"); st.GetState() != active {
+		t.Fatalf("dependency over mTLS: %v", st)
+	}
+	// Without a certificate nobody gets in.
+	plain, err := grpc.NewClient(top.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := testpb.NewTestServiceClient(plain).UnaryCall(ctx, &testpb.SimpleRequest{}); err == nil {
+		t.Fatal("a plaintext client was served by an mTLS service")
 	}
 }

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/grpcserver"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -91,7 +93,7 @@ func Start(t testing.TB, bin, coordinator string, args ...string) *Proc {
 			t.Logf("%s log:\n%s", bin, p.Log())
 		}
 	})
-	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(credsFor(t, args)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +121,30 @@ func (p *Proc) Kill(t testing.TB) {
 	_ = p.Cmd.Process.Kill()
 	_ = p.Cmd.Wait()
 	p.Conn.Close()
+}
+
+// credsFor dials the process the way it serves: with mTLS (using its own
+// certificate) when its args carry --tls-cert, --tls-key and --tls-ca.
+func credsFor(t testing.TB, args []string) credentials.TransportCredentials {
+	var f grpcserver.Flags
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "--tls-cert":
+			f.TLSCert = args[i+1]
+		case "--tls-key":
+			f.TLSKey = args[i+1]
+		case "--tls-ca":
+			f.TLSCA = args[i+1]
+		}
+	}
+	if !f.TLSConfigured() {
+		return insecure.NewCredentials()
+	}
+	creds, err := f.ClientCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds
 }
 
 // Log is what the process printed.

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -41,6 +42,8 @@ type Config struct {
 	ElectionTTL  int
 	Verbose      bool   // log through t.Log
 	Listen       string // gRPC address; default a free loopback port
+	// TLSCert, TLSKey and TLSCA turn on mTLS (see proctest.PKI).
+	TLSCert, TLSKey, TLSCA string
 }
 
 // Replica starts a coordinator replica on etcdEndpoint, stopped at cleanup.
@@ -63,7 +66,8 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 		log = zaptest.NewLogger(t)
 	}
 	r, err := server.Start(context.Background(), server.Options{
-		Flags:         &grpcserver.Flags{Listen: c.Listen, ShutdownTimeout: 2 * time.Second},
+		Flags: &grpcserver.Flags{Listen: c.Listen, ShutdownTimeout: 2 * time.Second,
+			TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSCA: c.TLSCA},
 		Logger:        log,
 		EtcdEndpoints: []string{etcdEndpoint},
 		Coord:         coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL},
@@ -72,8 +76,16 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Stop)
-	WaitServing(t, r.Addr())
+	waitServing(t, r.Addr(), grpc.WithTransportCredentials(clientCreds(t, c)))
 	return r
+}
+
+func clientCreds(t testing.TB, c Config) credentials.TransportCredentials {
+	creds, err := (&grpcserver.Flags{TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSCA: c.TLSCA}).ClientCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds
 }
 
 // Start is an embedded etcd plus one replica: the common case.
@@ -97,7 +109,12 @@ func Client(t testing.TB, addr string) coordinatorv1.CoordinatorServiceClient {
 // WaitServing waits until addr's health reports SERVING.
 func WaitServing(t testing.TB, addr string) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	waitServing(t, addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+func waitServing(t testing.TB, addr string, creds grpc.DialOption) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, creds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tradsys/mesh/pkg/coordclient"
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 )
 
@@ -32,18 +31,10 @@ func (e *env) dial() (coordinatorv1.CoordinatorServiceClient, func(), error) {
 	if len(addrs) == 0 {
 		return nil, nil, usagef("--coordinator: empty address")
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
-	target := "passthrough:///" + addrs[0]
-	if len(addrs) > 1 {
-		r := manual.NewBuilderWithScheme("tradsys")
-		state := resolver.State{}
-		for _, a := range addrs {
-			state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
-		}
-		r.InitialState(state)
-		opts = append(opts, grpc.WithResolvers(r))
-		target = "tradsys:///coordinator"
-	}
+	// Several addresses are tried in order, each verified against its own
+	// host name (the same dialling as every service's coordinator client).
+	target, replicas := coordclient.Target(addrs)
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds), replicas}
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("coordinator %s: %w", e.g.coordinator, err)
