@@ -2,6 +2,7 @@ package clientpool
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -92,7 +93,12 @@ func (r *registryResolution) resolve(ctx context.Context) {
 		return
 	}
 	r.last = ep
-	_ = r.cc.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: ep}}})
+	// With mTLS the service's certificate names its host, not the component.
+	host, _, err := net.SplitHostPort(ep)
+	if err != nil {
+		host = ep
+	}
+	_ = r.cc.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: ep, ServerName: host}}})
 }
 
 // watch re-resolves as soon as the component registers again.
