@@ -339,61 +339,96 @@ func (c *Coordinator) ReleaseLock(ctx context.Context, sessionID, name string) e
 
 // findCycleLocked looks for a wait-for cycle that s would close by queueing
 // for ls. A session waits for a lock's holder and for every session queued
-// ahead of it (FIFO: they will hold it first).
+// ahead of it (FIFO: they will hold it first). The search is breadth-first,
+// so the cycle it reports is a shortest one, and it records only the edge
+// each session was reached by: with many waiters on one lock (a hot lock)
+// it stays linear in the edges instead of copying paths.
 func (c *Coordinator) findCycleLocked(st *state, s *session, ls *lockState) []DeadlockEdge {
-	edgesOf := func(x *session) []DeadlockEdge {
-		var out []DeadlockEdge
-		add := func(lock string, to *session, queued bool) {
-			if to != x {
-				out = append(out, DeadlockEdge{Session: x.id, Owner: x.owner, Lock: lock, Next: to.id, NextOwner: to.owner, Queued: queued})
-			}
-		}
-		waitsOn := func(l *lockState, upTo *lockWaiter) {
-			if l.holder != nil {
-				add(l.name, l.holder.sess, false)
-			}
-			for _, o := range l.waiters {
-				if o == upTo {
-					break
+	// Each lock's holder and queue positions are followed at most once per
+	// search: every session waiting on a lock waits for the same holder and
+	// a prefix of the same queue, so once a prefix is covered its sessions
+	// are already reached. That keeps a hot lock with k waiters at O(k) per
+	// request instead of O(k^2).
+	holderDone := map[*lockState]bool{}
+	covered := map[*lockState]int{} // waiters[:n] already followed
+	// forEachEdge calls fn for each new session x waits for; fn returns
+	// false to stop.
+	forEachEdge := func(x *session, fn func(DeadlockEdge) bool) bool {
+		waitsOn := func(l *lockState, upTo *lockWaiter) bool {
+			edge := func(to *session, queued bool) bool {
+				if to == x {
+					return true
 				}
-				add(l.name, o.sess, true)
+				return fn(DeadlockEdge{Session: x.id, Owner: x.owner, Lock: l.name, Next: to.id, NextOwner: to.owner, Queued: queued})
 			}
+			if !holderDone[l] {
+				holderDone[l] = true
+				if l.holder != nil && !edge(l.holder.sess, false) {
+					return false
+				}
+			}
+			end := len(l.waiters)
+			if upTo != nil {
+				for i, o := range l.waiters {
+					if o == upTo {
+						end = i
+						break
+					}
+				}
+			}
+			for i := covered[l]; i < end; i++ {
+				covered[l] = i + 1
+				if !edge(l.waiters[i].sess, true) {
+					return false
+				}
+			}
+			return true
 		}
-		if x == s {
-			waitsOn(ls, nil)
+		if x == s && !waitsOn(ls, nil) {
+			return false
 		}
 		for w := range x.waits {
-			if l := st.locks[w.name]; l != nil {
-				waitsOn(l, w)
+			if l := st.locks[w.name]; l != nil && !waitsOn(l, w) {
+				return false
 			}
 		}
-		return out
+		return true
 	}
-	bySession := map[string]*session{}
-	for id, x := range st.sessions {
-		bySession[id] = x
-	}
-	visited := map[*session]bool{}
-	var dfs func(x *session, path []DeadlockEdge) []DeadlockEdge
-	dfs = func(x *session, path []DeadlockEdge) []DeadlockEdge {
-		for _, e := range edgesOf(x) {
-			next := bySession[e.Next]
-			p := append(append([]DeadlockEdge(nil), path...), e)
+	via := map[*session]DeadlockEdge{} // the edge each session was first reached by
+	visited := map[*session]bool{s: true}
+	queue := []*session{s}
+	var closing *DeadlockEdge
+	for len(queue) > 0 && closing == nil {
+		x := queue[0]
+		queue = queue[1:]
+		forEachEdge(x, func(e DeadlockEdge) bool {
+			next := st.sessions[e.Next]
 			if next == s {
-				return p
+				closing = &e
+				return false
 			}
-			if next == nil || visited[next] {
-				continue
+			if next != nil && !visited[next] {
+				visited[next] = true
+				via[next] = e
+				queue = append(queue, next)
 			}
-			visited[next] = true
-			if cyc := dfs(next, p); cyc != nil {
-				return cyc
-			}
-		}
+			return true
+		})
+	}
+	if closing == nil {
 		return nil
 	}
-	visited[s] = true
-	return dfs(s, nil)
+	// Walk back from the edge that closes the cycle to s.
+	cycle := []DeadlockEdge{*closing}
+	for cur := st.sessions[closing.Session]; cur != s; {
+		e := via[cur]
+		cycle = append(cycle, e)
+		cur = st.sessions[e.Session]
+	}
+	for i, j := 0, len(cycle)-1; i < j; i, j = i+1, j-1 {
+		cycle[i], cycle[j] = cycle[j], cycle[i]
+	}
+	return cycle
 }
 
 // ListLocks lists held locks with their waiters.

@@ -37,6 +37,7 @@ func main() {
 	dur := flag.Duration("duration", 3*time.Second, "how long each measurement runs")
 	conc := flag.String("clients", "1,64", "concurrent clients, comma-separated")
 	only := flag.String("only", "", "run only measurements whose name contains this")
+	noFsync := flag.Bool("no-fsync", false, "run etcd without fsync (shows the cost above the disk; both sides alike)")
 	rounds := flag.Int("rounds", 3, "alternating baseline/coordinator rounds per measurement (medians are reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
@@ -52,7 +53,7 @@ func main() {
 
 	r, err := server.Start(context.Background(), server.Options{
 		Flags:   &grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: time.Second},
-		DataDir: dir, EtcdClient: "127.0.0.1:0", EtcdPeer: "127.0.0.1:0",
+		DataDir: dir, EtcdClient: "127.0.0.1:0", EtcdPeer: "127.0.0.1:0", EtcdNoFsync: *noFsync,
 		Coord: coord.Config{Budget: 1 << 40},
 	})
 	check(err)
@@ -68,7 +69,7 @@ func main() {
 	defer conn.Close()
 	c := coordinatorv1.NewCoordinatorServiceClient(conn)
 
-	fmt.Printf("coordbench: embedded etcd (fsync on), %d alternating rounds of %s per side, medians\n", *rounds, *dur)
+	fmt.Printf("coordbench: embedded etcd (fsync %v), %d alternating rounds of %s per side, medians\n", !*noFsync, *rounds, *dur)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tclients\tcoordinator ops/s\tetcd baseline ops/s\tratio\t")
 	for _, n := range parseList(*conc) {
