@@ -297,3 +297,29 @@ func TestLockExclusionAcrossLeaderKill(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d grants, %d before the kill", grants.Load(), before)
 }
+
+func TestDeadlockThroughAHotLockQueue(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{})
+	ctx := ctxT(t)
+	holder := session(t, c, "holder", 30*time.Second)
+	mustLock(t, c, holder, "hot")
+	// A long queue on the hot lock: none of these is a deadlock.
+	const queued = 100
+	var last string
+	for i := 0; i < queued; i++ {
+		sid := session(t, c, fmt.Sprintf("q%d", i), 30*time.Second)
+		if i == queued-1 {
+			mustLock(t, c, sid, "other") // the last waiter holds "other"
+			last = sid
+		}
+		go func() { _, _ = lock(ctx, c, sid, "hot", 30*time.Second) }()
+		waitQueued(t, c, i+1)
+	}
+	// The holder asking for "other" closes a cycle through the queue:
+	// holder -> last (holds "other") -> holder (holds "hot").
+	_, err := lock(ctx, c, holder, "other", 10*time.Second)
+	wantCode(t, err, codes.Aborted, "deadlock", holder, last, `"hot"`, `"other"`)
+	if st := status_(t, c); st.GetLockWaiters() != queued {
+		t.Fatalf("the refused request disturbed the queue: %d waiters", st.GetLockWaiters())
+	}
+}
