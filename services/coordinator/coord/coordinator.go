@@ -94,7 +94,8 @@ func New(cli *clientv3.Client, cfg Config, log *zap.Logger, reg prometheus.Regis
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	c := &Coordinator{cfg: cfg, cli: cli, log: log, m: newMetrics(reg)}
+	c := &Coordinator{cfg: cfg, cli: cli, log: log}
+	c.m = newMetrics(reg, c.lockCounts)
 	c.leaderAddr.Store("")
 	c.m.budget.WithLabelValues().Set(float64(cfg.Budget))
 	return c
@@ -458,16 +459,23 @@ func (c *Coordinator) updateGaugesLocked() {
 	c.m.used.WithLabelValues().Set(float64(st.used))
 	c.m.leases.WithLabelValues().Set(float64(len(st.leases)))
 	c.m.sessions.WithLabelValues().Set(float64(len(st.sessions)))
-	held, waiting := 0, 0
-	for _, ls := range st.locks {
+	c.m.memWaiters.Set(float64(len(st.memQ)))
+}
+
+// lockCounts counts held locks and waiting requests (for the metrics).
+func (c *Coordinator) lockCounts() (held, waiting int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st == nil {
+		return 0, 0
+	}
+	for _, ls := range c.st.locks {
 		if ls.holder != nil {
 			held++
 		}
 		waiting += len(ls.waiters)
 	}
-	c.m.locks.WithLabelValues().Set(float64(held))
-	c.m.lockWaiters.Set(float64(waiting))
-	c.m.memWaiters.Set(float64(len(st.memQ)))
+	return held, waiting
 }
 
 // submit queues a decision's writes for the writer.

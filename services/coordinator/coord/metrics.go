@@ -4,16 +4,18 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the coordinator's Prometheus metrics.
 type Metrics struct {
-	budget, used, leases, sessions, locks *prometheus.GaugeVec
-	memWaiters, lockWaiters, leader       prometheus.Gauge
-	grants, releases, denials             prometheus.Counter
-	preemptions, forced, deadlocks        prometheus.Counter
-	lockGrants, lockTimeouts              prometheus.Counter
-	lockWait, memWait                     prometheus.Histogram
-	batchSize                             prometheus.Histogram
+	budget, used, leases, sessions *prometheus.GaugeVec
+	memWaiters, leader             prometheus.Gauge
+	grants, releases, denials      prometheus.Counter
+	preemptions, forced, deadlocks prometheus.Counter
+	lockGrants, lockTimeouts       prometheus.Counter
+	lockWait, memWait              prometheus.Histogram
+	batchSize                      prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer) *Metrics {
+// newMetrics registers the coordinator's metrics. lockCounts is read at
+// scrape time: counting locks on every change would cost O(locks) per call.
+func newMetrics(reg prometheus.Registerer, lockCounts func() (held, waiting int)) *Metrics {
 	g := func(name, help string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tradsys_coordinator_" + name, Help: help}, nil)
 	}
@@ -26,9 +28,7 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		used:         g("memory_used_bytes", "Bytes granted (including grants being committed)."),
 		leases:       g("memory_leases", "Memory leases held."),
 		sessions:     g("sessions", "Open sessions."),
-		locks:        g("locks_held", "Locks held."),
 		memWaiters:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "tradsys_coordinator_memory_waiters", Help: "Memory requests waiting."}),
-		lockWaiters:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tradsys_coordinator_lock_waiters", Help: "Lock requests waiting."}),
 		leader:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "tradsys_coordinator_is_leader", Help: "1 on the leader replica."}),
 		grants:       c("memory_grants_total", "Memory leases granted."),
 		releases:     c("memory_releases_total", "Memory leases released (voluntarily, forced or with their session)."),
@@ -45,7 +45,13 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tradsys_coordinator_txn_batch_size",
 			Help: "Decisions committed per etcd transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
 	}
-	reg.MustRegister(m.budget, m.used, m.leases, m.sessions, m.locks, m.memWaiters, m.lockWaiters, m.leader,
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tradsys_coordinator_locks_held", Help: "Locks held."},
+			func() float64 { held, _ := lockCounts(); return float64(held) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tradsys_coordinator_lock_waiters", Help: "Lock requests waiting."},
+			func() float64 { _, waiting := lockCounts(); return float64(waiting) }),
+	)
+	reg.MustRegister(m.budget, m.used, m.leases, m.sessions, m.memWaiters, m.leader,
 		m.grants, m.releases, m.denials, m.preemptions, m.forced, m.deadlocks, m.lockGrants, m.lockTimeouts,
 		m.lockWait, m.memWait, m.batchSize)
 	return m
