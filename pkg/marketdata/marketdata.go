@@ -39,3 +39,14 @@ func Dir(name string) (string, error) {
 		}
 	}
 }
+
+// DirOrMissing is Dir for package-level test variables: the directory, or
+// a path naming why it was not found, so a test that reads it fails saying
+// why instead of skipping.
+func DirOrMissing(name string) string {
+	d, err := Dir(name)
+	if err != nil {
+		return "(not found: " + err.Error() + ")"
+	}
+	return d
+}

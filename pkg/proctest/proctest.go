@@ -38,21 +38,23 @@ type Proc struct {
 	Addr  string
 	Admin string
 	Conn  *grpc.ClientConn
-	log   *lockedBuffer
+	log   *Buffer
 }
 
-type lockedBuffer struct {
+// Buffer is a strings.Builder safe for one goroutine writing (a process,
+// a command under test) while another reads.
+type Buffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *Buffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -73,7 +75,7 @@ func FreeAddr(t testing.TB) string {
 // args (to restart a service on the address its clients know) becomes Addr.
 func Start(t testing.TB, bin, coordinator string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{Addr: FreeAddr(t), Admin: FreeAddr(t), log: &lockedBuffer{}}
+	p := &Proc{Addr: FreeAddr(t), Admin: FreeAddr(t), log: &Buffer{}}
 	for i, a := range args {
 		if a == "--listen" && i+1 < len(args) {
 			p.Addr = args[i+1]

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"github.com/tradsys/mesh/pkg/marketdata"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,16 +11,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tradsys/mesh/pkg/marketdata"
 )
 
 // klineDir is the real data beside the repository (../shared/data).
-var klineDir = func() string {
-	d, err := marketdata.Dir(marketdata.BinanceBTCUSDT1m)
-	if err != nil {
-		return "(not found: " + err.Error() + ")"
-	}
-	return d
-}()
+var klineDir = marketdata.DirOrMissing(marketdata.BinanceBTCUSDT1m)
 
 func runReplay(t *testing.T, cfg ReplayConfig) (*Replay, *collector) {
 	t.Helper()

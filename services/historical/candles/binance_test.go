@@ -3,7 +3,6 @@ package candles
 import (
 	"bufio"
 	"errors"
-	"github.com/tradsys/mesh/pkg/marketdata"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -12,16 +11,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tradsys/mesh/pkg/marketdata"
 )
 
 // dataDir is the real data beside the repository (../shared/data).
-var dataDir = func() string {
-	d, err := marketdata.Dir(marketdata.BinanceBTCUSDT1m)
-	if err != nil {
-		return "(not found: " + err.Error() + ")"
-	}
-	return d
-}()
+var dataDir = marketdata.DirOrMissing(marketdata.BinanceBTCUSDT1m)
 
 func dataFiles(t testing.TB) []string {
 	t.Helper()

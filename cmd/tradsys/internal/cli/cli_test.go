@@ -7,32 +7,17 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/proctest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is safe for a writer and a reader goroutine.
+type syncBuffer = proctest.Buffer
 
 // tradsys runs the CLI in-process against the coordinator at addr.
 func tradsys(t *testing.T, addr string, args ...string) (stdout, stderr string, code int) {
