@@ -515,8 +515,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
-
 // Ready reports whether this replica can answer: it leads with its state
 // loaded, or another replica leads and calls can be forwarded there.
 func (c *Coordinator) Ready() bool {

@@ -102,8 +102,13 @@ func (s *Subscription) Lagged() bool {
 func (s *Subscription) Close() {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
+	s.closeLocked(false)
+}
+
+// closeLocked ends the feed; the broker's mutex is held.
+func (s *Subscription) closeLocked(lagged bool) {
 	if !s.closed {
-		s.closed = true
+		s.closed, s.lagged = true, lagged
 		delete(s.b.subs, s)
 		close(s.c)
 	}
@@ -136,9 +141,7 @@ func (b *broker) publish(e Event) {
 		select {
 		case s.c <- e:
 		default:
-			s.lagged, s.closed = true, true
-			delete(b.subs, s)
-			close(s.c)
+			s.closeLocked(true)
 		}
 	}
 }
@@ -147,8 +150,6 @@ func (b *broker) closeAll() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {
-		s.closed = true
-		delete(b.subs, s)
-		close(s.c)
+		s.closeLocked(false)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -73,7 +74,7 @@ func (c *Coordinator) AcquireLock(ctx context.Context, req LockRequest) (uint64,
 	if h := ls.holder; h != nil && h.sess == s {
 		c.mu.Unlock()
 		if h.pending || h.releasing {
-			return 0, &ConflictError{Reason: "lock " + quote(req.Name) + " is being acquired or released by this session"}
+			return 0, &ConflictError{Reason: "lock " + strconv.Quote(req.Name) + " is being acquired or released by this session"}
 		}
 		return h.token, nil // re-acquiring what you hold is idempotent
 	}
@@ -139,8 +140,6 @@ func (c *Coordinator) AcquireLock(ctx context.Context, req LockRequest) (uint64,
 	}
 	return r.token, r.err
 }
-
-func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func (c *Coordinator) lockTimeoutLocked(ls *lockState, w *lockWaiter) error {
 	e := &LockTimeoutError{Name: ls.name, Waited: time.Since(w.since)}
@@ -322,7 +321,7 @@ func (c *Coordinator) ReleaseLock(ctx context.Context, sessionID, name string) e
 	}
 	if ls.holder.releasing {
 		c.mu.Unlock()
-		return &ConflictError{Reason: "lock " + quote(name) + " is already being released"}
+		return &ConflictError{Reason: "lock " + strconv.Quote(name) + " is already being released"}
 	}
 	ls.holder.releasing = true
 	done := make(chan error, 1)

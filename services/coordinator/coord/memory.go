@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -264,13 +265,11 @@ func (c *Coordinator) preemptForLocked(st *state, w *memWaiter, free int64) {
 		c.m.preemptions.Inc()
 		c.emit(Event{Type: EventMemoryPreempting, SessionID: l.sess.id, Owner: l.sess.owner, Component: l.component,
 			LeaseID: l.id, Bytes: l.bytes, Priority: l.priority, FencingToken: l.token, Deadline: deadline,
-			Message: "preempted by " + w.req.Component + " (priority " + itoa(w.req.Priority) + "); release before the deadline"})
+			Message: "preempted by " + w.req.Component + " (priority " + strconv.Itoa(int(w.req.Priority)) + "); release before the deadline"})
 		l := l
 		l.revokeTimer = time.AfterFunc(c.cfg.PreemptGrace, func() { c.forceRelease(st, l) })
 	}
 }
-
-func itoa(n int32) string { return fmtInt(int64(n)) }
 
 func (c *Coordinator) forceRelease(st *state, l *lease) {
 	c.mu.Lock()

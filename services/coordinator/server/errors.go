@@ -20,7 +20,7 @@ func togRPCError(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok && !isDomain(err) {
+	if _, ok := status.FromError(err); ok {
 		return err // already a status (from etcd or a forwarded call)
 	}
 	var (
@@ -89,8 +89,4 @@ func togRPCError(err error) error {
 		st = withInfo
 	}
 	return st.Err()
-}
-
-func isDomain(err error) bool {
-	return errors.Is(err, coord.ErrNotLeader)
 }

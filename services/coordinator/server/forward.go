@@ -110,10 +110,10 @@ func forwardCtx(ctx context.Context) context.Context {
 // Unary forwards unary calls.
 func (f *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	conn, err := f.target(ctx, info.FullMethod)
-	if err != nil || conn == nil {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if conn == nil { // this replica leads: serve here
 		return h(ctx, req)
 	}
 	_, mt, err := methodTypes(info.FullMethod)
@@ -130,10 +130,10 @@ func (f *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 // Stream forwards server-streaming calls (Watch).
 func (f *Forwarder) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	conn, err := f.target(ss.Context(), info.FullMethod)
-	if err != nil || conn == nil {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if conn == nil { // this replica leads: serve here
 		return h(srv, ss)
 	}
 	inType, mt, err := methodTypes(info.FullMethod)
