@@ -25,7 +25,7 @@ type Component struct {
 	mu       sync.Mutex // guards everything below
 	state    State
 	cause    string
-	causeErr error // the failed activation's error, for callers (keeps a coordinator refusal's status)
+	causeErr error         // the failed activation's error, for callers (keeps a coordinator refusal's status)
 	attempt  int           // activation attempts started
 	changed  chan struct{} // closed and replaced on every state change
 	inflight int
