@@ -15,7 +15,7 @@ GRPCURL_VERSION := v1.9.4
 MODULES := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null | sed 's|$(CURDIR)/||')
 SERVICES := $(notdir $(wildcard services/*))
 
-.PHONY: help tools proto proto-check lint build test test-short bench run clean images compose-test
+.PHONY: help tools proto proto-check lint build test test-short bench run clean static images compose-test swarm-test
 
 help:
 	@echo "make run        build everything and start the local mesh (tradsys up)"
@@ -23,7 +23,9 @@ help:
 	@echo "make bench      benchmarks; results go in docs/benchmarks.md"
 	@echo "make proto      regenerate Go code from proto/ with buf"
 	@echo "make build      build every binary into ./bin"
-	@echo "make compose-test  docker-compose mesh: up, healthy, serves, survives failures"
+	@echo "make images     build the docker images (tradsys/<service>:\$$TAG, default dev)"
+	@echo "make compose-test  docker-compose mesh: up, healthy, serves, keeps data, survives failures"
+	@echo "make swarm-test    the same images as a Docker Swarm stack: converges, serves, rolls an update"
 
 tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/grpcurl
 
@@ -79,20 +81,35 @@ bench:
 run: build
 	$(BIN)/tradsys up --bin-dir $(BIN)
 
-# Static binaries for the FROM scratch images (no registry to pull from).
-images:
+# The docker images, FROM scratch around static binaries (no registry to
+# pull from): tradsys/etcd and tradsys/<service>, tagged $(TAG). Swarm runs
+# the same local images (deploy/stack.yml).
+TAG ?= dev
+IMAGE_SERVICES = coordinator $(foreach s,$(SERVICES),$(if $(wildcard services/$(s)/*.go),$(filter-out coordinator,$(s))))
+static:
 	@mkdir -p $(BIN)/static
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/static/tradsys ./cmd/tradsys
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/static/etcd ./services/coordinator/cmd/etcd
-	@for s in $(SERVICES); do \
-		if ls services/$$s/*.go >/dev/null 2>&1; then \
-			CGO_ENABLED=0 $(GO) build -o $(BIN)/static/tradsys-$$s ./services/$$s || exit 1; \
-		fi; done
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/static/tradsys ./cmd/tradsys
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/static/etcd ./services/coordinator/cmd/etcd
+	@for s in $(IMAGE_SERVICES); do \
+		echo "build static tradsys-$$s"; CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/static/tradsys-$$s ./services/$$s || exit 1; \
+	done
 
-# The docker-compose mesh (3 etcd members, 2 coordinators) really comes up,
-# serves, and survives losing an etcd member and the coordinator leader.
+images: static
+	docker build -q -f deploy/etcd.Dockerfile -t tradsys/etcd:$(TAG) .
+	@for s in $(IMAGE_SERVICES); do \
+		echo "image tradsys/$$s:$(TAG)"; docker build -q -f deploy/Dockerfile --build-arg BIN=tradsys-$$s -t tradsys/$$s:$(TAG) . >/dev/null || exit 1; \
+	done
+
+# The docker-compose mesh (3 etcd members, 2 coordinators) as its own
+# project on free ports: comes up, serves, keeps its data across
+# recreation, survives losing an etcd member and the coordinator leader.
 compose-test: images $(BIN)/grpcurl
 	bash deploy/compose-test.sh
+
+# The same images as a Docker Swarm stack (deploy/stack.yml) on a one-node
+# swarm: converges, serves an order, rolls an update without a failed call.
+swarm-test: images $(BIN)/grpcurl
+	bash deploy/swarm-test.sh
 
 clean:
 	rm -rf $(BIN)/tradsys* .tradsys
