@@ -18,15 +18,15 @@ compose_isolate_ports() {
 }
 
 # market_data: the shared/data folder above the checkout (or
-# $TRADSYS_MARKET_DATA), which the compose and stack files mount read-only.
+# $TRADSYS_MARKET_DATA_DIR), which the compose and stack files mount read-only.
 market_data() {
-	if [ -n "${TRADSYS_MARKET_DATA:-}" ]; then echo "$TRADSYS_MARKET_DATA"; return; fi
+	if [ -n "${TRADSYS_MARKET_DATA_DIR:-}" ]; then echo "$TRADSYS_MARKET_DATA_DIR"; return; fi
 	local d=$PWD
 	while [ "$d" != / ]; do
 		[ -d "$d/shared/data" ] && { echo "$d/shared/data"; return; }
 		d=$(dirname "$d")
 	done
-	fail "no shared/data above $PWD: set TRADSYS_MARKET_DATA"
+	fail "no shared/data above $PWD: set TRADSYS_MARKET_DATA_DIR"
 }
 
 # wait_healthy_compose SECONDS [SERVICE...]: every (or each named) container
