@@ -54,6 +54,13 @@ var Services = []Service{
 // Embedded etcd's default ports, moved by the port offset too.
 const etcdClientPort, etcdPeerPort = 2379, 2380
 
+// GatewayHTTPPort is the gateway's page and WebSocket endpoint.
+const GatewayHTTPPort = 8080
+
+// Symbols whose matching trades historical turns into candles in a local
+// mesh (what the page and the README's first session show).
+const Symbols = "BTC-USD,ETH-USD"
+
 // Options configure a mesh.
 type Options struct {
 	DataDir      string // logs in DataDir/logs, etcd in DataDir/etcd
@@ -193,8 +200,11 @@ func Start(ctx context.Context, o Options) (*Mesh, error) {
 	// mesh on the same ports is the likelier mistake and names itself.)
 	for _, p := range plan {
 		ports := []int{p.svc.Port, p.svc.AdminPort}
-		if p.svc == Coordinator {
+		switch p.svc.Name {
+		case Coordinator.Name:
 			ports = append(ports, etcdClientPort, etcdPeerPort)
+		case "gateway":
+			ports = append(ports, GatewayHTTPPort)
 		}
 		for _, port := range ports {
 			if err := checkFree(m.addr(port)); err != nil {
@@ -271,6 +281,19 @@ func (m *Mesh) argsFor(s Service) []string {
 		// Journals, snapshots and candle stores live beside the mesh's
 		// other state, not in whatever directory `up` was started from.
 		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name))
+	}
+	switch s.Name {
+	case "historical":
+		// Candles of the local mesh's own trades.
+		args = append(args, "--trades-from", m.addr(serviceByName("matching").Port), "--trades-symbols", Symbols)
+	case "gateway":
+		args = append(args, "--http-listen", m.addr(GatewayHTTPPort),
+			"--api-keys", filepath.Join(m.o.DataDir, "gateway", "api-keys"),
+			"--matching", m.addr(serviceByName("matching").Port), "--historical", m.addr(serviceByName("historical").Port),
+			"--orders", m.addr(serviceByName("orders").Port))
+	case "strategy":
+		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name),
+			"--connectors", m.addr(serviceByName("connectors").Port), "--orders", m.addr(serviceByName("orders").Port))
 	}
 	return args
 }
@@ -515,4 +538,13 @@ func Tail(path string, n int) string {
 		return "(empty log)"
 	}
 	return strings.Join(lines, "\n")
+}
+
+func serviceByName(name string) Service {
+	for _, s := range Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("no service " + name)
 }
