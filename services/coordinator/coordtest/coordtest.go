@@ -6,6 +6,7 @@ package coordtest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,8 @@ type Config struct {
 	TLSCert, TLSKey, TLSCA string
 }
 
-// Replica starts a coordinator replica on etcdEndpoint, stopped at cleanup.
+// Replica starts a coordinator replica on etcdEndpoint (several members
+// comma-separated, see EtcdCluster.Endpoints), stopped at cleanup.
 func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 	t.Helper()
 	if c.Budget == 0 {
@@ -69,7 +71,7 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 		Flags: &grpcserver.Flags{Listen: c.Listen, ShutdownTimeout: 2 * time.Second,
 			TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSCA: c.TLSCA},
 		Logger:        log,
-		EtcdEndpoints: []string{etcdEndpoint},
+		EtcdEndpoints: strings.Split(etcdEndpoint, ","),
 		Coord:         coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL},
 	})
 	if err != nil {
