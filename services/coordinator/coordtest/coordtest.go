@@ -43,6 +43,8 @@ type Config struct {
 	ElectionTTL  int
 	Verbose      bool   // log through t.Log
 	Listen       string // gRPC address; default a free loopback port
+	// MaxTxnOps and MaxRequestBytes: etcd's limits as the replica knows them.
+	MaxTxnOps, MaxRequestBytes int
 	// TLSCert, TLSKey and TLSCA turn on mTLS (see proctest.PKI).
 	TLSCert, TLSKey, TLSCA string
 }
@@ -72,7 +74,8 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 			TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSCA: c.TLSCA},
 		Logger:        log,
 		EtcdEndpoints: strings.Split(etcdEndpoint, ","),
-		Coord:         coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL},
+		Coord: coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL,
+			MaxTxnOps: c.MaxTxnOps, MaxRequestBytes: c.MaxRequestBytes},
 	})
 	if err != nil {
 		t.Fatal(err)
