@@ -76,6 +76,10 @@ type Coordinator struct {
 	leaderAddr atomic.Value // string
 	leading    atomic.Bool  // st != nil
 
+	// known caches session id -> etcd lease for KeepAlive, which any
+	// replica serves from etcd (a session's lease never changes).
+	known sync.Map
+
 	mu sync.Mutex
 	st *state // non-nil while this replica leads and has loaded the state
 }
