@@ -54,6 +54,9 @@ func togRPCError(err error) error {
 		meta["requested_bytes"] = fmt.Sprint(notGranted.Requested)
 		meta["free_bytes"] = fmt.Sprint(notGranted.Free)
 		meta["budget_bytes"] = fmt.Sprint(notGranted.Budget)
+		for i, h := range notGranted.Holders {
+			meta[fmt.Sprintf("holder_%d", i)] = h.String()
+		}
 	case errors.As(err, &tooLarge):
 		code, reason = codes.InvalidArgument, "LARGER_THAN_BUDGET"
 		meta["field"] = "bytes"
