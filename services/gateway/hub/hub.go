@@ -264,7 +264,7 @@ func (c *Conn) enqueue(b []byte) bool {
 	case c.send <- b:
 		return true
 	default:
-		c.h.m.slow.Inc()
+		c.h.m.slowConsumer()
 		c.closeWith(CloseSlowConsumer, fmt.Sprintf("slow consumer: %d frames queued and unread", cap(c.send)))
 		return false
 	}
@@ -312,7 +312,7 @@ func (c *Conn) writer() {
 			cancel()
 			if err != nil {
 				if errors.Is(err, context.DeadlineExceeded) {
-					c.h.m.slow.Inc()
+					c.h.m.slowConsumer()
 					c.closeWith(CloseSlowConsumer, fmt.Sprintf("slow consumer: a frame was not taken in %s", c.h.cfg.WriteTimeout))
 				} else {
 					c.closeWith(websocket.StatusInternalError, "write failed")

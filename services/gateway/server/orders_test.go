@@ -42,16 +42,24 @@ func TestSubmitOrderAndReceiveItsUpdates(t *testing.T) {
 		t.Fatalf("bob's buy: %+v", buy)
 	}
 	// Alice sees her order's fill and the trade, as they happen.
-	fill := alice.until(10*time.Second, "alice's fill", func(f frame) bool {
-		return f.Type == "order" && decode[hub.OrderUpdate](t, f.Data).Status == "partially_filled"
+	var u *hub.OrderUpdate
+	var tr *hub.Trade
+	alice.until(10*time.Second, "alice's fill and the trade", func(f frame) bool {
+		switch f.Type {
+		case "order":
+			if o := decode[hub.OrderUpdate](t, f.Data); o.Status == "partially_filled" {
+				u = &o
+			}
+		case "trade":
+			tr = new(decode[hub.Trade](t, f.Data))
+		}
+		return u != nil && tr != nil
 	})
-	u := decode[hub.OrderUpdate](t, fill.Data)
 	if u.OrderID != sell.OrderID || u.Filled != "2" || u.Open != "1" || u.Event != "fill" || u.FillPrice != "100.5" || u.FillQuantity != "2" {
 		t.Fatalf("fill update %+v", u)
 	}
-	tr := alice.until(10*time.Second, "the trade", func(f frame) bool { return f.Type == "trade" })
-	if got := decode[hub.Trade](t, tr.Data); got.Price != "100.5" || got.Quantity != "2" || got.TakerSide != "buy" {
-		t.Fatalf("trade %+v", got)
+	if tr.Price != "100.5" || tr.Quantity != "2" || tr.TakerSide != "buy" {
+		t.Fatalf("trade %+v", tr)
 	}
 	// Replace and cancel through the gateway; each is an update too.
 	alice.send(map[string]any{"id": "r", "type": "replace", "order_id": sell.OrderID, "price": "101", "quantity": "4"})

@@ -245,6 +245,27 @@ func TestSlowConsumerIsClosedWhileAFastOneKeepsUp(t *testing.T) {
 		}
 		fastDone <- nil
 	}()
+	// The slow client starts reading once the gateway has given up on it
+	// (it gets what was in flight, then the close with code and reason).
+	type slowEnd struct {
+		frames int
+		err    error
+	}
+	slowDone := make(chan slowEnd, 1)
+	go func() {
+		for m.gw.Hub.Stats().SlowConsumers == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		n := 0
+		for {
+			_, err := slow.read(20 * time.Second)
+			if err != nil {
+				slowDone <- slowEnd{n, err}
+				return
+			}
+			n++
+		}
+	}()
 	// In chunks smaller than the send buffer, so a client that reads keeps
 	// up with each.
 	for i := 0; i < trades; i += chunk {
@@ -253,23 +274,17 @@ func TestSlowConsumerIsClosedWhileAFastOneKeepsUp(t *testing.T) {
 	if err := <-fastDone; err != nil {
 		t.Fatal(err)
 	}
-	// Now the slow one reads: what was in flight, then the close with the
-	// slow-consumer code and reason.
-	var n int
-	for {
-		_, err := slow.read(10 * time.Second)
-		if err == nil {
-			n++
-			continue
-		}
-		if code := websocket.CloseStatus(err); code != hub.CloseSlowConsumer {
-			t.Fatalf("slow client ended with %v (code %d) after %d frames, want close %d", err, code, n, hub.CloseSlowConsumer)
-		}
-		var ce websocket.CloseError
-		if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "slow consumer") {
-			t.Fatalf("close reason %q", ce.Reason)
-		}
-		break
+	end := <-slowDone
+	n, err := end.frames, end.err
+	if code := websocket.CloseStatus(err); code != hub.CloseSlowConsumer {
+		t.Fatalf("slow client ended with %v (code %d) after %d frames, want close %d", err, code, n, hub.CloseSlowConsumer)
+	}
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "slow consumer") {
+		t.Fatalf("close reason %q", ce.Reason)
+	}
+	if st := m.gw.Hub.Stats(); st.SlowConsumers != 1 {
+		t.Fatalf("%d slow consumers, want 1", st.SlowConsumers)
 	}
 	if n >= trades {
 		t.Fatalf("slow client got all %d trades; it was never slow", n)
