@@ -57,7 +57,7 @@ func FuzzHandlers(f *testing.F) {
 			ctx, scancel = context.WithTimeout(ctx, 100*time.Millisecond)
 			defer scancel()
 		}
-		err := grpcfuzz.Call(ctx, m.orders.conn, md, req)
+		err := grpcfuzz.Call(ctx, m.Orders.Conn, md, req)
 		grpcfuzz.Check(t, md, req, err)
 		if status.Code(err) == codes.DeadlineExceeded && !md.ServerStream {
 			t.Fatalf("%s(%v) hung: %v", md.FullName, req, err)

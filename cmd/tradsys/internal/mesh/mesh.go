@@ -51,6 +51,16 @@ var Services = []Service{
 	{"strategy", 7107, 9107},
 }
 
+// serviceNamed returns the domain service called name.
+func serviceNamed(name string) Service {
+	for _, s := range Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("mesh: no service " + name)
+}
+
 // Embedded etcd's default ports, moved by the port offset too.
 const etcdClientPort, etcdPeerPort = 2379, 2380
 
@@ -65,6 +75,9 @@ type Options struct {
 	StartTimeout time.Duration
 	StopTimeout  time.Duration // per process, before SIGKILL
 	Progress     io.Writer     // progress lines
+	// TradeSymbols are the symbols whose matching trades historical turns
+	// into candles (comma-separated; empty: none).
+	TradeSymbols string
 }
 
 // Proc is one running child.
@@ -267,10 +280,25 @@ func (m *Mesh) argsFor(s Service) []string {
 		}
 	}
 	switch s.Name {
-	case "matching", "historical":
-		// Journals, snapshots and candle stores live beside the mesh's
-		// other state, not in whatever directory `up` was started from.
+	case "matching", "historical", "orders", "risk":
+		// Journals, snapshots, order, limit and candle stores live beside
+		// the mesh's other state, not in whatever directory `up` was
+		// started from.
 		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name))
+	}
+	matching := m.addr(serviceNamed("matching").Port)
+	switch s.Name {
+	case "orders":
+		// The order path: orders -> risk, then orders -> matching.
+		args = append(args, "--risk", m.addr(serviceNamed("risk").Port), "--matching", matching)
+	case "risk":
+		args = append(args, "--matching", matching) // the price band's last trades
+	case "historical":
+		// Trades placed through orders become candles (at historical's
+		// default grid: tick 0.01, lot 0.00000001).
+		if syms := m.o.TradeSymbols; syms != "" {
+			args = append(args, "--trades-from", matching, "--trades-symbols", syms)
+		}
 	}
 	return args
 }
