@@ -18,7 +18,7 @@ PACKAGES := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/grpcurl $(BIN)/gotestsum
 SERVICES := $(notdir $(wildcard services/*))
 
-.PHONY: help tools proto proto-check lint build test test-short bench run clean images compose-test
+.PHONY: help tools proto proto-check lint build test test-short bench run clean static images compose-test swarm-test
 
 # `make help` prints every target that has a `## ` comment on its line.
 help: ## list the targets
@@ -82,19 +82,32 @@ bench: ## every benchmark against its baseline; results go in docs/benchmarks.md
 run: tools build ## tools, build, then start the local mesh in the foreground (tradsys up)
 	$(BIN)/tradsys up --bin-dir $(BIN)
 
-# Static binaries for the FROM scratch images (no registry to pull from).
-images: ## static binaries for the FROM scratch images in ./bin/static
+# The docker images, FROM scratch around static binaries (no registry to
+# pull from): tradsys/etcd and tradsys/<service>, tagged $(TAG). Swarm runs
+# the same local images (deploy/stack.yml).
+TAG ?= dev
+IMAGE_SERVICES = coordinator $(foreach s,$(SERVICES),$(if $(wildcard services/$(s)/*.go),$(filter-out coordinator,$(s))))
+static: ## static binaries for the FROM scratch images in ./bin/static
 	@mkdir -p $(BIN)/static
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/static/tradsys ./cmd/tradsys
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/static/etcd ./services/coordinator/cmd/etcd
-	@for s in $(SERVICES); do \
-		if ls services/$$s/*.go >/dev/null 2>&1; then \
-			CGO_ENABLED=0 $(GO) build -o $(BIN)/static/tradsys-$$s ./services/$$s || exit 1; \
-		fi; done
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/static/tradsys ./cmd/tradsys
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/static/etcd ./services/coordinator/cmd/etcd
+	@for s in $(IMAGE_SERVICES); do \
+		echo "build static tradsys-$$s"; CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/static/tradsys-$$s ./services/$$s || exit 1; \
+	done
 
-# The docker-compose mesh (3 etcd members, 2 coordinators) really comes up,
-# serves, and survives losing an etcd member and the coordinator leader.
-compose-test: images $(BIN)/grpcurl ## the docker-compose mesh: up, healthy, serves, survives failures
+# (The legacy builder's deprecation notice is dropped; errors are kept.)
+images: static ## build the docker images tradsys/etcd and tradsys/<service>, tagged $TAG (default dev)
+	@for s in etcd $(IMAGE_SERVICES); do \
+		f=deploy/Dockerfile; [ $$s = etcd ] && f=deploy/etcd.Dockerfile; \
+		echo "image tradsys/$$s:$(TAG)"; \
+		docker build -q -f $$f --build-arg BIN=tradsys-$$s -t tradsys/$$s:$(TAG) . 2>&1 >/dev/null | grep -v -e DEPRECATED -e buildx -e '^ *$$' >&2; \
+		docker image inspect tradsys/$$s:$(TAG) >/dev/null || exit 1; \
+	done
+
+# The docker-compose mesh (3 etcd members, 2 coordinators) as its own
+# project on free ports: comes up, serves, keeps its data across
+# recreation, survives losing an etcd member and the coordinator leader.
+compose-test: images $(BIN)/grpcurl ## the docker-compose mesh: up, serves, keeps data, survives failures
 	bash deploy/compose-test.sh
 
 clean: ## remove the built binaries and the local mesh state (.tradsys*)

@@ -51,18 +51,15 @@ var Services = []Service{
 	{"strategy", 7107, 9107},
 }
 
-// serviceNamed returns the domain service called name.
-func serviceNamed(name string) Service {
-	for _, s := range Services {
-		if s.Name == name {
-			return s
-		}
-	}
-	panic("mesh: no service " + name)
-}
-
 // Embedded etcd's default ports, moved by the port offset too.
 const etcdClientPort, etcdPeerPort = 2379, 2380
+
+// GatewayHTTPPort is the gateway's page and WebSocket endpoint.
+const GatewayHTTPPort = 8080
+
+// Symbols whose matching trades historical turns into candles in a local
+// mesh (what the page and the README's first session show).
+const Symbols = "BTC-USD,ETH-USD"
 
 // Options configure a mesh.
 type Options struct {
@@ -75,9 +72,6 @@ type Options struct {
 	StartTimeout time.Duration
 	StopTimeout  time.Duration // per process, before SIGKILL
 	Progress     io.Writer     // progress lines
-	// TradeSymbols are the symbols whose matching trades historical turns
-	// into candles (comma-separated; empty: none).
-	TradeSymbols string
 }
 
 // Proc is one running child.
@@ -206,8 +200,11 @@ func Start(ctx context.Context, o Options) (*Mesh, error) {
 	// mesh on the same ports is the likelier mistake and names itself.)
 	for _, p := range plan {
 		ports := []int{p.svc.Port, p.svc.AdminPort}
-		if p.svc == Coordinator {
+		switch p.svc.Name {
+		case Coordinator.Name:
 			ports = append(ports, etcdClientPort, etcdPeerPort)
+		case "gateway":
+			ports = append(ports, GatewayHTTPPort)
 		}
 		for _, port := range ports {
 			if err := checkFree(m.addr(port)); err != nil {
@@ -286,19 +283,24 @@ func (m *Mesh) argsFor(s Service) []string {
 		// started from.
 		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name))
 	}
-	matching := m.addr(serviceNamed("matching").Port)
+	matching := m.addr(serviceByName("matching").Port)
 	switch s.Name {
 	case "orders":
 		// The order path: orders -> risk, then orders -> matching.
-		args = append(args, "--risk", m.addr(serviceNamed("risk").Port), "--matching", matching)
+		args = append(args, "--risk", m.addr(serviceByName("risk").Port), "--matching", matching)
 	case "risk":
 		args = append(args, "--matching", matching) // the price band's last trades
 	case "historical":
-		// Trades placed through orders become candles (at historical's
-		// default grid: tick 0.01, lot 0.00000001).
-		if syms := m.o.TradeSymbols; syms != "" {
-			args = append(args, "--trades-from", matching, "--trades-symbols", syms)
-		}
+		// Candles of the local mesh's own trades.
+		args = append(args, "--trades-from", matching, "--trades-symbols", Symbols)
+	case "gateway":
+		args = append(args, "--http-listen", m.addr(GatewayHTTPPort),
+			"--api-keys", filepath.Join(m.o.DataDir, "gateway", "api-keys"),
+			"--matching", matching, "--historical", m.addr(serviceByName("historical").Port),
+			"--orders", m.addr(serviceByName("orders").Port))
+	case "strategy":
+		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name),
+			"--connectors", m.addr(serviceByName("connectors").Port), "--orders", m.addr(serviceByName("orders").Port))
 	}
 	return args
 }
@@ -543,4 +545,13 @@ func Tail(path string, n int) string {
 		return "(empty log)"
 	}
 	return strings.Join(lines, "\n")
+}
+
+func serviceByName(name string) Service {
+	for _, s := range Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("no service " + name)
 }
