@@ -37,6 +37,9 @@ func main() {
 	fs.Var(&ranks, "lock-rank", "lock rank as name=rank (repeatable)")
 	advertise := fs.String("advertise", "", "address followers forward to (default: --listen)")
 	prefix := fs.String("prefix", "/tradsys/", "etcd key prefix for all coordinator state")
+	maxTxnOps := fs.Int("etcd-max-txn-ops", coord.DefaultMaxTxnOps, "etcd's --max-txn-ops (operations per transaction): the coordinator's batches stay within it, and the embedded etcd uses it")
+	maxRequest := config.ByteSize(coord.DefaultMaxRequestBytes)
+	fs.Var(&maxRequest, "etcd-max-request-bytes", "etcd's --max-request-bytes: batches stay within it, larger records are refused, and the embedded etcd uses it")
 	electionTTL := fs.Int("election-ttl", 5, "leader election lease TTL in seconds (failover time after a crash)")
 	if err := config.Parse(fs, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -60,7 +63,8 @@ func main() {
 	r, err := server.Start(ctx, server.Options{
 		Flags: &common, Logger: log, Advertise: adv,
 		EtcdEndpoints: endpoints, DataDir: *dataDir, EtcdClient: etcdClient, EtcdPeer: etcdPeer,
-		Coord: coord.Config{Prefix: *prefix, Budget: int64(budget), PreemptGrace: *grace, LockRanks: rankMap, ElectionTTL: *electionTTL},
+		Coord: coord.Config{Prefix: *prefix, Budget: int64(budget), PreemptGrace: *grace, LockRanks: rankMap, ElectionTTL: *electionTTL,
+			MaxTxnOps: *maxTxnOps, MaxRequestBytes: int(maxRequest)},
 	})
 	if err != nil {
 		log.Fatal("start", zap.Error(err))

@@ -159,10 +159,14 @@ func (e *NotHeldError) Error() string {
 	return fmt.Sprintf("lock %q is not held by session %s", e.Name, e.Session)
 }
 
-// ConflictError is a state change refused because of the current state.
-type ConflictError struct{ Reason string }
+// InProgressError is a request on something whose etcd write is still in
+// flight (an acquisition or a release not yet committed, for instance while
+// etcd is stalled): its outcome is not known yet, so the caller retries.
+type InProgressError struct{ What string }
 
-func (e *ConflictError) Error() string { return e.Reason }
+func (e *InProgressError) Error() string {
+	return e.What + " is still in progress (its etcd write is not settled); retry"
+}
 
 // CycleError is a component dependency cycle.
 type CycleError struct{ Cycle []string }
