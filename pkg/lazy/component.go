@@ -40,7 +40,7 @@ type Component struct {
 	gen        uint64
 	reported   uint64
 	reportedCh chan struct{}
-	exitFn   func() // c.exit, bound once so Enter does not allocate
+	exitFn     func() // c.exit, bound once so Enter does not allocate
 }
 
 // Name is the component's name.
