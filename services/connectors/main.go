@@ -10,6 +10,7 @@ import (
 
 	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/marketdata"
 	"github.com/tradsys/mesh/pkg/service"
 	"github.com/tradsys/mesh/services/connectors/manager"
 	"github.com/tradsys/mesh/services/connectors/server"
@@ -28,6 +29,7 @@ func main() {
 			fs.DurationVar(&idle, "connector-idle-timeout", 5*time.Minute, "unload a connector no stream has read for this long (negative: never)")
 			fs.Var(&memory, "connector-memory", "memory lease of one exchange connector")
 			fs.DurationVar(&initTimeout, "connector-init-timeout", 45*time.Second, "how long loading a connector may take")
+			marketdata.RegisterFlag(fs) // the bundled data sets (replay, backfill)
 		},
 		func(ctx context.Context, s *service.Service) error {
 			// The service's own component is light: the API and the registry

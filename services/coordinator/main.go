@@ -30,12 +30,16 @@ func main() {
 	dataDir := fs.String("data-dir", ".tradsys/etcd", "embedded etcd data directory")
 	var endpoints, ranks config.StringList
 	fs.Var(&endpoints, "etcd-endpoints", "external etcd endpoints (comma-separated); when set no embedded etcd runs")
-	etcdClient := fs.String("etcd-listen-client", "127.0.0.1:2379", "embedded etcd client address")
-	etcdPeer := fs.String("etcd-listen-peer", "127.0.0.1:2380", "embedded etcd peer address")
+	etcdClient, etcdPeer := "127.0.0.1:2379", "127.0.0.1:2380"
+	fs.Var(config.ListenAddr{Addr: &etcdClient}, "etcd-listen-client", "embedded etcd client address")
+	fs.Var(config.ListenAddr{Addr: &etcdPeer}, "etcd-listen-peer", "embedded etcd peer address")
 	grace := fs.Duration("preempt-grace", 5*time.Second, "how long a preempted lease holder has to release")
 	fs.Var(&ranks, "lock-rank", "lock rank as name=rank (repeatable)")
 	advertise := fs.String("advertise", "", "address followers forward to (default: --listen)")
 	prefix := fs.String("prefix", "/tradsys/", "etcd key prefix for all coordinator state")
+	maxTxnOps := fs.Int("etcd-max-txn-ops", coord.DefaultMaxTxnOps, "etcd's --max-txn-ops (operations per transaction): the coordinator's batches stay within it, and the embedded etcd uses it")
+	maxRequest := config.ByteSize(coord.DefaultMaxRequestBytes)
+	fs.Var(&maxRequest, "etcd-max-request-bytes", "etcd's --max-request-bytes: batches stay within it, larger records are refused, and the embedded etcd uses it")
 	electionTTL := fs.Int("election-ttl", 5, "leader election lease TTL in seconds (failover time after a crash)")
 	if err := config.Parse(fs, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -58,8 +62,9 @@ func main() {
 	}
 	r, err := server.Start(ctx, server.Options{
 		Flags: &common, Logger: log, Advertise: adv,
-		EtcdEndpoints: endpoints, DataDir: *dataDir, EtcdClient: *etcdClient, EtcdPeer: *etcdPeer,
-		Coord: coord.Config{Prefix: *prefix, Budget: int64(budget), PreemptGrace: *grace, LockRanks: rankMap, ElectionTTL: *electionTTL},
+		EtcdEndpoints: endpoints, DataDir: *dataDir, EtcdClient: etcdClient, EtcdPeer: etcdPeer,
+		Coord: coord.Config{Prefix: *prefix, Budget: int64(budget), PreemptGrace: *grace, LockRanks: rankMap, ElectionTTL: *electionTTL,
+			MaxTxnOps: *maxTxnOps, MaxRequestBytes: int(maxRequest)},
 	})
 	if err != nil {
 		log.Fatal("start", zap.Error(err))

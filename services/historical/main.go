@@ -13,6 +13,7 @@ import (
 
 	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/marketdata"
 	"github.com/tradsys/mesh/pkg/service"
 	"github.com/tradsys/mesh/services/historical/candles"
 	"github.com/tradsys/mesh/services/historical/history"
@@ -53,6 +54,7 @@ func main() {
 	service.Main(service.Config{Name: "historical", Listen: "127.0.0.1:7101", AdminListen: "127.0.0.1:9101"},
 		func(fs *flag.FlagSet) {
 			fs.StringVar(&dataDir, "data-dir", ".tradsys/historical", "directory of the bbolt candle store")
+			marketdata.RegisterFlag(fs) // the bundled data sets (replay, backfill)
 			fs.Var(&maxCache, "max-cache-bytes", "read cache size, and the component's memory lease")
 			fs.DurationVar(&cacheTTL, "cache-ttl", 0, "expire cached pages after this long (0: only writes invalidate)")
 			fs.DurationVar(&idle, "idle-timeout", 5*time.Minute, "unload the cache after this long without data calls (negative: never)")

@@ -36,7 +36,7 @@ func toStatus(err error) error {
 	case errors.As(err, &coordDown) && !errors.As(err, &unavailable):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.As(err, &unavailable):
-		return status.Error(codes.Unavailable, err.Error())
+		return refusal(err)
 	case errors.Is(err, lazy.ErrUnknown):
 		return status.Error(codes.NotFound, err.Error())
 	}
@@ -44,6 +44,24 @@ func toStatus(err error) error {
 		return err
 	}
 	return status.Error(codes.Unavailable, err.Error())
+}
+
+// refusal is an activation failure as the caller sees it: UNAVAILABLE
+// naming the component and the cause; when the cause is the coordinator's
+// refusal of the memory lease, its code (RESOURCE_EXHAUSTED) and its
+// google.rpc.ErrorInfo (requested, free and budget bytes, the holders)
+// reach the caller unchanged.
+func refusal(err error) error {
+	var coordErr interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &coordErr) {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	p := coordErr.GRPCStatus().Proto()
+	p.Message = err.Error()
+	if codes.Code(p.Code) != codes.ResourceExhausted {
+		p.Code = int32(codes.Unavailable)
+	}
+	return status.FromProto(p).Err()
 }
 
 // Gate decides which calls need which component. Methods it does not know

@@ -33,7 +33,7 @@ func togRPCError(err error) error {
 		rank       *coord.RankError
 		timeout    *coord.LockTimeoutError
 		notHeld    *coord.NotHeldError
-		conflict   *coord.ConflictError
+		inProgress *coord.InProgressError
 		cycle      *coord.CycleError
 	)
 	code, reason, meta := codes.Internal, "INTERNAL", map[string]string{}
@@ -54,6 +54,9 @@ func togRPCError(err error) error {
 		meta["requested_bytes"] = fmt.Sprint(notGranted.Requested)
 		meta["free_bytes"] = fmt.Sprint(notGranted.Free)
 		meta["budget_bytes"] = fmt.Sprint(notGranted.Budget)
+		for i, h := range notGranted.Holders {
+			meta[fmt.Sprintf("holder_%d", i)] = h.String()
+		}
 	case errors.As(err, &tooLarge):
 		code, reason = codes.InvalidArgument, "LARGER_THAN_BUDGET"
 		meta["field"] = "bytes"
@@ -71,8 +74,8 @@ func togRPCError(err error) error {
 		meta["holder_session"] = timeout.Holder
 	case errors.As(err, &notHeld):
 		code, reason = codes.FailedPrecondition, "LOCK_NOT_HELD"
-	case errors.As(err, &conflict):
-		code, reason = codes.FailedPrecondition, "CONFLICT"
+	case errors.As(err, &inProgress):
+		code, reason = codes.Unavailable, "IN_PROGRESS"
 	case errors.As(err, &cycle):
 		code, reason = codes.InvalidArgument, "DEPENDENCY_CYCLE"
 		meta["field"] = "dependencies"

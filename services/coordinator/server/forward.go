@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coord"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -23,6 +24,13 @@ import (
 const forwardedKey = "x-tradsys-forwarded"
 
 const servicePrefix = "/tradsys.coordinator.v1.CoordinatorService/"
+
+// servedByAnyReplica are the calls a follower answers itself, from etcd:
+// renewing a session must not wait for a leader, or every session shorter
+// than a failover would die in one.
+var servedByAnyReplica = map[string]bool{
+	coordinatorv1.CoordinatorService_KeepAlive_FullMethodName: true,
+}
 
 // Forwarder sends CoordinatorService calls that reach a follower to the
 // leader, over one cached connection per leader address. Only the leader
@@ -54,7 +62,7 @@ func (f *Forwarder) Close() {
 // target returns a connection to the leader, or nil if this replica should
 // serve the call itself.
 func (f *Forwarder) target(ctx context.Context, method string) (*grpc.ClientConn, error) {
-	if !strings.HasPrefix(method, servicePrefix) || f.c.IsLeader() {
+	if !strings.HasPrefix(method, servicePrefix) || f.c.IsLeader() || servedByAnyReplica[method] {
 		return nil, nil
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedKey)) > 0 {
