@@ -179,7 +179,8 @@ type CreateSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who opens the session (a service or component name); shown in errors.
 	Owner string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	// Time to live without keep-alives. Unset means 10s; at least 1s.
+	// Time to live without keep-alives: at least 1s, at most 1h. Unset or
+	// zero means the default, 10s.
 	Ttl           *durationpb.Duration `protobuf:"bytes,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -913,7 +914,9 @@ func (x *MemoryLease) GetRevokeAt() *timestamppb.Timestamp {
 type AcquireLockRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// Lock name, for example "matching/algorithms".
+	// Lock name, for example "matching/algorithms": segments of letters,
+	// digits, '.', '_', ':' and '-' separated by single '/'; no "." or ".."
+	// segment; at most 256 bytes.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// How long to wait; unset or zero means do not wait.
 	WaitTimeout *durationpb.Duration `protobuf:"bytes,3,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`

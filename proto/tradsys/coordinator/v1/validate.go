@@ -40,6 +40,30 @@ func checkName(field, v string, required bool) error {
 	return nil
 }
 
+// checkLockName enforces the lock name syntax: one or more segments of
+// letters, digits, '.', '_', ':' and '-', separated by single '/', no
+// segment "." or "..": a name is a name, never a path that climbs out of
+// the locks' key space (for instance "../../sessions/x").
+func checkLockName(field, v string) error {
+	if err := checkName(field, v, true); err != nil {
+		return err
+	}
+	for _, seg := range strings.Split(v, "/") {
+		switch seg {
+		case "":
+			return validate.Errorf(field, "%q has an empty segment (want segments separated by single '/')", v)
+		case ".", "..":
+			return validate.Errorf(field, "%q has a %q segment", v, seg)
+		}
+		for _, c := range seg {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+				return validate.Errorf(field, "%q has %q: lock names use letters, digits, '.', '_', ':', '-' and '/'", v, c)
+			}
+		}
+	}
+	return nil
+}
+
 func checkSessionID(v string) error {
 	if v == "" {
 		return validate.Errorf("session_id", "must not be empty")
@@ -79,8 +103,9 @@ func (r *CreateSessionRequest) Validate() error {
 	if err := checkName("owner", r.GetOwner(), true); err != nil {
 		return err
 	}
-	if r.GetTtl() != nil && r.GetTtl().AsDuration() < time.Second && r.GetTtl().CheckValid() == nil {
-		return validate.Errorf("ttl", "%s is less than 1s", r.GetTtl().AsDuration())
+	// Zero is the same as unset (the default, 10s), as the proto says.
+	if d := r.GetTtl(); d != nil && d.CheckValid() == nil && d.AsDuration() != 0 && d.AsDuration() < time.Second {
+		return validate.Errorf("ttl", "%s is less than 1s (zero or unset means the default, 10s)", d.AsDuration())
 	}
 	return checkDuration("ttl", r.GetTtl(), MaxTTL)
 }
@@ -122,7 +147,7 @@ func (r *AcquireLockRequest) Validate() error {
 	if err := checkSessionID(r.GetSessionId()); err != nil {
 		return err
 	}
-	if err := checkName("name", r.GetName(), true); err != nil {
+	if err := checkLockName("name", r.GetName()); err != nil {
 		return err
 	}
 	if r.GetRank() < 0 {
@@ -135,7 +160,7 @@ func (r *ReleaseLockRequest) Validate() error {
 	if err := checkSessionID(r.GetSessionId()); err != nil {
 		return err
 	}
-	return checkName("name", r.GetName(), true)
+	return checkLockName("name", r.GetName())
 }
 
 func (r *RegisterComponentRequest) Validate() error {
