@@ -64,6 +64,16 @@ func checkLockName(field, v string) error {
 	return nil
 }
 
+// MaxRequestIDLen bounds a request_id.
+const MaxRequestIDLen = 64
+
+func checkRequestID(v string) error {
+	if len(v) > MaxRequestIDLen {
+		return validate.Errorf("request_id", "longer than %d bytes", MaxRequestIDLen)
+	}
+	return checkName("request_id", v, false)
+}
+
 func checkSessionID(v string) error {
 	if v == "" {
 		return validate.Errorf("session_id", "must not be empty")
@@ -126,6 +136,9 @@ func (r *AcquireMemoryRequest) Validate() error {
 	if err := checkPriority(r.Priority); err != nil {
 		return err
 	}
+	if err := checkRequestID(r.GetRequestId()); err != nil {
+		return err
+	}
 	return checkDuration("wait_timeout", r.GetWaitTimeout(), MaxWait)
 }
 
@@ -152,6 +165,9 @@ func (r *AcquireLockRequest) Validate() error {
 	}
 	if r.GetRank() < 0 {
 		return validate.Errorf("rank", "%d must not be negative", r.GetRank())
+	}
+	if err := checkRequestID(r.GetRequestId()); err != nil {
+		return err
 	}
 	return checkDuration("wait_timeout", r.GetWaitTimeout(), MaxWait)
 }
