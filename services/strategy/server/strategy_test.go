@@ -380,4 +380,3 @@ func TestBadConfigsNameTheField(t *testing.T) {
 		t.Fatalf("another config under a running name: %v", err)
 	}
 }
-

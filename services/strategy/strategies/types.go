@@ -165,7 +165,9 @@ type Order struct {
 }
 
 // Done is true when the order has nothing open.
-func (o Order) Done() bool { return o.Status == "filled" || o.Status == "rejected" || o.Status == "canceled" }
+func (o Order) Done() bool {
+	return o.Status == "filled" || o.Status == "rejected" || o.Status == "canceled"
+}
 
 // Update is one order update from orders' stream.
 type Update struct {
