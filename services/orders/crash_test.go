@@ -91,7 +91,9 @@ func (c *crashMesh) startOrders(t *testing.T) {
 		"--risk", c.riskAddr, "--matching", c.matchingAddr, "--call-timeout", "2s")
 }
 
-func (c *crashMesh) oc() ordersv1.OrderServiceClient { return ordersv1.NewOrderServiceClient(c.ordersConn) }
+func (c *crashMesh) oc() ordersv1.OrderServiceClient {
+	return ordersv1.NewOrderServiceClient(c.ordersConn)
+}
 
 // load submits crossing orders from workers until stop is closed and
 // returns the acknowledged ones by client order id.
