@@ -68,6 +68,7 @@ func (s *Service) AcquireMemory(ctx context.Context, r *coordinatorv1.AcquireMem
 	l, err := s.c.AcquireMemory(ctx, coord.MemoryRequest{
 		SessionID: r.GetSessionId(), Component: r.GetComponent(), Bytes: r.GetBytes(),
 		Priority: priority(r.Priority), Preemptible: r.GetPreemptible(), Wait: r.GetWaitTimeout().AsDuration(),
+		RequestID: r.GetRequestId(),
 	})
 	if err != nil {
 		return nil, togRPCError(err)
@@ -91,7 +92,7 @@ func (s *Service) ListLeases(ctx context.Context, r *coordinatorv1.ListLeasesReq
 	for _, l := range leases {
 		ml := &coordinatorv1.MemoryLease{LeaseId: l.ID, SessionId: l.SessionID, Owner: l.Owner, Component: l.Component,
 			Bytes: l.Bytes, Priority: l.Priority, Preemptible: l.Preemptible, FencingToken: l.FencingToken,
-			GrantedAt: timestamppb.New(l.GrantedAt)}
+			GrantedAt: timestamppb.New(l.GrantedAt), RequestId: l.RequestID}
 		if !l.RevokeAt.IsZero() {
 			ml.RevokeAt = timestamppb.New(l.RevokeAt)
 		}

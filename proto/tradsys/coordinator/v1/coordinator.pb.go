@@ -179,7 +179,8 @@ type CreateSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who opens the session (a service or component name); shown in errors.
 	Owner string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	// Time to live without keep-alives. Unset means 10s; at least 1s.
+	// Time to live without keep-alives: at least 1s, at most 1h. Unset or
+	// zero means the default, 10s.
 	Ttl           *durationpb.Duration `protobuf:"bytes,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -479,7 +480,12 @@ type AcquireMemoryRequest struct {
 	// Whether a more important request may revoke this lease.
 	Preemptible bool `protobuf:"varint,5,opt,name=preemptible,proto3" json:"preemptible,omitempty"`
 	// How long to wait for the bytes; unset or zero means do not wait.
-	WaitTimeout   *durationpb.Duration `protobuf:"bytes,6,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
+	WaitTimeout *durationpb.Duration `protobuf:"bytes,6,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
+	// Optional idempotency key, unique per session (at most 64 bytes): a
+	// retry with the same request_id gets the lease the first attempt was
+	// granted (same lease_id and fencing_token) instead of a second one, or
+	// UNAVAILABLE (reason IN_PROGRESS) while that attempt is still undecided.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -554,6 +560,13 @@ func (x *AcquireMemoryRequest) GetWaitTimeout() *durationpb.Duration {
 		return x.WaitTimeout
 	}
 	return nil
+}
+
+func (x *AcquireMemoryRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type AcquireMemoryResponse struct {
@@ -805,7 +818,10 @@ type MemoryLease struct {
 	FencingToken uint64                 `protobuf:"varint,8,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
 	GrantedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=granted_at,json=grantedAt,proto3" json:"granted_at,omitempty"`
 	// Set while a revocation notice is outstanding: the force-release time.
-	RevokeAt      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=revoke_at,json=revokeAt,proto3" json:"revoke_at,omitempty"`
+	RevokeAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=revoke_at,json=revokeAt,proto3" json:"revoke_at,omitempty"`
+	// The request_id the lease was granted for, if any: what a client
+	// reconciles against after an ambiguous failure.
+	RequestId     string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -910,16 +926,30 @@ func (x *MemoryLease) GetRevokeAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *MemoryLease) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type AcquireLockRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// Lock name, for example "matching/algorithms".
+	// Lock name, for example "matching/algorithms": segments of letters,
+	// digits, '.', '_', ':' and '-' separated by single '/'; no "." or ".."
+	// segment; at most 256 bytes.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// How long to wait; unset or zero means do not wait.
 	WaitTimeout *durationpb.Duration `protobuf:"bytes,3,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
 	// Lock rank; zero means the rank configured for the name, if any. A session
 	// holding a lock of rank r may not take a lock of a lower rank.
-	Rank          int32 `protobuf:"varint,4,opt,name=rank,proto3" json:"rank,omitempty"`
+	Rank int32 `protobuf:"varint,4,opt,name=rank,proto3" json:"rank,omitempty"`
+	// Optional idempotency key (at most 64 bytes), as on AcquireMemory. A
+	// retry of an AcquireLock whose answer was lost gets the token of the lock
+	// the session now holds (acquiring a held lock is idempotent anyway), or
+	// UNAVAILABLE (reason IN_PROGRESS) while the grant is being committed.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -980,6 +1010,13 @@ func (x *AcquireLockRequest) GetRank() int32 {
 		return x.Rank
 	}
 	return 0
+}
+
+func (x *AcquireLockRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type AcquireLockResponse struct {
@@ -2348,7 +2385,7 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"f\n" +
 	"\x14CloseSessionResponse\x12'\n" +
 	"\x0freleased_leases\x18\x01 \x01(\x05R\x0ereleasedLeases\x12%\n" +
-	"\x0ereleased_locks\x18\x02 \x01(\x05R\rreleasedLocks\"\xf7\x01\n" +
+	"\x0ereleased_locks\x18\x02 \x01(\x05R\rreleasedLocks\"\x96\x02\n" +
 	"\x14AcquireMemoryRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1c\n" +
@@ -2356,7 +2393,9 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x1f\n" +
 	"\bpriority\x18\x04 \x01(\x05H\x00R\bpriority\x88\x01\x01\x12 \n" +
 	"\vpreemptible\x18\x05 \x01(\bR\vpreemptible\x12<\n" +
-	"\fwait_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeoutB\v\n" +
+	"\fwait_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeout\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestIdB\v\n" +
 	"\t_priority\"m\n" +
 	"\x15AcquireMemoryResponse\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12#\n" +
@@ -2371,7 +2410,7 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"Q\n" +
 	"\x12ListLeasesResponse\x12;\n" +
-	"\x06leases\x18\x01 \x03(\v2#.tradsys.coordinator.v1.MemoryLeaseR\x06leases\"\xe8\x02\n" +
+	"\x06leases\x18\x01 \x03(\v2#.tradsys.coordinator.v1.MemoryLeaseR\x06leases\"\x87\x03\n" +
 	"\vMemoryLease\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x1d\n" +
 	"\n" +
@@ -2385,13 +2424,17 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"granted_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tgrantedAt\x127\n" +
 	"\trevoke_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\brevokeAt\"\x99\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\brevokeAt\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\v \x01(\tR\trequestId\"\xb8\x01\n" +
 	"\x12AcquireLockRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12<\n" +
 	"\fwait_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeout\x12\x12\n" +
-	"\x04rank\x18\x04 \x01(\x05R\x04rank\":\n" +
+	"\x04rank\x18\x04 \x01(\x05R\x04rank\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\":\n" +
 	"\x13AcquireLockResponse\x12#\n" +
 	"\rfencing_token\x18\x01 \x01(\x04R\ffencingToken\"G\n" +
 	"\x12ReleaseLockRequest\x12\x1d\n" +
