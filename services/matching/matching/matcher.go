@@ -500,8 +500,9 @@ func (m *Matcher) Order(symbol string, id uint64) (engine.OrderInfo, error) {
 
 // ReadTrades appends up to max durable trades of symbol starting at from
 // (0: the next one) to dst. It returns the next sequence to read and a
-// channel closed when more trades become durable. A sequence older than the
-// ring is an OutOfRangeError naming the oldest available.
+// channel closed when more trades become durable (nil for a symbol with no
+// book yet: poll). A sequence older than the ring is an OutOfRangeError
+// naming the oldest available.
 func (m *Matcher) ReadTrades(symbol string, from uint64, max int, dst []engine.Trade) ([]engine.Trade, uint64, <-chan struct{}, error) {
 	st := m.st.Load()
 	if st == nil {
@@ -510,7 +511,12 @@ func (m *Matcher) ReadTrades(symbol string, from uint64, max int, dst []engine.T
 	if ok, err := st.eng.View(symbol, func(*engine.Book) {}); err != nil {
 		return dst, from, nil, err
 	} else if !ok {
-		return dst, from, nil, &UnknownSymbolError{Symbol: symbol}
+		// No book yet: nothing to read, and no ring made for a name that
+		// may never trade (the caller polls until the book exists).
+		if from == 0 {
+			from = 1
+		}
+		return dst, from, nil, nil
 	}
 	return st.trades.read(symbol, from, max, dst)
 }

@@ -329,12 +329,33 @@ func TestStreamTradesResumesAndOutOfRange(t *testing.T) {
 	if err != nil || m.GetTrade().GetSequence() != 7 || m.GetTrade().GetQuantity() != 2 {
 		t.Fatalf("live trade: %v %v", m, err)
 	}
-	// Unknown symbol.
-	s, err = e.mc.StreamTrades(bg, &matchingv1.StreamTradesRequest{Symbol: "NOPE"})
-	if err == nil {
-		_, err = s.Recv()
+	// A symbol with no book yet: the stream waits for its first trade.
+	s, err = e.mc.StreamTrades(ctx, &matchingv1.StreamTradesRequest{Symbol: "NEW"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	wantCode(t, err, codes.NotFound, "NOPE")
+	first := make(chan *matchingv1.StreamTradesResponse, 1)
+	go func() {
+		m, err := s.Recv()
+		if err != nil {
+			t.Errorf("stream of a symbol with no book: %v, want it to wait for the first trade", err)
+		}
+		first <- m
+	}()
+	select {
+	case m := <-first:
+		t.Fatalf("a trade before any order: %v", m)
+	case <-time.After(600 * time.Millisecond): // past the stream's 250ms re-check
+	}
+	if _, err := e.mc.SubmitOrder(bg, limit("NEW", 1, sell, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mc.SubmitOrder(bg, limit("NEW", 2, buy, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-first; m.GetTrade().GetSequence() != 1 || m.GetTrade().GetSymbol() != "NEW" {
+		t.Fatalf("first trade %v", m)
+	}
 }
 
 func TestSubmitOrdersStream(t *testing.T) {

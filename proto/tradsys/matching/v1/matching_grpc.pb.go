@@ -56,7 +56,8 @@ type MatchingServiceClient interface {
 	// GetOrderBook returns the best `depth` price levels of each side.
 	GetOrderBook(ctx context.Context, in *GetOrderBookRequest, opts ...grpc.CallOption) (*GetOrderBookResponse, error)
 	// StreamTrades streams a symbol's trades, starting at from_sequence
-	// (resumable) or with the next trade when from_sequence is 0.
+	// (resumable) or with the next trade when from_sequence is 0. A symbol
+	// with no book yet is not an error: the stream waits for its first trade.
 	StreamTrades(ctx context.Context, in *StreamTradesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamTradesResponse], error)
 	// SubmitOrders submits a stream of orders; every order gets one answer, in
 	// order, once durable. A rejected order does not end the stream.
@@ -226,7 +227,8 @@ type MatchingServiceServer interface {
 	// GetOrderBook returns the best `depth` price levels of each side.
 	GetOrderBook(context.Context, *GetOrderBookRequest) (*GetOrderBookResponse, error)
 	// StreamTrades streams a symbol's trades, starting at from_sequence
-	// (resumable) or with the next trade when from_sequence is 0.
+	// (resumable) or with the next trade when from_sequence is 0. A symbol
+	// with no book yet is not an error: the stream waits for its first trade.
 	StreamTrades(*StreamTradesRequest, grpc.ServerStreamingServer[StreamTradesResponse]) error
 	// SubmitOrders submits a stream of orders; every order gets one answer, in
 	// order, once durable. A rejected order does not end the stream.
