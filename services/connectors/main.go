@@ -22,6 +22,7 @@ func main() {
 		idle        time.Duration
 		memory      = config.ByteSize(75 << 20)
 		initTimeout time.Duration
+		unreachable time.Duration
 	)
 	service.Main(service.Config{Name: "connectors", Listen: "127.0.0.1:7105", AdminListen: "127.0.0.1:9105"},
 		func(fs *flag.FlagSet) {
@@ -29,6 +30,7 @@ func main() {
 			fs.DurationVar(&idle, "connector-idle-timeout", 5*time.Minute, "unload a connector no stream has read for this long (negative: never)")
 			fs.Var(&memory, "connector-memory", "memory lease of one exchange connector")
 			fs.DurationVar(&initTimeout, "connector-init-timeout", 45*time.Second, "how long loading a connector may take")
+			fs.DurationVar(&unreachable, "connector-unreachable-after", 10*time.Second, "end a market-data stream with UNAVAILABLE and the cause once its connector has not reached its venue for this long (0: never)")
 			marketdata.RegisterFlag(fs) // the bundled data sets (replay, backfill)
 		},
 		func(ctx context.Context, s *service.Service) error {
@@ -45,7 +47,7 @@ func main() {
 					return lazy.CoordinatorAdapter{C: s.Coord}.Register(ctx, spec, s.Addr())
 				},
 			})
-			server.Register(s.Server.GRPC(), m)
+			server.Register(s.Server.GRPC(), m).UnreachableAfter = unreachable
 			return nil
 		})
 }

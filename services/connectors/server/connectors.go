@@ -25,11 +25,15 @@ type ConnectorService struct {
 	m *manager.Manager
 	// SymbolPoll is how often a stream of "every symbol" looks for new ones.
 	SymbolPoll time.Duration
+	// UnreachableAfter ends a stream with UNAVAILABLE (and the cause) once
+	// its connector has not been connected to its venue for this long, so
+	// a caller is told rather than left waiting.
+	UnreachableAfter time.Duration
 }
 
 // Register serves m on s.
 func Register(s *grpc.Server, m *manager.Manager) *ConnectorService {
-	svc := &ConnectorService{m: m, SymbolPoll: 100 * time.Millisecond}
+	svc := &ConnectorService{m: m, SymbolPoll: 100 * time.Millisecond, UnreachableAfter: 10 * time.Second}
 	connectorsv1.RegisterConnectorServiceServer(s, svc)
 	return svc
 }
@@ -79,12 +83,13 @@ var kindPB = map[manager.Kind]connectorsv1.ConnectorKind{
 }
 
 var statePB = map[manager.State]connectorsv1.ConnectorState{
-	manager.StateStarting: connectorsv1.ConnectorState_CONNECTOR_STATE_STARTING,
-	manager.StateRunning:  connectorsv1.ConnectorState_CONNECTOR_STATE_RUNNING,
-	manager.StateFinished: connectorsv1.ConnectorState_CONNECTOR_STATE_FINISHED,
-	manager.StateIdle:     connectorsv1.ConnectorState_CONNECTOR_STATE_IDLE,
-	manager.StateStopping: connectorsv1.ConnectorState_CONNECTOR_STATE_STOPPING,
-	manager.StateFailed:   connectorsv1.ConnectorState_CONNECTOR_STATE_FAILED,
+	manager.StateStarting:   connectorsv1.ConnectorState_CONNECTOR_STATE_STARTING,
+	manager.StateRunning:    connectorsv1.ConnectorState_CONNECTOR_STATE_RUNNING,
+	manager.StateFinished:   connectorsv1.ConnectorState_CONNECTOR_STATE_FINISHED,
+	manager.StateIdle:       connectorsv1.ConnectorState_CONNECTOR_STATE_IDLE,
+	manager.StateStopping:   connectorsv1.ConnectorState_CONNECTOR_STATE_STOPPING,
+	manager.StateFailed:     connectorsv1.ConnectorState_CONNECTOR_STATE_FAILED,
+	manager.StateConnecting: connectorsv1.ConnectorState_CONNECTOR_STATE_CONNECTING,
 }
 
 func infoPB(i manager.Info) *connectorsv1.Connector {
@@ -262,6 +267,7 @@ func (s *ConnectorService) StreamMarketData(r *connectorsv1.StreamMarketDataRequ
 	go func() {
 		t := time.NewTicker(s.SymbolPoll)
 		defer t.Stop()
+		connectedAt := time.Now() // the last time the connector was not known to be cut off
 		for {
 			select {
 			case <-ctx.Done():
@@ -271,6 +277,16 @@ func (s *ConnectorService) StreamMarketData(r *connectorsv1.StreamMarketDataRequ
 			if st := c.Component().Status().State; st != lazy.Active {
 				select {
 				case events <- item{err: manager.ErrUnloading}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			if info := c.Info(); info.State != manager.StateConnecting {
+				connectedAt = time.Now()
+			} else if s.UnreachableAfter > 0 && time.Since(connectedAt) > s.UnreachableAfter {
+				select {
+				case events <- item{err: &manager.UnreachableError{Connector: info.Name, For: s.UnreachableAfter,
+					Attempts: info.Stats.DialErrors, Cause: info.Stats.LastError}}:
 				case <-ctx.Done():
 				}
 				return
