@@ -421,3 +421,47 @@ func TestUnreachableBinanceSaysSo(t *testing.T) {
 		t.Fatalf("stream of an unreachable connector: %v, want UNAVAILABLE with the cause", err)
 	}
 }
+
+// Connector definitions survive a restart: kept beside the service's data,
+// restored IDLE, loaded by their first reader; a disconnected one stays gone.
+func TestDefinitionsSurviveARestart(t *testing.T) {
+	r, _ := coordtest.Start(t, coordtest.Config{})
+	dir := t.TempDir()
+	p := proctest.Start(t, connectorsBin, r.Addr(), "--data-dir", dir)
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx := context.Background()
+	for _, req := range []*connectorsv1.ConnectRequest{
+		{Name: "sim", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+			Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{"BTCUSDT"}, Rate: 100}}},
+		{Name: "gone", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+			Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{"ETHUSDT"}}}},
+	} {
+		if _, err := c.Connect(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Disconnect(ctx, &connectorsv1.DisconnectRequest{Name: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop(t)
+
+	p = proctest.Start(t, connectorsBin, r.Addr(), "--data-dir", dir)
+	c = connectorsv1.NewConnectorServiceClient(p.Conn)
+	resp, err := c.ListConnectors(ctx, &connectorsv1.ListConnectorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.GetConnectors(); len(got) != 1 || got[0].GetName() != "sim" || got[0].GetState() != connectorsv1.ConnectorState_CONNECTOR_STATE_IDLE {
+		t.Fatalf("after the restart: %v, want sim alone, IDLE", got)
+	}
+	s, err := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "sim", FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Recv(); err != nil || m.GetSymbol() != "BTCUSDT" {
+		t.Fatalf("restored connector's stream: %v %v", m, err)
+	}
+	if got := list(t, c, "sim"); got.GetState() != connectorsv1.ConnectorState_CONNECTOR_STATE_RUNNING {
+		t.Errorf("restored connector after a read: %s", got.GetState())
+	}
+}

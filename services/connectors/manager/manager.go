@@ -324,6 +324,28 @@ func (m *Manager) Connect(ctx context.Context, cfg Config) (Info, error) {
 	return c.Info(), nil
 }
 
+// Restore configures a connector without loading it (IDLE): a definition
+// kept from a previous run, loaded by its first reader.
+func (m *Manager) Restore(ctx context.Context, cfg Config) error {
+	if cfg.Name == "" {
+		cfg.Name = cfg.Kind.String()
+	}
+	if _, _, err := build(&cfg, nil); err != nil {
+		return err
+	}
+	c, err := m.connFor(ctx, cfg.Name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg != nil {
+		return fmt.Errorf("%w: %s", ErrAlreadyConnected, cfg.Name)
+	}
+	c.cfg, c.kind, c.symbols = &cfg, cfg.Kind, nil
+	return nil
+}
+
 // Disconnect stops and unloads a connector and forgets its configuration.
 func (m *Manager) Disconnect(ctx context.Context, name string) (Info, error) {
 	m.mu.Lock()

@@ -25,6 +25,8 @@ type ConnectorService struct {
 	m *manager.Manager
 	// SymbolPoll is how often a stream of "every symbol" looks for new ones.
 	SymbolPoll time.Duration
+	mu         sync.Mutex
+	defs       *definitions // nil: definitions are not kept (no data directory)
 	// UnreachableAfter ends a stream with UNAVAILABLE (and the cause) once
 	// its connector has not been connected to its venue for this long, so
 	// a caller is told rather than left waiting.
@@ -36,6 +38,12 @@ func Register(s *grpc.Server, m *manager.Manager) *ConnectorService {
 	svc := &ConnectorService{m: m, SymbolPoll: 100 * time.Millisecond, UnreachableAfter: 10 * time.Second}
 	connectorsv1.RegisterConnectorServiceServer(s, svc)
 	return svc
+}
+
+func (s *ConnectorService) definitions() *definitions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.defs
 }
 
 func configFromPB(r *connectorsv1.ConnectRequest) (manager.Config, error) {
@@ -117,6 +125,9 @@ func (s *ConnectorService) Connect(ctx context.Context, r *connectorsv1.ConnectR
 	if err != nil {
 		return nil, togRPCError(err)
 	}
+	if err := s.definitions().put(info.Name, r); err != nil {
+		return nil, togRPCError(&definitionError{connector: info.Name, what: "connected, but its definition was not saved (it will not survive a restart)", err: err})
+	}
 	return &connectorsv1.ConnectResponse{Connector: infoPB(info)}, nil
 }
 
@@ -124,6 +135,9 @@ func (s *ConnectorService) Disconnect(ctx context.Context, r *connectorsv1.Disco
 	info, err := s.m.Disconnect(ctx, r.GetName())
 	if err != nil {
 		return nil, togRPCError(err)
+	}
+	if err := s.definitions().remove(r.GetName()); err != nil {
+		return nil, togRPCError(&definitionError{connector: r.GetName(), what: "disconnected, but its saved definition was not removed (it comes back after a restart)", err: err})
 	}
 	return &connectorsv1.DisconnectResponse{Connector: infoPB(info)}, nil
 }

@@ -33,6 +33,7 @@ func togRPCError(err error) error {
 		unavailable *lazy.UnavailableError
 		coordDown   *coordclient.Unavailable
 		unreachable *manager.UnreachableError
+		notSaved    *definitionError
 	)
 	code, reason, meta := codes.Internal, "INTERNAL", map[string]string{}
 	switch {
@@ -47,6 +48,9 @@ func togRPCError(err error) error {
 		code, reason = codes.AlreadyExists, "ALREADY_CONNECTED"
 	case errors.Is(err, manager.ErrUnloading):
 		code, reason = codes.Unavailable, "CONNECTOR_UNLOADING"
+	case errors.As(err, &notSaved):
+		code, reason = codes.Internal, "DEFINITION_NOT_SAVED"
+		meta["connector"] = notSaved.connector
 	case errors.As(err, &unreachable):
 		code, reason = codes.Unavailable, "VENUE_UNREACHABLE"
 		meta["connector"], meta["failed_attempts"] = unreachable.Connector, fmt.Sprint(unreachable.Attempts)
