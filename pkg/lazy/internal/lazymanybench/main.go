@@ -318,7 +318,9 @@ func (b *benchService) invoke(ctx context.Context, method string) time.Duration 
 }
 
 // call is a call through component i's gate.
-func (b *benchService) call(ctx context.Context, i int) time.Duration { return b.invoke(ctx, b.methods[i]) }
+func (b *benchService) call(ctx context.Context, i int) time.Duration {
+	return b.invoke(ctx, b.methods[i])
+}
 
 func (b *benchService) callPlain(ctx context.Context) time.Duration { return b.invoke(ctx, b.plain) }
 
