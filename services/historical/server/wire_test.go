@@ -149,6 +149,25 @@ func TestCompactDecodesToReadable(t *testing.T) {
 		equalBars(t, iv.String()+" streamed readable", got, want)
 	}
 
+	// A long stream leaves one page in the cache, its first: the rest is
+	// read past the cache.
+	before, err := c.GetCacheStats(ctx, &historicalv1.GetCacheStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherStart := weekStart.Add(time.Minute) // a query no one asked before
+	bars, err := candlewire.Fetch(ctx, c, "BTCUSDT", historicalv1.Interval_INTERVAL_1M, otherStart, weekEnd, 100)
+	if err != nil || len(bars) != 7*1440-1 {
+		t.Fatalf("streamed %d candles in chunks of 100, want %d: %v", len(bars), 7*1440-1, err)
+	}
+	after, err := c.GetCacheStats(ctx, &historicalv1.GetCacheStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grew := after.GetEntries() - before.GetEntries(); grew != 1 {
+		t.Errorf("a stream of %d chunks added %d cache entries, want 1 (its first chunk)", (len(bars)+99)/100, grew)
+	}
+
 	day := time.Date(2025, 11, 27, 0, 0, 0, 0, time.UTC)
 	size := func(enc historicalv1.CandleEncoding) float64 {
 		resp, err := c.GetHistoricalData(ctx, &historicalv1.GetHistoricalDataRequest{Symbol: "BTCUSDT", Interval: historicalv1.Interval_INTERVAL_1M,
