@@ -23,8 +23,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -32,6 +30,7 @@ import (
 
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/lazy/internal/benchkit"
 	"github.com/tradsys/mesh/pkg/service"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coord"
@@ -57,16 +56,9 @@ func main() {
 	check(err)
 	defer os.RemoveAll(dir)
 
-	r, err := server.Start(ctx, server.Options{
-		Flags:   &grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: time.Second},
-		DataDir: filepath.Join(dir, "etcd"), EtcdClient: "127.0.0.1:0", EtcdPeer: "127.0.0.1:0",
-		Coord: coord.Config{Budget: 1 << 40},
-	})
+	r, err := benchkit.StartCoordinator(ctx, dir)
 	check(err)
 	defer r.Stop()
-	for !r.Coord.IsLeader() {
-		time.Sleep(10 * time.Millisecond)
-	}
 
 	one := startService(ctx, r.Addr(), "one", 1, *initTime)
 	many := startService(ctx, r.Addr(), "many", *nComps, *initTime)
@@ -90,9 +82,9 @@ func main() {
 		many.deactivateAll(ctx)
 	}
 	fmt.Fprintf(tw, "cold activation overhead, 1 component\t%s\t%s\t%d cycles, Init %s (baseline)\t\n",
-		pct(coldOne, 50), pct(coldOne, 99), len(coldOne), *initTime)
+		benchkit.PctString(coldOne, 50), benchkit.PctString(coldOne, 99), len(coldOne), *initTime)
 	fmt.Fprintf(tw, "cold activation overhead, each of %d in turn\t%s\t%s\t%d activations; p50 %.2fx the baseline\t\n",
-		*nComps, pct(coldMany, 50), pct(coldMany, 99), len(coldMany), ratio(coldMany, coldOne))
+		*nComps, benchkit.PctString(coldMany, 50), benchkit.PctString(coldMany, 99), len(coldMany), ratio(coldMany, coldOne))
 
 	progress("cold activations, all %d at once", *nComps)
 	var burst []time.Duration
@@ -111,7 +103,7 @@ func main() {
 		many.deactivateAll(ctx)
 	}
 	fmt.Fprintf(tw, "cold activation overhead, all %d at once\t%s\t%s\tall active after %s (median of %d rounds)\t\n",
-		*nComps, pct(burst, 50), pct(burst, 99), pctD(walls, 50).Round(time.Microsecond), len(walls))
+		*nComps, benchkit.PctString(burst, 50), benchkit.PctString(burst, 99), benchkit.Pct(walls, 50).Round(time.Microsecond), len(walls))
 
 	progress("warm calls")
 	for i := range many.comps {
@@ -134,13 +126,13 @@ func main() {
 			kinds[k](i)
 		}
 	}
-	fmt.Fprintf(tw, "warm call, ungated, same server\t%s\t%s\t%d calls (baseline)\t\n", pct(plain, 50), pct(plain, 99), len(plain))
+	fmt.Fprintf(tw, "warm call, ungated, same server\t%s\t%s\t%d calls (baseline)\t\n", benchkit.PctString(plain, 50), benchkit.PctString(plain, 99), len(plain))
 	fmt.Fprintf(tw, "warm call, gated, 1 component\t%s\t%s\t%d calls; p50 %.3fx ungated\t\n",
-		pct(gatedOne, 50), pct(gatedOne, 99), len(gatedOne), ratio(gatedOne, plain))
+		benchkit.PctString(gatedOne, 50), benchkit.PctString(gatedOne, 99), len(gatedOne), ratio(gatedOne, plain))
 	fmt.Fprintf(tw, "warm call, gated, always the first of %d\t%s\t%s\t%d calls; p50 %.3fx ungated\t\n",
-		*nComps, pct(gatedSame, 50), pct(gatedSame, 99), len(gatedSame), ratio(gatedSame, plain))
+		*nComps, benchkit.PctString(gatedSame, 50), benchkit.PctString(gatedSame, 99), len(gatedSame), ratio(gatedSame, plain))
 	fmt.Fprintf(tw, "warm call, gated, each of %d in turn\t%s\t%s\t%d calls; p50 %.3fx ungated, %.3fx 1 component\t\n",
-		*nComps, pct(gatedMany, 50), pct(gatedMany, 99), len(gatedMany), ratio(gatedMany, plain), ratio(gatedMany, gatedOne))
+		*nComps, benchkit.PctString(gatedMany, 50), benchkit.PctString(gatedMany, 99), len(gatedMany), ratio(gatedMany, plain), ratio(gatedMany, gatedOne))
 	tw.Flush()
 
 	registry(ctx, r, *nReg, *clients)
@@ -188,7 +180,7 @@ func registry(ctx context.Context, r *server.Running, n, clients int) {
 			}
 			size = proto.Size(resp)
 		}
-		p50 := pctD(lat, 50)
+		p50 := benchkit.Pct(lat, 50)
 		fmt.Fprintf(tw, "ListComponents, all\t%d\t%s\t\t\t%d bytes, %s per entry\t\n", entries, p50.Round(time.Microsecond),
 			size, (p50 / time.Duration(entries)).Round(time.Nanosecond))
 	}
@@ -209,14 +201,21 @@ func registry(ctx context.Context, r *server.Running, n, clients int) {
 		})
 		done = to
 		fmt.Fprintf(tw, "RegisterComponent, %d clients\t%d..%d\t%.0f/s\t%.0f/s\t%.2fx\tp50 %s, p99 %s\t\n", workers, from, to, ours, base,
-			ours/base, pct(lat[from:to], 50), pct(lat[from:to], 99))
+			ours/base, benchkit.PctString(lat[from:to], 50), benchkit.PctString(lat[from:to], 99))
 	}
-	register(100, 1)
-	listAll(100)
-	register(1000, clients)
-	listAll(1000)
-	register(n, clients)
-	listAll(n)
+	// The first hundred alone (the latency of one), then the registry grows
+	// tenfold at a time up to n under concurrent clients.
+	for _, to := range []int{100, 1000, n} {
+		if to <= done || to > n {
+			continue
+		}
+		workers := clients
+		if to == 100 {
+			workers = 1
+		}
+		register(to, workers)
+		listAll(to)
+	}
 	var one []time.Duration
 	for range 200 {
 		start := time.Now()
@@ -224,7 +223,7 @@ func registry(ctx context.Context, r *server.Running, n, clients int) {
 		one = append(one, time.Since(start))
 		check(err)
 	}
-	fmt.Fprintf(tw, "ListComponents, one by name\t%d\t%s\t\t\tp99 %s\t\n", n, pct(one, 50), pct(one, 99))
+	fmt.Fprintf(tw, "ListComponents, one by name\t%d\t%s\t\t\tp99 %s\t\n", n, benchkit.PctString(one, 50), benchkit.PctString(one, 99))
 	tw.Flush()
 }
 
@@ -339,21 +338,10 @@ func (b *benchService) deactivateAll(ctx context.Context) {
 	wg.Wait()
 }
 
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lazymanybench:", err)
-		os.Exit(1)
-	}
-}
+func check(err error) { benchkit.Check("lazymanybench", err) }
 
 func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, "... "+format+"\n", args...) }
 
-func pctD(d []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*p/100]
+func ratio(a, b []time.Duration) float64 {
+	return float64(benchkit.Pct(a, 50)) / float64(benchkit.Pct(b, 50))
 }
-
-func pct(d []time.Duration, p int) string { return pctD(d, p).Round(time.Microsecond).String() }
-
-func ratio(a, b []time.Duration) float64 { return float64(pctD(a, 50)) / float64(pctD(b, 50)) }
