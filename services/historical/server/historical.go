@@ -61,6 +61,9 @@ var ivToPB = func() map[candles.Interval]historicalv1.Interval {
 	return m
 }()
 
+// IntervalPB is iv's API enum.
+func IntervalPB(iv candles.Interval) historicalv1.Interval { return ivToPB[iv] }
+
 // CandlePB converts a candle.
 func CandlePB(c *candles.Candle) *historicalv1.Candle {
 	return &historicalv1.Candle{Symbol: c.Symbol, Interval: ivToPB[c.Interval], OpenTime: timestamppb.New(c.OpenTime),
