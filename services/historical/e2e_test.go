@@ -104,7 +104,7 @@ func TestFollowSurvivesARestart(t *testing.T) {
 	hist := proctest.Start(t, historicalBin, r.Addr(), "--data-dir", dir)
 	ctx := context.Background()
 	if _, err := connectorsv1.NewConnectorServiceClient(conn.Conn).Connect(ctx, &connectorsv1.ConnectRequest{Name: "sim",
-		Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+		Kind:   connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
 		Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{"BTCUSDT"}, Rate: 200, TradeRatio: 1}}}); err != nil {
 		t.Fatal(err)
 	}
