@@ -31,7 +31,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // from the gateway encoding a frame to a client having read it.
 func BenchmarkWebSocketFanout(b *testing.B) {
 	const subscribers, perCross = 1000, 10
-	m := startMesh(b, func(o *server.Options) { o.Hub.SendBuffer = 4096 })
+	m := startMesh(b, func(o *server.Options) { o.Hub.SendBuffer, o.Hub.WriteTimeout = 4096, 30*time.Second })
 	var (
 		delivered atomic.Int64
 		mu        sync.Mutex
