@@ -68,7 +68,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{done: ctx.Done(), log: s.Log}
+	srv := &Server{done: ctx.Done()}
+	metrics := oms.NewMetrics(s.Server.Registry())
 	risk := &riskClient{conn: riskConn, timeout: o.CallTimeout}
 	match := &matchingClient{conn: matchConn, timeout: o.CallTimeout}
 	srv.main, err = s.Runtime.Add(lazy.Spec{
@@ -76,7 +77,7 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		InitTimeout: o.InitTimeout, IdleTimeout: o.IdleTimeout, DrainTimeout: 10 * time.Second,
 		Init: func(context.Context) error {
 			m, err := oms.Open(oms.Config{Dir: o.DataDir, NoSync: o.NoFsync, KeepUpdates: o.KeepUpdates,
-				Risk: risk, Matching: match, Logger: s.Log.Named("oms")})
+				Risk: risk, Matching: match, Logger: s.Log.Named("oms"), Metrics: metrics})
 			if err != nil {
 				return err
 			}
@@ -109,7 +110,6 @@ type Server struct {
 	oms  atomic.Pointer[oms.OMS]
 	main *lazy.Component
 	done <-chan struct{}
-	log  interface{ Sync() error }
 }
 
 // OMS is the domain behind the server while the component is active
