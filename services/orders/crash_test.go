@@ -312,4 +312,3 @@ func TestKillMatchingUnderLoad(t *testing.T) {
 		}
 	}
 }
-}
