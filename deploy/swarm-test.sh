@@ -100,7 +100,7 @@ echo "== plaintext is refused: mTLS is on"
 ! grpcurl -plaintext -max-time 3 "$O" list >/dev/null 2>&1 || fail "orders answered a plaintext call"
 tradsys "${TLS[@]}" --coordinator "$C" status
 
-echo "== an order end to end: orders -> risk -> matching, through the ingress"
+echo "== an order end to end: orders -> risk -> matching, on the published port"
 ord() { retry 60 g -d "$2" "$1" "tradsys.orders.v1.OrderService/$3"; }
 ord "$O" '{"instrument":{"symbol":"ETHUSDT","tick_size":"0.01","lot_size":"0.001"}}' CreateInstrument >/dev/null
 ord "$O" '{"account":"alice","client_order_id":"s1","symbol":"ETHUSDT","side":"SIDE_SELL","type":"ORDER_TYPE_LIMIT","price":"2500.00","quantity":"2"}' SubmitOrder >/dev/null
