@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/tradsys/mesh/pkg/candlewire"
 	"github.com/tradsys/mesh/pkg/coordclient"
 	"github.com/tradsys/mesh/pkg/lazy"
 	"github.com/tradsys/mesh/services/historical/candles"
@@ -57,6 +58,8 @@ func togRPCError(err error) error {
 		code, reason = codes.InvalidArgument, "INVALID_ARGUMENT"
 	case errors.Is(err, candles.ErrNotFound):
 		code, reason = codes.NotFound, "NO_CANDLES"
+	case errors.Is(err, candlewire.ErrNotEncodable):
+		reason = "NOT_ENCODABLE"
 	case errors.Is(err, candles.ErrCorrupt):
 		code, reason = codes.DataLoss, "CORRUPT_STORE"
 	case errors.As(err, &unavailable):
