@@ -108,8 +108,21 @@ func Dial(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator %v: %w", o.Addresses, err)
 	}
+	// The owner names this process instance: the registry tells a process
+	// that re-opened its session from a restarted one at the same endpoint.
+	o.Owner += "#" + instanceID()
 	return &Client{opts: o, conn: conn, api: coordinatorv1.NewCoordinatorServiceClient(conn), log: o.Logger}, nil
 }
+
+func instanceID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Owner is the owner this client's sessions carry: Options.Owner and
+// "#<instance>", unique to the process.
+func (c *Client) Owner() string { return c.opts.Owner }
 
 // API is the raw coordinator API on the shared connection.
 func (c *Client) API() coordinatorv1.CoordinatorServiceClient { return c.api }

@@ -27,17 +27,23 @@ func (a CoordinatorAdapter) ActivateRemote(ctx context.Context, name string) err
 	return err
 }
 
+// Register registers the component under the process's session: the
+// registry row is the session's, and goes DORMANT when the session ends.
 func (a CoordinatorAdapter) Register(ctx context.Context, s Spec, endpoint string) error {
+	sid, err := a.C.Session(ctx)
+	if err != nil {
+		return err
+	}
 	p := s.Priority
-	_, err := a.C.API().RegisterComponent(ctx, &coordinatorv1.RegisterComponentRequest{
+	_, err = a.C.API().RegisterComponent(ctx, &coordinatorv1.RegisterComponentRequest{
 		Name: s.Name, Endpoint: endpoint, MemoryBytes: s.MemoryBytes, Priority: &p, Dependencies: s.Dependencies,
-		InitTimeout: durationpb.New(s.InitTimeout), IdleTimeout: durationpb.New(max(s.IdleTimeout, 0)),
+		InitTimeout: durationpb.New(s.InitTimeout), IdleTimeout: durationpb.New(max(s.IdleTimeout, 0)), SessionId: sid,
 	})
 	return err
 }
 
 func (a CoordinatorAdapter) Report(ctx context.Context, name string, st State, cause string) error {
 	_, err := a.C.API().ReportComponentState(ctx, &coordinatorv1.ReportComponentStateRequest{
-		Name: name, State: coordinatorv1.ComponentState(st), Cause: cause})
+		Name: name, State: coordinatorv1.ComponentState(st), Cause: cause, SessionId: a.C.CurrentSession()})
 	return err
 }

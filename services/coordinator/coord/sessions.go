@@ -264,6 +264,7 @@ func (c *Coordinator) endSessionLocked(st *state, s *session, why string) {
 		}
 	}
 	c.emit(Event{Type: EventSessionEnded, SessionID: s.id, Owner: s.owner, Message: why})
+	c.componentsEndedLocked(st, s, why)
 	c.scheduleLocked(st)
 	c.updateGaugesLocked()
 }

@@ -89,6 +89,10 @@ type Component struct {
 	Cause          string         `json:"cause,omitempty"`
 	DesiredState   ComponentState `json:"desired_state"`
 	StateChangedAt time.Time      `json:"state_changed_at"`
+	// Session registered the row and owns it (see RegisterComponent);
+	// Owner is that session's owner. Empty: an ownerless row.
+	Session string `json:"session,omitempty"`
+	Owner   string `json:"owner,omitempty"`
 }
 
 // Status summarises the coordinator.

@@ -139,6 +139,7 @@ func (s *Service) RegisterComponent(ctx context.Context, r *coordinatorv1.Regist
 	comp, err := s.c.RegisterComponent(ctx, coord.Component{
 		Name: r.GetName(), Endpoint: r.GetEndpoint(), MemoryBytes: r.GetMemoryBytes(), Priority: priority(r.Priority),
 		Dependencies: r.GetDependencies(), InitTimeout: r.GetInitTimeout().AsDuration(), IdleTimeout: r.GetIdleTimeout().AsDuration(),
+		Session: r.GetSessionId(),
 	})
 	if err != nil {
 		return nil, togRPCError(err)
@@ -184,7 +185,7 @@ func (s *Service) DeactivateComponent(ctx context.Context, r *coordinatorv1.Deac
 }
 
 func (s *Service) ReportComponentState(ctx context.Context, r *coordinatorv1.ReportComponentStateRequest) (*coordinatorv1.ReportComponentStateResponse, error) {
-	if _, err := s.c.ReportState(ctx, r.GetName(), coord.ComponentState(r.GetState()), r.GetCause()); err != nil {
+	if _, err := s.c.ReportState(ctx, r.GetName(), coord.ComponentState(r.GetState()), r.GetCause(), r.GetSessionId()); err != nil {
 		return nil, togRPCError(err)
 	}
 	return &coordinatorv1.ReportComponentStateResponse{}, nil
@@ -235,7 +236,7 @@ func componentPB(c coord.Component) *coordinatorv1.Component {
 		Name: c.Name, Endpoint: c.Endpoint, MemoryBytes: c.MemoryBytes, Priority: c.Priority, Dependencies: c.Dependencies,
 		InitTimeout: durationpb.New(c.InitTimeout), IdleTimeout: durationpb.New(c.IdleTimeout),
 		State: coordinatorv1.ComponentState(c.State), Cause: c.Cause, DesiredState: coordinatorv1.ComponentState(c.DesiredState),
-		StateChangedAt: timestamppb.New(c.StateChangedAt),
+		StateChangedAt: timestamppb.New(c.StateChangedAt), SessionId: c.Session, Owner: c.Owner,
 	}
 }
 
@@ -277,15 +278,11 @@ func (s *Service) drive(ctx context.Context, comp coord.Component, activate bool
 		}
 		return comp, status.Errorf(code, "component %s at %s: %s", comp.Name, comp.Endpoint, st.Message())
 	}
-	if fresh, err := s.c.Component(comp.Name); err == nil {
-		// The component reports its state asynchronously; what it answered
-		// is the truth right now.
+	// The component's LifecycleService answers once its own report of the
+	// new state is in the registry, so the registry is the truth now; the
+	// request is done, so it is no longer "desired".
+	if fresh, err := s.c.ClearDesiredState(ctx, comp.Name); err == nil {
 		comp = fresh
-	}
-	if activate {
-		comp.State = coord.StateActive
-	} else {
-		comp.State = coord.StateDormant
 	}
 	return comp, nil
 }
