@@ -28,11 +28,12 @@ import (
 //
 //	cd services/orders && go test -run '^$' -bench E2ESubmitOrder -benchtime 3000x ./server/
 func BenchmarkE2ESubmitOrder(b *testing.B) {
-	for _, nofsync := range []bool{false, true} {
+	for _, mode := range []struct{ nofsync, stream bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+		nofsync := mode.nofsync
 		m := orderstest.Start(b, orderstest.Config{
 			Risk: func(o *riskserver.Options) { o.Defaults.OrdersPerSecond, o.Defaults.OrderBurst = 1e6, 1e6 },
 			Orders: func(o *server.Options) {
-				o.NoFsync, o.IdleTimeout = nofsync, -1
+				o.NoFsync, o.IdleTimeout, o.StreamSubmits = nofsync, -1, mode.stream
 			},
 			Matching: func(o *matchingserver.Options) { o.NoFsync, o.IdleTimeout = nofsync, -1 },
 		})
@@ -56,7 +57,7 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, conc := range []int{1, 16, 64} {
-			b.Run(fmt.Sprintf("fsync=%v/clients=%d", !nofsync, conc), func(b *testing.B) {
+			b.Run(fmt.Sprintf("fsync=%v/stream=%v/clients=%d", !nofsync, mode.stream, conc), func(b *testing.B) {
 				var orderRate, noopRate []float64
 				h := &latencies{}
 				for _, n := range splitRounds(b.N) {
