@@ -134,6 +134,7 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 	c.st = st
 	c.leading.Store(true)
 	c.updateGaugesLocked()
+	c.orphanedComponentsLocked(st) // rows of sessions that ended between leaders
 	c.mu.Unlock()
 	c.m.leader.Set(1)
 	c.leaderAddr.Store(c.cfg.Advertise)
