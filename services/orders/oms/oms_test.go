@@ -82,7 +82,7 @@ func TestGrids(t *testing.T) {
 		t.Fatalf("lots %d %v", lots, err)
 	}
 	for _, c := range []struct {
-		price, qty string
+		price, qty  string
 		field, want string
 	}{
 		{"86780.015", "1", "price", "not a multiple of the tick size 0.01"},
