@@ -93,6 +93,13 @@ func (c *Coordinator) SetBudget(ctx context.Context, bytes int64, by string) (Bu
 		err error
 	}
 	done := make(chan result, 1)
+	// A lower budget binds decisions from now on: a grant decided before
+	// the write commits is committed after it, so it must fit the new one.
+	// A higher one frees bytes only once it is committed.
+	previous := st.budget
+	if bytes < st.budget {
+		st.budget = bytes
+	}
 	key := c.key(kBudget)
 	val, _ := json.Marshal(budgetRecord{Bytes: bytes, SetBy: by, SetAt: time.Now()})
 	st.submit(&wop{
@@ -109,10 +116,13 @@ func (c *Coordinator) SetBudget(ctx context.Context, bytes int64, by string) (Bu
 				return
 			}
 			if err != nil {
+				if st.budget == bytes {
+					st.budget = previous
+				}
 				done <- result{err: err}
 				return
 			}
-			done <- result{ch: c.applyBudgetLocked(st, bytes, by)}
+			done <- result{ch: c.applyBudgetLocked(st, bytes, previous, by)}
 		},
 	})
 	c.mu.Unlock()
@@ -125,8 +135,8 @@ func (c *Coordinator) SetBudget(ctx context.Context, bytes int64, by string) (Bu
 }
 
 // applyBudgetLocked puts a committed budget in force.
-func (c *Coordinator) applyBudgetLocked(st *state, bytes int64, by string) BudgetChange {
-	ch := BudgetChange{Budget: bytes, Previous: st.budget, Used: st.used, Over: max(st.used-bytes, 0)}
+func (c *Coordinator) applyBudgetLocked(st *state, bytes, previous int64, by string) BudgetChange {
+	ch := BudgetChange{Budget: bytes, Previous: previous, Used: st.used, Over: max(st.used-bytes, 0)}
 	st.budget = bytes
 	c.seenBudget.Store(bytes)
 	c.log.Info("memory budget changed", zap.Int64("budget_bytes", bytes), zap.Int64("previous_bytes", ch.Previous),
