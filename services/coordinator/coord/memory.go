@@ -43,7 +43,7 @@ type memWaiter struct {
 	sess   *session
 	seq    uint64
 	since  time.Time
-	chosen bool // taken off the queue for a grant being committed
+	chosen bool   // taken off the queue for a grant being committed
 	resize *lease // a growth of this lease by req.Bytes, not a new lease
 	done   chan memResult
 }
