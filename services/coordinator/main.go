@@ -40,6 +40,8 @@ func main() {
 	maxTxnOps := fs.Int("etcd-max-txn-ops", coord.DefaultMaxTxnOps, "etcd's --max-txn-ops (operations per transaction): the coordinator's batches stay within it, and the embedded etcd uses it")
 	maxRequest := config.ByteSize(coord.DefaultMaxRequestBytes)
 	fs.Var(&maxRequest, "etcd-max-request-bytes", "etcd's --max-request-bytes: batches stay within it, larger records are refused, and the embedded etcd uses it")
+	var operators config.StringList
+	fs.Var(&operators, "operator-identity", "certificate identity (CN) allowed operator RPCs such as DeactivateComponent when mTLS is on (repeatable; default operator)")
 	electionTTL := fs.Int("election-ttl", 5, "leader election lease TTL in seconds (failover time after a crash)")
 	if err := config.Parse(fs, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -61,7 +63,7 @@ func main() {
 		adv = common.Listen
 	}
 	r, err := server.Start(ctx, server.Options{
-		Flags: &common, Logger: log, Advertise: adv,
+		Flags: &common, Logger: log, Advertise: adv, OperatorIdentities: operators,
 		EtcdEndpoints: endpoints, DataDir: *dataDir, EtcdClient: etcdClient, EtcdPeer: etcdPeer,
 		Coord: coord.Config{Prefix: *prefix, Budget: int64(budget), PreemptGrace: *grace, LockRanks: rankMap, ElectionTTL: *electionTTL,
 			MaxTxnOps: *maxTxnOps, MaxRequestBytes: int(maxRequest)},

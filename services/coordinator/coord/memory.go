@@ -66,7 +66,7 @@ func (w *memWaiter) before(o *memWaiter) bool {
 // AcquireMemory grants req.Bytes of the budget, waiting up to req.Wait.
 func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lease, error) {
 	c.mu.Lock()
-	st, s, err := c.sessionLocked(req.SessionID)
+	st, s, err := c.sessionLocked(ctx, req.SessionID)
 	if err != nil {
 		c.mu.Unlock()
 		return Lease{}, err
@@ -366,7 +366,7 @@ func (c *Coordinator) forceRelease(st *state, l *lease) {
 // released waits for that release.
 func (c *Coordinator) ReleaseMemory(ctx context.Context, sessionID, leaseID string) error {
 	c.mu.Lock()
-	st, s, err := c.sessionLocked(sessionID)
+	st, s, err := c.sessionLocked(ctx, sessionID)
 	if err != nil {
 		c.mu.Unlock()
 		return err
@@ -459,7 +459,7 @@ func (c *Coordinator) ListLeases(sessionID string) ([]Lease, error) {
 	var out []Lease
 	for _, id := range sortedKeys(st.leases) {
 		l := st.leases[id]
-		if l.pending || (sessionID != "" && l.sess.id != sessionID) {
+		if l.pending || (sessionID != "" && l.sess.id != PublicID(sessionID)) {
 			continue
 		}
 		out = append(out, c.leaseInfo(l))

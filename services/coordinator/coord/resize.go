@@ -35,7 +35,7 @@ func (c *Coordinator) ResizeMemory(ctx context.Context, req ResizeRequest) (Leas
 		return Lease{}, &InvalidError{Field: "used_bytes", Reason: "must not be negative"}
 	}
 	c.mu.Lock()
-	st, s, err := c.sessionLocked(req.SessionID)
+	st, s, err := c.sessionLocked(ctx, req.SessionID)
 	if err != nil {
 		c.mu.Unlock()
 		return Lease{}, err

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/proctest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"google.golang.org/grpc/codes"
@@ -127,4 +128,28 @@ func TestSetBudgetBadInput(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "budget_bytes")
 	_, err = c.SetBudget(ctxT(t), &coordinatorv1.SetBudgetRequest{BudgetBytes: -5})
 	wantCode(t, err, codes.InvalidArgument, "budget_bytes")
+}
+
+// With mTLS, setting the budget is an operator RPC (as DeactivateComponent),
+// through the leader or a follower; the budget records who set it.
+func TestSetBudgetNeedsAnOperatorUnderMutualTLS(t *testing.T) {
+	certs := proctest.PKI(t, t.TempDir(), "coordinator", "a", "operator")
+	cc := certs["coordinator"]
+	etcd := coordtest.Etcd(t)
+	cfg := coordtest.Config{TLSCert: cc.Cert, TLSKey: cc.Key, TLSCA: cc.CA}
+	leader := coordtest.Replica(t, etcd, cfg)
+	eventually(t, 10*time.Second, "a leader", leader.Coord.IsLeader)
+	follower := coordtest.Replica(t, etcd, cfg)
+	for i, addr := range []string{leader.Addr(), follower.Addr()} {
+		ca, cop := tlsClient(t, addr, certs["a"]), tlsClient(t, addr, certs["operator"])
+		_, err := ca.SetBudget(ctxT(t), &coordinatorv1.SetBudgetRequest{BudgetBytes: 1 << 20})
+		wantCode(t, err, codes.PermissionDenied, "operator", `"a"`)
+		want := int64(2+i) << 20
+		if _, err := cop.SetBudget(ctxT(t), &coordinatorv1.SetBudgetRequest{BudgetBytes: want}); err != nil {
+			t.Fatalf("operator via %s: %v", addr, err)
+		}
+		if got := status_(t, ca).GetBudgetBytes(); got != want {
+			t.Fatalf("budget %d after the operator set %d", got, want)
+		}
+	}
 }

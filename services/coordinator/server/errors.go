@@ -27,6 +27,7 @@ func togRPCError(err error) error {
 		notFound   *coord.NotFoundError
 		invalid    *coord.InvalidError
 		perm       *coord.PermissionError
+		capability *coord.CapabilityError
 		notGranted *coord.NotGrantedError
 		tooLarge   *coord.TooLargeError
 		deadlock   *coord.DeadlockError
@@ -50,6 +51,9 @@ func togRPCError(err error) error {
 	case errors.As(err, &perm):
 		code, reason = codes.PermissionDenied, "HELD_BY_ANOTHER_SESSION"
 		meta["holder_session"] = perm.Session
+	case errors.As(err, &capability):
+		code, reason = codes.PermissionDenied, "SESSION_NOT_PROVEN"
+		meta["session"] = capability.Session
 	case errors.As(err, &notGranted):
 		code, reason = codes.ResourceExhausted, "MEMORY_NOT_GRANTED"
 		meta["requested_bytes"] = fmt.Sprint(notGranted.Requested)
