@@ -286,17 +286,41 @@ func (s *Server) SubmitOrders(stream grpc.BidiStreamingServer[matchingv1.SubmitO
 		}
 		sent <- sendErr
 	}()
+	// Requests are read on their own goroutine so that a stopping service
+	// ends the stream (a client may keep it open forever) instead of
+	// holding up the shutdown.
+	reqs, recvDone := make(chan *matchingv1.SubmitOrdersRequest), make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvDone <- err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				recvDone <- ctx.Err()
+				return
+			}
+		}
+	}()
 	var recvErr error
+recv:
 	for {
-		req, err := stream.Recv()
-		if err != nil {
+		select {
+		case req := <-reqs:
+			p, err := s.submit(ctx, req.GetOrder())
+			q <- item{id: req.GetOrder().GetOrderId(), p: p, err: err}
+		case err := <-recvDone:
 			if !errors.Is(err, io.EOF) {
 				recvErr = err
 			}
-			break
+			break recv
+		case <-s.done:
+			recvErr = status.Error(codes.Unavailable, "matching service stopping; orders not answered were not received")
+			break recv
 		}
-		p, err := s.submit(ctx, req.GetOrder())
-		q <- item{id: req.GetOrder().GetOrderId(), p: p, err: err}
 	}
 	close(q)
 	sendErr := <-sent
