@@ -36,6 +36,11 @@ import (
 
 var bg = context.Background()
 
+// sessionTTL of the in-process services' coordinator sessions; benchmarks
+// raise it so a loaded machine's missed keep-alive does not unload them
+// mid-measurement (a lost session unloads everything it leased).
+var sessionTTL = 5 * time.Second
+
 // Test keys: two accounts, and a key with a tiny rate limit.
 const (
 	keyA       = "aaaaaaaaaaaaaaaaaaaaaaaa"
@@ -70,7 +75,7 @@ func startService(t testing.TB, name, coordAddr string, setup func(ctx context.C
 	}
 	s, err := service.New(service.Config{Name: name},
 		service.Options{Flags: grpcserver.Flags{Coordinator: coordAddr, ShutdownTimeout: 5 * time.Second}, Listener: lis,
-			SessionTTL: 5 * time.Second})
+			SessionTTL: sessionTTL})
 	if err != nil {
 		t.Fatal(err)
 	}
