@@ -109,6 +109,7 @@ func New(cfg Config, o Options) (*Service, error) {
 	s.Runtime = lazy.New(lazy.Options{
 		Coordinator: lazy.CoordinatorAdapter{C: s.Coord}, Logger: o.Logger.Named("lazy"), Registry: srv.Registry(),
 		Endpoint: s.advertise, OnState: lazygrpc.HealthReporter(srv.Health()),
+		GoMemoryLimit: true,
 	})
 	lifecyclev1.RegisterLifecycleServiceServer(srv.GRPC(), lazygrpc.NewLifecycle(s.Runtime, cfg.MainComponent))
 	return s, nil
