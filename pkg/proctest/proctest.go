@@ -86,6 +86,11 @@ func Start(t testing.TB, bin, coordinator string, args ...string) *Proc {
 	p.Cmd = exec.Command(bin, append([]string{"--listen", p.Addr, "--admin-listen", p.Admin,
 		"--coordinator", coordinator, "--session-ttl", "3s", "--log-format", "console", "--log-level", "debug"}, args...)...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.log, p.log
+	// State a service keeps by default (its --data-dir: journals, stores,
+	// connector definitions) goes to a directory of this test, never to the
+	// package's source tree where runs would see each other's; an explicit
+	// --data-dir in args still wins.
+	p.Cmd.Env = append(os.Environ(), "TRADSYS_DATA_DIR="+t.TempDir())
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
