@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tradsys/mesh/pkg/coordclient"
 	"go.uber.org/zap"
 )
 
@@ -28,7 +27,7 @@ type Component struct {
 	changed  chan struct{} // closed and replaced on every state change
 	inflight int
 	waiting  int
-	lease    coordclient.MemoryLease
+	lease    Lease
 	lastUsed time.Time
 	idle     *time.Timer
 	preempt  bool // a revocation notice arrived while activating
@@ -287,7 +286,7 @@ func deadlineOf(ctx context.Context) time.Time {
 	return d
 }
 
-func (c *Component) releaseLease(l coordclient.MemoryLease) {
+func (c *Component) releaseLease(l Lease) {
 	if l.ID == "" {
 		return
 	}
@@ -388,7 +387,7 @@ func (c *Component) deactivate(ctx context.Context, reason string, drainFor time
 	c.rt.log.Info("component dormant", zap.String("component", c.spec.Name), zap.String("reason", reason))
 
 	c.mu.Lock()
-	c.lease = coordclient.MemoryLease{}
+	c.lease = Lease{}
 	c.setStateLocked(Dormant, "")
 	// Calls that queued while draining activate it again.
 	if c.waiting > 0 && !c.rt.isClosed() {

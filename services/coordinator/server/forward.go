@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coord"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,7 +23,7 @@ import (
 // twice (two replicas that disagree on the leader would bounce it forever).
 const forwardedKey = "x-tradsys-forwarded"
 
-const servicePrefix = "/tradsys.coordinator.v1.CoordinatorService/"
+var servicePrefix = "/" + coordinatorv1.CoordinatorService_ServiceDesc.ServiceName + "/"
 
 // Forwarder sends CoordinatorService calls that reach a follower to the
 // leader, over one cached connection per leader address. Only the leader

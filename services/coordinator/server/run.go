@@ -81,7 +81,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	}
 	r.Client = cli
 
-	creds, err := o.Flags.ClientCredentials()
+	creds, err := o.Flags.TLS.ClientCredentials()
 	if err != nil {
 		r.closeEtcd()
 		return nil, err

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"flag"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/service"
+	"github.com/tradsys/mesh/services/connectors/manager"
+)
+
+// MainComponent is the service's own light component: the API and the
+// registry of connectors. Each connector is its own leased component,
+// "connectors/exchange/<name>", depending on it.
+const MainComponent = "connectors"
+
+// Options are the service's own settings; RegisterFlags makes each a flag.
+type Options struct {
+	// RingSize is how many events per symbol each connector keeps for
+	// resuming readers.
+	RingSize int
+	// Service is the component "connectors" (never unloaded by default).
+	Service lazy.Settings
+	// Connector is each exchange connector.
+	Connector lazy.Settings
+}
+
+// Defaults are the defaults of every flag (see README for where they
+// differ from the seed's table).
+func Defaults() Options {
+	return Options{
+		RingSize:  16384,
+		Service:   lazy.Settings{MemoryBytes: 4 << 20, Priority: 25, InitTimeout: 45 * time.Second, IdleTimeout: -1},
+		Connector: lazy.Settings{MemoryBytes: 75 << 20, Priority: 25, InitTimeout: 45 * time.Second, IdleTimeout: 5 * time.Minute},
+	}
+}
+
+// RegisterFlags makes every option a flag (and TRADSYS_* variable) with
+// the current value as its default.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.IntVar(&o.RingSize, "ring-size", o.RingSize, "events kept per symbol per connector for resuming readers")
+	service.ComponentFlags(fs, "", "the service's own component (the API and the registry of connectors)", &o.Service)
+	service.ComponentFlags(fs, "connector-", "each exchange connector", &o.Connector)
+}
+
+// Setup builds the connectors service on s: the components, the manager
+// and the gRPC service.
+func Setup(_ context.Context, s *service.Service, o Options) (*ConnectorService, error) {
+	if _, err := s.Runtime.Add(o.Service.Spec(MainComponent)); err != nil {
+		return nil, err
+	}
+	m := manager.New(manager.Options{
+		Runtime: s.Runtime, Logger: s.Log.Named("manager"),
+		MemoryBytes: o.Connector.MemoryBytes, Priority: o.Connector.Priority,
+		InitTimeout: o.Connector.InitTimeout, IdleTimeout: o.Connector.IdleTimeout,
+		RingSize: o.RingSize, Dependencies: []string{MainComponent}, Announce: s.Runtime.Announce,
+	})
+	return Register(s.Server.GRPC(), m), nil
+}
