@@ -5,7 +5,10 @@
 // the field, and the validator interceptor turns them into INVALID_ARGUMENT.
 package validate
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // MaxSymbolLen bounds instrument symbols everywhere.
 const MaxSymbolLen = 32
@@ -65,6 +68,61 @@ func PositiveDecimal(field, s string, maxIntDigits int) error {
 		return Errorf(field, "%q is too large", s)
 	case !nonzero:
 		return Errorf(field, "%q must be more than zero", s)
+	}
+	return nil
+}
+
+// MaxIDLen bounds account names and client order ids.
+const MaxIDLen = 64
+
+// ID accepts 1..MaxIDLen bytes of [A-Za-z0-9._:@-]: account names and
+// client order ids, safe in keys, logs and URLs.
+func ID(field, s string) error {
+	if s == "" {
+		return Errorf(field, "must not be empty")
+	}
+	if len(s) > MaxIDLen {
+		return Errorf(field, "longer than %d bytes", MaxIDLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == ':' || c == '@' {
+			continue
+		}
+		return Errorf(field, "%q has byte %q at offset %d (want [A-Za-z0-9._:@-])", s, c, i)
+	}
+	return nil
+}
+
+// SignedDecimal accepts a plain decimal, optionally negative, zero
+// included, with at most 8 fractional digits and at most maxIntDigits
+// integer digits ("-0.5", "0").
+func SignedDecimal(field, s string, maxIntDigits int) error {
+	if len(s) > 25 {
+		return Errorf(field, "%q is not a decimal", s[:25]+"...")
+	}
+	u := strings.TrimPrefix(s, "-")
+	digits, dot, frac := 0, false, 0
+	for i := 0; i < len(u); i++ {
+		switch c := u[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return Errorf(field, "%q is not a plain decimal", s)
+		}
+	}
+	switch {
+	case digits == 0:
+		return Errorf(field, "%q is not a plain decimal", s)
+	case frac > 8:
+		return Errorf(field, "%q has more than 8 fractional digits", s)
+	case digits-frac > maxIntDigits:
+		return Errorf(field, "%q is too large", s)
 	}
 	return nil
 }

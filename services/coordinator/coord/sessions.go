@@ -4,11 +4,37 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
+
+type session struct {
+	id      string
+	etcdID  clientv3.LeaseID
+	owner   string
+	ttl     time.Duration
+	leases  map[string]*lease
+	held    map[string]*lockState
+	waits   map[*lockWaiter]struct{}
+	memWait map[*memWaiter]struct{}
+	closing bool // CloseSession is revoking it
+}
+
+func sessionID(id clientv3.LeaseID) string { return strconv.FormatInt(int64(id), 16) }
+
+func parseSessionID(s string) (clientv3.LeaseID, bool) {
+	n, err := strconv.ParseInt(s, 16, 64)
+	return clientv3.LeaseID(n), err == nil && n > 0
+}
+
+func newSession(id string, eid clientv3.LeaseID, owner string, ttl time.Duration) *session {
+	return &session{id: id, etcdID: eid, owner: owner, ttl: ttl,
+		leases: map[string]*lease{}, held: map[string]*lockState{},
+		waits: map[*lockWaiter]struct{}{}, memWait: map[*memWaiter]struct{}{}}
+}
 
 // CreateSession opens a session on a new etcd lease of the given TTL.
 func (c *Coordinator) CreateSession(ctx context.Context, owner string, ttl time.Duration) (Session, error) {

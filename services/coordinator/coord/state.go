@@ -1,0 +1,204 @@
+package coord
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// state is the leader's in-memory view, rebuilt from etcd at each term.
+type state struct {
+	ctx        context.Context
+	w          *writer
+	epochRev   int64
+	sessions   map[string]*session
+	leases     map[string]*lease
+	used       int64
+	memQ       []*memWaiter
+	arrivals   uint64
+	locks      map[string]*lockState
+	components map[string]*Component
+}
+
+type sessionRecord struct {
+	Owner string        `json:"owner"`
+	TTL   time.Duration `json:"ttl"`
+}
+
+type leaseRecord struct {
+	Session     string    `json:"session"`
+	Component   string    `json:"component"`
+	Bytes       int64     `json:"bytes"`
+	Priority    int32     `json:"priority"`
+	Preemptible bool      `json:"preemptible"`
+	GrantedAt   time.Time `json:"granted_at"`
+	Index       int       `json:"idx"`
+}
+
+type lockRecord struct {
+	Session    string    `json:"session"`
+	Rank       int32     `json:"rank"`
+	AcquiredAt time.Time `json:"acquired_at"`
+	Index      int       `json:"idx"`
+}
+
+// fencingToken makes a token from the etcd revision of the commit and the
+// decision's place in its batch: unique, and growing with every grant,
+// across leaders, because etcd revisions only grow.
+func fencingToken(rev int64, idx int) uint64 { return uint64(rev)<<16 | uint64(idx) }
+
+func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
+	resp, err := c.cli.Get(ctx, c.cfg.Prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, err
+	}
+	st := &state{
+		sessions: map[string]*session{}, leases: map[string]*lease{},
+		locks: map[string]*lockState{}, components: map[string]*Component{},
+	}
+	var leaseKVs, lockKVs []*mvccpb.KeyValue
+	for _, kv := range resp.Kvs {
+		k := strings.TrimPrefix(string(kv.Key), c.cfg.Prefix)
+		switch {
+		case strings.HasPrefix(k, kSessions):
+			var r sessionRecord
+			if json.Unmarshal(kv.Value, &r) != nil {
+				continue
+			}
+			id := strings.TrimPrefix(k, kSessions)
+			eid, ok := parseSessionID(id)
+			if !ok {
+				continue
+			}
+			st.sessions[id] = newSession(id, eid, r.Owner, r.TTL)
+		case strings.HasPrefix(k, kLeases):
+			leaseKVs = append(leaseKVs, kv)
+		case k == kEpoch:
+			st.epochRev = kv.ModRevision
+		case strings.HasPrefix(k, kLocks):
+			lockKVs = append(lockKVs, kv)
+		case strings.HasPrefix(k, kComponents):
+			var comp Component
+			if json.Unmarshal(kv.Value, &comp) == nil {
+				st.components[comp.Name] = &comp
+			}
+		}
+	}
+	for _, kv := range leaseKVs {
+		var r leaseRecord
+		s := (*session)(nil)
+		if json.Unmarshal(kv.Value, &r) == nil {
+			s = st.sessions[r.Session]
+		}
+		if s == nil {
+			continue
+		}
+		l := &lease{
+			id: strings.TrimPrefix(string(kv.Key), c.key(kLeases)), sess: s, component: r.Component,
+			bytes: r.Bytes, priority: r.Priority, preemptible: r.Preemptible,
+			token: fencingToken(kv.ModRevision, r.Index), rev: kv.ModRevision, grantedAt: r.GrantedAt,
+			gone: make(chan struct{}),
+		}
+		st.leases[l.id], s.leases[l.id] = l, l
+		st.used += l.bytes
+	}
+	for _, kv := range lockKVs {
+		var r lockRecord
+		s := (*session)(nil)
+		if json.Unmarshal(kv.Value, &r) == nil {
+			s = st.sessions[r.Session]
+		}
+		if s == nil {
+			continue
+		}
+		name := strings.TrimPrefix(string(kv.Key), c.key(kLocks))
+		ls := st.lock(name)
+		ls.holder = &lockHolder{sess: s, token: fencingToken(kv.ModRevision, r.Index), rev: kv.ModRevision, rank: r.Rank, acquiredAt: r.AcquiredAt}
+		s.held[name] = ls
+	}
+	return st, resp.Header.Revision, nil
+}
+
+// onDeleteLocked applies a deletion etcd made (normally a session's lease
+// expiring). Deletions this leader made itself were applied already and
+// find nothing; an entry newer than the deletion is a later grant and stays.
+func (c *Coordinator) onDeleteLocked(st *state, key string, rev int64) {
+	k := strings.TrimPrefix(key, c.cfg.Prefix)
+	switch {
+	case strings.HasPrefix(k, kSessions):
+		if s := st.sessions[strings.TrimPrefix(k, kSessions)]; s != nil && !s.closing {
+			c.endSessionLocked(st, s, "expired")
+		}
+	case strings.HasPrefix(k, kLeases):
+		// A lease being released is settled by its own commit's callback,
+		// which knows whether it was a release or a forced one.
+		if l := st.leases[strings.TrimPrefix(k, kLeases)]; l != nil && !l.pending && !l.releasing && l.rev < rev {
+			c.removeLeaseLocked(st, l, EventMemoryReleased, "deleted in etcd")
+			c.scheduleLocked(st)
+		}
+	case strings.HasPrefix(k, kLocks):
+		name := strings.TrimPrefix(k, kLocks)
+		if ls := st.locks[name]; ls != nil && ls.holder != nil && !ls.holder.pending && ls.holder.rev < rev {
+			c.dropHolderLocked(st, ls, "deleted in etcd")
+		}
+	}
+}
+
+func (c *Coordinator) current() (*state, error) {
+	if c.st == nil {
+		return nil, ErrNotLeader
+	}
+	return c.st, nil
+}
+
+func (c *Coordinator) updateGaugesLocked() {
+	st := c.st
+	if st == nil {
+		return
+	}
+	c.m.used.WithLabelValues().Set(float64(st.used))
+	c.m.leases.WithLabelValues().Set(float64(len(st.leases)))
+	c.m.sessions.WithLabelValues().Set(float64(len(st.sessions)))
+	c.m.memWaiters.Set(float64(len(st.memQ)))
+}
+
+// lockCounts counts held locks and waiting requests (for the metrics).
+func (c *Coordinator) lockCounts() (held, waiting int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st == nil {
+		return 0, 0
+	}
+	for _, ls := range c.st.locks {
+		if ls.holder != nil {
+			held++
+		}
+		waiting += len(ls.waiters)
+	}
+	return held, waiting
+}
+
+// submit queues a decision's writes for the writer.
+func (st *state) submit(op *wop) { st.w.submit(op) }
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,0 +1,164 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+)
+
+// The term: a replica campaigns in the etcd election, and while it leads it
+// holds the state (state.go) and applies the deletions etcd makes on its own.
+// When the term ends everything waiting on it fails with ErrNotLeader.
+
+// Run campaigns for leadership and leads when elected, until ctx ends.
+func (c *Coordinator) Run(ctx context.Context) error {
+	go c.observeLeader(ctx)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		sess, err := concurrency.NewSession(c.cli, concurrency.WithTTL(c.cfg.ElectionTTL), concurrency.WithContext(ctx))
+		if err != nil {
+			c.log.Warn("cannot open election session; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		el := concurrency.NewElection(sess, c.key(kElection))
+		if err := el.Campaign(ctx, c.cfg.Advertise); err != nil {
+			sess.Close()
+			if ctx.Err() == nil {
+				c.log.Warn("campaign failed; retrying", zap.Error(err))
+				sleep(ctx, backoff)
+			}
+			continue
+		}
+		c.log.Info("elected coordinator leader", zap.String("advertise", c.cfg.Advertise), zap.Int64("election_rev", el.Rev()))
+		err = c.lead(ctx, sess, el)
+		c.log.Warn("leadership ended", zap.Error(err))
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = el.Resign(rctx)
+		cancel()
+		sess.Close()
+	}
+	return ctx.Err()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (c *Coordinator) observeLeader(ctx context.Context) {
+	for ctx.Err() == nil {
+		sess, err := concurrency.NewSession(c.cli, concurrency.WithTTL(c.cfg.ElectionTTL), concurrency.WithContext(ctx))
+		if err != nil {
+			sleep(ctx, time.Second)
+			continue
+		}
+		el := concurrency.NewElection(sess, c.key(kElection))
+		for resp := range el.Observe(ctx) {
+			if len(resp.Kvs) > 0 {
+				addr := string(resp.Kvs[0].Value)
+				if old := c.leaderAddr.Swap(addr); old != addr {
+					c.emit(Event{Type: EventLeaderChanged, Message: addr})
+				}
+			}
+		}
+		sess.Close()
+		sleep(ctx, 100*time.Millisecond)
+	}
+}
+
+// lead loads the state, then serves as leader until the term ends.
+func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *concurrency.Election) error {
+	tctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-sess.Done():
+			cancel(errors.New("election session lost"))
+		case <-tctx.Done():
+		}
+	}()
+	st, rev, err := c.load(tctx)
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	st.ctx = tctx
+	st.w = &writer{
+		cli: c.cli, log: c.log, m: c.m,
+		leaderOK: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
+		epochKey: c.key(kEpoch), epochRev: st.epochRev, maxBatch: c.cfg.MaxBatch,
+		notify: make(chan struct{}, 1),
+		onLost: func(err error) { cancel(err) },
+	}
+	go st.w.run(tctx)
+	watch := c.cli.Watch(clientv3.WithRequireLeader(tctx), c.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithFilterPut())
+
+	c.mu.Lock()
+	c.st = st
+	c.leading.Store(true)
+	c.updateGaugesLocked()
+	c.mu.Unlock()
+	c.m.leader.Set(1)
+	c.leaderAddr.Store(c.cfg.Advertise)
+	// Memory that was waiting on a previous leader is re-requested by clients;
+	// leases revoked by a previous leader are not re-revoked until needed.
+	defer func() {
+		c.m.leader.Set(0)
+		c.mu.Lock()
+		c.abandonLocked(st)
+		c.st = nil
+		c.leading.Store(false)
+		c.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-tctx.Done():
+			return context.Cause(tctx)
+		case wr, ok := <-watch:
+			if !ok {
+				return errors.New("etcd watch closed")
+			}
+			if err := wr.Err(); err != nil {
+				return fmt.Errorf("etcd watch: %w", err)
+			}
+			c.mu.Lock()
+			for _, ev := range wr.Events {
+				if ev.Type == mvccpb.DELETE {
+					c.onDeleteLocked(st, string(ev.Kv.Key), ev.Kv.ModRevision)
+				}
+			}
+			c.mu.Unlock()
+		}
+	}
+}
+
+// abandonLocked fails everything waiting on this term.
+func (c *Coordinator) abandonLocked(st *state) {
+	for _, w := range st.memQ {
+		w.finish(memResult{err: ErrNotLeader})
+	}
+	st.memQ = nil
+	for _, ls := range st.locks {
+		for _, w := range ls.waiters {
+			w.finish(lockResult{err: ErrNotLeader})
+		}
+		ls.waiters = nil
+	}
+	for _, l := range st.leases {
+		if l.revokeTimer != nil {
+			l.revokeTimer.Stop()
+		}
+	}
+}
