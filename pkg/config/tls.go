@@ -52,25 +52,13 @@ func (t TLS) load() (tls.Certificate, *x509.CertPool, error) {
 
 // ServerCredentials are mTLS credentials requiring a client certificate when
 // TLS is configured, and insecure ones otherwise.
-func (t TLS) ServerCredentials() (credentials.TransportCredentials, error) {
-	if !t.Configured() {
-		return insecure.NewCredentials(), nil
-	}
-	cert, pool, err := t.load()
-	if err != nil {
-		return nil, err
-	}
-	return credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS13,
-	}), nil
-}
+func (t TLS) ServerCredentials() (credentials.TransportCredentials, error) { return t.credentials(true) }
 
 // ClientCredentials are the matching client side: our certificate plus the
 // CA that servers must chain to.
-func (t TLS) ClientCredentials() (credentials.TransportCredentials, error) {
+func (t TLS) ClientCredentials() (credentials.TransportCredentials, error) { return t.credentials(false) }
+
+func (t TLS) credentials(server bool) (credentials.TransportCredentials, error) {
 	if !t.Configured() {
 		return insecure.NewCredentials(), nil
 	}
@@ -78,9 +66,11 @@ func (t TLS) ClientCredentials() (credentials.TransportCredentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	return credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      pool,
-		MinVersion:   tls.VersionTLS13,
-	}), nil
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+	if server {
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	} else {
+		cfg.RootCAs = pool
+	}
+	return credentials.NewTLS(cfg), nil
 }

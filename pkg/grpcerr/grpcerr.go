@@ -40,6 +40,12 @@ type Info struct {
 	Meta map[string]string
 }
 
+// Classified is what a Classify function returns for an error it knows:
+// return grpcerr.Classified(codes.NotFound, "UNKNOWN_ORDER", meta).
+func Classified(code codes.Code, reason string, meta map[string]string) (Info, bool) {
+	return Info{Code: code, Reason: reason, Meta: meta}, true
+}
+
 // Table converts one service's errors.
 type Table struct {
 	// Domain is the ErrorInfo domain, "<service>.tradsys".

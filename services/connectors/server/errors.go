@@ -27,29 +27,26 @@ func classify(err error) (grpcerr.Info, bool) {
 		slow   *feeds.SlowConsumerError
 	)
 	meta := map[string]string{}
-	info := func(code codes.Code, reason string) (grpcerr.Info, bool) {
-		return grpcerr.Info{Code: code, Reason: reason, Meta: meta}, true
-	}
 	switch {
 	case errors.As(err, &cfgErr):
 		meta["field"] = cfgErr.Field
-		return info(codes.InvalidArgument, "INVALID_CONFIG")
+		return grpcerr.Classified(codes.InvalidArgument, "INVALID_CONFIG", meta)
 	case errors.Is(err, manager.ErrNotFound):
-		return info(codes.NotFound, "CONNECTOR_NOT_FOUND")
+		return grpcerr.Classified(codes.NotFound, "CONNECTOR_NOT_FOUND", meta)
 	case errors.Is(err, manager.ErrAlreadyConnected):
-		return info(codes.AlreadyExists, "ALREADY_CONNECTED")
+		return grpcerr.Classified(codes.AlreadyExists, "ALREADY_CONNECTED", meta)
 	case errors.Is(err, manager.ErrUnloading):
-		return info(codes.Unavailable, "CONNECTOR_UNLOADING")
+		return grpcerr.Classified(codes.Unavailable, "CONNECTOR_UNLOADING", meta)
 	case errors.As(err, &gone):
 		meta["symbol"], meta["requested"], meta["oldest"] = gone.Symbol, fmt.Sprint(gone.Requested), fmt.Sprint(gone.Oldest)
-		return info(codes.OutOfRange, "SEQUENCE_GONE")
+		return grpcerr.Classified(codes.OutOfRange, "SEQUENCE_GONE", meta)
 	case errors.Is(err, feeds.ErrSequenceAhead):
-		return info(codes.OutOfRange, "SEQUENCE_AHEAD")
+		return grpcerr.Classified(codes.OutOfRange, "SEQUENCE_AHEAD", meta)
 	case errors.As(err, &slow):
 		meta["symbol"], meta["next"], meta["oldest"] = slow.Symbol, fmt.Sprint(slow.Next), fmt.Sprint(slow.Oldest)
-		return info(codes.ResourceExhausted, "SLOW_CONSUMER")
+		return grpcerr.Classified(codes.ResourceExhausted, "SLOW_CONSUMER", meta)
 	case errors.Is(err, feeds.ErrStreamClosed), errors.Is(err, feeds.ErrSubscriptionClosed):
-		return info(codes.Unavailable, "CONNECTOR_UNLOADING")
+		return grpcerr.Classified(codes.Unavailable, "CONNECTOR_UNLOADING", meta)
 	}
 	return grpcerr.Info{}, false
 }

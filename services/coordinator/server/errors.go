@@ -38,48 +38,45 @@ func classify(err error) (grpcerr.Info, bool) {
 		cycle      *coord.CycleError
 	)
 	meta := map[string]string{}
-	info := func(code codes.Code, reason string) (grpcerr.Info, bool) {
-		return grpcerr.Info{Code: code, Reason: reason, Meta: meta}, true
-	}
 	switch {
 	case errors.Is(err, coord.ErrNotLeader):
-		return info(codes.Unavailable, "NOT_LEADER")
+		return grpcerr.Classified(codes.Unavailable, "NOT_LEADER", meta)
 	case errors.As(err, &notFound):
 		meta[notFound.Kind] = notFound.ID
-		return info(codes.NotFound, "NOT_FOUND")
+		return grpcerr.Classified(codes.NotFound, "NOT_FOUND", meta)
 	case errors.As(err, &invalid):
 		meta["field"] = invalid.Field
-		return info(codes.InvalidArgument, "INVALID_ARGUMENT")
+		return grpcerr.Classified(codes.InvalidArgument, "INVALID_ARGUMENT", meta)
 	case errors.As(err, &perm):
 		meta["holder_session"] = perm.Session
-		return info(codes.PermissionDenied, "HELD_BY_ANOTHER_SESSION")
+		return grpcerr.Classified(codes.PermissionDenied, "HELD_BY_ANOTHER_SESSION", meta)
 	case errors.As(err, &notGranted):
 		meta["requested_bytes"] = fmt.Sprint(notGranted.Requested)
 		meta["free_bytes"] = fmt.Sprint(notGranted.Free)
 		meta["budget_bytes"] = fmt.Sprint(notGranted.Budget)
-		return info(codes.ResourceExhausted, "MEMORY_NOT_GRANTED")
+		return grpcerr.Classified(codes.ResourceExhausted, "MEMORY_NOT_GRANTED", meta)
 	case errors.As(err, &tooLarge):
 		meta["field"] = "bytes"
 		meta["budget_bytes"] = fmt.Sprint(tooLarge.Budget)
-		return info(codes.InvalidArgument, "LARGER_THAN_BUDGET")
+		return grpcerr.Classified(codes.InvalidArgument, "LARGER_THAN_BUDGET", meta)
 	case errors.As(err, &deadlock):
 		for i, e := range deadlock.Cycle {
 			meta[fmt.Sprintf("cycle_%d", i)] = e.Session + " -[" + e.Lock + "]-> " + e.Next
 		}
-		return info(codes.Aborted, "DEADLOCK")
+		return grpcerr.Classified(codes.Aborted, "DEADLOCK", meta)
 	case errors.As(err, &rank):
 		meta["held_lock"], meta["wanted_lock"] = rank.Held, rank.Wanted
-		return info(codes.FailedPrecondition, "LOCK_RANK_VIOLATION")
+		return grpcerr.Classified(codes.FailedPrecondition, "LOCK_RANK_VIOLATION", meta)
 	case errors.As(err, &timeout):
 		meta["holder_session"] = timeout.Holder
-		return info(codes.DeadlineExceeded, "LOCK_WAIT_TIMEOUT")
+		return grpcerr.Classified(codes.DeadlineExceeded, "LOCK_WAIT_TIMEOUT", meta)
 	case errors.As(err, &notHeld):
-		return info(codes.FailedPrecondition, "LOCK_NOT_HELD")
+		return grpcerr.Classified(codes.FailedPrecondition, "LOCK_NOT_HELD", meta)
 	case errors.As(err, &conflict):
-		return info(codes.FailedPrecondition, "CONFLICT")
+		return grpcerr.Classified(codes.FailedPrecondition, "CONFLICT", meta)
 	case errors.As(err, &cycle):
 		meta["field"] = "dependencies"
-		return info(codes.InvalidArgument, "DEPENDENCY_CYCLE")
+		return grpcerr.Classified(codes.InvalidArgument, "DEPENDENCY_CYCLE", meta)
 	}
 	return grpcerr.Info{}, false
 }

@@ -27,34 +27,31 @@ func classify(err error) (grpcerr.Info, bool) {
 		kline  *candles.KlineError
 	)
 	meta := map[string]string{}
-	info := func(code codes.Code, reason string) (grpcerr.Info, bool) {
-		return grpcerr.Info{Code: code, Reason: reason, Meta: meta}, true
-	}
 	switch {
 	case errors.As(err, &srcErr) && (errors.Is(err, history.ErrNoFiles) || errors.Is(err, os.ErrNotExist)):
 		meta["field"] = srcErr.Field
-		return info(codes.NotFound, "NO_SUCH_FILE")
+		return grpcerr.Classified(codes.NotFound, "NO_SUCH_FILE", meta)
 	case errors.As(err, &srcErr) && errors.As(err, &kline):
 		meta["field"] = srcErr.Field
 		meta["file"], meta["line"] = kline.File, strconv.Itoa(kline.Line)
-		return info(codes.InvalidArgument, "MALFORMED_KLINE")
+		return grpcerr.Classified(codes.InvalidArgument, "MALFORMED_KLINE", meta)
 	case errors.As(err, &srcErr) && errors.Is(err, os.ErrPermission):
 		meta["field"] = srcErr.Field
-		return info(codes.PermissionDenied, "FILE_NOT_READABLE")
+		return grpcerr.Classified(codes.PermissionDenied, "FILE_NOT_READABLE", meta)
 	case errors.As(err, &srcErr):
 		meta["field"] = srcErr.Field
-		return info(codes.InvalidArgument, "INVALID_SOURCE")
+		return grpcerr.Classified(codes.InvalidArgument, "INVALID_SOURCE", meta)
 	case errors.Is(err, candles.ErrInvalidPageToken):
 		meta["field"] = "page_token"
-		return info(codes.InvalidArgument, "INVALID_PAGE_TOKEN")
+		return grpcerr.Classified(codes.InvalidArgument, "INVALID_PAGE_TOKEN", meta)
 	case errors.Is(err, candles.ErrInvalidRange), errors.Is(err, candles.ErrInvalidSymbol), errors.Is(err, candles.ErrUnknownInterval):
-		return info(codes.InvalidArgument, "INVALID_ARGUMENT")
+		return grpcerr.Classified(codes.InvalidArgument, "INVALID_ARGUMENT", meta)
 	case errors.Is(err, candles.ErrNotFound):
-		return info(codes.NotFound, "NO_CANDLES")
+		return grpcerr.Classified(codes.NotFound, "NO_CANDLES", meta)
 	case errors.Is(err, candles.ErrCorrupt):
-		return info(codes.DataLoss, "CORRUPT_STORE")
+		return grpcerr.Classified(codes.DataLoss, "CORRUPT_STORE", meta)
 	case errors.As(err, &kline):
-		return info(codes.InvalidArgument, "MALFORMED_KLINE")
+		return grpcerr.Classified(codes.InvalidArgument, "MALFORMED_KLINE", meta)
 	}
 	return grpcerr.Info{}, false
 }

@@ -44,9 +44,6 @@ func classify(err error) (grpcerr.Info, bool) {
 		stale      *locks.StaleTokenError
 	)
 	meta := map[string]string{}
-	info := func(code codes.Code, reason string) (grpcerr.Info, bool) {
-		return grpcerr.Info{Code: code, Reason: reason, Meta: meta}, true
-	}
 	if errors.As(err, &orderErr) {
 		meta["symbol"] = orderErr.Symbol
 		if orderErr.ID != 0 {
@@ -61,23 +58,23 @@ func classify(err error) (grpcerr.Info, bool) {
 	}
 	switch {
 	case errors.Is(err, engine.ErrUnknownOrder):
-		i, ok := info(codes.NotFound, "UNKNOWN_ORDER")
+		i, ok := grpcerr.Classified(codes.NotFound, "UNKNOWN_ORDER", meta)
 		if orderErr != nil {
 			i.Message = fmt.Sprintf("order_id %d not found on %s: no such resting order", orderErr.ID, orderErr.Symbol)
 		}
 		return i, ok
 	case errors.As(err, &unknownSym):
 		meta["symbol"] = unknownSym.Symbol
-		return info(codes.NotFound, "UNKNOWN_SYMBOL")
+		return grpcerr.Classified(codes.NotFound, "UNKNOWN_SYMBOL", meta)
 	case errors.As(err, &algoErr):
 		meta["algorithm"] = algoErr.Name
-		return info(codes.NotFound, "UNKNOWN_ALGORITHM")
+		return grpcerr.Classified(codes.NotFound, "UNKNOWN_ALGORITHM", meta)
 	case errors.Is(err, engine.ErrDuplicateOrderID):
-		return info(codes.AlreadyExists, "DUPLICATE_ORDER_ID")
+		return grpcerr.Classified(codes.AlreadyExists, "DUPLICATE_ORDER_ID", meta)
 	case errors.Is(err, engine.ErrPostOnlyWouldCross):
-		return info(codes.FailedPrecondition, "POST_ONLY_WOULD_CROSS")
+		return grpcerr.Classified(codes.FailedPrecondition, "POST_ONLY_WOULD_CROSS", meta)
 	case errors.Is(err, engine.ErrFOKNotFillable):
-		return info(codes.FailedPrecondition, "FOK_NOT_FILLABLE")
+		return grpcerr.Classified(codes.FailedPrecondition, "FOK_NOT_FILLABLE", meta)
 	case errors.As(err, &stale):
 		meta["field"] = "fencing_token"
 		meta["fencing_token"] = strconv.FormatUint(stale.Token, 10)
@@ -87,9 +84,9 @@ func classify(err error) (grpcerr.Info, bool) {
 		meta["symbol"] = outOfRange.Symbol
 		meta["oldest_sequence"] = strconv.FormatUint(outOfRange.Oldest, 10)
 		meta["from_sequence"] = strconv.FormatUint(outOfRange.Requested, 10)
-		return info(codes.OutOfRange, "TRADES_NO_LONGER_AVAILABLE")
+		return grpcerr.Classified(codes.OutOfRange, "TRADES_NO_LONGER_AVAILABLE", meta)
 	case errors.Is(err, matching.ErrNotActive):
-		return info(codes.Unavailable, "ENGINE_NOT_LOADED")
+		return grpcerr.Classified(codes.Unavailable, "ENGINE_NOT_LOADED", meta)
 	case errors.As(err, &journalErr), errors.Is(err, journal.ErrClosed):
 		return grpcerr.Info{Code: codes.Unavailable, Reason: "JOURNAL_UNAVAILABLE", Message: err.Error() + " (the input was not acknowledged)", Meta: meta}, true
 	}
