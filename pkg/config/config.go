@@ -24,6 +24,10 @@ func EnvName(flagName string) string {
 // command line from its environment variable, if set. A bad value in the
 // environment is reported with the variable's name.
 func Parse(fs *flag.FlagSet, args []string) error {
+	if !asksForHelp(args) {
+		// A bad flag is one line and a pointer to -h, not the whole list.
+		fs.Usage = func() { fmt.Fprintf(fs.Output(), "run %s -h for the list of flags\n", fs.Name()) }
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,6 +45,18 @@ func Parse(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return firstErr
+}
+
+func asksForHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "--h":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
 }
 
 // ByteSize is a flag.Value for sizes such as "4GiB", "512MB", "100m" or a

@@ -285,3 +285,19 @@ func (d Decimal) abs() uint64 {
 	}
 	return uint64(d)
 }
+
+// Text formats d in its shortest exact form, without trailing fractional
+// zeros ("86780.01", "0.015", "12"): the form APIs answer with.
+// Parse(d.Text()) == d for every d.
+func (d Decimal) Text() string {
+	var buf [24]byte
+	b := d.AppendTo(buf[:0])
+	n := len(b)
+	for b[n-1] == '0' {
+		n--
+	}
+	if b[n-1] == '.' {
+		n--
+	}
+	return string(b[:n])
+}

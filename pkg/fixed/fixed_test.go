@@ -326,3 +326,19 @@ func BenchmarkMul(b *testing.B) {
 		sinkDec, _ = p.Mul(q)
 	}
 }
+
+func TestTextShortest(t *testing.T) {
+	for in, want := range map[string]string{"86780.01": "86780.01", "0.015": "0.015", "12.000": "12", "0": "0",
+		"-0.5": "-0.5", "100": "100", "0.00000001": "0.00000001"} {
+		d := Must(in)
+		if got := d.Text(); got != want {
+			t.Errorf("Must(%q).Text() = %q, want %q", in, got, want)
+		}
+		if back := Must(d.Text()); back != d {
+			t.Errorf("Parse(Text()) of %q = %v, want %v", in, back, d)
+		}
+	}
+	if got := Min.Text(); Must(got) != Min {
+		t.Errorf("Min.Text() = %q does not parse back", got)
+	}
+}

@@ -21,8 +21,11 @@ type Flags struct {
 
 // Register adds the server flags to fs with a service's default addresses.
 func (f *Flags) Register(fs *flag.FlagSet, listen, adminListen string) {
-	fs.StringVar(&f.Listen, "listen", listen, "gRPC listen address")
-	fs.StringVar(&f.AdminListen, "admin-listen", adminListen, "HTTP address for /metrics and /healthz (empty disables)")
+	// Addresses are checked as they are parsed: a bad port fails before
+	// anything starts.
+	f.Listen, f.AdminListen = listen, adminListen
+	fs.Var(config.ListenAddr{Addr: &f.Listen}, "listen", "gRPC listen address")
+	fs.Var(config.ListenAddr{Addr: &f.AdminListen, AllowEmpty: true}, "admin-listen", "HTTP address for /metrics and /healthz (empty disables)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.LogFormat, "log-format", "json", "log format: json or console")
 	f.TLS.RegisterFlags(fs)

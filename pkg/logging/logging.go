@@ -21,6 +21,9 @@ func New(service, level, format string) (*zap.Logger, error) {
 		cfg = zap.NewDevelopmentConfig()
 	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	// A fatal start-up error is one readable line: stack traces only when
+	// debugging (the console format would add one to every warning).
+	cfg.DisableStacktrace = lvl > zapcore.DebugLevel
 	cfg.Sampling = nil
 	cfg.EncoderConfig.TimeKey = "ts"
 	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder

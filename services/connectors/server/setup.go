@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/marketdata"
 	"github.com/tradsys/mesh/pkg/service"
 	"github.com/tradsys/mesh/services/connectors/manager"
 )
@@ -40,6 +41,7 @@ func Defaults() Options {
 // the current value as its default.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.RingSize, "ring-size", o.RingSize, "events kept per symbol per connector for resuming readers")
+	marketdata.RegisterFlag(fs) // the bundled data sets (replay, backfill)
 	service.ComponentFlags(fs, "", "the service's own component (the API and the registry of connectors)", &o.Service)
 	service.ComponentFlags(fs, "connector-", "each exchange connector", &o.Connector)
 }

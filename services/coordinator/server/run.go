@@ -65,6 +65,20 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		o.Flags = &grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second}
 	}
 	r := &Running{done: make(chan struct{})}
+	if o.Listener == nil {
+		// Bind first: a taken port fails here, before an embedded etcd
+		// starts and logs its own shutdown as errors.
+		lis, err := net.Listen("tcp", o.Flags.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %s: %w", o.Flags.Listen, err)
+		}
+		o.Listener = lis
+		defer func() {
+			if r.Server == nil { // failed before the server took it over
+				lis.Close()
+			}
+		}()
+	}
 	endpoints := o.EtcdEndpoints
 	if len(endpoints) == 0 {
 		e, err := embedetcd.Start(embedetcd.Config{Dir: o.DataDir, ClientAddr: o.EtcdClient, PeerAddr: o.EtcdPeer, NoFsync: o.EtcdNoFsync})

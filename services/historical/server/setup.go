@@ -9,6 +9,7 @@ import (
 
 	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/marketdata"
 	"github.com/tradsys/mesh/pkg/service"
 	"github.com/tradsys/mesh/services/historical/candles"
 	"github.com/tradsys/mesh/services/historical/history"
@@ -51,6 +52,7 @@ func Defaults() Options {
 // the current value as its default.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the bbolt candle store")
+	marketdata.RegisterFlag(fs) // the bundled data sets (replay, backfill)
 	fs.Var((*config.ByteSize)(&o.MaxCacheBytes), "max-cache-bytes", "read cache size, and the least memory lease of the cache")
 	fs.DurationVar(&o.CacheTTL, "cache-ttl", o.CacheTTL, "expire cached pages after this long (0: only writes invalidate)")
 	fs.BoolVar(&o.NoSync, "no-fsync", o.NoSync, "do not fsync the store (benchmarks only: flushed candles may be lost)")

@@ -16,7 +16,7 @@ import (
 
 func runUp(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("up", "[flags]")
-	dataDir := fs.String("data-dir", ".tradsys", "directory for logs (<dir>/logs/<name>.log) and the embedded etcd (<dir>/etcd)")
+	dataDir := fs.String("data-dir", "", "directory for logs (<dir>/logs/<name>.log), the embedded etcd (<dir>/etcd) and the services' data (default .tradsys, or .tradsys-<N> with --port-offset N)")
 	budget := fs.String("memory-budget", "", "coordinator memory budget, e.g. 4GiB (default: the coordinator's, 4GiB)")
 	binDir := fs.String("bin-dir", "", "directory holding tradsys-coordinator, tradsys-matching, ... (default: next to tradsys, then PATH)")
 	offset := fs.Int("port-offset", 0, "added to every port (gRPC 7000, 71xx; admin 9000, 91xx; etcd 2379, 2380) to run beside another mesh")
@@ -40,6 +40,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	if *offset < 0 {
 		return usagef("--port-offset %d: must not be negative", *offset)
+	}
+	if *dataDir == "" {
+		*dataDir = DefaultStateDir(*offset)
 	}
 	// Progress goes to stdout for people, to stderr when stdout is JSON.
 	progress := e.stdout
@@ -73,6 +76,16 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		m.Stop(forceOnSignal())
 		return fmt.Errorf("%s exited unexpectedly", p.Service.Name)
 	}
+}
+
+// DefaultStateDir is where `tradsys up` keeps a mesh's state: a mesh on
+// other ports (--port-offset) gets a directory of its own, so it never opens
+// another mesh's etcd or truncates its logs.
+func DefaultStateDir(portOffset int) string {
+	if portOffset == 0 {
+		return ".tradsys"
+	}
+	return fmt.Sprintf(".tradsys-%d", portOffset)
 }
 
 // forceOnSignal is closed by the next SIGINT or SIGTERM: during shutdown a

@@ -118,11 +118,17 @@ func TestUp(t *testing.T) {
 	goBuild(t, bin, "tradsys-coordinator", "github.com/tradsys/mesh/services/coordinator")
 	goBuild(t, bin, "tradsys", "github.com/tradsys/mesh/cmd/tradsys")
 
-	startUp := func(t *testing.T, dataDir string) (cmd *exec.Cmd, stdout, stderr *lineWatcher, coordAddr string, coordPID int) {
+	// startUp runs `tradsys up` in cwd; dataDir "" leaves --data-dir to
+	// its default.
+	startUp := func(t *testing.T, cwd, dataDir string) (cmd *exec.Cmd, stdout, stderr *lineWatcher, coordAddr string, coordPID int) {
 		t.Helper()
 		off := freeOffset(t)
-		cmd = exec.Command(filepath.Join(bin, "tradsys"), "up", "--bin-dir", bin, "--data-dir", dataDir,
-			"--port-offset", strconv.Itoa(off), "--memory-budget", "512MiB", "--stop-timeout", "5s")
+		args := []string{"up", "--bin-dir", bin, "--port-offset", strconv.Itoa(off), "--memory-budget", "512MiB", "--stop-timeout", "5s"}
+		if dataDir != "" {
+			args = append(args, "--data-dir", dataDir)
+		}
+		cmd = exec.Command(filepath.Join(bin, "tradsys"), args...)
+		cmd.Dir = cwd
 		for _, kv := range os.Environ() { // no TRADSYS_* from the developer's shell
 			if !strings.HasPrefix(kv, "TRADSYS_") {
 				cmd.Env = append(cmd.Env, kv)
@@ -165,7 +171,7 @@ func TestUp(t *testing.T) {
 
 	t.Run("sigint", func(t *testing.T) {
 		data := t.TempDir()
-		cmd, stdout, stderr, addr, coordPID := startUp(t, data)
+		cmd, stdout, stderr, addr, coordPID := startUp(t, t.TempDir(), data)
 		out := mustRun(t, addr, "status")
 		if got := tableRow(t, out, "BUDGET"); got[1] != "512.0MiB" {
 			t.Errorf("BUDGET %v, want the --memory-budget 512MiB", got)
@@ -193,8 +199,50 @@ func TestUp(t *testing.T) {
 		}
 	})
 
+	// A second mesh on other ports: by default it gets its own state
+	// directory; pointed at the first one's, it refuses, naming it, and
+	// leaves the first mesh's logs alone.
+	t.Run("state directory per mesh", func(t *testing.T) {
+		cwd := t.TempDir()
+		cmd, stdout, _, addr, _ := startUp(t, cwd, "")
+		off, _ := strconv.Atoi(strings.TrimPrefix(addr, "127.0.0.1:"))
+		off -= 7000
+		first := filepath.Join(cwd, DefaultStateDir(off))
+		if first == filepath.Join(cwd, ".tradsys") {
+			t.Fatalf("offset %d mesh uses .tradsys", off)
+		}
+		logPath := filepath.Join(first, "logs", "coordinator.log")
+		before, err := os.ReadFile(logPath)
+		if err != nil || len(before) == 0 {
+			t.Fatalf("first mesh's log %s: %v (%d bytes)", logPath, err, len(before))
+		}
+		second := exec.Command(filepath.Join(bin, "tradsys"), "up", "--bin-dir", bin, "--data-dir", first,
+			"--port-offset", strconv.Itoa(freeOffset(t)))
+		second.Dir = cwd
+		out, err := second.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != ExitError {
+			t.Errorf("second mesh on %s: %v, want exit 1\n%s", first, err, out)
+		}
+		for _, want := range []string{"state directory " + first + " is in use by another mesh", "coordinator " + addr, "--data-dir"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("refusal lacks %q:\n%s", want, out)
+			}
+		}
+		after, err := os.ReadFile(logPath)
+		if err != nil || !strings.HasPrefix(string(after), string(before)) {
+			t.Errorf("the first mesh's coordinator.log was truncated or rewritten (%d bytes before, %d after, %v)", len(before), len(after), err)
+		}
+		if _, errOut, code := tradsys(t, addr, "status"); code != ExitOK {
+			t.Errorf("first mesh no longer answers: exit %d %s", code, errOut)
+		}
+		cmd.Process.Signal(os.Interrupt)
+		stdout.waitFor(t, regexp.MustCompile(`stopped  coordinator pid \d+`), 30*time.Second)
+		cmd.Wait()
+	})
+
 	t.Run("child dies", func(t *testing.T) {
-		cmd, _, stderr, _, coordPID := startUp(t, t.TempDir())
+		cmd, _, stderr, _, coordPID := startUp(t, t.TempDir(), t.TempDir())
 		if err := syscall.Kill(coordPID, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

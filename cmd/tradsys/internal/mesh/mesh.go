@@ -54,6 +54,13 @@ var Services = []Service{
 // Embedded etcd's default ports, moved by the port offset too.
 const etcdClientPort, etcdPeerPort = 2379, 2380
 
+// GatewayHTTPPort is the gateway's page and WebSocket endpoint.
+const GatewayHTTPPort = 8080
+
+// Symbols whose matching trades historical turns into candles in a local
+// mesh (what the page and the README's first session show).
+const Symbols = "BTC-USD,ETH-USD"
+
 // Options configure a mesh.
 type Options struct {
 	DataDir      string // logs in DataDir/logs, etcd in DataDir/etcd
@@ -101,6 +108,7 @@ func (p *Proc) Exit() string {
 // Mesh is the set of running children.
 type Mesh struct {
 	o        Options
+	lock     *os.File // DataDir/mesh.lock, flocked while the mesh runs
 	mu       sync.Mutex
 	procs    []*Proc
 	Skipped  []Service // domain services with no binary
@@ -188,10 +196,15 @@ func Start(ctx context.Context, o Options) (*Mesh, error) {
 		plan = append(plan, planned{s, p})
 	}
 	// Ports first: a clear message beats a child's bind error in a log.
+	// (The state directory's lock is checked after the ports because a
+	// mesh on the same ports is the likelier mistake and names itself.)
 	for _, p := range plan {
 		ports := []int{p.svc.Port, p.svc.AdminPort}
-		if p.svc == Coordinator {
+		switch p.svc.Name {
+		case Coordinator.Name:
 			ports = append(ports, etcdClientPort, etcdPeerPort)
+		case "gateway":
+			ports = append(ports, GatewayHTTPPort)
 		}
 		for _, port := range ports {
 			if err := checkFree(m.addr(port)); err != nil {
@@ -199,8 +212,14 @@ func Start(ctx context.Context, o Options) (*Mesh, error) {
 			}
 		}
 	}
+	// The state directory is this mesh's alone: its logs are truncated
+	// and its etcd opened only once the lock is held.
+	if m.lock, err = lockStateDir(o.DataDir, m.CoordinatorAddr()); err != nil {
+		return nil, err
+	}
 	logDir := filepath.Join(o.DataDir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		m.unlock()
 		return nil, err
 	}
 	if len(m.Skipped) > 0 {
@@ -264,6 +283,19 @@ func (m *Mesh) argsFor(s Service) []string {
 		// Journals, snapshots and candle stores live beside the mesh's
 		// other state, not in whatever directory `up` was started from.
 		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name))
+	}
+	switch s.Name {
+	case "historical":
+		// Candles of the local mesh's own trades.
+		args = append(args, "--trades-from", m.addr(serviceByName("matching").Port), "--trades-symbols", Symbols)
+	case "gateway":
+		args = append(args, "--http-listen", m.addr(GatewayHTTPPort),
+			"--api-keys", filepath.Join(m.o.DataDir, "gateway", "api-keys"),
+			"--matching", m.addr(serviceByName("matching").Port), "--historical", m.addr(serviceByName("historical").Port),
+			"--orders", m.addr(serviceByName("orders").Port))
+	case "strategy":
+		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name),
+			"--connectors", m.addr(serviceByName("connectors").Port), "--orders", m.addr(serviceByName("orders").Port))
 	}
 	return args
 }
@@ -374,6 +406,45 @@ func (m *Mesh) Stop(force <-chan struct{}) {
 	if coord != nil {
 		m.stopOne(coord, force)
 	}
+	m.unlock()
+}
+
+// lockFile is the name of the state directory's lock, which holds the
+// owner's pid and coordinator address so a refusal can name them.
+const lockFile = "mesh.lock"
+
+// lockStateDir takes an exclusive flock on dir/mesh.lock, or says which
+// mesh holds it. The kernel drops the lock when the holder dies, so there
+// is no stale lock to clean up.
+func lockStateDir(dir, coordinator string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, lockFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := io.ReadAll(f)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("state directory %s is in use by another mesh (%s): stop it, or give this one its own --data-dir",
+				dir, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "tradsys up pid %d, coordinator %s\n", os.Getpid(), coordinator)
+	}
+	return f, nil
+}
+
+func (m *Mesh) unlock() {
+	if m.lock != nil {
+		m.lock.Close() // closing drops the flock
+		m.lock = nil
+	}
 }
 
 func (m *Mesh) stopOne(p *Proc, force <-chan struct{}) {
@@ -469,4 +540,13 @@ func Tail(path string, n int) string {
 		return "(empty log)"
 	}
 	return strings.Join(lines, "\n")
+}
+
+func serviceByName(name string) Service {
+	for _, s := range Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("no service " + name)
 }

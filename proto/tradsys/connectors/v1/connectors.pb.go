@@ -199,7 +199,7 @@ func (Side) EnumDescriptor() ([]byte, []int) {
 
 type SimulatorConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Symbols to simulate, e.g. "BTCUSDT" ([A-Z0-9._-], 1..32).
+	// Symbols to simulate, e.g. "BTCUSDT" ([A-Za-z0-9._-], 1..32 bytes).
 	Symbols []string `protobuf:"bytes,1,rep,name=symbols,proto3" json:"symbols,omitempty"`
 	// Seed of the random walk: the same seed gives the same events.
 	Seed uint64 `protobuf:"varint,2,opt,name=seed,proto3" json:"seed,omitempty"`

@@ -566,7 +566,7 @@ func (x *Execution) GetCancellations() []*Cancellation {
 
 type SubmitOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1..64 bytes, no whitespace.
+	// [A-Za-z0-9._-], 1..32 bytes (the rule every API shares).
 	Symbol string `protobuf:"bytes,1,opt,name=symbol,proto3" json:"symbol,omitempty"`
 	// Non-zero; unique among the symbol's resting orders.
 	OrderId uint64 `protobuf:"varint,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`

@@ -1,0 +1,321 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/tradsys/mesh/pkg/grpcserver"
+	"github.com/tradsys/mesh/pkg/service"
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
+	"github.com/tradsys/mesh/services/coordinator/coordtest"
+	"github.com/tradsys/mesh/services/gateway/server"
+	"github.com/tradsys/mesh/services/historical/candles"
+	historicalserver "github.com/tradsys/mesh/services/historical/server"
+	matchingserver "github.com/tradsys/mesh/services/matching/server"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+var bg = context.Background()
+
+// Test keys: two accounts, and a key with a tiny rate limit.
+const (
+	keyA       = "aaaaaaaaaaaaaaaaaaaaaaaa"
+	keyB       = "bbbbbbbbbbbbbbbbbbbbbbbb"
+	keySlowRPS = "cccccccccccccccccccccccc"
+	acctA      = 1
+	acctB      = 2
+	symbol     = "BTC-USD"
+)
+
+// mesh is a real coordinator (embedded etcd) with matching, historical
+// (following matching's trades) and the gateway, each served in-process
+// on loopback TCP.
+type mesh struct {
+	coordAddr string
+	coord     coordinatorv1.CoordinatorServiceClient
+	matching  matchingv1.MatchingServiceClient
+	gw        *server.Server
+	gwAddr    string // gRPC
+	httpAddr  string
+}
+
+// startService runs one service in-process until the test ends.
+func startService(t testing.TB, name, coordAddr string, setup func(ctx context.Context, s *service.Service) error) *service.Service {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.New(service.Config{Name: name},
+		service.Options{Coordinator: coordAddr, Flags: grpcserver.Flags{ShutdownTimeout: 5 * time.Second}, Listener: lis,
+			SessionTTL: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	if err := setup(ctx, s); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s run: %v", name, err)
+		}
+	})
+	return s
+}
+
+func dialGRPC(t testing.TB, addr string) *grpc.ClientConn {
+	t.Helper()
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func startMesh(t testing.TB, tune func(*server.Options)) *mesh {
+	t.Helper()
+	r, cc := coordtest.Start(t, coordtest.Config{})
+	m := &mesh{coordAddr: r.Addr(), coord: cc}
+	ms := startService(t, "matching", m.coordAddr, func(ctx context.Context, s *service.Service) error {
+		o := matchingserver.Defaults()
+		o.DataDir, o.NoFsync = t.TempDir(), true
+		_, err := matchingserver.Setup(ctx, s, o)
+		return err
+	})
+	m.matching = matchingv1.NewMatchingServiceClient(dialGRPC(t, ms.Addr()))
+	hs := startService(t, "historical", m.coordAddr, func(ctx context.Context, s *service.Service) error {
+		o := historicalserver.Defaults()
+		o.DataDir, o.MaxCacheBytes = t.TempDir(), 16<<20
+		o.TradesFrom, o.TradesSymbols, o.LotSize = ms.Addr(), []string{symbol}, candles.Fixed(candles.Scale)
+		_, err := historicalserver.Setup(ctx, s, o)
+		return err
+	})
+	keys := filepath.Join(t.TempDir(), "api-keys")
+	if err := os.WriteFile(keys, []byte("# test keys\n"+keyA+" 1 name=alice\n"+keyB+" 2 name=bob\n"+keySlowRPS+" 3 name=carol rate=1 burst=2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gs := startService(t, "gateway", m.coordAddr, func(ctx context.Context, s *service.Service) error {
+		o := server.Defaults()
+		o.HTTPListen, o.APIKeys, o.CreateAPIKey = "127.0.0.1:0", keys, false
+		o.Matching, o.Historical = ms.Addr(), hs.Addr()
+		o.Hub.BookInterval, o.Hub.CandleInterval = 50*time.Millisecond, 100*time.Millisecond
+		if tune != nil {
+			tune(&o)
+		}
+		var err error
+		m.gw, err = server.Setup(ctx, s, o)
+		return err
+	})
+	m.gwAddr, m.httpAddr = gs.Addr(), m.gw.HTTPAddr()
+	return m
+}
+
+// frame is a server frame as a client sees it.
+type frame struct {
+	Type    string          `json:"type"`
+	ID      string          `json:"id"`
+	Channel string          `json:"channel"`
+	Symbol  string          `json:"symbol"`
+	Code    string          `json:"code"`
+	Field   string          `json:"field"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data"`
+	TS      int64           `json:"ts"`
+}
+
+// client is a real WebSocket client of the gateway.
+type client struct {
+	t  testing.TB
+	ws *websocket.Conn
+}
+
+func (m *mesh) dial(t testing.TB, key string) (*client, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	opts := &websocket.DialOptions{}
+	if key != "" {
+		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + key}}
+	}
+	ws, resp, err := websocket.Dial(ctx, "ws://"+m.httpAddr+"/ws", opts)
+	if err != nil {
+		return nil, resp, err
+	}
+	ws.SetReadLimit(1 << 24)
+	c := &client{t: t, ws: ws}
+	t.Cleanup(func() { ws.CloseNow() })
+	if f := c.next(5 * time.Second); f.Type != "welcome" {
+		t.Fatalf("first frame %+v, want welcome", f)
+	}
+	return c, resp, nil
+}
+
+func (m *mesh) mustDial(t testing.TB, key string) *client {
+	t.Helper()
+	c, _, err := m.dial(t, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *client) send(msg any) {
+	c.t.Helper()
+	b, ok := msg.([]byte)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(msg); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *client) read(timeout time.Duration) (frame, error) {
+	ctx, cancel := context.WithTimeout(bg, timeout)
+	defer cancel()
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		return frame{}, err
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return frame{}, err
+	}
+	return f, nil
+}
+
+func (c *client) next(timeout time.Duration) frame {
+	c.t.Helper()
+	f, err := c.read(timeout)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return f
+}
+
+// until reads frames until match accepts one (skipping the others).
+func (c *client) until(timeout time.Duration, what string, match func(frame) bool) frame {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			c.t.Fatalf("no %s within %s", what, timeout)
+		}
+		f, err := c.read(left)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				c.t.Fatalf("no %s within %s", what, timeout)
+			}
+			c.t.Fatalf("waiting for %s (at %s): %v", what, time.Now().Format("15:04:05.000"), err)
+		}
+		if match(f) {
+			return f
+		}
+	}
+}
+
+func decode[T any](t testing.TB, raw json.RawMessage) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return v
+}
+
+// cross puts n trades of qty 1 into matching for sym: n resting sells of
+// 1 lot at price, then one IOC buy that takes them all.
+func (m *mesh) cross(t testing.TB, sym string, firstID uint64, n int, price int64) {
+	t.Helper()
+	for i := range n {
+		if _, err := m.matching.SubmitOrder(bg, &matchingv1.SubmitOrderRequest{Symbol: sym, OrderId: firstID + uint64(i), Account: 100,
+			Side: matchingv1.Side_SIDE_SELL, Type: matchingv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := m.matching.SubmitOrder(bg, &matchingv1.SubmitOrderRequest{Symbol: sym, OrderId: firstID + uint64(n), Account: 101,
+		Side: matchingv1.Side_SIDE_BUY, Type: matchingv1.OrderType_ORDER_TYPE_IOC, Price: price, Quantity: int64(n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(resp.GetExecution().GetTrades()); got != n {
+		t.Fatalf("cross produced %d trades, want %d", got, n)
+	}
+}
+
+// dialQuery connects with the key in the api_key query parameter, as the
+// page does.
+func (m *mesh) dialQuery(t testing.TB, key string) (*client, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, "ws://"+m.httpAddr+"/ws?api_key="+key, nil)
+	if err != nil {
+		return nil, resp, err
+	}
+	c := &client{t: t, ws: ws}
+	t.Cleanup(func() { ws.CloseNow() })
+	if f := c.next(5 * time.Second); f.Type != "welcome" {
+		t.Fatalf("first frame %+v, want welcome", f)
+	}
+	return c, resp, nil
+}
+
+// dialSmallWindow connects with a 4 KiB socket receive buffer, so a client
+// that stops reading fills the server's buffers quickly.
+func (m *mesh) dialSmallWindow(t testing.TB, key string) *client {
+	t.Helper()
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+m.httpAddr+"/ws", &websocket.DialOptions{
+		HTTPHeader: http.Header{"X-API-Key": {key}},
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(1 << 24)
+	c := &client{t: t, ws: ws}
+	t.Cleanup(func() { ws.CloseNow() })
+	if f := c.next(5 * time.Second); f.Type != "welcome" {
+		t.Fatalf("first frame %+v, want welcome", f)
+	}
+	return c
+}
+
+// restingBid rests a buy order on matching.
+func restingBid(t testing.TB, m *mesh, id uint64, price, qty int64) {
+	t.Helper()
+	if _, err := m.matching.SubmitOrder(bg, &matchingv1.SubmitOrderRequest{Symbol: symbol, OrderId: id, Account: 100,
+		Side: matchingv1.Side_SIDE_BUY, Type: matchingv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: qty}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,207 @@
+package oms
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// follow starts following a symbol's trades on matching's trade stream,
+// from the first sequence not yet applied, for the life of the OMS:
+// fills of orders whose submit answer was lost (a restart, a timeout) and
+// fills of resting orders arrive this way, each applied once.
+func (m *OMS) follow(symbol string) {
+	m.followMu.Lock()
+	defer m.followMu.Unlock()
+	if m.following[symbol] {
+		return
+	}
+	m.following[symbol] = true
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		backoff := 100 * time.Millisecond
+		for m.ctx.Err() == nil {
+			from := m.appliedThrough(symbol) + 1
+			err := m.cfg.Matching.Trades(m.ctx, symbol, from, func(tr Trade) error {
+				backoff = 100 * time.Millisecond
+				return m.applyStreamed(symbol, tr)
+			})
+			if m.ctx.Err() != nil {
+				return
+			}
+			var oor *OutOfRangeError
+			if errors.As(err, &oor) {
+				// Matching no longer keeps the trades we missed: say so
+				// loudly and go on from the oldest it has.
+				m.log.Error("trades lost: matching no longer keeps them", zap.String("symbol", symbol),
+					zap.Uint64("from_sequence", oor.Requested), zap.Uint64("oldest_kept", oor.Oldest))
+				_ = m.store.commit(func(t *txn) error {
+					mark := t.st.trades[symbol]
+					if mark == nil {
+						mark = &tradeMark{}
+						t.st.trades[symbol] = mark
+					}
+					if oor.Oldest > 0 && mark.Through < oor.Oldest-1 {
+						mark.Through = oor.Oldest - 1
+						t.trades[symbol] = true
+					}
+					return nil
+				})
+				continue
+			}
+			m.log.Debug("trade stream ended; resuming", zap.String("symbol", symbol), zap.Error(err))
+			select {
+			case <-time.After(backoff):
+			case <-m.ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 2*time.Second)
+		}
+	}()
+}
+
+func (m *OMS) appliedThrough(symbol string) uint64 {
+	m.store.mu.RLock()
+	defer m.store.mu.RUnlock()
+	if mark := m.store.st.trades[symbol]; mark != nil {
+		return mark.Through
+	}
+	return 0
+}
+
+// applyStreamed applies a streamed trade unless a submit answer already
+// did (then nothing is written).
+func (m *OMS) applyStreamed(symbol string, tr Trade) error {
+	m.store.mu.RLock()
+	mark := m.store.st.trades[symbol]
+	seen := mark != nil && mark.seen(tr.Seq)
+	in := m.store.st.instruments[symbol]
+	m.store.mu.RUnlock()
+	if !seen && in != nil {
+		inst := *in
+		if err := m.store.commit(func(t *txn) error {
+			t.applyTrade(&inst, tr)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	m.markMu.Lock()
+	close(m.markWake)
+	m.markWake = make(chan struct{})
+	m.markMu.Unlock()
+	return nil
+}
+
+// waitApplied waits until every trade of symbol through seq is applied.
+func (m *OMS) waitApplied(ctx context.Context, symbol string, seq uint64) bool {
+	deadline := time.NewTimer(3 * time.Second)
+	defer deadline.Stop()
+	for {
+		m.markMu.Lock()
+		wake := m.markWake
+		m.markMu.Unlock()
+		if m.appliedThrough(symbol) >= seq {
+			return true
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-m.ctx.Done():
+			return false
+		}
+	}
+}
+
+// reconciler settles unresolved orders: those whose submit may or may not
+// have reached matching.
+func (m *OMS) reconciler() {
+	defer m.wg.Done()
+	tick := time.NewTicker(m.cfg.ReconcileEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-m.ctx.Done():
+			return
+		}
+		m.store.mu.RLock()
+		var ids []uint64
+		for id, o := range m.store.st.orders {
+			if o.Unresolved != "" {
+				ids = append(ids, id)
+			}
+		}
+		m.store.mu.RUnlock()
+		for _, id := range ids {
+			ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+			m.reconcile(ctx, id)
+			cancel()
+		}
+	}
+}
+
+// Unresolved counts the orders whose matching outcome is not settled yet.
+func (m *OMS) Unresolved() int {
+	m.store.mu.RLock()
+	defer m.store.mu.RUnlock()
+	n := 0
+	for _, o := range m.store.st.orders {
+		if o.Unresolved != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// reconcile settles one unresolved order: cancel it in matching (so it
+// cannot trade any more), wait until every trade matching has made on the
+// symbol is applied, then the order is what its fills say: filled, or
+// cancelled with its fills, or rejected when it never traded and was not
+// in the book.
+func (m *OMS) reconcile(ctx context.Context, id uint64) {
+	o, err := m.Get(id)
+	if err != nil || o.Unresolved == "" {
+		return
+	}
+	cancelled, err := m.cfg.Matching.Cancel(ctx, o.Symbol, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		m.log.Debug("reconcile: matching unreachable", zap.Uint64("order_id", id), zap.Error(err))
+		return
+	}
+	last, err := m.cfg.Matching.LastTradeSeq(ctx, o.Symbol)
+	if err != nil || !m.waitApplied(ctx, o.Symbol, last) {
+		return
+	}
+	err = m.store.commit(func(t *txn) error {
+		p := t.st.orders[id]
+		if p.Unresolved == "" {
+			return nil
+		}
+		cause := p.Unresolved
+		p.Unresolved = ""
+		t.orders[id] = true
+		switch {
+		case p.Status == New && cancelled > 0:
+			if err := t.move(p, Accepted, ""); err != nil {
+				return err
+			}
+			return t.move(p, Canceled, "cancelled: it rested in the book but matching's answer was lost ("+cause+")")
+		case p.Status == New:
+			p.RejectReasons = []string{"matching unreachable: " + cause}
+			return t.move(p, Rejected, "matching unreachable ("+cause+"); not in the book, no fills")
+		case p.Status.Open():
+			return t.move(p, Canceled, "remainder cancelled: matching's answer was lost ("+cause+")")
+		}
+		return nil
+	})
+	if err != nil {
+		m.log.Error("reconcile: recording", zap.Uint64("order_id", id), zap.Error(err))
+	}
+}

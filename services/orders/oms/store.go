@@ -1,0 +1,431 @@
+package oms
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/fixed"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets of the store.
+var (
+	bInstruments = []byte("instruments") // symbol -> Instrument
+	bOrders      = []byte("orders")      // id (8 bytes BE) -> Order
+	bClientIDs   = []byte("client_ids")  // account \x00 client_order_id -> id
+	bPositions   = []byte("positions")   // account \x00 symbol -> Position
+	bAccounts    = []byte("accounts")    // account -> matching account number (8 bytes BE)
+	bTrades      = []byte("trades")      // symbol -> tradeMark (applied trade sequences)
+	bUpdates     = []byte("updates")     // seq (8 bytes BE) -> Update
+	bMeta        = []byte("meta")        // next_order_id, next_seq, next_account
+)
+
+type clientKey struct{ account, clientOrderID string }
+type posKey struct{ account, symbol string }
+type openKey struct {
+	account, symbol string
+	side            Side
+}
+
+// tradeMark is which of a symbol's trade sequences are applied: all up to
+// Through, and those in Above (applied out of order, from submit answers,
+// before the trade stream got there). A trade is applied at most once.
+type tradeMark struct {
+	Through uint64          `json:"through"`
+	Above   map[uint64]bool `json:"above,omitempty"`
+}
+
+func (m *tradeMark) seen(seq uint64) bool { return seq <= m.Through || m.Above[seq] }
+
+func (m *tradeMark) add(seq uint64) {
+	if m.Above == nil {
+		m.Above = map[uint64]bool{}
+	}
+	m.Above[seq] = true
+	for m.Above[m.Through+1] {
+		delete(m.Above, m.Through+1)
+		m.Through++
+	}
+}
+
+// state is the whole domain state, in memory; the store holds the durable
+// copy. Guarded by Store.mu; mutated only by the committer.
+type state struct {
+	instruments map[string]*Instrument
+	orders      map[uint64]*Order
+	byClient    map[clientKey]uint64
+	positions   map[posKey]*Position
+	accounts    map[string]uint64
+	trades      map[string]*tradeMark
+	open        map[openKey]fixed.Decimal // open quantity per account, symbol, side
+	nextOrderID uint64
+	nextSeq     uint64
+	nextAccount uint64
+}
+
+// txn is one operation's view while the committer runs it: it reads and
+// mutates the state and records what to write.
+type txn struct {
+	st          *state
+	now         time.Time
+	orders      map[uint64]bool
+	instruments map[string]bool
+	positions   map[posKey]bool
+	accounts    map[string]bool
+	trades      map[string]bool
+	updates     []Update
+}
+
+type op struct {
+	fn   func(*txn) error
+	done chan error
+}
+
+// Store is the durable state: bbolt, with a group-committing writer so
+// concurrent operations share an fsync. An operation's changes are durable
+// when commit returns nil.
+type Store struct {
+	db   *bolt.DB
+	keep int // updates kept for resumption
+
+	mu sync.RWMutex
+	st state
+
+	ops    chan op
+	closed chan struct{}
+	wg     sync.WaitGroup
+
+	// The update log: the newest `keep` updates, and a channel closed (and
+	// replaced) on every append to wake streams.
+	logMu  sync.Mutex
+	log    []Update
+	wake   chan struct{}
+	failed error
+}
+
+// OpenStore opens (creating) the store in dir. noSync is for benchmarks
+// only: acknowledged orders may then be lost.
+func OpenStore(dir string, noSync bool, keepUpdates int) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(filepath.Join(dir, "orders.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync})
+	if err != nil {
+		return nil, fmt.Errorf("open order store: %w", err)
+	}
+	if keepUpdates <= 0 {
+		keepUpdates = 100_000
+	}
+	s := &Store{db: db, keep: keepUpdates, ops: make(chan op, 1024), closed: make(chan struct{}), wake: make(chan struct{})}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.committer()
+	return s, nil
+}
+
+func be(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func (s *Store) load() error {
+	st := state{instruments: map[string]*Instrument{}, orders: map[uint64]*Order{}, byClient: map[clientKey]uint64{},
+		positions: map[posKey]*Position{}, accounts: map[string]uint64{}, trades: map[string]*tradeMark{},
+		open: map[openKey]fixed.Decimal{}, nextOrderID: 1, nextSeq: 1, nextAccount: 1}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bInstruments, bOrders, bClientIDs, bPositions, bAccounts, bTrades, bUpdates, bMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		for k, p := range map[string]*uint64{"next_order_id": &st.nextOrderID, "next_seq": &st.nextSeq, "next_account": &st.nextAccount} {
+			if v := meta.Get([]byte(k)); len(v) == 8 {
+				*p = binary.BigEndian.Uint64(v)
+			}
+		}
+		if err := tx.Bucket(bInstruments).ForEach(func(k, v []byte) error {
+			in := new(Instrument)
+			st.instruments[string(k)] = in
+			return json.Unmarshal(v, in)
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bOrders).ForEach(func(k, v []byte) error {
+			o := new(Order)
+			if err := json.Unmarshal(v, o); err != nil {
+				return err
+			}
+			st.orders[o.ID] = o
+			st.byClient[clientKey{o.Account, o.ClientOrderID}] = o.ID
+			st.open[openKey{o.Account, o.Symbol, o.Side}] += o.Open()
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bPositions).ForEach(func(k, v []byte) error {
+			p := new(Position)
+			if err := json.Unmarshal(v, p); err != nil {
+				return err
+			}
+			st.positions[posKey{p.Account, p.Symbol}] = p
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bAccounts).ForEach(func(k, v []byte) error {
+			st.accounts[string(k)] = binary.BigEndian.Uint64(v)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bTrades).ForEach(func(k, v []byte) error {
+			m := new(tradeMark)
+			st.trades[string(k)] = m
+			return json.Unmarshal(v, m)
+		}); err != nil {
+			return err
+		}
+		c := tx.Bucket(bUpdates).Cursor()
+		for k, v := c.Last(); k != nil && len(s.log) < s.keep; k, v = c.Prev() {
+			var u Update
+			if err := json.Unmarshal(v, &u); err != nil {
+				return err
+			}
+			s.log = append(s.log, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load order store: %w", err)
+	}
+	for i, j := 0, len(s.log)-1; i < j; i, j = i+1, j-1 {
+		s.log[i], s.log[j] = s.log[j], s.log[i]
+	}
+	s.st = st
+	return nil
+}
+
+// Close stops the committer (after the queued operations) and closes the
+// database.
+func (s *Store) Close() error {
+	close(s.closed)
+	s.wg.Wait()
+	return s.db.Close()
+}
+
+// commit runs fn in the committer and returns once its changes are durable
+// (or fn's error: then fn must have changed nothing).
+func (s *Store) commit(fn func(*txn) error) error {
+	o := op{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.ops <- o:
+	case <-s.closed:
+		return ErrClosed
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-s.closed:
+		// The committer finishes what it took; wait for the answer.
+		return <-o.done
+	}
+}
+
+func (s *Store) committer() {
+	defer s.wg.Done()
+	batch := make([]op, 0, 256)
+	for {
+		batch = batch[:0]
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		case <-s.closed:
+			for {
+				select {
+				case o := <-s.ops:
+					o.done <- ErrClosed
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.run(batch)
+	}
+}
+
+// run applies a batch in memory, writes it in one bbolt transaction
+// (fsynced) and answers each operation.
+func (s *Store) run(batch []op) {
+	t := &txn{st: &s.st, now: time.Now().UTC(), orders: map[uint64]bool{}, instruments: map[string]bool{},
+		positions: map[posKey]bool{}, accounts: map[string]bool{}, trades: map[string]bool{}}
+	errs := make([]error, len(batch))
+	s.mu.Lock()
+	if s.failed != nil {
+		s.mu.Unlock()
+		for _, o := range batch {
+			o.done <- s.failed
+		}
+		return
+	}
+	for i, o := range batch {
+		errs[i] = o.fn(t)
+	}
+	// Encode under the lock (the state keeps changing after it).
+	type kv struct {
+		b    []byte
+		k, v []byte
+	}
+	var puts []kv
+	enc := func(b, k []byte, v any) {
+		data, err := json.Marshal(v)
+		if err != nil {
+			panic(fmt.Sprintf("orders: encode %T: %v", v, err)) // plain structs: cannot fail
+		}
+		puts = append(puts, kv{b, k, data})
+	}
+	for id := range t.orders {
+		o := t.st.orders[id]
+		enc(bOrders, be(id), o)
+		puts = append(puts, kv{bClientIDs, []byte(o.Account + "\x00" + o.ClientOrderID), be(id)})
+	}
+	for sym := range t.instruments {
+		enc(bInstruments, []byte(sym), t.st.instruments[sym])
+	}
+	for k := range t.positions {
+		enc(bPositions, []byte(k.account+"\x00"+k.symbol), t.st.positions[k])
+	}
+	for a := range t.accounts {
+		puts = append(puts, kv{bAccounts, []byte(a), be(t.st.accounts[a])})
+	}
+	for sym := range t.trades {
+		enc(bTrades, []byte(sym), t.st.trades[sym])
+	}
+	for i := range t.updates {
+		enc(bUpdates, be(t.updates[i].Seq), &t.updates[i])
+	}
+	nextOrderID, nextSeq, nextAccount := t.st.nextOrderID, t.st.nextSeq, t.st.nextAccount
+	s.mu.Unlock()
+
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, p := range puts {
+			if err := tx.Bucket(p.b).Put(p.k, p.v); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		for k, v := range map[string]uint64{"next_order_id": nextOrderID, "next_seq": nextSeq, "next_account": nextAccount} {
+			if err := meta.Put([]byte(k), be(v)); err != nil {
+				return err
+			}
+		}
+		// Trim the update log to the newest `keep`.
+		if nextSeq > uint64(s.keep)+1 {
+			c := tx.Bucket(bUpdates).Cursor()
+			limit := be(nextSeq - uint64(s.keep))
+			for k, _ := c.First(); k != nil && string(k) < string(limit); k, _ = c.Next() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Memory is ahead of the disk now: refuse everything from here on
+		// (a restart reloads the durable state).
+		s.mu.Lock()
+		s.failed = fmt.Errorf("order store write failed (restart the service): %w", err)
+		s.mu.Unlock()
+		for _, o := range batch {
+			o.done <- s.failed
+		}
+		return
+	}
+	if len(t.updates) > 0 {
+		s.logMu.Lock()
+		s.log = append(s.log, t.updates...)
+		if n := len(s.log) - s.keep; n > s.keep/4 { // trim in chunks
+			s.log = append(s.log[:0:0], s.log[n:]...)
+		}
+		close(s.wake)
+		s.wake = make(chan struct{})
+		s.logMu.Unlock()
+	}
+	for i, o := range batch {
+		o.done <- errs[i]
+	}
+}
+
+// event appends an event to an order: the update sequence, the new status,
+// the history entry and the update log entry. The transition must be legal
+// (checked by the caller with CanMove, or a fill on an open order).
+func (t *txn) event(o *Order, ev Event) {
+	prevOpen := o.Open()
+	ev.Seq = t.st.nextSeq
+	t.st.nextSeq++
+	if ev.Time.IsZero() {
+		ev.Time = t.now
+	}
+	o.Status = ev.Status
+	o.Seq = ev.Seq
+	o.UpdatedAt = ev.Time
+	o.History = append(o.History, ev)
+	t.st.open[openKey{o.Account, o.Symbol, o.Side}] += o.Open() - prevOpen
+	t.orders[o.ID] = true
+	snap := *o
+	snap.History = nil
+	t.updates = append(t.updates, Update{Seq: ev.Seq, OrderID: o.ID, Event: ev, Order: snap})
+}
+
+// move is a checked transition.
+func (t *txn) move(o *Order, to Status, reason string) error {
+	if !CanMove(o.Status, to) {
+		return fmt.Errorf("%w: order %d %s -> %s", ErrBadTransition, o.ID, o.Status, to)
+	}
+	t.event(o, Event{Status: to, Reason: reason})
+	return nil
+}
+
+// updatesFrom returns up to max updates with Seq >= from, and a channel
+// closed when more arrive.
+func (s *Store) updatesFrom(from uint64, max int, buf []Update) ([]Update, <-chan struct{}, error) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if len(s.log) == 0 || from > s.log[len(s.log)-1].Seq {
+		return buf, s.wake, nil
+	}
+	oldest := s.log[0].Seq
+	if from < oldest {
+		return buf, nil, &TrimmedError{Requested: from, Oldest: oldest}
+	}
+	i := int(from - oldest) // the log is contiguous
+	for ; i < len(s.log) && len(buf) < max; i++ {
+		buf = append(buf, s.log[i])
+	}
+	return buf, s.wake, nil
+}
+
+// lastSeq is the newest durable update sequence (0: none).
+func (s *Store) lastSeq() uint64 {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if len(s.log) == 0 {
+		return 0
+	}
+	return s.log[len(s.log)-1].Seq
+}

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/tradsys/mesh/services/orders/oms"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+const errorDomain = "orders.tradsys"
+
+// classify is the one table mapping domain errors to a gRPC code, a reason
+// and ErrorInfo metadata.
+func classify(err error) (code codes.Code, reason string, meta map[string]string) {
+	var (
+		field   *oms.FieldError
+		trimmed *oms.TrimmedError
+		risk    *oms.RiskRejectedError
+		refused *oms.RefusedError
+	)
+	meta = map[string]string{}
+	switch {
+	case errors.As(err, &field):
+		meta["field"] = field.Field
+		return codes.InvalidArgument, "INVALID_ARGUMENT", meta
+	case errors.Is(err, oms.ErrInvalidPageToken):
+		meta["field"] = "page_token"
+		return codes.InvalidArgument, "INVALID_ARGUMENT", meta
+	case errors.Is(err, oms.ErrUnknownSymbol):
+		return codes.NotFound, "UNKNOWN_SYMBOL", meta
+	case errors.Is(err, oms.ErrUnknownOrder):
+		return codes.NotFound, "UNKNOWN_ORDER", meta
+	case errors.Is(err, oms.ErrSymbolExists):
+		return codes.AlreadyExists, "INSTRUMENT_EXISTS", meta
+	case errors.Is(err, oms.ErrHalted):
+		return codes.FailedPrecondition, "INSTRUMENT_HALTED", meta
+	case errors.Is(err, oms.ErrNotOpen):
+		return codes.FailedPrecondition, "ORDER_NOT_OPEN", meta
+	case errors.As(err, &risk):
+		return codes.FailedPrecondition, "RISK_REJECTED", meta
+	case errors.As(err, &refused):
+		return codes.FailedPrecondition, "MATCHING_REFUSED", meta
+	case errors.As(err, &trimmed):
+		meta["oldest_sequence"] = strconv.FormatUint(trimmed.Oldest, 10)
+		meta["from_sequence"] = strconv.FormatUint(trimmed.Requested, 10)
+		return codes.OutOfRange, "UPDATES_NO_LONGER_AVAILABLE", meta
+	case errors.Is(err, oms.ErrClosed):
+		return codes.Unavailable, "ORDERS_NOT_LOADED", meta
+	case errors.Is(err, oms.ErrBadTransition):
+		return codes.Internal, "BAD_TRANSITION", meta
+	}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		// A status from risk or matching (e.g. UNAVAILABLE on a cancel):
+		// its code, with our domain.
+		return st.Code(), "UPSTREAM_" + st.Code().String(), meta
+	}
+	return codes.Unavailable, "UPSTREAM_UNAVAILABLE", meta
+}
+
+// togRPCError is the one place where domain errors become gRPC statuses.
+func togRPCError(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	code, reason, meta := classify(err)
+	msg := err.Error()
+	if st, ok := status.FromError(err); ok {
+		msg = st.Message()
+	}
+	st := status.New(code, msg)
+	if withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: errorDomain, Metadata: meta}); derr == nil {
+		st = withInfo
+	}
+	return st.Err()
+}

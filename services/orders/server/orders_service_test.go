@@ -1,0 +1,156 @@
+package server_test
+
+import (
+	"slices"
+	"testing"
+
+	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
+	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
+	"google.golang.org/grpc/codes"
+)
+
+func statuses(o *ordersv1.Order) []ordersv1.OrderStatus {
+	var out []ordersv1.OrderStatus
+	for _, e := range o.GetHistory() {
+		if len(out) == 0 || out[len(out)-1] != e.GetStatus() {
+			out = append(out, e.GetStatus())
+		}
+	}
+	return out
+}
+
+// The happy path with decimal prices: a resting sell, a crossing buy, both
+// filled at the maker's price, positions from the fills, the history of
+// every state, and the update stream resumable from a sequence.
+func TestSubmitMatchFillDecimal(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "BTC-USD", "0.01", "0.001")
+	ctx := ctxT(t)
+	stream, err := m.oc.StreamOrderUpdates(ctx, &ordersv1.StreamOrderUpdatesRequest{FromSequence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := m.submit(t, "alice", "a1", "BTC-USD", sell, "86780.01", "0.015")
+	if ask.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_ACCEPTED || ask.GetOpenQuantity() != "0.015" || ask.GetPrice() != "86780.01" {
+		t.Fatalf("resting sell: %v", ask)
+	}
+	bid := m.submit(t, "bob", "b1", "BTC-USD", buy, "86790", "0.02")
+	if bid.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_PARTIALLY_FILLED || bid.GetFilledQuantity() != "0.015" ||
+		bid.GetOpenQuantity() != "0.005" || bid.GetAverageFillPrice() != "86780.01" {
+		t.Fatalf("crossing buy: %v", bid)
+	}
+	got, err := m.oc.GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: ask.GetOrderId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ordersv1.OrderStatus{ordersv1.OrderStatus_ORDER_STATUS_NEW, ordersv1.OrderStatus_ORDER_STATUS_ACCEPTED, ordersv1.OrderStatus_ORDER_STATUS_FILLED}
+	if o := got.GetOrder(); o.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_FILLED || !slices.Equal(statuses(o), want) {
+		t.Fatalf("filled maker: %v, history %v", o, statuses(o))
+	}
+	if f := got.GetOrder().GetHistory()[2].GetFill(); f.GetPrice() != "86780.01" || f.GetQuantity() != "0.015" || !f.GetMaker() || f.GetTradeSequence() != 1 {
+		t.Fatalf("fill: %v", f)
+	}
+	pos, err := m.oc.GetPositions(ctx, &ordersv1.GetPositionsRequest{Symbol: "BTC-USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pos.GetPositions()) != 2 || pos.GetPositions()[0].GetNetQuantity() != "-0.015" || pos.GetPositions()[1].GetNetQuantity() != "0.015" ||
+		pos.GetPositions()[1].GetBoughtNotional() != "1301.70015" {
+		t.Fatalf("positions: %v", pos.GetPositions())
+	}
+	// The stream from 1 has every change in order: ask NEW, ACCEPTED; bid
+	// NEW, ACCEPTED, then the trade's fills and the maker FILLED.
+	var seqs []uint64
+	for len(seqs) < 6 {
+		u, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, u.GetSequence())
+	}
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("update sequences %v, want 1..6", seqs)
+		}
+	}
+	// Resume from 5: the same updates again.
+	rs, err := m.oc.StreamOrderUpdates(ctx, &ordersv1.StreamOrderUpdatesRequest{FromSequence: 5, Account: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := rs.Recv()
+	if err != nil || u.GetOrder().GetAccount() != "alice" || u.GetSequence() < 5 {
+		t.Fatalf("resumed update: %v %v", u, err)
+	}
+
+	// Cancel the rest of the bid; list by status.
+	c, err := m.oc.CancelOrder(ctx, &ordersv1.CancelOrderRequest{Account: "bob", OrderId: bid.GetOrderId()})
+	if err != nil || c.GetOrder().GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_CANCELED || c.GetOrder().GetFilledQuantity() != "0.015" {
+		t.Fatalf("cancel: %v %v", c, err)
+	}
+	_, err = m.oc.CancelOrder(ctx, &ordersv1.CancelOrderRequest{Account: "bob", OrderId: bid.GetOrderId()})
+	wantCode(t, err, codes.FailedPrecondition, "CANCELED")
+	_, err = m.oc.CancelOrder(ctx, &ordersv1.CancelOrderRequest{Account: "mallory", OrderId: ask.GetOrderId()})
+	wantCode(t, err, codes.NotFound)
+	l, err := m.oc.ListOrders(ctx, &ordersv1.ListOrdersRequest{Statuses: []ordersv1.OrderStatus{ordersv1.OrderStatus_ORDER_STATUS_FILLED}})
+	if err != nil || len(l.GetOrders()) != 1 || l.GetOrders()[0].GetOrderId() != ask.GetOrderId() {
+		t.Fatalf("list filled: %v %v", l, err)
+	}
+}
+
+// Off-grid prices and quantities are INVALID_ARGUMENT naming the field and
+// the grid; nothing is recorded.
+func TestOffGridIsInvalidArgument(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "ETH-USD", "0.05", "0.01")
+	ctx := ctxT(t)
+	for _, c := range []struct{ price, qty, field, grid string }{
+		{"100.01", "1", "price", "0.05"},
+		{"100.05", "1.005", "quantity", "0.01"},
+	} {
+		_, err := m.oc.SubmitOrder(ctx, &ordersv1.SubmitOrderRequest{Account: "a", ClientOrderId: "x", Symbol: "ETH-USD",
+			Side: buy, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: c.price, Quantity: c.qty})
+		wantCode(t, err, codes.InvalidArgument, c.field, c.grid)
+	}
+	_, err := m.oc.SubmitOrder(ctx, &ordersv1.SubmitOrderRequest{Account: "a", ClientOrderId: "x", Symbol: "NOPE",
+		Side: buy, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: "1", Quantity: "1"})
+	wantCode(t, err, codes.NotFound, "NOPE")
+	l, err := m.oc.ListOrders(ctx, &ordersv1.ListOrdersRequest{})
+	if err != nil || len(l.GetOrders()) != 0 {
+		t.Fatalf("orders after refusals: %v %v", l, err)
+	}
+}
+
+// A retried submit (same account, same client order id) answers the same
+// order, never a second one, also when the retries race.
+func TestIdempotentRetry(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "SOL-USD", "0.01", "1")
+	first := m.submit(t, "carol", "c-1", "SOL-USD", buy, "150.25", "3")
+	ids := make(chan uint64, 8)
+	for range 8 {
+		go func() {
+			resp, err := m.oc.SubmitOrder(ctxT(t), &ordersv1.SubmitOrderRequest{Account: "carol", ClientOrderId: "c-1", Symbol: "SOL-USD",
+				Side: buy, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: "150.25", Quantity: "3"})
+			if err != nil || !resp.GetDuplicate() {
+				t.Errorf("retry: %v %v", resp, err)
+				ids <- 0
+				return
+			}
+			ids <- resp.GetOrder().GetOrderId()
+		}()
+	}
+	for range 8 {
+		if id := <-ids; id != first.GetOrderId() {
+			t.Fatalf("retry answered order %d, want %d", id, first.GetOrderId())
+		}
+	}
+	// Another account may use the same client order id.
+	if other := m.submit(t, "dave", "c-1", "SOL-USD", buy, "150.25", "3"); other.GetOrderId() == first.GetOrderId() {
+		t.Fatal("two accounts share an order")
+	}
+	book, err := m.mc.GetOrderBook(ctxT(t), &matchingv1.GetOrderBookRequest{Symbol: "SOL-USD"})
+	if err != nil || len(book.GetBids()) != 1 || book.GetBids()[0].GetOrderCount() != 2 {
+		t.Fatalf("book: %v %v (want one level with 2 orders)", book, err)
+	}
+}

@@ -1,0 +1,80 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/fixed"
+	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
+	"go.uber.org/zap"
+)
+
+// ensure starts following symbol (once) with its tick size: the stream
+// starts at the symbol's last trade, so the band has a price at once.
+func (f *follower) ensure(symbol string, tick fixed.Decimal) {
+	if f.conn == nil || tick <= 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.symbols[symbol]; ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.symbols[symbol] = cancel
+	go f.run(ctx, symbol, tick)
+}
+
+func (f *follower) run(ctx context.Context, symbol string, tick fixed.Decimal) {
+	api := matchingv1.NewMatchingServiceClient(f.conn)
+	var from uint64
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if from == 0 {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			book, err := api.GetOrderBook(cctx, &matchingv1.GetOrderBookRequest{Symbol: symbol, Depth: 1})
+			cancel()
+			if err == nil && book.GetLastTradeSequence() > 0 {
+				from = book.GetLastTradeSequence()
+			}
+		}
+		stream, err := api.StreamTrades(ctx, &matchingv1.StreamTradesRequest{Symbol: symbol, FromSequence: from})
+		if err == nil {
+			for {
+				resp, rerr := stream.Recv()
+				if rerr != nil {
+					err = rerr
+					break
+				}
+				t := resp.GetTrade()
+				from = t.GetSequence() + 1
+				if t.GetPrice() > 0 && t.GetPrice() <= int64(fixed.Max)/int64(tick) {
+					f.trades.Set(symbol, fixed.Decimal(t.GetPrice()*int64(tick)))
+				}
+				backoff = 100 * time.Millisecond
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		f.log.Debug("trade stream ended; resuming", zap.String("symbol", symbol), zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+		from = 0 // the newest trade again (the ring may have moved on)
+	}
+}
+
+// stopAll stops every follower and forgets the prices.
+func (f *follower) stopAll() {
+	f.mu.Lock()
+	for s, cancel := range f.symbols {
+		cancel()
+		delete(f.symbols, s)
+	}
+	f.mu.Unlock()
+	f.trades.Reset()
+}
