@@ -52,11 +52,15 @@ func (t TLS) load() (tls.Certificate, *x509.CertPool, error) {
 
 // ServerCredentials are mTLS credentials requiring a client certificate when
 // TLS is configured, and insecure ones otherwise.
-func (t TLS) ServerCredentials() (credentials.TransportCredentials, error) { return t.credentials(true) }
+func (t TLS) ServerCredentials() (credentials.TransportCredentials, error) {
+	return t.credentials(true)
+}
 
 // ClientCredentials are the matching client side: our certificate plus the
 // CA that servers must chain to.
-func (t TLS) ClientCredentials() (credentials.TransportCredentials, error) { return t.credentials(false) }
+func (t TLS) ClientCredentials() (credentials.TransportCredentials, error) {
+	return t.credentials(false)
+}
 
 func (t TLS) credentials(server bool) (credentials.TransportCredentials, error) {
 	if !t.Configured() {
