@@ -2,7 +2,8 @@
 # The docker-compose mesh, as a user runs it, checked end to end:
 #   up and healthy -> serves (sessions, leases, locks, a dormant service
 #   activating on its first order) -> every stateful container recreated
-#   (etcd members, matching, historical) with its data back -> an etcd
+#   (etcd members, matching, historical, orders, risk, gateway) with its
+#   data back -> an etcd
 #   member stopped and restarted (it rejoins) -> the coordinator leader killed
 #   (the other replica takes over, nothing lost).
 # It runs as its own compose project (tradsys-compose-test) with every port
@@ -23,12 +24,15 @@ start=$SECONDS
 
 echo "== start project $P (a leftover of an earlier run is removed first)"
 dc down -v --remove-orphans >/dev/null 2>&1 || true
+export TRADSYS_MARKET_DATA_DIR=$(market_data)
 dc up -d --no-build
 wait_healthy_compose 180
 dc ps
 
-C1=$(dc port coordinator1 7000) C2=$(dc port coordinator2 7000) M=$(dc port matching 7103) H=$(dc port historical 7101)
-echo "coordinators $C1 $C2, matching $M, historical $H"
+ports() { M=$(dc port matching 7103) H=$(dc port historical 7101) O=$(dc port orders 7102) R=$(dc port risk 7106); }
+C1=$(dc port coordinator1 7000) C2=$(dc port coordinator2 7000)
+ports
+echo "coordinators $C1 $C2, matching $M, historical $H, orders $O, risk $R"
 call() { grpcurl -plaintext -d "$2" "$1" "tradsys.coordinator.v1.CoordinatorService/$3"; }
 
 echo "== serve: session, memory lease, lock"
@@ -55,21 +59,45 @@ latest() { grpcurl -plaintext -d '{"symbol":"BTCUSDT","interval":"INTERVAL_1M"}'
 CANDLE=$(latest "$H")
 [ "$CANDLE" != null ] && [ -n "$CANDLE" ] || fail "no candle after backfill"
 
+echo "== an order through orders (risk checked, matched), an account limit in risk"
+ord() { grpcurl -plaintext -d "$2" "$1" "tradsys.orders.v1.OrderService/$3"; }
+ord "$O" '{"instrument":{"symbol":"ETHUSDT","tick_size":"0.01","lot_size":"0.001"}}' CreateInstrument >/dev/null
+grpcurl -plaintext -d '{"limits":{"account":"acct1","max_order_quantity":"50"}}' "$R" tradsys.risk.v1.RiskService/SetLimits >/dev/null
+limit() { grpcurl -plaintext -d '{"account":"acct1"}' "$1" tradsys.risk.v1.RiskService/GetLimits | jq -r .stored.maxOrderQuantity; }
+[ "$(limit "$R")" = 50 ] || fail "risk limit not stored: $(limit "$R")"
+OUT=$(ord "$O" '{"account":"acct1","client_order_id":"c1","symbol":"ETHUSDT","side":"SIDE_SELL","type":"ORDER_TYPE_LIMIT","price":"100.00","quantity":"1.5"}' SubmitOrder)
+OID=$(jq -r .order.orderId <<<"$OUT")
+[ "$(jq -r .order.status <<<"$OUT")" = ORDER_STATUS_ACCEPTED ] || fail "order not accepted: $OUT"
+has '"status": "ORDER_STATUS_REJECTED"' ord "$O" '{"account":"acct1","client_order_id":"c2","symbol":"ETHUSDT","side":"SIDE_SELL","type":"ORDER_TYPE_LIMIT","price":"100.00","quantity":"60"}' SubmitOrder \
+	|| fail "risk did not refuse an order over the account's limit"
+order_status() { ord "$1" "{\"order_id\":$OID}" GetOrder | jq -r '.order.status + " " + .order.openQuantity'; }
+ORDER=$(order_status "$O")
+echo "order $OID: $ORDER"
+
+# (A scratch image has no shell; docker cp reads its files.)
+api_keys() { docker cp "$(dc ps -q gateway):/data/api-keys" - | tar -xO; }
+KEYS=$(api_keys)
+[ -n "$KEYS" ] || fail "gateway wrote no API key file"
+
 echo "== recreate every stateful container: its data is back"
+STATEFUL="etcd1 etcd2 etcd3 matching historical orders risk gateway"
 declare -A before
-for s in etcd1 etcd2 etcd3 matching historical; do before[$s]=$(dc ps -q $s); done
+for s in $STATEFUL; do before[$s]=$(dc ps -q $s); done
 t0=$SECONDS
-dc up -d --no-build --no-deps --force-recreate etcd1 etcd2 etcd3 matching historical
+dc up -d --no-build --no-deps --force-recreate $STATEFUL
 wait_healthy_compose 180
-for s in etcd1 etcd2 etcd3 matching historical; do
+for s in $STATEFUL; do
 	[ "$(dc ps -q $s)" != "${before[$s]}" ] || fail "$s was not recreated"
 	has "${P}_$s" docker inspect --format '{{range .Mounts}}{{.Name}} {{end}}' "$(dc ps -q $s)" || fail "$s has no named volume ${P}_$s"
 done
-M=$(dc port matching 7103) H=$(dc port historical 7101)
+ports
 has "$LEASE" tradsys --coordinator "$C1,$C2" leases || fail "etcd lost lease $LEASE"
 has '"quantity": "2"' book "$M" || fail "matching lost the resting 2 lots: $(book "$M")"
 [ "$(latest "$H")" = "$CANDLE" ] || fail "historical lost its candles: $(latest "$H") != $CANDLE"
-echo "recreated 5 stateful containers, data back, in $((SECONDS - t0))s"
+[ "$(order_status "$O")" = "$ORDER" ] || fail "orders lost order $OID: $(order_status "$O") != $ORDER"
+[ "$(limit "$R")" = 50 ] || fail "risk lost the account limit: $(limit "$R")"
+[ "$(api_keys)" = "$KEYS" ] || fail "gateway's API keys changed on recreation"
+echo "recreated $(wc -w <<<"$STATEFUL") stateful containers, data back, in $((SECONDS - t0))s"
 
 echo "== kill etcd3: the cluster keeps quorum and serves; start it: it rejoins"
 dc kill etcd3
@@ -81,7 +109,7 @@ retry 20 call "$C1" "{\"session_id\":\"$SID\",\"name\":\"compose/after-rejoin\"}
 has compose/after-rejoin tradsys --coordinator "$C1" locks || fail "lock after rejoin missing"
 
 echo "== kill the coordinator leader"
-leader() { tradsys --coordinator "$1" -o json status 2>/dev/null | jq -r '.leader // empty' | sed 's/:7000$//'; }
+leader() { tradsys --coordinator "$1" --timeout 1s -o json status 2>/dev/null | jq -r '.leader // empty' | sed 's/:7000$//'; }
 LEADER=$(leader "$C1,$C2")
 [ -n "$LEADER" ] || fail "no leader"
 OTHER=$C2; [ "$LEADER" = coordinator2 ] && OTHER=$C1

@@ -6,6 +6,7 @@ require (
 	github.com/tradsys/mesh/pkg v0.0.0
 	github.com/tradsys/mesh/proto v0.0.0
 	github.com/tradsys/mesh/services/coordinator v0.0.0
+	github.com/tradsys/mesh/services/orders v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -37,6 +38,8 @@ require (
 	github.com/soheilhy/cmux v0.1.5 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/tmc/grpc-websocket-proxy v0.0.0-20220101234140-673ab2c3ae75 // indirect
+	github.com/tradsys/mesh/services/matching v0.0.0-00010101000000-000000000000 // indirect
+	github.com/tradsys/mesh/services/risk v0.0.0-00010101000000-000000000000 // indirect
 	github.com/xiang90/probing v0.0.0-20221125231312-a49e3df8f510 // indirect
 	go.etcd.io/bbolt v1.5.0 // indirect
 	go.etcd.io/etcd/api/v3 v3.7.3 // indirect
@@ -73,4 +76,7 @@ replace (
 	github.com/tradsys/mesh/pkg => ../../pkg
 	github.com/tradsys/mesh/proto => ../../proto
 	github.com/tradsys/mesh/services/coordinator => ../../services/coordinator
+	github.com/tradsys/mesh/services/matching => ../../services/matching
+	github.com/tradsys/mesh/services/orders => ../../services/orders
+	github.com/tradsys/mesh/services/risk => ../../services/risk
 )

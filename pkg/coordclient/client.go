@@ -132,14 +132,24 @@ type Unavailable struct{ Err error }
 func (e *Unavailable) Error() string { return "coordinator unavailable: " + e.Err.Error() }
 func (e *Unavailable) Unwrap() error { return e.Err }
 
+// Refusal is the coordinator's answer refusing a request (RESOURCE_EXHAUSTED
+// with the numbers, ABORTED naming a deadlock, ...): its message as the
+// coordinator wrote it, and its status (code and details) for whoever passes
+// it on.
+type Refusal struct{ Status *status.Status }
+
+func (e *Refusal) Error() string              { return e.Status.Message() }
+func (e *Refusal) GRPCStatus() *status.Status { return e.Status }
+
 func wrap(err error) error {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded:
-		if _, ok := status.FromError(err); ok {
-			return &Unavailable{Err: err}
-		}
+	st, ok := status.FromError(err)
+	switch {
+	case !ok || err == nil:
+		return err
+	case st.Code() == codes.Unavailable, st.Code() == codes.DeadlineExceeded:
+		return &Unavailable{Err: err}
 	}
-	return err
+	return &Refusal{Status: st}
 }
 
 // Session returns the current session, opening one if there is none.
@@ -244,6 +254,21 @@ func (c *Client) watchPreemptions(ctx context.Context, sid string) {
 	}
 }
 
+// WaitWithin is the wait_timeout to send with a call bounded by ctx: short
+// enough that the coordinator's answer (a refusal with its cause: requested,
+// free, budget, holders) arrives before the call's own deadline, instead of
+// the deadline racing the wait and the caller seeing a bare
+// DeadlineExceeded. The margin is a tenth of what is left, 50ms..1s.
+func WaitWithin(ctx context.Context, wait time.Duration) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return wait
+	}
+	left := time.Until(deadline)
+	margin := min(max(left/10, 50*time.Millisecond), time.Second)
+	return max(min(wait, left-margin), 0)
+}
+
 // MemoryLease is a granted memory lease.
 type MemoryLease struct {
 	ID           string
@@ -259,7 +284,7 @@ func (c *Client) AcquireMemory(ctx context.Context, component string, bytes int6
 		return MemoryLease{}, err
 	}
 	resp, err := c.api.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: component, Bytes: bytes,
-		Priority: &priority, Preemptible: preemptible, WaitTimeout: durationpb.New(wait)})
+		Priority: &priority, Preemptible: preemptible, WaitTimeout: durationpb.New(WaitWithin(ctx, wait))})
 	if status.Code(err) == codes.NotFound {
 		c.lost(sid, err)
 		return MemoryLease{}, ErrSessionLost
@@ -286,7 +311,7 @@ func (c *Client) AcquireLock(ctx context.Context, name string, wait time.Duratio
 	if err != nil {
 		return 0, err
 	}
-	resp, err := c.api.AcquireLock(ctx, &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: name, WaitTimeout: durationpb.New(wait)})
+	resp, err := c.api.AcquireLock(ctx, &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: name, WaitTimeout: durationpb.New(WaitWithin(ctx, wait))})
 	if err != nil {
 		return 0, wrap(err)
 	}

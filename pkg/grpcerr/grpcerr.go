@@ -109,6 +109,11 @@ func (t Table) ToStatus(err error) error {
 			return t.status(err, info)
 		}
 	}
+	if errors.As(err, &unavailable) {
+		if st, ok := refusal(err); ok {
+			return st
+		}
+	}
 	for _, c := range shared {
 		meta := map[string]string{}
 		if c.match(err, meta) {
@@ -122,6 +127,30 @@ func (t Table) ToStatus(err error) error {
 		return t.Fallback(err)
 	}
 	return t.status(err, Info{Code: codes.Internal, Reason: ReasonInternal})
+}
+
+// refusal is a component that could not activate because another service
+// refused (the coordinator's RESOURCE_EXHAUSTED for its memory lease): the
+// caller gets that refusal's code (RESOURCE_EXHAUSTED stays, anything else
+// is UNAVAILABLE) and its details (the coordinator's ErrorInfo with the
+// requested, free and budget bytes and the holders) unchanged, with the
+// message naming the component and the cause. ok is false when no status
+// is wrapped or it carries no details: then the shared
+// COMPONENT_UNAVAILABLE case answers.
+func refusal(err error) (error, bool) {
+	var cause interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &cause) {
+		return nil, false
+	}
+	p := cause.GRPCStatus().Proto()
+	if codes.Code(p.Code) != codes.ResourceExhausted && len(p.Details) == 0 {
+		return nil, false
+	}
+	p.Message = err.Error()
+	if codes.Code(p.Code) != codes.ResourceExhausted {
+		p.Code = int32(codes.Unavailable)
+	}
+	return status.FromProto(p).Err(), true
 }
 
 // status attaches the ErrorInfo detail.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tradsys/mesh/pkg/coordclient"
 	"github.com/tradsys/mesh/pkg/lazy"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -27,6 +28,8 @@ var table = Table{Domain: "test.tradsys", Classify: func(err error) (Info, bool)
 func TestSharedCases(t *testing.T) {
 	coordDown := &coordclient.Unavailable{Err: status.Error(codes.Unavailable, "connection refused")}
 	coordWait := &coordclient.Unavailable{Err: status.Error(codes.DeadlineExceeded, "lock wait")}
+	refused, _ := status.New(codes.ResourceExhausted, "requested 100 bytes, free 50 of budget 150").WithDetails(
+		&errdetails.ErrorInfo{Reason: "MEMORY_NOT_GRANTED", Domain: "coordinator.tradsys", Metadata: map[string]string{"free_bytes": "50"}})
 	cases := []struct {
 		name   string
 		err    error
@@ -38,6 +41,9 @@ func TestSharedCases(t *testing.T) {
 			codes.Unavailable, ReasonComponentUnavailable, map[string]string{"component": "matching"}},
 		{"component unavailable after its deadline", &lazy.UnavailableError{Component: "matching", Cause: context.DeadlineExceeded},
 			codes.Unavailable, ReasonComponentUnavailable, map[string]string{"component": "matching"}},
+		{"component refused its lease: the coordinator's answer passes through",
+			&lazy.UnavailableError{Component: "matching", Cause: fmt.Errorf("memory lease not granted: %w", refused.Err())},
+			codes.ResourceExhausted, "MEMORY_NOT_GRANTED", map[string]string{"free_bytes": "50"}},
 		{"coordinator wait timeout", fmt.Errorf("lock: %w", coordWait), codes.DeadlineExceeded, ReasonCoordinatorWaitTimeout, nil},
 		{"coordinator unavailable", fmt.Errorf("acquire: %w", coordDown), codes.Unavailable, ReasonCoordinatorUnavailable, nil},
 		{"coordinator session lost", coordclient.ErrSessionLost, codes.Unavailable, ReasonCoordinatorUnavailable, nil},
@@ -62,8 +68,12 @@ func TestSharedCases(t *testing.T) {
 				}
 				return
 			}
-			if info == nil || info.Reason != c.reason || info.Domain != "test.tradsys" {
-				t.Fatalf("ErrorInfo %v, want reason %s in test.tradsys", info, c.reason)
+			domain := "test.tradsys"
+			if c.reason == "MEMORY_NOT_GRANTED" {
+				domain = "coordinator.tradsys"
+			}
+			if info == nil || info.Reason != c.reason || info.Domain != domain {
+				t.Fatalf("ErrorInfo %v, want reason %s in %s", info, c.reason, domain)
 			}
 			for k, v := range c.meta {
 				if info.Metadata[k] != v {
@@ -80,6 +90,9 @@ func TestSharedCases(t *testing.T) {
 	}
 	if table.ToStatus(nil) != nil {
 		t.Error("nil error became a status")
+	}
+	if msg := status.Convert(table.ToStatus(&lazy.UnavailableError{Component: "m", Cause: refused.Err()})).Message(); msg != "component m unavailable: "+refused.Err().Error() {
+		t.Errorf("refusal message %q does not name the component", msg)
 	}
 	if msg := status.Convert(table.ToStatus(errDomain)).Message(); msg != "the domain says no" {
 		t.Errorf("message %q, want the domain's", msg)

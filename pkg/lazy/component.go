@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ type Component struct {
 	mu       sync.Mutex // guards everything below
 	state    State
 	cause    string
+	causeErr error         // the failed activation's error, for callers (keeps a coordinator refusal's status)
 	attempt  int           // activation attempts started
 	changed  chan struct{} // closed and replaced on every state change
 	inflight int
@@ -66,7 +68,7 @@ func (c *Component) leaseID() string {
 
 // setStateLocked changes state and wakes everything waiting on a change.
 func (c *Component) setStateLocked(s State, cause string) {
-	c.state, c.cause = s, cause
+	c.state, c.cause, c.causeErr = s, cause, nil
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.rt.m.state.WithLabelValues(c.spec.Name).Set(float64(s))
@@ -142,9 +144,12 @@ func (c *Component) enterSlow(ctx context.Context) (exit func(), err error) {
 			if myAttempt == c.attempt {
 				// The activation this call waited for failed: report why
 				// rather than retrying in a loop.
-				cause := c.cause
+				cause := c.causeErr
+				if cause == nil {
+					cause = errors.New(c.cause)
+				}
 				c.mu.Unlock()
-				return nil, &UnavailableError{Component: c.spec.Name, Cause: errors.New(cause)}
+				return nil, &UnavailableError{Component: c.spec.Name, Cause: cause}
 			}
 			fallthrough
 		case Dormant:
@@ -221,10 +226,17 @@ func (c *Component) activate(attempt int) {
 	defer cancel()
 	fail := func(stage string, err error) {
 		cause := stage + ": " + err.Error()
+		if strings.HasPrefix(err.Error(), stage) { // the coordinator's refusal says it already
+			cause = err.Error()
+		}
 		c.rt.log.Warn("activation failed", zap.String("component", c.spec.Name), zap.String("cause", cause))
 		c.rt.m.activations.WithLabelValues(c.spec.Name, "failed").Inc()
 		c.mu.Lock()
 		c.setStateLocked(Failed, cause)
+		c.causeErr = fmt.Errorf("%s: %w", stage, err)
+		if cause == err.Error() {
+			c.causeErr = err
+		}
 		c.mu.Unlock()
 	}
 	for _, dep := range c.spec.Dependencies {

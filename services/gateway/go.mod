@@ -20,6 +20,8 @@ require (
 	github.com/tradsys/mesh/services/coordinator v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/services/historical v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/services/matching v0.0.0-00010101000000-000000000000
+	github.com/tradsys/mesh/services/orders v0.0.0-00010101000000-000000000000
+	github.com/tradsys/mesh/services/risk v0.0.0-00010101000000-000000000000
 	go.uber.org/zap v1.28.0
 	golang.org/x/time v0.15.0
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1
@@ -81,3 +83,7 @@ require (
 	k8s.io/utils v0.0.0-20260108192941-914a6e750570 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+replace github.com/tradsys/mesh/services/orders => ../orders
+
+replace github.com/tradsys/mesh/services/risk => ../risk

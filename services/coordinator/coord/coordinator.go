@@ -45,9 +45,25 @@ type Config struct {
 	ElectionTTL int
 	// MaxBatch bounds decisions per etcd transaction; default 128.
 	MaxBatch int
+	// MaxTxnOps and MaxRequestBytes are etcd's own limits (its
+	// --max-txn-ops and --max-request-bytes; defaults 128 and 1.5 MiB): the
+	// writer never sends a transaction above them, and a record that could
+	// not fit is refused before it reaches etcd.
+	MaxTxnOps       int
+	MaxRequestBytes int
 	// DefaultSessionTTL applies when a session asks for none; default 10s.
 	DefaultSessionTTL time.Duration
 }
+
+// etcd's defaults for the limits of one request.
+const (
+	DefaultMaxTxnOps       = 128
+	DefaultMaxRequestBytes = 3 << 19 // 1.5 MiB
+)
+
+// maxRecordBytes bounds one record (a registry entry, say): an eighth of a
+// request, so a record always fits in a transaction with others.
+func (c *Coordinator) maxRecordBytes() int { return c.cfg.MaxRequestBytes / 8 }
 
 // Coordinator is one coordinator replica.
 type Coordinator struct {
@@ -59,6 +75,10 @@ type Coordinator struct {
 
 	leaderAddr atomic.Value // string
 	leading    atomic.Bool  // st != nil
+
+	// known caches session id -> etcd lease for KeepAlive, which any
+	// replica serves from etcd (a session's lease never changes).
+	known sync.Map
 
 	mu sync.Mutex
 	st *state // non-nil while this replica leads and has loaded the state
@@ -77,6 +97,12 @@ func New(cli *clientv3.Client, cfg Config, log *zap.Logger, reg prometheus.Regis
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 128
+	}
+	if cfg.MaxTxnOps <= 0 {
+		cfg.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	if cfg.DefaultSessionTTL <= 0 {
 		cfg.DefaultSessionTTL = 10 * time.Second

@@ -53,7 +53,29 @@ type NotGrantedError struct {
 	Requested, Free, Budget int64
 	Waited                  time.Duration
 	Ahead                   int // waiters queued ahead of it
+	// Holders are the granted leases that hold the budget, largest first
+	// (at most maxHolders of them): who the caller is waiting for.
+	Holders []Holder
 }
+
+// Holder is a lease that holds part of the budget, as a refusal names it.
+type Holder struct {
+	Component, Session, Owner string
+	Bytes                     int64
+	Priority                  int32
+	Preemptible               bool
+}
+
+func (h Holder) String() string {
+	pre := "not preemptible"
+	if h.Preemptible {
+		pre = "preemptible"
+	}
+	return fmt.Sprintf("%s %s priority %d %s (session %s, owner %q)", h.Component, config.FormatBytes(h.Bytes), h.Priority, pre, h.Session, h.Owner)
+}
+
+// maxHolders bounds the holders a refusal lists.
+const maxHolders = 8
 
 func (e *NotGrantedError) Error() string {
 	msg := fmt.Sprintf("memory lease not granted for %q: requested %d bytes (%s), free %d (%s) of budget %d (%s)",
@@ -63,6 +85,13 @@ func (e *NotGrantedError) Error() string {
 	}
 	if e.Ahead > 0 {
 		msg += fmt.Sprintf("; %d requests of equal or higher priority queued ahead", e.Ahead)
+	}
+	if len(e.Holders) > 0 {
+		parts := make([]string, len(e.Holders))
+		for i, h := range e.Holders {
+			parts[i] = h.String()
+		}
+		msg += "; held by " + strings.Join(parts, ", ")
 	}
 	return msg
 }
@@ -130,10 +159,14 @@ func (e *NotHeldError) Error() string {
 	return fmt.Sprintf("lock %q is not held by session %s", e.Name, e.Session)
 }
 
-// ConflictError is a state change refused because of the current state.
-type ConflictError struct{ Reason string }
+// InProgressError is a request on something whose etcd write is still in
+// flight (an acquisition or a release not yet committed, for instance while
+// etcd is stalled): its outcome is not known yet, so the caller retries.
+type InProgressError struct{ What string }
 
-func (e *ConflictError) Error() string { return e.Reason }
+func (e *InProgressError) Error() string {
+	return e.What + " is still in progress (its etcd write is not settled); retry"
+}
 
 // CycleError is a component dependency cycle.
 type CycleError struct{ Cycle []string }

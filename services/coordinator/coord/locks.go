@@ -15,6 +15,27 @@ type lockState struct {
 	name    string
 	holder  *lockHolder
 	waiters []*lockWaiter // FIFO
+	release *lockRelease  // the holder's release, while its write is in flight
+}
+
+// lockRelease is a release whose etcd write (the delete, or the hand-off to
+// the next waiter) is not settled yet. A retried ReleaseLock joins it and
+// answers what really happened: a retry of a release whose first answer was
+// lost (a timeout while etcd was stalled) must not be told "not held" while
+// the key still names its session, nor start a second release.
+type lockRelease struct {
+	sess *session
+	done chan struct{} // closed once err is set
+	err  error
+}
+
+func (r *lockRelease) wait(ctx context.Context) error {
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 type lockHolder struct {
@@ -74,7 +95,7 @@ func (c *Coordinator) AcquireLock(ctx context.Context, req LockRequest) (uint64,
 	if h := ls.holder; h != nil && h.sess == s {
 		c.mu.Unlock()
 		if h.pending || h.releasing {
-			return 0, &ConflictError{Reason: "lock " + strconv.Quote(req.Name) + " is being acquired or released by this session"}
+			return 0, &InProgressError{What: "an acquisition or release of lock " + strconv.Quote(req.Name) + " by this session"}
 		}
 		return h.token, nil // re-acquiring what you hold is idempotent
 	}
@@ -306,7 +327,9 @@ func (c *Coordinator) dropHolderLocked(st *state, ls *lockState, why string) {
 }
 
 // ReleaseLock releases a lock the session holds, handing it to the first
-// waiter in the same etcd write.
+// waiter in the same etcd write. It answers only what is true: released
+// (nil), not held (NotHeldError), or not settled yet (a context error or
+// ErrNotLeader; retry). A retry while the release is in flight joins it.
 func (c *Coordinator) ReleaseLock(ctx context.Context, sessionID, name string) error {
 	c.mu.Lock()
 	st, s, err := c.sessionLocked(sessionID)
@@ -315,25 +338,35 @@ func (c *Coordinator) ReleaseLock(ctx context.Context, sessionID, name string) e
 		return err
 	}
 	ls := st.locks[name]
-	if ls == nil || ls.holder == nil || ls.holder.sess != s || ls.holder.pending {
+	if ls != nil && ls.release != nil && ls.release.sess == s {
+		rel := ls.release
+		c.mu.Unlock()
+		return rel.wait(ctx)
+	}
+	if ls != nil && ls.holder != nil && ls.holder.sess == s && ls.holder.pending {
+		c.mu.Unlock()
+		return &InProgressError{What: "the acquisition of lock " + strconv.Quote(name) + " by this session"}
+	}
+	if ls == nil || ls.holder == nil || ls.holder.sess != s {
 		c.mu.Unlock()
 		return &NotHeldError{Name: name, Session: sessionID}
 	}
-	if ls.holder.releasing {
-		c.mu.Unlock()
-		return &ConflictError{Reason: "lock " + strconv.Quote(name) + " is already being released"}
-	}
 	ls.holder.releasing = true
-	done := make(chan error, 1)
+	rel := &lockRelease{sess: s, done: make(chan struct{})}
+	ls.release = rel
 	var once sync.Once
-	c.passOnLocked(st, ls, func(err error) { once.Do(func() { done <- err }) })
+	// relDone runs under c.mu, from the commit's callback.
+	c.passOnLocked(st, ls, func(err error) {
+		once.Do(func() {
+			rel.err = err
+			if ls.release == rel {
+				ls.release = nil
+			}
+			close(rel.done)
+		})
+	})
 	c.mu.Unlock()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return rel.wait(ctx)
 }
 
 // findCycleLocked looks for a wait-for cycle that s would close by queueing

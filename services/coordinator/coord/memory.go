@@ -132,10 +132,27 @@ func (c *Coordinator) notGrantedLocked(st *state, w *memWaiter) error {
 	}
 	c.m.denials.Inc()
 	e := &NotGrantedError{Component: w.req.Component, Requested: w.req.Bytes, Free: c.cfg.Budget - st.used,
-		Budget: c.cfg.Budget, Waited: time.Since(w.since), Ahead: ahead}
+		Budget: c.cfg.Budget, Waited: time.Since(w.since), Ahead: ahead, Holders: holdersLocked(st)}
 	c.emit(Event{Type: EventMemoryDenied, SessionID: w.sess.id, Owner: w.sess.owner, Component: w.req.Component,
 		Bytes: w.req.Bytes, Priority: w.req.Priority, Message: e.Error()})
 	return e
+}
+
+// holdersLocked lists the leases holding the budget, largest first, so a
+// refusal says who the request waited for.
+func holdersLocked(st *state) []Holder {
+	out := make([]Holder, 0, len(st.leases))
+	for _, l := range st.leases {
+		out = append(out, Holder{Component: l.component, Session: l.sess.id, Owner: l.sess.owner,
+			Bytes: l.bytes, Priority: l.priority, Preemptible: l.preemptible})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Bytes != out[j].Bytes {
+			return out[i].Bytes > out[j].Bytes
+		}
+		return out[i].Component < out[j].Component
+	})
+	return out[:min(len(out), maxHolders)]
 }
 
 func (c *Coordinator) removeMemWaiterLocked(st *state, w *memWaiter) {

@@ -3,6 +3,7 @@ package coord
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -83,6 +84,13 @@ func dependencyCycle(all map[string]*Component, comp Component) []string {
 
 func (c *Coordinator) putComponent(st *state, comp Component) error {
 	val, _ := json.Marshal(comp)
+	if len(val) > c.maxRecordBytes() {
+		field := "request"
+		if len(comp.Dependencies) > 0 {
+			field = "dependencies"
+		}
+		return &InvalidError{Field: field, Reason: fmt.Sprintf("the registry record would be %d bytes, more than the %d a record may take", len(val), c.maxRecordBytes())}
+	}
 	key := c.key(kComponents, comp.Name)
 	done := make(chan error, 1)
 	c.mu.Lock()

@@ -104,22 +104,43 @@ func (c *Coordinator) sessionLocked(id string) (*state, *session, error) {
 	return st, s, nil
 }
 
-// KeepAlive renews a session's etcd lease and returns its TTL.
+// KeepAlive renews a session's etcd lease and returns its TTL. It needs no
+// leader: any replica renews the lease in etcd directly, so sessions live
+// through a leader's failover (which takes about the election TTL).
 func (c *Coordinator) KeepAlive(ctx context.Context, id string) (time.Duration, error) {
-	c.mu.Lock()
-	_, s, err := c.sessionLocked(id)
-	c.mu.Unlock()
+	eid, err := c.sessionLease(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := c.cli.KeepAliveOnce(ctx, s.etcdID)
+	resp, err := c.cli.KeepAliveOnce(ctx, eid)
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		c.known.Delete(id)
 		return 0, &NotFoundError{Kind: "session", ID: id}
 	}
 	if err != nil {
 		return 0, err
 	}
 	return time.Duration(resp.TTL) * time.Second, nil
+}
+
+// sessionLease finds the etcd lease of a session from its record in etcd
+// (not the leader's view: a follower or a leader still loading answers
+// too). Only a session's lease can be renewed this way, never another etcd
+// lease such as a leader's election lease.
+func (c *Coordinator) sessionLease(ctx context.Context, id string) (clientv3.LeaseID, error) {
+	if eid, ok := c.known.Load(id); ok {
+		return eid.(clientv3.LeaseID), nil
+	}
+	resp, err := c.cli.Get(ctx, c.key(kSessions, id))
+	if err != nil {
+		return 0, err
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].Lease == 0 {
+		return 0, &NotFoundError{Kind: "session", ID: id}
+	}
+	eid := clientv3.LeaseID(resp.Kvs[0].Lease)
+	c.known.Store(id, eid)
+	return eid, nil
 }
 
 // CloseSession revokes the session's etcd lease, which deletes its memory
@@ -160,6 +181,7 @@ func (c *Coordinator) CloseSession(ctx context.Context, id string) (CloseResult,
 // with it), fails its waiters and passes its locks and memory on.
 func (c *Coordinator) endSessionLocked(st *state, s *session, why string) {
 	delete(st.sessions, s.id)
+	c.known.Delete(s.id)
 	for w := range s.memWait {
 		c.removeMemWaiterLocked(st, w)
 		w.finish(memResult{err: &NotFoundError{Kind: "session", ID: s.id}})

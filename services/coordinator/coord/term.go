@@ -19,6 +19,7 @@ import (
 // Run campaigns for leadership and leads when elected, until ctx ends.
 func (c *Coordinator) Run(ctx context.Context) error {
 	go c.observeLeader(ctx)
+	c.dropOwnStaleCandidacy(ctx)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		sess, err := concurrency.NewSession(c.cli, concurrency.WithTTL(c.cfg.ElectionTTL), concurrency.WithContext(ctx))
@@ -47,6 +48,29 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		sess.Close()
 	}
 	return ctx.Err()
+}
+
+// dropOwnStaleCandidacy revokes election keys that carry this replica's
+// own address: they were left by its previous process (killed before it
+// could resign), which no longer serves there since this one does. Without
+// this a restarted leader would wait out its own old key's TTL, with no
+// leader meanwhile.
+func (c *Coordinator) dropOwnStaleCandidacy(ctx context.Context) {
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := c.cli.Get(gctx, c.key(kElection), clientv3.WithPrefix())
+	if err != nil {
+		c.log.Warn("cannot look for a stale candidacy of this replica", zap.Error(err))
+		return
+	}
+	for _, kv := range resp.Kvs {
+		if string(kv.Value) != c.cfg.Advertise || kv.Lease == 0 {
+			continue
+		}
+		_, err := c.cli.Revoke(gctx, clientv3.LeaseID(kv.Lease))
+		c.log.Info("revoked this replica's stale election key from a previous process",
+			zap.String("key", string(kv.Key)), zap.Int64("lease", kv.Lease), zap.Error(err))
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -99,6 +123,7 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 		cli: c.cli, log: c.log, m: c.m,
 		leaderOK: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
 		epochKey: c.key(kEpoch), epochRev: st.epochRev, maxBatch: c.cfg.MaxBatch,
+		maxOps: c.cfg.MaxTxnOps, maxBytes: c.cfg.MaxRequestBytes - c.cfg.MaxRequestBytes/8,
 		notify: make(chan struct{}, 1),
 		onLost: func(err error) { cancel(err) },
 	}

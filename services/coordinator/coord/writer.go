@@ -30,6 +30,8 @@ type writer struct {
 	epochKey string
 	epochRev int64 // mod revision of the epoch key as last seen
 	maxBatch int
+	maxOps   int         // etcd's --max-txn-ops, for operations and for comparisons
+	maxBytes int         // below etcd's --max-request-bytes, with room for framing
 	onLost   func(error) // leadership or state lost: resync
 
 	qmu     sync.Mutex
@@ -49,7 +51,31 @@ type wop struct {
 	// done gets the revision of the commit and the op's index in its batch
 	// (together they make the fencing token), or an error.
 	done func(rev int64, idx int, err error)
+
+	nops, ncmps, size int // measured once by measure
 }
+
+// measure sizes the op's writes (as built for index 0; the index changes a
+// record by a few digits at most).
+func (op *wop) measure() {
+	if op.nops > 0 || op.ncmps > 0 {
+		return
+	}
+	ops := op.build(0)
+	op.nops, op.ncmps = len(ops), len(op.cmps)
+	for _, o := range ops {
+		op.size += len(o.KeyBytes()) + len(o.ValueBytes()) + opOverhead
+	}
+	op.size += len(op.cmps) * opOverhead
+}
+
+// opOverhead is a generous bound on the framing etcd adds around one
+// operation or comparison in a raft proposal (lease, revisions, tags).
+const opOverhead = 64
+
+// txnReserve is what every transaction adds besides its ops: the leader
+// comparison, the epoch comparison and the epoch put.
+const txnReserve = 1
 
 var errLeaseGone = errors.New("session's etcd lease not found")
 
@@ -93,20 +119,32 @@ func (w *writer) run(ctx context.Context) {
 			if len(pending) == 0 {
 				break
 			}
-			// Cut the queue into batches of at most maxBatch decisions, each
-			// writing a key at most once (etcd refuses duplicates in a txn).
+			// Cut the queue into batches within etcd's limits (operations,
+			// comparisons, request bytes) and at most maxBatch decisions,
+			// each writing a key at most once (etcd refuses duplicates in a
+			// txn). A batch that broke a limit would fail as a whole, and
+			// the leader would have to give up its term over it.
 			var batch []*wop
 			seen := map[string]bool{}
+			nops, ncmps, size := txnReserve, 2*txnReserve, 0
 			for _, op := range pending {
+				op.measure()
+				if op.nops+txnReserve > w.maxOps || op.ncmps+2*txnReserve > w.maxOps || op.size > w.maxBytes {
+					// Refused before submission as a rule; this is the guard.
+					op.done(0, 0, &InvalidError{Field: "request", Reason: "too large for one etcd transaction"})
+					continue
+				}
 				dup := false
 				for _, k := range op.keys {
 					dup = dup || seen[k]
 				}
-				if dup || len(batch) == w.maxBatch {
+				if dup || len(batch) == w.maxBatch || nops+op.nops > w.maxOps || ncmps+op.ncmps > w.maxOps || size+op.size > w.maxBytes {
 					w.commit(ctx, batch)
 					batch, seen = nil, map[string]bool{}
+					nops, ncmps, size = txnReserve, 2*txnReserve, 0
 				}
 				batch = append(batch, op)
+				nops, ncmps, size = nops+op.nops, ncmps+op.ncmps, size+op.size
 				for _, k := range op.keys {
 					seen[k] = true
 				}
@@ -128,7 +166,7 @@ func (w *writer) commit(ctx context.Context, batch []*wop) {
 		}
 		return
 	}
-	if len(batch) > 1 && (errors.Is(err, errLeaseGone) || errors.Is(err, errCompare)) {
+	if len(batch) > 1 && (errors.Is(err, errLeaseGone) || errors.Is(err, errCompare) || errors.Is(err, errTooLarge)) {
 		// One decision spoiled the batch (a session expired under it, or its
 		// own comparison failed): commit each alone so only it fails.
 		for _, op := range batch {
@@ -143,6 +181,8 @@ func (w *writer) commit(ctx context.Context, batch []*wop) {
 }
 
 var errCompare = errors.New("state changed under the decision")
+
+var errTooLarge = &InvalidError{Field: "request", Reason: "larger than etcd accepts in one transaction (--max-txn-ops, --max-request-bytes)"}
 
 func (w *writer) txn(ctx context.Context, batch []*wop) (int64, error) {
 	cmps := []clientv3.Cmp{w.leaderOK}
@@ -163,6 +203,11 @@ func (w *writer) txn(ctx context.Context, batch []*wop) (int64, error) {
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return 0, errLeaseGone
+		}
+		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
+			// etcd refused it unapplied (its limits are lower than ours):
+			// nothing is unknown, the term goes on.
+			return 0, errTooLarge
 		}
 		// The outcome is unknown (timeout, etcd unavailable): our view may be
 		// wrong now, so give up the term and reload from etcd.

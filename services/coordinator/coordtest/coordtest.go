@@ -6,6 +6,7 @@ package coordtest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,8 @@ type Config struct {
 	ElectionTTL  int
 	Verbose      bool   // log through t.Log
 	Listen       string // gRPC address; default a free loopback port
+	// MaxTxnOps and MaxRequestBytes: etcd's limits as the replica knows them.
+	MaxTxnOps, MaxRequestBytes int
 	// TLSCert, TLSKey and TLSCA turn on mTLS (see proctest.PKI).
 	TLSCert, TLSKey, TLSCA string
 }
@@ -51,7 +54,8 @@ func (c Config) tls() config.TLS {
 	return config.TLS{CertFile: c.TLSCert, KeyFile: c.TLSKey, CAFile: c.TLSCA}
 }
 
-// Replica starts a coordinator replica on etcdEndpoint, stopped at cleanup.
+// Replica starts a coordinator replica on etcdEndpoint (several members
+// comma-separated, see EtcdCluster.Endpoints), stopped at cleanup.
 func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 	t.Helper()
 	if c.Budget == 0 {
@@ -73,8 +77,9 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 	r, err := server.Start(context.Background(), server.Options{
 		Flags:         &grpcserver.Flags{Listen: c.Listen, ShutdownTimeout: 2 * time.Second, TLS: c.tls()},
 		Logger:        log,
-		EtcdEndpoints: []string{etcdEndpoint},
-		Coord:         coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL},
+		EtcdEndpoints: strings.Split(etcdEndpoint, ","),
+		Coord: coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL,
+			MaxTxnOps: c.MaxTxnOps, MaxRequestBytes: c.MaxRequestBytes},
 	})
 	if err != nil {
 		t.Fatal(err)

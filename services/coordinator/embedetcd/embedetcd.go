@@ -21,6 +21,9 @@ type Config struct {
 	NoFsync bool
 	// LogLevel of etcd's own log; default "error".
 	LogLevel string
+	// MaxTxnOps and MaxRequestBytes are etcd's limits of one request;
+	// zero keeps etcd's defaults (128, 1.5 MiB).
+	MaxTxnOps, MaxRequestBytes int
 }
 
 // Server is a running embedded etcd member.
@@ -51,6 +54,12 @@ func Start(c Config) (*Server, error) {
 	cfg.Logger, cfg.LogLevel = "zap", c.LogLevel
 	cfg.AutoCompactionMode, cfg.AutoCompactionRetention = embed.CompactorModePeriodic, "1h"
 	cfg.UnsafeNoFsync = c.NoFsync
+	if c.MaxTxnOps > 0 {
+		cfg.MaxTxnOps = uint(c.MaxTxnOps)
+	}
+	if c.MaxRequestBytes > 0 {
+		cfg.MaxRequestBytes = uint(c.MaxRequestBytes)
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", c.Dir, err)

@@ -34,7 +34,7 @@ func classify(err error) (grpcerr.Info, bool) {
 		rank       *coord.RankError
 		timeout    *coord.LockTimeoutError
 		notHeld    *coord.NotHeldError
-		conflict   *coord.ConflictError
+		inProgress *coord.InProgressError
 		cycle      *coord.CycleError
 	)
 	meta := map[string]string{}
@@ -54,6 +54,9 @@ func classify(err error) (grpcerr.Info, bool) {
 		meta["requested_bytes"] = fmt.Sprint(notGranted.Requested)
 		meta["free_bytes"] = fmt.Sprint(notGranted.Free)
 		meta["budget_bytes"] = fmt.Sprint(notGranted.Budget)
+		for i, h := range notGranted.Holders {
+			meta[fmt.Sprintf("holder_%d", i)] = h.String()
+		}
 		return grpcerr.Classified(codes.ResourceExhausted, "MEMORY_NOT_GRANTED", meta)
 	case errors.As(err, &tooLarge):
 		meta["field"] = "bytes"
@@ -72,8 +75,8 @@ func classify(err error) (grpcerr.Info, bool) {
 		return grpcerr.Classified(codes.DeadlineExceeded, "LOCK_WAIT_TIMEOUT", meta)
 	case errors.As(err, &notHeld):
 		return grpcerr.Classified(codes.FailedPrecondition, "LOCK_NOT_HELD", meta)
-	case errors.As(err, &conflict):
-		return grpcerr.Classified(codes.FailedPrecondition, "CONFLICT", meta)
+	case errors.As(err, &inProgress):
+		return grpcerr.Classified(codes.Unavailable, "IN_PROGRESS", meta)
 	case errors.As(err, &cycle):
 		meta["field"] = "dependencies"
 		return grpcerr.Classified(codes.InvalidArgument, "DEPENDENCY_CYCLE", meta)

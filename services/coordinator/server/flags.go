@@ -19,7 +19,8 @@ func Defaults() Options {
 	return Options{
 		Flags:   &grpcserver.Flags{},
 		DataDir: ".tradsys/etcd", EtcdClient: "127.0.0.1:2379", EtcdPeer: "127.0.0.1:2380",
-		Coord: coord.Config{Prefix: "/tradsys/", Budget: 4 << 30, PreemptGrace: 5 * time.Second, ElectionTTL: 5},
+		Coord: coord.Config{Prefix: "/tradsys/", Budget: 4 << 30, PreemptGrace: 5 * time.Second, ElectionTTL: 5,
+			MaxTxnOps: coord.DefaultMaxTxnOps, MaxRequestBytes: coord.DefaultMaxRequestBytes},
 	}
 }
 
@@ -40,6 +41,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*lockRanks)(&o.Coord.LockRanks), "lock-rank", "lock rank as name=rank (repeatable)")
 	fs.StringVar(&o.Advertise, "advertise", o.Advertise, "address followers forward to (default: --listen)")
 	fs.StringVar(&o.Coord.Prefix, "prefix", o.Coord.Prefix, "etcd key prefix for all coordinator state")
+	fs.IntVar(&o.Coord.MaxTxnOps, "etcd-max-txn-ops", o.Coord.MaxTxnOps, "etcd's --max-txn-ops (operations per transaction): the coordinator's batches stay within it, and the embedded etcd uses it")
+	fs.Var(intBytes{&o.Coord.MaxRequestBytes}, "etcd-max-request-bytes", "etcd's --max-request-bytes: batches stay within it, larger records are refused, and the embedded etcd uses it")
 	fs.IntVar(&o.Coord.ElectionTTL, "election-ttl", o.Coord.ElectionTTL, "leader election lease TTL in seconds (failover time after a crash)")
 }
 
@@ -65,5 +68,24 @@ func (l *lockRanks) Set(kv string) error {
 		*l = map[string]int32{}
 	}
 	(*l)[name] = int32(n)
+	return nil
+}
+
+// intBytes is a byte-size flag.Value for an int field.
+type intBytes struct{ p *int }
+
+func (b intBytes) String() string {
+	if b.p == nil {
+		return ""
+	}
+	return config.FormatBytes(int64(*b.p))
+}
+
+func (b intBytes) Set(s string) error {
+	var n config.ByteSize
+	if err := n.Set(s); err != nil {
+		return err
+	}
+	*b.p = int(n)
 	return nil
 }

@@ -25,6 +25,13 @@ const forwardedKey = "x-tradsys-forwarded"
 
 var servicePrefix = "/" + coordinatorv1.CoordinatorService_ServiceDesc.ServiceName + "/"
 
+// servedByAnyReplica are the calls a follower answers itself, from etcd:
+// renewing a session must not wait for a leader, or every session shorter
+// than a failover would die in one.
+var servedByAnyReplica = map[string]bool{
+	coordinatorv1.CoordinatorService_KeepAlive_FullMethodName: true,
+}
+
 // Forwarder sends CoordinatorService calls that reach a follower to the
 // leader, over one cached connection per leader address. Only the leader
 // holds the queues and the in-memory view, so only it may answer.
@@ -55,7 +62,7 @@ func (f *Forwarder) Close() {
 // target returns a connection to the leader, or nil if this replica should
 // serve the call itself.
 func (f *Forwarder) target(ctx context.Context, method string) (*grpc.ClientConn, error) {
-	if !strings.HasPrefix(method, servicePrefix) || f.c.IsLeader() {
+	if !strings.HasPrefix(method, servicePrefix) || f.c.IsLeader() || servedByAnyReplica[method] {
 		return nil, nil
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedKey)) > 0 {

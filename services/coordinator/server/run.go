@@ -81,7 +81,8 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	}
 	endpoints := o.EtcdEndpoints
 	if len(endpoints) == 0 {
-		e, err := embedetcd.Start(embedetcd.Config{Dir: o.DataDir, ClientAddr: o.EtcdClient, PeerAddr: o.EtcdPeer, NoFsync: o.EtcdNoFsync})
+		e, err := embedetcd.Start(embedetcd.Config{Dir: o.DataDir, ClientAddr: o.EtcdClient, PeerAddr: o.EtcdPeer, NoFsync: o.EtcdNoFsync,
+			MaxTxnOps: o.Coord.MaxTxnOps, MaxRequestBytes: o.Coord.MaxRequestBytes})
 		if err != nil {
 			return nil, err
 		}

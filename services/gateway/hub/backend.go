@@ -5,12 +5,13 @@ import (
 	"time"
 )
 
-// Trade is one execution on matching (price in ticks, quantity in lots).
+// Trade is one execution on matching. Price and quantity are decimals on
+// the instrument's grids (ticks and lots when orders has no instrument).
 type Trade struct {
 	Symbol    string `json:"symbol"`
 	Sequence  uint64 `json:"sequence"`
-	Price     int64  `json:"price"`
-	Quantity  int64  `json:"quantity"`
+	Price     string `json:"price"`
+	Quantity  string `json:"quantity"`
 	TakerSide string `json:"taker_side"`
 	// Time is the trade's execution time in Unix milliseconds (0: unknown).
 	Time int64 `json:"time"`
@@ -18,9 +19,9 @@ type Trade struct {
 
 // Level is one aggregated price level.
 type Level struct {
-	Price    int64 `json:"price"`
-	Quantity int64 `json:"quantity"`
-	Orders   int32 `json:"orders"`
+	Price    string `json:"price"`
+	Quantity string `json:"quantity"`
+	Orders   int32  `json:"orders"`
 }
 
 // Book is a symbol's book depth, best first.
@@ -45,24 +46,29 @@ type Candle struct {
 	Partial  bool   `json:"partial,omitempty"`
 }
 
-// OrderUpdate is an order's state after an event (accepted, fill, replace,
-// cancel, rejection).
+// OrderUpdate is an order as orders reports it after a change.
 type OrderUpdate struct {
 	OrderID       string `json:"order_id"`
 	ClientOrderID string `json:"client_order_id,omitempty"`
-	Account       uint64 `json:"account"`
+	Account       string `json:"account"`
 	Symbol        string `json:"symbol"`
 	Side          string `json:"side"`
 	Type          string `json:"type,omitempty"`
-	Price         int64  `json:"price"`
-	Quantity      int64  `json:"quantity"`
-	Filled        int64  `json:"filled"`
-	Remaining     int64  `json:"remaining"`
-	// Status: new, partially_filled, filled, cancelled, rejected.
-	Status string `json:"status"`
-	// Event: what happened (accepted, fill, replaced, cancelled, rejected).
-	Event  string `json:"event,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Price         string `json:"price,omitempty"`
+	Quantity      string `json:"quantity"`
+	Filled        string `json:"filled"`
+	Open          string `json:"open"`
+	AvgPrice      string `json:"average_fill_price,omitempty"`
+	// Status: new, accepted, partially_filled, filled, rejected, canceled.
+	Status  string   `json:"status"`
+	Reasons []string `json:"reject_reasons,omitempty"`
+	// Event is the change (its reason: "replaced", a cancel reason, "fill").
+	Event string `json:"event,omitempty"`
+	// FillPrice and FillQuantity are set when the change is a fill.
+	FillPrice    string `json:"fill_price,omitempty"`
+	FillQuantity string `json:"fill_quantity,omitempty"`
+	// Sequence is orders' update sequence of the change.
+	Sequence uint64 `json:"sequence,omitempty"`
 	// Time in Unix milliseconds.
 	Time int64 `json:"time"`
 }
@@ -123,19 +129,19 @@ type MarketData interface {
 // NewOrderFor is a submit on behalf of an account.
 type NewOrderFor struct {
 	NewOrder
-	Account uint64
+	Account string
 }
 
 // Orders is the orders service (which applies risk), as the hub needs it.
-// Each call acts for account only; a call about another account's order
-// fails with CodeForbidden or CodeNotFound.
+// Each call acts for account only; orders refuses a call about another
+// account's order (CodeForbidden or CodeNotFound).
 type Orders interface {
 	Submit(ctx context.Context, o NewOrderFor) (OrderUpdate, error)
-	Replace(ctx context.Context, account uint64, symbol, orderID string, price, quantity int64) (OrderUpdate, error)
-	Cancel(ctx context.Context, account uint64, symbol, orderID string) (OrderUpdate, error)
-	// Updates calls fn for every update of account's orders until ctx ends
-	// or the stream fails.
-	Updates(ctx context.Context, account uint64, fn func(OrderUpdate)) error
+	Replace(ctx context.Context, account, orderID, price, quantity string) (OrderUpdate, error)
+	Cancel(ctx context.Context, account, orderID string) (OrderUpdate, error)
+	// Updates calls opened once the stream is open, then fn for every
+	// update of account's orders until ctx ends or the stream fails.
+	Updates(ctx context.Context, account string, opened func(), fn func(OrderUpdate)) error
 }
 
 // Mesh is the coordinator, as the page needs it.

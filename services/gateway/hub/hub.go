@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -262,7 +264,7 @@ func (c *Conn) enqueue(b []byte) bool {
 	case c.send <- b:
 		return true
 	default:
-		c.h.m.slow.Inc()
+		c.h.m.slowConsumer()
 		c.closeWith(CloseSlowConsumer, fmt.Sprintf("slow consumer: %d frames queued and unread", cap(c.send)))
 		return false
 	}
@@ -310,7 +312,7 @@ func (c *Conn) writer() {
 			cancel()
 			if err != nil {
 				if errors.Is(err, context.DeadlineExceeded) {
-					c.h.m.slow.Inc()
+					c.h.m.slowConsumer()
 					c.closeWith(CloseSlowConsumer, fmt.Sprintf("slow consumer: a frame was not taken in %s", c.h.cfg.WriteTimeout))
 				} else {
 					c.closeWith(websocket.StatusInternalError, "write failed")
@@ -355,7 +357,7 @@ func (c *Conn) handle(req Request) {
 	case TypeSubscribe:
 		c.subscribe(req)
 	case TypeUnsubscribe:
-		key := topicKey(req, c.key.Account)
+		key := topicKey(req, c)
 		c.mu.Lock()
 		t := c.subs[key]
 		delete(c.subs, key)
@@ -377,12 +379,15 @@ func (c *Conn) order(req Request) {
 		claimed = req.Order.Account
 	}
 	if claimed != nil && *claimed != acct {
-		c.sendError(req.ID, Errorf(CodeForbidden, "key %s acts for account %d only, not account %d", c.key.Name, acct, *claimed))
+		c.sendError(req.ID, Errorf(CodeForbidden, "key %s acts for account %s only, not account %s", c.key.Name, acct, *claimed))
 		return
 	}
 	if c.h.orders == nil {
 		c.sendError(req.ID, Errorf(CodeUnavailable, "orders service not configured on this gateway"))
 		return
+	}
+	if req.Type == TypeSubmit && req.Order.ClientOrderID == "" {
+		req.Order.ClientOrderID = newClientOrderID()
 	}
 	job := func() {
 		ctx, cancel := context.WithTimeout(c.ctx, c.h.cfg.CallTimeout)
@@ -393,9 +398,9 @@ func (c *Conn) order(req Request) {
 		case TypeSubmit:
 			u, err = c.h.orders.Submit(ctx, NewOrderFor{NewOrder: *req.Order, Account: acct})
 		case TypeReplace:
-			u, err = c.h.orders.Replace(ctx, acct, req.Symbol, req.OrderID, req.Price, req.Quantity)
+			u, err = c.h.orders.Replace(ctx, acct, req.OrderID, req.Price, req.Quantity)
 		case TypeCancel:
-			u, err = c.h.orders.Cancel(ctx, acct, req.Symbol, req.OrderID)
+			u, err = c.h.orders.Cancel(ctx, acct, req.OrderID)
 		}
 		if err != nil {
 			c.sendError(req.ID, asError(err))
@@ -406,6 +411,13 @@ func (c *Conn) order(req Request) {
 	if !c.run.submit(job) {
 		c.sendError(req.ID, Errorf(CodeBusy, "gateway worker queue full (%d); retry", c.h.cfg.Queue))
 	}
+}
+
+// newClientOrderID is an idempotency key for a submit that has none.
+func newClientOrderID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "gw-" + hex.EncodeToString(b[:])
 }
 
 // asError is err as an error frame's content.

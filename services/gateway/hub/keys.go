@@ -15,13 +15,14 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tradsys/mesh/proto/validate"
 	"golang.org/x/time/rate"
 )
 
 // Key is an API key bound to one account, with its request rate.
 type Key struct {
-	Name    string // the key's label in logs (never the secret)
-	Account uint64
+	Name    string  // the key's label in logs (never the secret)
+	Account string  // orders' account id
 	Rate    float64 // requests per second
 	Burst   int
 
@@ -70,11 +71,10 @@ func ParseKeys(text string) (*Keys, error) {
 			return nil, fmt.Errorf("line %d: secret listed twice", n)
 		}
 		seen[f[0]] = true
-		acct, err := strconv.ParseUint(f[1], 10, 64)
-		if err != nil || acct == 0 {
-			return nil, fmt.Errorf("line %d: account %q is not a positive integer", n, f[1])
+		if err := validate.ID("account", f[1]); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
 		}
-		k := &Key{Name: fmt.Sprintf("key%d", len(ks.keys)+1), Account: acct, Rate: DefaultRate, Burst: DefaultBurst, secret: f[0]}
+		k := &Key{Name: fmt.Sprintf("key%d", len(ks.keys)+1), Account: f[1], Rate: DefaultRate, Burst: DefaultBurst, secret: f[0]}
 		for _, opt := range f[2:] {
 			name, val, ok := strings.Cut(opt, "=")
 			var err error
@@ -107,7 +107,7 @@ func ParseKeys(text string) (*Keys, error) {
 }
 
 // LoadKeys reads a key file. With create set and no file there, it writes
-// one with a fresh random key for account 1 (mode 0600) and says so in
+// one with a fresh random key for account "1" (mode 0600) and says so in
 // created.
 func LoadKeys(path string, create bool) (ks *Keys, created string, err error) {
 	b, err := os.ReadFile(path)

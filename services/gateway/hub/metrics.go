@@ -1,8 +1,14 @@
 package hub
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
+	slowCount atomic.Int64 // for Stats
+
 	conns    prometheus.Gauge
 	topics   prometheus.Gauge
 	frames   prometheus.Counter
@@ -33,4 +39,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.conns, m.topics, m.frames, m.slow, m.refused, m.requests, m.errors)
 	}
 	return m
+}
+
+// Stats are the hub's counters.
+type Stats struct {
+	Connections   int
+	SlowConsumers int64 // connections closed for not reading (since start)
+}
+
+// Stats reads the counters.
+func (h *Hub) Stats() Stats {
+	return Stats{Connections: h.Connections(), SlowConsumers: h.m.slowCount.Load()}
+}
+
+func (m *metrics) slowConsumer() {
+	m.slow.Inc()
+	m.slowCount.Add(1)
 }

@@ -83,24 +83,27 @@ type Request struct {
 	Order *NewOrder `json:"order,omitempty"`
 	// OrderID names the order of a replace or cancel.
 	OrderID string `json:"order_id,omitempty"`
-	// Price and Quantity are a replace's new values.
-	Price    int64 `json:"price,omitempty"`
-	Quantity int64 `json:"quantity,omitempty"`
+	// Price and Quantity are a replace's new values (decimal strings; the
+	// quantity is the new total).
+	Price    string `json:"price,omitempty"`
+	Quantity string `json:"quantity,omitempty"`
 	// Account, when set, must be the key's own account.
-	Account *uint64 `json:"account,omitempty"`
+	Account *string `json:"account,omitempty"`
 }
 
-// NewOrder is a submit's order. Prices are ticks, quantities lots (as in
-// matching).
+// NewOrder is a submit's order. Prices and quantities are decimal strings
+// on the instrument's tick and lot grids (orders checks them).
 type NewOrder struct {
-	Symbol        string `json:"symbol"`
-	Side          string `json:"side"`           // buy or sell
-	Type          string `json:"type,omitempty"` // limit (default), market, ioc, fok, post_only
-	Price         int64  `json:"price,omitempty"`
-	Quantity      int64  `json:"quantity"`
+	Symbol   string `json:"symbol"`
+	Side     string `json:"side"`           // buy or sell
+	Type     string `json:"type,omitempty"` // limit (default), market, ioc, fok, post_only
+	Price    string `json:"price,omitempty"`
+	Quantity string `json:"quantity"`
+	// ClientOrderID is the idempotency key: a retried submit with the same
+	// one answers the same order. The gateway makes one up when empty.
 	ClientOrderID string `json:"client_order_id,omitempty"`
 	// Account, when set, must be the key's own account.
-	Account *uint64 `json:"account,omitempty"`
+	Account *string `json:"account,omitempty"`
 }
 
 // Error is what an error frame carries; also the error type of the
@@ -122,11 +125,11 @@ func fieldErr(field, format string, args ...any) *Error {
 	return &Error{Code: CodeInvalidField, Field: field, Message: "invalid " + field + ": " + fmt.Sprintf(format, args...)}
 }
 
-// Limits on order fields (matching's).
+// Limits on fields.
 const (
-	maxPrice    = 1 << 48
-	maxQuantity = 1 << 40
-	maxIDLen    = 64
+	maxIDLen = 64
+	// Integer digits of prices and quantities (matching's 2^48 ticks).
+	maxIntDigits = 15
 )
 
 var (
@@ -243,36 +246,47 @@ func (r *Request) validate() *Error {
 			return fieldErr("order.type", "%q is not limit, market, ioc, fok or post_only", o.Type)
 		}
 		if o.Type == "market" {
-			if o.Price != 0 {
+			if o.Price != "" {
 				return fieldErr("order.price", "a market order has no price")
 			}
-		} else if o.Price < 1 || o.Price > maxPrice {
-			return fieldErr("order.price", "%d ticks is outside 1..2^48", o.Price)
+		} else if err := checkDecimal("order.price", o.Price); err != nil {
+			return err
 		}
-		if o.Quantity < 1 || o.Quantity > maxQuantity {
-			return fieldErr("order.quantity", "%d lots is outside 1..2^40", o.Quantity)
+		if err := checkDecimal("order.quantity", o.Quantity); err != nil {
+			return err
 		}
-		if len(o.ClientOrderID) > maxIDLen {
-			return fieldErr("order.client_order_id", "longer than %d bytes", maxIDLen)
+		if o.ClientOrderID != "" {
+			if err := checkID("order.client_order_id", o.ClientOrderID); err != nil {
+				return err
+			}
+		}
+		if o.Account != nil {
+			if err := checkID("order.account", *o.Account); err != nil {
+				return err
+			}
 		}
 		return nil
 	case TypeReplace, TypeCancel:
-		if err := checkSymbol("symbol", r.Symbol); err != nil {
-			return err
+		if r.Symbol != "" {
+			if err := checkSymbol("symbol", r.Symbol); err != nil {
+				return err
+			}
 		}
 		if err := checkOrderID(r.OrderID); err != nil {
 			return err
 		}
+		if r.Account != nil {
+			if err := checkID("account", *r.Account); err != nil {
+				return err
+			}
+		}
 		if r.Type == TypeCancel {
 			return nil
 		}
-		if r.Price < 1 || r.Price > maxPrice {
-			return fieldErr("price", "%d ticks is outside 1..2^48", r.Price)
+		if err := checkDecimal("price", r.Price); err != nil {
+			return err
 		}
-		if r.Quantity < 1 || r.Quantity > maxQuantity {
-			return fieldErr("quantity", "%d lots is outside 1..2^40", r.Quantity)
-		}
-		return nil
+		return checkDecimal("quantity", r.Quantity)
 	default:
 		t := r.Type
 		if len(t) > 32 {
@@ -284,6 +298,23 @@ func (r *Request) validate() *Error {
 
 func checkSymbol(field, s string) *Error {
 	if err := validate.Symbol(field, s); err != nil {
+		return &Error{Code: CodeInvalidField, Field: field, Message: err.Error()}
+	}
+	return nil
+}
+
+func checkDecimal(field, s string) *Error {
+	if s == "" {
+		return fieldErr(field, "missing (a decimal string such as \"100.5\")")
+	}
+	if err := validate.PositiveDecimal(field, s, maxIntDigits); err != nil {
+		return &Error{Code: CodeInvalidField, Field: field, Message: err.Error()}
+	}
+	return nil
+}
+
+func checkID(field, s string) *Error {
+	if err := validate.ID(field, s); err != nil {
 		return &Error{Code: CodeInvalidField, Field: field, Message: err.Error()}
 	}
 	return nil

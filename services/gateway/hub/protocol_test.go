@@ -13,10 +13,10 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"subscribe","channel":"book","symbol":"ETH-USD","depth":5}`,
 		`{"type":"subscribe","channel":"candles","symbol":"ETH-USD","interval":"5m"}`,
 		`{"type":"unsubscribe","channel":"mesh"}`,
-		`{"id":"2","type":"submit","order":{"symbol":"BTC-USD","side":"buy","type":"limit","price":100,"quantity":2,"client_order_id":"a"}}`,
-		`{"type":"submit","order":{"symbol":"BTC-USD","side":"sell","type":"market","quantity":2}}`,
-		`{"type":"replace","symbol":"BTC-USD","order_id":"12","price":101,"quantity":1}`,
-		`{"type":"cancel","symbol":"BTC-USD","order_id":"12","account":3}`,
+		`{"id":"2","type":"submit","order":{"symbol":"BTC-USD","side":"buy","type":"limit","price":"100.5","quantity":"2","client_order_id":"a"}}`,
+		`{"type":"submit","order":{"symbol":"BTC-USD","side":"sell","type":"market","quantity":"0.001","account":"acct-1"}}`,
+		`{"type":"replace","order_id":"12","price":"101","quantity":"1"}`,
+		`{"type":"cancel","symbol":"BTC-USD","order_id":"12","account":"3"}`,
 		`{"type":"ping"}`, `{`, `[]`, `null`, `{"type":1}`, `{"type":"ping"} {}`, "\xff", `{"id":"` + strings.Repeat("x", 70) + `"}`,
 	} {
 		f.Add([]byte(s))
@@ -65,12 +65,16 @@ func TestDecodeNamesTheProblem(t *testing.T) {
 		{`{"type":"subscribe","channel":"book","symbol":"X","depth":51}`, CodeInvalidField, "depth", "1..50"},
 		{`{"type":"subscribe","channel":"candles","symbol":"X","interval":"2m"}`, CodeInvalidField, "interval", "1m, 5m"},
 		{`{"type":"submit"}`, CodeInvalidField, "order", "missing"},
-		{`{"type":"submit","order":{"symbol":"X","side":"hold","quantity":1,"price":1}}`, CodeInvalidField, "order.side", "buy or sell"},
-		{`{"type":"submit","order":{"symbol":"X","side":"buy","type":"stop","quantity":1,"price":1}}`, CodeInvalidField, "order.type", "limit, market"},
-		{`{"type":"submit","order":{"symbol":"X","side":"buy","type":"market","quantity":1,"price":1}}`, CodeInvalidField, "order.price", "no price"},
-		{`{"type":"submit","order":{"symbol":"X","side":"buy","quantity":0,"price":1}}`, CodeInvalidField, "order.quantity", "outside"},
-		{`{"type":"replace","symbol":"X","order_id":"0","price":1,"quantity":1}`, CodeInvalidField, "order_id", "positive"},
-		{`{"type":"replace","symbol":"X","order_id":"4","quantity":1}`, CodeInvalidField, "price", "outside"},
+		{`{"type":"submit","order":{"symbol":"X","side":"hold","quantity":"1","price":"1"}}`, CodeInvalidField, "order.side", "buy or sell"},
+		{`{"type":"submit","order":{"symbol":"X","side":"buy","type":"stop","quantity":"1","price":"1"}}`, CodeInvalidField, "order.type", "limit, market"},
+		{`{"type":"submit","order":{"symbol":"X","side":"buy","type":"market","quantity":"1","price":"1"}}`, CodeInvalidField, "order.price", "no price"},
+		{`{"type":"submit","order":{"symbol":"X","side":"buy","quantity":"0","price":"1"}}`, CodeInvalidField, "order.quantity", ""},
+		{`{"type":"submit","order":{"symbol":"X","side":"buy","quantity":"1","price":"-1"}}`, CodeInvalidField, "order.price", "not a plain decimal"},
+		{`{"type":"submit","order":{"symbol":"X","side":"buy","quantity":"1"}}`, CodeInvalidField, "order.price", "missing"},
+		{`{"type":"submit","order":{"symbol":"X","side":"buy","quantity":1,"price":"1"}}`, CodeBadJSON, "", `field "order.quantity" must be a string`},
+		{`{"type":"submit","order":{"symbol":"X","side":"buy","quantity":"1","price":"1","client_order_id":"a b"}}`, CodeInvalidField, "order.client_order_id", "offset 1"},
+		{`{"type":"replace","order_id":"0","price":"1","quantity":"1"}`, CodeInvalidField, "order_id", "positive"},
+		{`{"type":"replace","order_id":"4","quantity":"1"}`, CodeInvalidField, "price", "missing"},
 	} {
 		_, err := Decode([]byte(tc.in))
 		if err == nil || err.Code != tc.code || err.Field != tc.field || !strings.Contains(err.Message, tc.msg) {
@@ -85,16 +89,16 @@ func TestParseKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := ks.Lookup("0123456789abcdef")
-	if k == nil || k.Account != 7 || k.Name != "ops" || k.Rate != 5 || k.Burst != 9 {
+	if k == nil || k.Account != "7" || k.Name != "ops" || k.Rate != 5 || k.Burst != 9 {
 		t.Fatalf("key %+v", k)
 	}
-	if k := ks.Lookup("fedcba9876543210fe"); k == nil || k.Account != 8 || k.Rate != DefaultRate {
+	if k := ks.Lookup("fedcba9876543210fe"); k == nil || k.Account != "8" || k.Rate != DefaultRate {
 		t.Fatalf("key %+v", k)
 	}
 	if ks.Lookup("0123456789abcdeX") != nil || ks.Lookup("") != nil {
 		t.Fatal("lookup of a wrong secret found a key")
 	}
-	for _, bad := range []string{"short 1", "0123456789abcdef", "0123456789abcdef x", "0123456789abcdef 0",
+	for _, bad := range []string{"short 1", "0123456789abcdef", "0123456789abcdef a/b", "0123456789abcdef xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 		"0123456789abcdef 1 rate=0", "0123456789abcdef 1 color=red", "0123456789abcdef 1\n0123456789abcdef 2"} {
 		if _, err := ParseKeys(bad); err == nil {
 			t.Errorf("%q accepted", bad)

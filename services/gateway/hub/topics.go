@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -26,14 +27,16 @@ type topic struct {
 	snapshot func() [][]byte
 }
 
-func topicKey(req Request, account uint64) string {
+func topicKey(req Request, c *Conn) string {
 	switch req.Channel {
 	case ChannelBook:
 		return "book|" + req.Symbol + "|" + strconv.Itoa(req.Depth)
 	case ChannelCandles:
 		return "candles|" + req.Symbol + "|" + req.Interval
 	case ChannelOrders:
-		return "orders|" + strconv.FormatUint(account, 10)
+		// One stream per connection: its ack is sent once the stream is
+		// open, so no update after the ack is missed.
+		return fmt.Sprintf("orders|%s|%p", c.key.Account, c)
 	case ChannelMesh:
 		return "mesh"
 	default:
@@ -71,7 +74,7 @@ func (c *Conn) subscribe(req Request) {
 		c.sendError(req.ID, Errorf(CodeUnavailable, "coordinator not configured on this gateway"))
 		return
 	}
-	key := topicKey(req, c.key.Account)
+	key := topicKey(req, c)
 	c.mu.Lock()
 	if _, dup := c.subs[key]; dup {
 		c.mu.Unlock()
@@ -86,8 +89,11 @@ func (c *Conn) subscribe(req Request) {
 	c.mu.Unlock()
 	t := c.run.join(c.h, key, req, c, func() {
 		// The ack goes out before the snapshot, under the topic's lock, so
-		// no published frame overtakes either.
-		c.sendFrame(Frame{Type: FrameAck, ID: req.ID, Channel: req.Channel, Symbol: req.Symbol})
+		// no published frame overtakes either. (Orders: once the stream is
+		// open, from the feed.)
+		if req.Channel != ChannelOrders {
+			c.sendFrame(Frame{Type: FrameAck, ID: req.ID, Channel: req.Channel, Symbol: req.Symbol})
+		}
 	})
 	c.mu.Lock()
 	c.subs[key] = t
@@ -106,7 +112,7 @@ func (r *running) join(h *Hub, key string, req Request, c *Conn, first func()) *
 		h.m.topics.Inc()
 		// Built here, not in the goroutine, so the snapshot function is
 		// in place before the first subscriber joins.
-		run := h.feedOf(t, req, c.key.Account)
+		run := h.feedOf(t, req, c)
 		go h.feed(ctx, t, run)
 	}
 	t.mu.Lock()
@@ -162,7 +168,7 @@ func (h *Hub) feed(ctx context.Context, t *topic, run func(ctx context.Context) 
 
 // feedOf is the source of a topic: one run of it (until ctx ends or the
 // source fails).
-func (h *Hub) feedOf(t *topic, req Request, account uint64) (run func(ctx context.Context) error) {
+func (h *Hub) feedOf(t *topic, req Request, c *Conn) (run func(ctx context.Context) error) {
 	switch req.Channel {
 	case ChannelTrades:
 		run = h.tradesFeed(t, req.Symbol)
@@ -171,8 +177,12 @@ func (h *Hub) feedOf(t *topic, req Request, account uint64) (run func(ctx contex
 	case ChannelCandles:
 		run = h.candlesFeed(t, req.Symbol, req.Interval)
 	case ChannelOrders:
+		var acked sync.Once
 		run = func(ctx context.Context) error {
-			return h.orders.Updates(ctx, account, func(u OrderUpdate) {
+			opened := func() {
+				acked.Do(func() { c.sendFrame(Frame{Type: FrameAck, ID: req.ID, Channel: ChannelOrders}) })
+			}
+			return h.orders.Updates(ctx, c.key.Account, opened, func(u OrderUpdate) {
 				t.publish(encode(Frame{Type: FrameOrder, Channel: ChannelOrders, Symbol: u.Symbol, Data: u}))
 			})
 		}

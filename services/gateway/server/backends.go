@@ -20,6 +20,7 @@ import (
 type marketData struct {
 	matching   matchingv1.MatchingServiceClient
 	historical historicalv1.HistoricalDataServiceClient
+	grids      *grids
 }
 
 func (m *marketData) Trades(ctx context.Context, symbol string, from uint64, fn func(hub.Trade)) error {
@@ -35,13 +36,13 @@ func (m *marketData) Trades(ctx context.Context, symbol string, from uint64, fn 
 			}
 			return toHubError(err)
 		}
-		fn(tradeFromProto(resp.GetTrade()))
+		fn(tradeFromProto(resp.GetTrade(), m.grids.get(ctx, symbol)))
 	}
 }
 
-func tradeFromProto(t *matchingv1.Trade) hub.Trade {
-	out := hub.Trade{Symbol: t.GetSymbol(), Sequence: t.GetSequence(), Price: t.GetPrice(), Quantity: t.GetQuantity(),
-		TakerSide: sideName(t.GetTakerSide())}
+func tradeFromProto(t *matchingv1.Trade, g grid) hub.Trade {
+	out := hub.Trade{Symbol: t.GetSymbol(), Sequence: t.GetSequence(), Price: scale(t.GetPrice(), g.tick, g.ok),
+		Quantity: scale(t.GetQuantity(), g.lot, g.ok), TakerSide: sideName(t.GetTakerSide())}
 	if t.GetExecutedAt() != nil {
 		out.Time = t.GetExecutedAt().AsTime().UnixMilli()
 	}
@@ -63,13 +64,14 @@ func (m *marketData) Book(ctx context.Context, symbol string, depth int) (hub.Bo
 	if err != nil {
 		return hub.Book{}, toHubError(err)
 	}
+	g := m.grids.get(ctx, symbol)
 	b := hub.Book{Symbol: symbol, LastTradeSeq: resp.GetLastTradeSequence(), RestingOrders: resp.GetRestingOrders(),
 		Bids: []hub.Level{}, Asks: []hub.Level{}}
 	for _, l := range resp.GetBids() {
-		b.Bids = append(b.Bids, hub.Level{Price: l.GetPrice(), Quantity: l.GetQuantity(), Orders: l.GetOrderCount()})
+		b.Bids = append(b.Bids, hub.Level{Price: scale(l.GetPrice(), g.tick, g.ok), Quantity: scale(l.GetQuantity(), g.lot, g.ok), Orders: l.GetOrderCount()})
 	}
 	for _, l := range resp.GetAsks() {
-		b.Asks = append(b.Asks, hub.Level{Price: l.GetPrice(), Quantity: l.GetQuantity(), Orders: l.GetOrderCount()})
+		b.Asks = append(b.Asks, hub.Level{Price: scale(l.GetPrice(), g.tick, g.ok), Quantity: scale(l.GetQuantity(), g.lot, g.ok), Orders: l.GetOrderCount()})
 	}
 	return b, nil
 }

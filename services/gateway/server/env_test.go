@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -17,11 +18,15 @@ import (
 	"github.com/tradsys/mesh/pkg/service"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
+	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
+	riskv1 "github.com/tradsys/mesh/proto/tradsys/risk/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"github.com/tradsys/mesh/services/gateway/server"
 	"github.com/tradsys/mesh/services/historical/candles"
 	historicalserver "github.com/tradsys/mesh/services/historical/server"
 	matchingserver "github.com/tradsys/mesh/services/matching/server"
+	ordersserver "github.com/tradsys/mesh/services/orders/server"
+	riskserver "github.com/tradsys/mesh/services/risk/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -45,6 +50,8 @@ type mesh struct {
 	coordAddr string
 	coord     coordinatorv1.CoordinatorServiceClient
 	matching  matchingv1.MatchingServiceClient
+	orders    ordersv1.OrderServiceClient
+	risk      riskv1.RiskServiceClient
 	gw        *server.Server
 	gwAddr    string // gRPC
 	httpAddr  string
@@ -107,6 +114,24 @@ func startMesh(t testing.TB, tune func(*server.Options)) *mesh {
 		_, err := historicalserver.Setup(ctx, s, o)
 		return err
 	})
+	rs := startService(t, "risk", m.coordAddr, func(ctx context.Context, s *service.Service) error {
+		o := riskserver.Defaults()
+		o.DataDir, o.Matching = t.TempDir(), ms.Addr()
+		_, err := riskserver.Setup(ctx, s, o)
+		return err
+	})
+	osvc := startService(t, "orders", m.coordAddr, func(ctx context.Context, s *service.Service) error {
+		o := ordersserver.Defaults()
+		o.DataDir, o.NoFsync, o.Risk, o.Matching = t.TempDir(), true, rs.Addr(), ms.Addr()
+		_, err := ordersserver.Setup(ctx, s, o)
+		return err
+	})
+	m.orders = ordersv1.NewOrderServiceClient(dialGRPC(t, osvc.Addr()))
+	m.risk = riskv1.NewRiskServiceClient(dialGRPC(t, rs.Addr()))
+	if _, err := m.orders.CreateInstrument(bg, &ordersv1.CreateInstrumentRequest{Instrument: &ordersv1.Instrument{
+		Symbol: symbol, TickSize: "0.01", LotSize: "1"}}); err != nil {
+		t.Fatal(err)
+	}
 	keys := filepath.Join(t.TempDir(), "api-keys")
 	if err := os.WriteFile(keys, []byte("# test keys\n"+keyA+" 1 name=alice\n"+keyB+" 2 name=bob\n"+keySlowRPS+" 3 name=carol rate=1 burst=2\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -114,7 +139,7 @@ func startMesh(t testing.TB, tune func(*server.Options)) *mesh {
 	gs := startService(t, "gateway", m.coordAddr, func(ctx context.Context, s *service.Service) error {
 		o := server.Defaults()
 		o.HTTPListen, o.APIKeys, o.CreateAPIKey = "127.0.0.1:0", keys, false
-		o.Matching, o.Historical = ms.Addr(), hs.Addr()
+		o.Matching, o.Historical, o.Orders = ms.Addr(), hs.Addr(), osvc.Addr()
 		o.Hub.BookInterval, o.Hub.CandleInterval = 50*time.Millisecond, 100*time.Millisecond
 		if tune != nil {
 			tune(&o)
@@ -246,17 +271,21 @@ func decode[T any](t testing.TB, raw json.RawMessage) T {
 	return v
 }
 
+// directIDs are matching order ids the tests use directly, far from the
+// ids orders assigns.
+const directIDs = 1 << 40
+
 // cross puts n trades of qty 1 into matching for sym: n resting sells of
 // 1 lot at price, then one IOC buy that takes them all.
 func (m *mesh) cross(t testing.TB, sym string, firstID uint64, n int, price int64) {
 	t.Helper()
 	for i := range n {
-		if _, err := m.matching.SubmitOrder(bg, &matchingv1.SubmitOrderRequest{Symbol: sym, OrderId: firstID + uint64(i), Account: 100,
+		if _, err := m.matching.SubmitOrder(bg, &matchingv1.SubmitOrderRequest{Symbol: sym, OrderId: directIDs + firstID + uint64(i), Account: 100,
 			Side: matchingv1.Side_SIDE_SELL, Type: matchingv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	resp, err := m.matching.SubmitOrder(bg, &matchingv1.SubmitOrderRequest{Symbol: sym, OrderId: firstID + uint64(n), Account: 101,
+	resp, err := m.matching.SubmitOrder(bg, &matchingv1.SubmitOrderRequest{Symbol: sym, OrderId: directIDs + firstID + uint64(n), Account: 101,
 		Side: matchingv1.Side_SIDE_BUY, Type: matchingv1.OrderType_ORDER_TYPE_IOC, Price: price, Quantity: int64(n)})
 	if err != nil {
 		t.Fatal(err)
@@ -314,8 +343,17 @@ func (m *mesh) dialSmallWindow(t testing.TB, key string) *client {
 // restingBid rests a buy order on matching.
 func restingBid(t testing.TB, m *mesh, id uint64, price, qty int64) {
 	t.Helper()
-	if _, err := m.matching.SubmitOrder(bg, &matchingv1.SubmitOrderRequest{Symbol: symbol, OrderId: id, Account: 100,
+	if _, err := m.matching.SubmitOrder(bg, &matchingv1.SubmitOrderRequest{Symbol: symbol, OrderId: directIDs + id, Account: 100,
 		Side: matchingv1.Side_SIDE_BUY, Type: matchingv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: qty}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func mustID(t testing.TB, s string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tradsys/mesh/pkg/service"
 	historicalv1 "github.com/tradsys/mesh/proto/tradsys/historical/v1"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
+	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	"github.com/tradsys/mesh/services/gateway/hub"
 	"github.com/tradsys/mesh/services/gateway/web"
 	"go.uber.org/zap"
@@ -97,12 +98,17 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	md := &marketData{matching: matchingv1.NewMatchingServiceClient(mc), historical: historicalv1.NewHistoricalDataServiceClient(hc)}
-	var orders hub.Orders // wired once the orders service's API lands
+	oc, err := s.Pool.Conn(o.Orders)
+	if err != nil {
+		return nil, err
+	}
+	ordersClient := ordersv1.NewOrderServiceClient(oc)
+	md := &marketData{matching: matchingv1.NewMatchingServiceClient(mc), historical: historicalv1.NewHistoricalDataServiceClient(hc),
+		grids: &grids{c: ordersClient, known: map[string]grid{}}}
 	hcfg := o.Hub
 	hcfg.Logger = s.Log.Named("hub")
 	hcfg.Metrics = s.Server.Registry()
-	h := hub.New(hcfg, keys, md, orders, &mesh{coord: s.Coord.API()})
+	h := hub.New(hcfg, keys, md, &orders{c: ordersClient}, &mesh{coord: s.Coord.API()})
 	srv := &Server{Hub: h}
 	srv.Main, err = s.Runtime.Add(lazy.Spec{
 		Name: MainComponent, MemoryBytes: o.MemoryBytes, Priority: o.Priority, Pinned: true,

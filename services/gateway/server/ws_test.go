@@ -55,7 +55,7 @@ func TestBadJSONGetsAnErrorFrameAndTheConnectionStays(t *testing.T) {
 		{`{"id":"8","type":"dance"}`, hub.CodeUnknownType, "", "8"},
 		{`{"id":"9","type":"subscribe","channel":"weather","symbol":"BTC-USD"}`, hub.CodeInvalidField, "channel", "9"},
 		{`{"id":"10","type":"subscribe","channel":"trades","symbol":"BTC USD"}`, hub.CodeInvalidField, "symbol", "10"},
-		{`{"id":"11","type":"submit","order":{"symbol":"BTC-USD","side":"buy","price":-5,"quantity":1}}`, hub.CodeInvalidField, "order.price", "11"},
+		{`{"id":"11","type":"submit","order":{"symbol":"BTC-USD","side":"buy","price":"-5","quantity":"1"}}`, hub.CodeInvalidField, "order.price", "11"},
 		{`{"id":"12","type":"submit","order":{"symbol":"BTC-USD","side":"buy","price":"100","quantity":1}}`, hub.CodeBadJSON, "", "12"},
 		{`{"id":"13","type":"cancel","symbol":"BTC-USD","order_id":"x"}`, hub.CodeInvalidField, "order_id", "13"},
 	}
@@ -110,7 +110,7 @@ func TestSubscribeReceivesTradesBookAndCandles(t *testing.T) {
 	for want := uint64(4); want <= 5; want++ {
 		f := c.until(5*time.Second, "trade", func(f frame) bool { return f.Type == "trade" })
 		tr := decode[hub.Trade](t, f.Data)
-		if tr.Sequence != want || tr.Price != 10100 || tr.Quantity != 1 || tr.TakerSide != "buy" || tr.Symbol != symbol || tr.Time == 0 {
+		if tr.Sequence != want || tr.Price != "101" || tr.Quantity != "1" || tr.TakerSide != "buy" || tr.Symbol != symbol || tr.Time == 0 {
 			t.Fatalf("trade %+v, want sequence %d at 10100 x 1, taker buy", tr, want)
 		}
 	}
@@ -123,7 +123,7 @@ func TestSubscribeReceivesTradesBookAndCandles(t *testing.T) {
 			return false
 		}
 		b := decode[hub.Book](t, f.Data)
-		return len(b.Bids) == 1 && b.Bids[0].Price == 9900 && b.Bids[0].Quantity == 7
+		return len(b.Bids) == 1 && b.Bids[0].Price == "99" && b.Bids[0].Quantity == "7"
 	})
 	if f.Symbol != symbol {
 		t.Fatalf("book frame for %q", f.Symbol)
@@ -173,11 +173,11 @@ func TestMeshChannelShowsComponentsAndLeases(t *testing.T) {
 func TestKeyActsOnlyOnItsOwnAccount(t *testing.T) {
 	m := startMesh(t, nil)
 	c := m.mustDial(t, keyB)
-	c.send([]byte(`{"id":"x","type":"submit","order":{"symbol":"BTC-USD","side":"buy","price":100,"quantity":1,"account":1}}`))
+	c.send([]byte(`{"id":"x","type":"submit","order":{"symbol":"BTC-USD","side":"buy","price":"100","quantity":"1","account":"1"}}`))
 	if f := c.next(5 * time.Second); f.Type != "error" || f.Code != hub.CodeForbidden || f.ID != "x" || !strings.Contains(f.Message, "account 2 only") {
 		t.Fatalf("submit for another account: %+v, want forbidden", f)
 	}
-	c.send([]byte(`{"id":"y","type":"cancel","symbol":"BTC-USD","order_id":"5","account":1}`))
+	c.send([]byte(`{"id":"y","type":"cancel","symbol":"BTC-USD","order_id":"5","account":"1"}`))
 	if f := c.next(5 * time.Second); f.Type != "error" || f.Code != hub.CodeForbidden || f.ID != "y" {
 		t.Fatalf("cancel for another account: %+v, want forbidden", f)
 	}
@@ -245,6 +245,27 @@ func TestSlowConsumerIsClosedWhileAFastOneKeepsUp(t *testing.T) {
 		}
 		fastDone <- nil
 	}()
+	// The slow client starts reading once the gateway has given up on it
+	// (it gets what was in flight, then the close with code and reason).
+	type slowEnd struct {
+		frames int
+		err    error
+	}
+	slowDone := make(chan slowEnd, 1)
+	go func() {
+		for m.gw.Hub.Stats().SlowConsumers == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		n := 0
+		for {
+			_, err := slow.read(20 * time.Second)
+			if err != nil {
+				slowDone <- slowEnd{n, err}
+				return
+			}
+			n++
+		}
+	}()
 	// In chunks smaller than the send buffer, so a client that reads keeps
 	// up with each.
 	for i := 0; i < trades; i += chunk {
@@ -253,23 +274,17 @@ func TestSlowConsumerIsClosedWhileAFastOneKeepsUp(t *testing.T) {
 	if err := <-fastDone; err != nil {
 		t.Fatal(err)
 	}
-	// Now the slow one reads: what was in flight, then the close with the
-	// slow-consumer code and reason.
-	var n int
-	for {
-		_, err := slow.read(10 * time.Second)
-		if err == nil {
-			n++
-			continue
-		}
-		if code := websocket.CloseStatus(err); code != hub.CloseSlowConsumer {
-			t.Fatalf("slow client ended with %v (code %d) after %d frames, want close %d", err, code, n, hub.CloseSlowConsumer)
-		}
-		var ce websocket.CloseError
-		if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "slow consumer") {
-			t.Fatalf("close reason %q", ce.Reason)
-		}
-		break
+	end := <-slowDone
+	n, err := end.frames, end.err
+	if code := websocket.CloseStatus(err); code != hub.CloseSlowConsumer {
+		t.Fatalf("slow client ended with %v (code %d) after %d frames, want close %d", err, code, n, hub.CloseSlowConsumer)
+	}
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "slow consumer") {
+		t.Fatalf("close reason %q", ce.Reason)
+	}
+	if st := m.gw.Hub.Stats(); st.SlowConsumers != 1 {
+		t.Fatalf("%d slow consumers, want 1", st.SlowConsumers)
 	}
 	if n >= trades {
 		t.Fatalf("slow client got all %d trades; it was never slow", n)

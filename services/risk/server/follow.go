@@ -34,8 +34,10 @@ func (f *follower) run(ctx context.Context, symbol string, tick fixed.Decimal) {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			book, err := api.GetOrderBook(cctx, &matchingv1.GetOrderBookRequest{Symbol: symbol, Depth: 1})
 			cancel()
-			if err == nil && book.GetLastTradeSequence() > 0 {
-				from = book.GetLastTradeSequence()
+			if err == nil {
+				// The newest trade, or the first one to come (0 would
+				// mean "after the call", missing a trade made meanwhile).
+				from = max(book.GetLastTradeSequence(), 1)
 			}
 		}
 		stream, err := api.StreamTrades(ctx, &matchingv1.StreamTradesRequest{Symbol: symbol, FromSequence: from})

@@ -279,19 +279,26 @@ func (m *Mesh) argsFor(s Service) []string {
 		}
 	}
 	switch s.Name {
-	case "matching", "historical":
-		// Journals, snapshots and candle stores live beside the mesh's
-		// other state, not in whatever directory `up` was started from.
+	case "matching", "historical", "orders", "risk":
+		// Journals, snapshots, order, limit and candle stores live beside
+		// the mesh's other state, not in whatever directory `up` was
+		// started from.
 		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name))
 	}
+	matching := m.addr(serviceByName("matching").Port)
 	switch s.Name {
+	case "orders":
+		// The order path: orders -> risk, then orders -> matching.
+		args = append(args, "--risk", m.addr(serviceByName("risk").Port), "--matching", matching)
+	case "risk":
+		args = append(args, "--matching", matching) // the price band's last trades
 	case "historical":
 		// Candles of the local mesh's own trades.
-		args = append(args, "--trades-from", m.addr(serviceByName("matching").Port), "--trades-symbols", Symbols)
+		args = append(args, "--trades-from", matching, "--trades-symbols", Symbols)
 	case "gateway":
 		args = append(args, "--http-listen", m.addr(GatewayHTTPPort),
 			"--api-keys", filepath.Join(m.o.DataDir, "gateway", "api-keys"),
-			"--matching", m.addr(serviceByName("matching").Port), "--historical", m.addr(serviceByName("historical").Port),
+			"--matching", matching, "--historical", m.addr(serviceByName("historical").Port),
 			"--orders", m.addr(serviceByName("orders").Port))
 	case "strategy":
 		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name),

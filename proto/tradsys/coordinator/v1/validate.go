@@ -22,6 +22,8 @@ const (
 	MaxWait = 10 * time.Minute
 	// MaxTTL bounds a session's ttl.
 	MaxTTL = time.Hour
+	// MaxDependencies bounds a component's dependency list.
+	MaxDependencies = 256
 	// MinPriority and MaxPriority bound priorities (lower is more important).
 	MinPriority, MaxPriority = 0, 1000
 )
@@ -148,6 +150,9 @@ func (r *RegisterComponentRequest) Validate() error {
 	}
 	if err := checkPriority(r.Priority); err != nil {
 		return err
+	}
+	if n := len(r.GetDependencies()); n > MaxDependencies {
+		return validate.Errorf("dependencies", "%d entries, more than %d", n, MaxDependencies)
 	}
 	for i, d := range r.GetDependencies() {
 		if err := checkName(fmt.Sprintf("dependencies[%d]", i), d, true); err != nil {

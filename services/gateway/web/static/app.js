@@ -67,11 +67,12 @@ function handle(f) {
   case "book": renderBook(f.data); break;
   case "candles": state.candles = f.data || []; renderCandles(); break;
   case "candle": mergeCandle(f.data); renderCandles(); break;
-  case "order": state.orders.set(f.data.order_id, f.data); renderOrders(); break;
+  case "order": mergeOrder(f.data); break;
   case "ack":
     if (f.data && f.data.order_id) {
-      state.orders.set(f.data.order_id, f.data); renderOrders();
-      log("order " + f.data.order_id + " " + f.data.status);
+      mergeOrder(f.data);
+      log("order " + f.data.order_id + " " + f.data.status + (f.data.reject_reasons ? ": " + f.data.reject_reasons.join("; ") : ""),
+        f.data.status === "rejected" ? "err" : "");
     }
     break;
   case "error": log("error " + f.code + (f.field ? " (" + f.field + ")" : "") + ": " + f.message, "err"); break;
@@ -192,14 +193,21 @@ function renderCandles() {
   }
 }
 
+// Updates may arrive before or after the call's answer: keep the newest.
+function mergeOrder(o) {
+  const had = state.orders.get(o.order_id);
+  if (!had || !had.sequence || !o.sequence || o.sequence >= had.sequence) state.orders.set(o.order_id, o);
+  renderOrders();
+}
+
 function renderOrders() {
   const list = [...state.orders.values()].sort((a, b) => Number(b.order_id) - Number(a.order_id)).slice(0, 20);
-  $("orders").tBodies[0].replaceChildren(...list.map((o) => row([o.order_id, o.side, o.price, o.quantity, o.filled, o.status, ""], (tr) => {
+  $("orders").tBodies[0].replaceChildren(...list.map((o) => row([o.order_id, o.side, o.price || "market", o.quantity, o.filled, o.status, ""], (tr) => {
     tr.className = "order " + o.side;
-    if (o.status === "new" || o.status === "partially_filled") {
+    if (o.status === "new" || o.status === "accepted" || o.status === "partially_filled") {
       const b = document.createElement("button");
       b.textContent = "cancel";
-      b.onclick = () => send({ type: "cancel", symbol: o.symbol, order_id: o.order_id });
+      b.onclick = () => send({ type: "cancel", order_id: o.order_id });
       tr.lastChild.appendChild(b);
     }
   })));
@@ -208,8 +216,8 @@ function renderOrders() {
 $("order").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const type = $("otype").value;
-  const order = { symbol: state.symbol, side: $("side").value, type, quantity: Number($("qty").value) };
-  if (type !== "market") order.price = Number($("price").value);
+  const order = { symbol: state.symbol, side: $("side").value, type, quantity: $("qty").value.trim() };
+  if (type !== "market") order.price = $("price").value.trim();
   send({ type: "submit", order });
 });
 $("connect").onclick = connect;

@@ -1,0 +1,199 @@
+package coordtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/proctest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// EtcdCluster is an etcd cluster of real processes (the etcd server built
+// from this module's cmd/etcd), for tests that kill, pause or restart
+// members: what an embedded etcd in the test process cannot do.
+type EtcdCluster struct {
+	Members []*EtcdMember
+}
+
+// EtcdMember is one member process.
+type EtcdMember struct {
+	Name, Client, Peer, Dir string
+	bin, initial            string
+	cmd                     *exec.Cmd
+	log                     *proctest.Buffer
+	mu                      sync.Mutex
+}
+
+var (
+	etcdBinOnce sync.Once
+	etcdBin     string
+	etcdBinErr  error
+)
+
+// etcdBinary builds cmd/etcd once per test process (without -race: it is
+// the system under test's storage, not the code under test).
+func etcdBinary(t testing.TB) string {
+	t.Helper()
+	etcdBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tradsys-etcd-bin-")
+		if err != nil {
+			etcdBinErr = err
+			return
+		}
+		etcdBin = filepath.Join(dir, "etcd")
+		cmd := exec.Command("go", "build", "-o", etcdBin, "github.com/tradsys/mesh/services/coordinator/cmd/etcd")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			etcdBinErr = fmt.Errorf("build etcd: %v\n%s", err, out)
+		}
+	})
+	if etcdBinErr != nil {
+		t.Fatal(etcdBinErr)
+	}
+	return etcdBin
+}
+
+// RemoveBuiltEtcd deletes the etcd binary built for this test process;
+// call it from TestMain after the tests ran.
+func RemoveBuiltEtcd() {
+	if etcdBin != "" {
+		_ = os.RemoveAll(filepath.Dir(etcdBin))
+	}
+}
+
+// StartEtcdCluster starts n members on free loopback ports and waits until
+// the cluster answers. Members run with short raft timeouts (heartbeat
+// 50 ms, election 500 ms) so a killed raft leader is replaced quickly, and
+// without fsync (throwaway data). They are killed at cleanup.
+func StartEtcdCluster(t testing.TB, n int) *EtcdCluster {
+	t.Helper()
+	bin := etcdBinary(t)
+	c := &EtcdCluster{}
+	var initial []string
+	for i := range n {
+		m := &EtcdMember{Name: fmt.Sprintf("m%d", i), Client: proctest.FreeAddr(t), Peer: proctest.FreeAddr(t), Dir: t.TempDir(), bin: bin}
+		c.Members = append(c.Members, m)
+		initial = append(initial, m.Name+"=http://"+m.Peer)
+	}
+	for _, m := range c.Members {
+		m.initial = strings.Join(initial, ",")
+		m.start(t)
+		t.Cleanup(func() {
+			m.Kill()
+			if t.Failed() {
+				t.Logf("etcd %s log (tail):\n%s", m.Name, tail(m.log.String(), 4000))
+			}
+		})
+	}
+	cli := c.Client(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cli.Get(ctx, "health")
+		cancel()
+		if err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd cluster not serving after 30s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (m *EtcdMember) start(t testing.TB) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	state := "new"
+	if _, err := os.Stat(filepath.Join(m.Dir, "member")); err == nil {
+		state = "existing"
+	}
+	m.log = &proctest.Buffer{}
+	m.cmd = exec.Command(m.bin, "--name", m.Name, "--data-dir", m.Dir,
+		"--listen-client-urls", "http://"+m.Client, "--advertise-client-urls", "http://"+m.Client,
+		"--listen-peer-urls", "http://"+m.Peer, "--initial-advertise-peer-urls", "http://"+m.Peer,
+		"--initial-cluster", m.initial, "--initial-cluster-state", state, "--initial-cluster-token", "coordtest",
+		"--heartbeat-interval", "50", "--election-timeout", "500", "--unsafe-no-fsync", "--log-level", "error")
+	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Endpoints are the members' client addresses.
+func (c *EtcdCluster) Endpoints() []string {
+	var out []string
+	for _, m := range c.Members {
+		out = append(out, m.Client)
+	}
+	return out
+}
+
+// Client is an etcd client on every member, closed at cleanup.
+func (c *EtcdCluster) Client(t testing.TB) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Leader is the member that is raft leader now, or nil if none answers.
+func (c *EtcdCluster) Leader(cli *clientv3.Client) *EtcdMember {
+	for _, m := range c.Members {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		st, err := cli.Status(ctx, m.Client)
+		cancel()
+		if err == nil && st.Header.MemberId == st.Leader {
+			return m
+		}
+	}
+	return nil
+}
+
+func (m *EtcdMember) signal(sig syscall.Signal) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil && m.cmd.ProcessState == nil {
+		_ = m.cmd.Process.Signal(sig)
+	}
+}
+
+// Pause stops the member with SIGSTOP; Resume continues it.
+func (m *EtcdMember) Pause()  { m.signal(syscall.SIGSTOP) }
+func (m *EtcdMember) Resume() { m.signal(syscall.SIGCONT) }
+
+// Kill ends the member with SIGKILL, as a crash would, and waits for it.
+func (m *EtcdMember) Kill() {
+	m.signal(syscall.SIGCONT) // a paused process dies only once continued
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil && m.cmd.ProcessState == nil {
+		_ = m.cmd.Process.Kill()
+		_ = m.cmd.Wait()
+	}
+}
+
+// Restart starts a killed member again on its data directory.
+func (m *EtcdMember) Restart(t testing.TB) {
+	m.Kill()
+	m.start(t)
+}

@@ -1,0 +1,14 @@
+package faulttest
+
+import (
+	"os"
+	"testing"
+
+	"github.com/tradsys/mesh/services/coordinator/coordtest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	coordtest.RemoveBuiltEtcd()
+	os.Exit(code)
+}

@@ -1,0 +1,124 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
+	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
+	riskv1 "github.com/tradsys/mesh/proto/tradsys/risk/v1"
+	riskserver "github.com/tradsys/mesh/services/risk/server"
+)
+
+func reasonsMention(t *testing.T, o *ordersv1.Order, words ...string) {
+	t.Helper()
+	if o.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_REJECTED {
+		t.Fatalf("order %v is %v, want REJECTED", o.GetOrderId(), o.GetStatus())
+	}
+	all := strings.Join(o.GetRejectReasons(), "\n")
+	for _, w := range words {
+		if !strings.Contains(all, w) {
+			t.Fatalf("reject reasons %q do not mention %q", o.GetRejectReasons(), w)
+		}
+	}
+}
+
+// Each risk check rejects with its reason, and an order failing several
+// lists every failed check, not only the first.
+func TestRiskRejectionsListEveryFailedCheck(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "BTC-USD", "0.5", "0.001")
+	ctx := ctxT(t)
+	if _, err := m.rc.SetLimits(ctx, &riskv1.SetLimitsRequest{Limits: &riskv1.Limits{Account: "eve",
+		MaxOrderQuantity: "2", MaxNotional: "100000", MaxPosition: "3", PriceBand: "0.05"}}); err != nil {
+		t.Fatal(err)
+	}
+	// A last trade at 50000 for the price band.
+	m.submit(t, "mm", "s1", "BTC-USD", sell, "50000", "1")
+	m.submit(t, "mm2", "b1", "BTC-USD", buy, "50000", "1")
+	waitLastTrade(t, m, "BTC-USD", "60000")
+
+	// Quantity 2.5 > 2; notional 2.5 x 60000 > 100000; 60000 outside
+	// 47500..52500: three checks fail, named with their values.
+	o := m.submit(t, "eve", "e1", "BTC-USD", buy, "60000", "2.5")
+	reasonsMention(t, o, "max-order-quantity: quantity 2.5 is above", "max-notional: notional 60000 x 2.5 = 150000",
+		"price-band: price 60000 is outside 47500..52500")
+	if len(o.GetRejectReasons()) != 3 {
+		t.Fatalf("reasons %q, want exactly 3", o.GetRejectReasons())
+	}
+	// Position: two resting buys of 1.5 each make 3 open; the next buy of
+	// 1 would make 4 > 3.
+	m.submit(t, "eve", "e2", "BTC-USD", buy, "49000", "1.5")
+	m.submit(t, "eve", "e3", "BTC-USD", buy, "49000", "1.5")
+	o = m.submit(t, "eve", "e4", "BTC-USD", buy, "49000", "1")
+	reasonsMention(t, o, "position-limit:", "beyond the limit of +/-3")
+
+	// Order rate: one token, refilled slowly.
+	if _, err := m.rc.SetLimits(ctx, &riskv1.SetLimitsRequest{Limits: &riskv1.Limits{Account: "fast", OrdersPerSecond: 0.001, OrderBurst: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if o := m.submit(t, "fast", "f1", "BTC-USD", buy, "49000", "0.1"); o.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_ACCEPTED {
+		t.Fatalf("first order of fast: %v", o)
+	}
+	reasonsMention(t, m.submit(t, "fast", "f2", "BTC-USD", buy, "49000", "0.1"), "order-rate:", "orders per second")
+
+	// Rejected orders are kept: GetOrder answers them with their history.
+	got, err := m.oc.GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: o.GetOrderId()})
+	if err != nil || len(got.GetOrder().GetHistory()) != 2 {
+		t.Fatalf("rejected order: %v %v", got, err)
+	}
+	// The limits are persisted and read back, with the defaults filled in.
+	l, err := m.rc.GetLimits(ctx, &riskv1.GetLimitsRequest{Account: "eve"})
+	if err != nil || l.GetStored().GetMaxPosition() != "3" || l.GetEffective().GetOrdersPerSecond() == 0 {
+		t.Fatalf("limits: %v %v", l, err)
+	}
+	v, err := m.rc.ListValidators(ctx, &riskv1.ListValidatorsRequest{})
+	if err != nil || len(v.GetValidators()) != 5 {
+		t.Fatalf("validators: %v %v", v, err)
+	}
+	for _, val := range v.GetValidators() {
+		if val.GetChecks() == 0 || val.GetLeaseId() == "" {
+			t.Errorf("validator %s: %d checks, lease %q; want used and leased", val.GetName(), val.GetChecks(), val.GetLeaseId())
+		}
+	}
+}
+
+// A validator whose memory lease cannot be had fails its check with that
+// cause: the order is rejected, never passed unchecked.
+func TestValidatorLeaseRefusedRejects(t *testing.T) {
+	m := startMesh(t, meshConfig{budget: 512 << 20, riskOpts: func(o *riskserver.Options) {
+		o.ValidatorMemoryBytes = 1 << 30 // more than the whole budget: refused at once
+	}})
+	m.instrument(t, "BTC-USD", "0.01", "0.001")
+	o := m.submit(t, "gina", "g1", "BTC-USD", buy, "100", "1")
+	reasonsMention(t, o, "risk/validator/max-order-quantity", "risk/validator/order-rate", "not passed unchecked")
+	if len(o.GetRejectReasons()) != 5 {
+		t.Fatalf("reasons %q, want one per validator", o.GetRejectReasons())
+	}
+	book, err := m.mc.GetOrderBook(ctxT(t), &matchingv1.GetOrderBookRequest{Symbol: "BTC-USD"})
+	if err == nil && len(book.GetBids()) != 0 {
+		t.Fatalf("a rejected order reached the book: %v", book)
+	}
+}
+
+// waitLastTrade waits until risk's price band knows a last trade that puts
+// price outside the band (risk follows matching's trades asynchronously).
+func waitLastTrade(t *testing.T, m *mesh, sym, price string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		r, err := m.rc.ValidateOrder(ctxT(t), &riskv1.ValidateOrderRequest{Account: "probe", Symbol: sym, Side: riskv1.Side_SIDE_BUY,
+			Price: price, Quantity: "0.001", TickSize: "0.5"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range r.GetResults() {
+			if c.GetValidator() == "price-band" && !c.GetPassed() {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("risk never saw the last trade")
+}
