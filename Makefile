@@ -74,9 +74,12 @@ test-short: $(BIN)/gotestsum ## every module's tests with -short, no -race (quic
 bench: ## every benchmark against its baseline; results go in docs/benchmarks.md
 	$(GO) run ./services/coordinator/cmd/coordbench --duration 3s
 	cd pkg && $(GO) run ./lazy/internal/lazybench --cycles 200 --warm-calls 10000
+	cd pkg && $(GO) run ./lazy/internal/lazymanybench --components 100 --registry 10000 --warm-calls 10000
 	cd services/matching && $(GO) test -run '^$$' -bench 'EngineMix|EngineLatency' -benchtime 2s -cpu 1 ./engine/
 	cd services/matching && $(GO) test -run '^$$' -bench E2E -benchtime 10000x ./server/
 	cd services/historical && $(GO) test -run '^$$' -bench . -benchtime 1s -cpu 1 ./candles/
+	cd services/historical && $(GO) test -run '^$$' -bench WireDay1m -benchtime 3000x ./server/
+	cd pkg && $(GO) test -run '^$$' -bench Day1m -benchtime 2000x ./candlewire/
 	cd services/connectors && $(GO) test -run '^$$' -bench . -benchtime 1s -cpu 1 ./feeds/
 
 run: tools build ## tools, build, then start the local mesh in the foreground (tradsys up)

@@ -6,6 +6,8 @@ package coordclient
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +17,7 @@ import (
 
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"go.uber.org/zap"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -105,8 +108,21 @@ func Dial(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator %v: %w", o.Addresses, err)
 	}
+	// The owner names this process instance: the registry tells a process
+	// that re-opened its session from a restarted one at the same endpoint.
+	o.Owner += "#" + instanceID()
 	return &Client{opts: o, conn: conn, api: coordinatorv1.NewCoordinatorServiceClient(conn), log: o.Logger}, nil
 }
+
+func instanceID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Owner is the owner this client's sessions carry: Options.Owner and
+// "#<instance>", unique to the process.
+func (c *Client) Owner() string { return c.opts.Owner }
 
 // API is the raw coordinator API on the shared connection.
 func (c *Client) API() coordinatorv1.CoordinatorServiceClient { return c.api }
@@ -277,53 +293,166 @@ type MemoryLease struct {
 	Session      string
 }
 
-// AcquireMemory asks for bytes for component, waiting up to wait.
+// retryable is an answer that leaves the outcome open (the coordinator
+// could not decide or reply: no leader, an attempt in progress, the link
+// gone): the same request, with the same id, may be sent again.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return true
+	case codes.DeadlineExceeded, codes.Canceled:
+		// The call's own deadline, not a coordinator's answer such as
+		// LOCK_WAIT_TIMEOUT (which carries a reason).
+		return reason(err) == ""
+	}
+	return false
+}
+
+// reason is the ErrorInfo reason of a coordinator error, or "".
+func reason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+// retryPause is the pause between attempts: short, since a failover takes
+// about the election TTL and an attempt in progress settles in an etcd write.
+func retryPause(ctx context.Context, attempt int) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(min(time.Duration(attempt+1)*50*time.Millisecond, 500*time.Millisecond)):
+	}
+}
+
+// newRequestID is a request's idempotency key within a session.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// AcquireMemory asks for bytes for component, waiting up to wait. The
+// request carries an id; while the outcome is open (no leader, the answer
+// lost) it is sent again with the same id until ctx ends, so a grant whose
+// answer was lost is returned rather than leaked. If ctx ends with the
+// outcome still open, the session's leases are searched for the id and a
+// lease found is released: nothing is left held by nobody.
 func (c *Client) AcquireMemory(ctx context.Context, component string, bytes int64, priority int32, preemptible bool, wait time.Duration) (MemoryLease, error) {
 	sid, err := c.Session(ctx)
 	if err != nil {
 		return MemoryLease{}, err
 	}
-	resp, err := c.api.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: component, Bytes: bytes,
-		Priority: &priority, Preemptible: preemptible, WaitTimeout: durationpb.New(WaitWithin(ctx, wait))})
-	if status.Code(err) == codes.NotFound {
-		c.lost(sid, err)
-		return MemoryLease{}, ErrSessionLost
+	id := newRequestID()
+	waitUntil := time.Now().Add(wait)
+	for attempt := 0; ; attempt++ {
+		resp, err := c.api.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: component, Bytes: bytes,
+			Priority: &priority, Preemptible: preemptible, WaitTimeout: durationpb.New(WaitWithin(ctx, max(time.Until(waitUntil), 0))),
+			RequestId: id})
+		switch {
+		case err == nil:
+			return MemoryLease{ID: resp.GetLeaseId(), FencingToken: resp.GetFencingToken(), Bytes: resp.GetBytes(), Session: sid}, nil
+		case status.Code(err) == codes.NotFound:
+			c.lost(sid, err)
+			return MemoryLease{}, ErrSessionLost
+		case !retryable(err):
+			return MemoryLease{}, wrap(err)
+		case ctx.Err() != nil:
+			c.reconcileMemory(ctx, sid, id)
+			return MemoryLease{}, wrap(err)
+		}
+		retryPause(ctx, attempt)
 	}
-	if err != nil {
-		return MemoryLease{}, wrap(err)
+}
+
+// reconcileMemory releases the lease granted for request id, if one was
+// granted after all: the caller was told it failed.
+func (c *Client) reconcileMemory(ctx context.Context, sid, id string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for attempt := 0; rctx.Err() == nil; attempt++ {
+		list, err := c.api.ListLeases(rctx, &coordinatorv1.ListLeasesRequest{SessionId: sid})
+		if err == nil {
+			for _, l := range list.GetLeases() {
+				if l.GetRequestId() == id {
+					_ = c.ReleaseMemory(rctx, MemoryLease{ID: l.GetLeaseId(), Session: sid})
+				}
+			}
+			return
+		}
+		if !retryable(err) {
+			return
+		}
+		retryPause(rctx, attempt)
 	}
-	return MemoryLease{ID: resp.GetLeaseId(), FencingToken: resp.GetFencingToken(), Bytes: resp.GetBytes(), Session: sid}, nil
+	c.log.Warn("could not reconcile a memory request whose outcome is unknown; its lease, if any, lives until released or the session ends",
+		zap.String("session", sid), zap.String("request_id", id))
 }
 
 // ReleaseMemory gives a lease back; a lease whose session already ended is
-// already released.
+// already released. An open outcome is retried until ctx ends.
 func (c *Client) ReleaseMemory(ctx context.Context, l MemoryLease) error {
-	_, err := c.api.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: l.Session, LeaseId: l.ID})
-	if status.Code(err) == codes.NotFound {
-		return nil
+	for attempt := 0; ; attempt++ {
+		_, err := c.api.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: l.Session, LeaseId: l.ID})
+		if status.Code(err) == codes.NotFound || err == nil {
+			return nil // gone: released now, by an earlier attempt, or with its session
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return wrap(err)
+		}
+		retryPause(ctx, attempt)
 	}
-	return wrap(err)
 }
 
-// AcquireLock takes a named lock and returns its fencing token.
+// AcquireLock takes a named lock and returns its fencing token. Acquiring
+// a lock the session holds is idempotent, so an open outcome is retried
+// until ctx ends; if it ends still open, the lock is released in case it
+// was granted: the caller was told it failed.
 func (c *Client) AcquireLock(ctx context.Context, name string, wait time.Duration) (uint64, error) {
 	sid, err := c.Session(ctx)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := c.api.AcquireLock(ctx, &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: name, WaitTimeout: durationpb.New(WaitWithin(ctx, wait))})
-	if err != nil {
-		return 0, wrap(err)
+	id := newRequestID()
+	waitUntil := time.Now().Add(wait)
+	for attempt := 0; ; attempt++ {
+		resp, err := c.api.AcquireLock(ctx, &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: name,
+			WaitTimeout: durationpb.New(WaitWithin(ctx, max(time.Until(waitUntil), 0))), RequestId: id})
+		switch {
+		case err == nil:
+			return resp.GetFencingToken(), nil
+		case !retryable(err):
+			return 0, wrap(err)
+		case ctx.Err() != nil:
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = c.ReleaseLock(rctx, name)
+			cancel()
+			return 0, wrap(err)
+		}
+		retryPause(ctx, attempt)
 	}
-	return resp.GetFencingToken(), nil
 }
 
-// ReleaseLock releases a lock held by this client's session.
+// ReleaseLock releases a lock held by this client's session. An open
+// outcome is retried until ctx ends; a retry told the lock is not held
+// means an earlier attempt released it.
 func (c *Client) ReleaseLock(ctx context.Context, name string) error {
 	sid := c.CurrentSession()
 	if sid == "" {
 		return ErrSessionLost
 	}
-	_, err := c.api.ReleaseLock(ctx, &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: name})
-	return wrap(err)
+	for attempt := 0; ; attempt++ {
+		_, err := c.api.ReleaseLock(ctx, &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: name})
+		switch {
+		case err == nil:
+			return nil
+		case attempt > 0 && reason(err) == "LOCK_NOT_HELD":
+			return nil
+		case !retryable(err) || ctx.Err() != nil:
+			return wrap(err)
+		}
+		retryPause(ctx, attempt)
+	}
 }

@@ -286,6 +286,80 @@ func (d Decimal) abs() uint64 {
 	return uint64(d)
 }
 
+// pow10 are the powers of ten up to Scale; maxScaled and minScaled bound
+// what FromScaled accepts at each digit count (no division on that path).
+var (
+	pow10     = [ScaleDigits + 1]int64{1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000}
+	maxScaled = [ScaleDigits + 1]int64{}
+	minScaled = [ScaleDigits + 1]int64{}
+)
+
+func init() {
+	for k := range pow10 {
+		maxScaled[k], minScaled[k] = math.MaxInt64/pow10[ScaleDigits-k], math.MinInt64/pow10[ScaleDigits-k]
+	}
+}
+
+// Digits is the number of fractional digits d needs (0..ScaleDigits): the
+// fewest digits for which Scaled is exact.
+func (d Decimal) Digits() int {
+	n := 0
+	for {
+		if _, exact := d.Scaled(n); exact {
+			return n
+		}
+		n++
+	}
+}
+
+// Scaled returns d as a whole number of 10^-digits units (1.25 at 2 digits
+// is 125); ok is false when that is not exact (d has more fractional
+// digits) or digits is outside 0..ScaleDigits.
+//
+// Each case divides by a constant, which the compiler turns into a
+// multiplication: encoders call this for every value they send.
+func (d Decimal) Scaled(digits int) (v int64, ok bool) {
+	switch digits {
+	case 0:
+		return divExact(int64(d), 100_000_000)
+	case 1:
+		return divExact(int64(d), 10_000_000)
+	case 2:
+		return divExact(int64(d), 1_000_000)
+	case 3:
+		return divExact(int64(d), 100_000)
+	case 4:
+		return divExact(int64(d), 10_000)
+	case 5:
+		return divExact(int64(d), 1_000)
+	case 6:
+		return divExact(int64(d), 100)
+	case 7:
+		return divExact(int64(d), 10)
+	case 8:
+		return int64(d), true
+	}
+	return 0, false
+}
+
+func divExact(v, p int64) (int64, bool) {
+	q := v / p
+	if q*p != v {
+		return 0, false
+	}
+	return q, true
+}
+
+// FromScaled returns the Decimal for v units of 10^-digits (the inverse of
+// Scaled); ok is false when it does not fit or digits is outside
+// 0..ScaleDigits.
+func FromScaled(v int64, digits int) (d Decimal, ok bool) {
+	if digits < 0 || digits > ScaleDigits || v > maxScaled[digits] || v < minScaled[digits] {
+		return 0, false
+	}
+	return Decimal(v * pow10[ScaleDigits-digits]), true
+}
+
 // Text formats d in its shortest exact form, without trailing fractional
 // zeros ("86780.01", "0.015", "12"): the form APIs answer with.
 // Parse(d.Text()) == d for every d.

@@ -327,6 +327,82 @@ func BenchmarkMul(b *testing.B) {
 	}
 }
 
+func TestScaled(t *testing.T) {
+	cases := []struct {
+		s      string
+		digits int // Digits()
+		at     int // Scaled(at)
+		want   int64
+		ok     bool
+	}{
+		{"0", 0, 0, 0, true},
+		{"86780.01", 2, 2, 8678001, true},
+		{"86780.01", 2, 8, 8678001000000, true},
+		{"86780.01", 2, 1, 0, false},
+		{"-1.5", 1, 1, -15, true},
+		{"-1.5", 1, 3, -1500, true},
+		{"0.00000001", 8, 8, 1, true},
+		{"0.00000001", 8, 7, 0, false},
+		{"120", 0, 0, 120, true},
+		{"92233720368.54775807", 8, 8, math.MaxInt64, true},
+		{"-92233720368.54775808", 8, 8, math.MinInt64, true},
+		{"-92233720368", 0, 0, -92233720368, true},
+		{"1", 0, 9, 0, false},
+		{"1", 0, -1, 0, false},
+	}
+	for _, tc := range cases {
+		d := Must(tc.s)
+		if got := d.Digits(); got != tc.digits {
+			t.Errorf("%s.Digits() = %d, want %d", tc.s, got, tc.digits)
+		}
+		v, ok := d.Scaled(tc.at)
+		if v != tc.want || ok != tc.ok {
+			t.Errorf("%s.Scaled(%d) = %d, %v; want %d, %v", tc.s, tc.at, v, ok, tc.want, tc.ok)
+		}
+		if ok {
+			if back, ok := FromScaled(v, tc.at); !ok || back != d {
+				t.Errorf("FromScaled(%d, %d) = %s, %v; want %s", v, tc.at, back, ok, d)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		v      int64
+		digits int
+	}{{math.MaxInt64/10 + 1, 7}, {math.MinInt64/10 - 1, 7}, {math.MaxInt64, 0}, {1, 9}, {1, -1}} {
+		if d, ok := FromScaled(tc.v, tc.digits); ok {
+			t.Errorf("FromScaled(%d, %d) = %s, want overflow", tc.v, tc.digits, d)
+		}
+	}
+}
+
+// FuzzScaled: for any value, Scaled at Digits() and at every larger digit
+// count is exact and FromScaled inverts it; at fewer digits it refuses.
+func FuzzScaled(f *testing.F) {
+	for _, v := range []int64{0, 1, -1, 150_000_000, 8678001000000, math.MaxInt64, math.MinInt64} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v int64) {
+		d := Decimal(v)
+		n := d.Digits()
+		for k := 0; k <= ScaleDigits; k++ {
+			s, ok := d.Scaled(k)
+			if ok != (k >= n) {
+				t.Fatalf("%s.Scaled(%d) ok = %v with Digits %d", d, k, ok, n)
+			}
+			if !ok {
+				continue
+			}
+			back, ok := FromScaled(s, k)
+			if !ok || back != d {
+				t.Fatalf("FromScaled(%d, %d) = %s, %v; want %s", s, k, back, ok, d)
+			}
+			if str := d.String(); n < ScaleDigits && str[len(str)-ScaleDigits+n:] != strings.Repeat("0", ScaleDigits-n) {
+				t.Fatalf("%s has Digits %d", str, n)
+			}
+		}
+	})
+}
+
 func TestTextShortest(t *testing.T) {
 	for in, want := range map[string]string{"86780.01": "86780.01", "0.015": "0.015", "12.000": "12", "0": "0",
 		"-0.5": "-0.5", "100": "100", "0.00000001": "0.00000001"} {

@@ -34,7 +34,12 @@ type Component struct {
 	idle     *time.Timer
 	preempt  bool // a revocation notice arrived while activating
 	report   chan struct{}
-	exitFn   func() // c.exit, bound once so Enter does not allocate
+	// gen counts state changes; reported is the last gen the coordinator
+	// acknowledged, and reportedCh is closed and replaced when it moves.
+	gen        uint64
+	reported   uint64
+	reportedCh chan struct{}
+	exitFn     func() // c.exit, bound once so Enter does not allocate
 }
 
 // Name is the component's name.
@@ -69,6 +74,7 @@ func (c *Component) leaseID() string {
 // setStateLocked changes state and wakes everything waiting on a change.
 func (c *Component) setStateLocked(s State, cause string) {
 	c.state, c.cause, c.causeErr = s, cause, nil
+	c.gen++
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.rt.m.state.WithLabelValues(c.spec.Name).Set(float64(s))
@@ -91,14 +97,47 @@ func (c *Component) reporter() {
 		// registry write.
 		time.Sleep(reportSettle)
 		c.mu.Lock()
-		s, cause := c.state, c.cause
+		s, cause, gen := c.state, c.cause, c.gen
 		c.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		if err := c.rt.coord.Report(ctx, c.spec.Name, s, cause); err != nil {
 			c.rt.log.Debug("report state failed", zap.String("component", c.spec.Name), zap.Error(err))
+		} else {
+			c.mu.Lock()
+			if gen > c.reported {
+				c.reported = gen
+				if c.reportedCh != nil {
+					close(c.reportedCh)
+					c.reportedCh = nil
+				}
+			}
+			c.mu.Unlock()
 		}
 		cancel()
 	}
+}
+
+// WaitReported waits until the coordinator's registry has the state the
+// component is in now (or ctx ends), so an operator who is told ACTIVE
+// and then lists the registry reads ACTIVE.
+func (c *Component) WaitReported(ctx context.Context) error {
+	c.mu.Lock()
+	target := c.gen
+	for c.reported < target {
+		if c.reportedCh == nil {
+			c.reportedCh = make(chan struct{})
+		}
+		ch := c.reportedCh
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
+	return nil
 }
 
 // Enter is the gate: it returns once the component is ACTIVE, triggering

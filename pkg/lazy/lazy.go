@@ -134,6 +134,9 @@ type Runtime struct {
 	comps  map[string]*Component
 	order  []string
 	closed bool
+	// registered is Register's context once it ran: components added
+	// later (plugins declared at run time) register themselves with it.
+	registered context.Context
 }
 
 // Options configure a Runtime.
@@ -198,6 +201,9 @@ func (r *Runtime) Add(s Spec) (*Component, error) {
 	r.m.state.WithLabelValues(s.Name).Set(float64(Dormant))
 	r.onState(s.Name, Dormant)
 	go c.reporter()
+	if r.registered != nil {
+		go r.register(r.registered, c)
+	}
 	return c, nil
 }
 
@@ -223,28 +229,34 @@ func (r *Runtime) Components() []*Component {
 	return out
 }
 
-// Register records every component in the coordinator's registry, retrying
-// in the background until the coordinator answers.
+// Register records every component in the coordinator's registry,
+// retrying in the background until the coordinator answers. Components
+// added afterwards are registered as they are added.
 func (r *Runtime) Register(ctx context.Context) {
+	r.mu.Lock()
+	r.registered = ctx
+	r.mu.Unlock()
 	for _, c := range r.Components() {
-		go func(c *Component) {
-			backoff := 100 * time.Millisecond
-			for ctx.Err() == nil {
-				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				err := r.coord.Register(rctx, c.spec, r.endpoint)
-				cancel()
-				if err == nil {
-					c.kickReport()
-					return
-				}
-				r.log.Warn("register component failed; retrying", zap.String("component", c.spec.Name), zap.Error(err))
-				select {
-				case <-ctx.Done():
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 5*time.Second)
-			}
-		}(c)
+		go r.register(ctx, c)
+	}
+}
+
+func (r *Runtime) register(ctx context.Context, c *Component) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := r.coord.Register(rctx, c.spec, r.endpoint)
+		cancel()
+		if err == nil {
+			c.kickReport()
+			return
+		}
+		r.log.Warn("register component failed; retrying", zap.String("component", c.spec.Name), zap.Error(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

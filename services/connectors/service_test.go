@@ -93,6 +93,7 @@ func TestConnectBadInput(t *testing.T) {
 		{"simulator.symbols", sim(&connectorsv1.SimulatorConfig{})},
 		{"simulator.symbols[0]", sim(&connectorsv1.SimulatorConfig{Symbols: []string{"BTC/USDT"}})},
 		{"simulator.rate", sim(&connectorsv1.SimulatorConfig{Symbols: []string{"X"}, Rate: -1})},
+		{"simulator.unpaced", sim(&connectorsv1.SimulatorConfig{Symbols: []string{"X"}, Rate: 5, Unpaced: true})},
 		{"simulator.start_price", sim(&connectorsv1.SimulatorConfig{Symbols: []string{"X"}, StartPrice: "1e3"})},
 		{"binance.url", &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_BINANCE,
 			Config: &connectorsv1.ConnectRequest_Binance{Binance: &connectorsv1.BinanceConfig{Url: "http://x", Symbols: []string{"BTCUSDT"}}}}},
@@ -211,6 +212,51 @@ func TestSimulatorLeaseStreamResumeDisconnect(t *testing.T) {
 	}
 	if list(t, c, "sim") != nil {
 		t.Fatal("still listed after disconnect")
+	}
+}
+
+// A simulator with no rate runs at a market's pace, its event time with the
+// clock; as fast as possible is asked for (unpaced), and then it is.
+func TestSimulatorIsPacedUnlessAskedOtherwise(t *testing.T) {
+	r, _ := coordtest.Start(t, coordtest.Config{})
+	p := proctest.Start(t, connectorsBin, r.Addr())
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx := context.Background()
+	for _, name := range []string{"paced", "unpaced"} {
+		if _, err := c.Connect(ctx, &connectorsv1.ConnectRequest{Name: name, Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+			Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{
+				Symbols: []string{"BTCUSDT"}, Unpaced: name == "unpaced"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	proctest.Eventually(t, 10*time.Second, "unpaced simulator past 20000 events", func() bool {
+		return list(t, c, "unpaced").GetStats().GetEvents() > 20000
+	})
+	time.Sleep(time.Until(start.Add(1500 * time.Millisecond)))
+	elapsed := time.Since(start).Seconds()
+	// 10 per second: at most the elapsed seconds' worth (plus the first).
+	if n := list(t, c, "paced").GetStats().GetEvents(); n == 0 || float64(n) > 10*elapsed+2 {
+		t.Errorf("paced simulator published %d events in %.1fs, want about 10 per second", n, elapsed)
+	}
+	s, err := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "paced", FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last time.Time
+	for range list(t, c, "paced").GetStats().GetEvents() {
+		m, err := s.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr := m.GetTrade(); tr != nil {
+			last = tr.GetTime().AsTime()
+		} else {
+			last = m.GetBookUpdate().GetTime().AsTime()
+		}
+	}
+	if ahead := time.Until(last); ahead > time.Second {
+		t.Errorf("paced simulator's event time runs %s ahead of the clock", ahead)
 	}
 }
 

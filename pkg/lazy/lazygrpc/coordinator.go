@@ -31,17 +31,23 @@ func (a coordinator) ActivateRemote(ctx context.Context, name string) error {
 	return err
 }
 
+// Register registers the component under the process's session: the
+// registry row is the session's, and goes DORMANT when the session ends.
 func (a coordinator) Register(ctx context.Context, s lazy.Spec, endpoint string) error {
+	sid, err := a.c.Session(ctx)
+	if err != nil {
+		return err
+	}
 	p := s.Priority
-	_, err := a.c.API().RegisterComponent(ctx, &coordinatorv1.RegisterComponentRequest{
+	_, err = a.c.API().RegisterComponent(ctx, &coordinatorv1.RegisterComponentRequest{
 		Name: s.Name, Endpoint: endpoint, MemoryBytes: s.MemoryBytes, Priority: &p, Dependencies: s.Dependencies,
-		InitTimeout: durationpb.New(s.InitTimeout), IdleTimeout: durationpb.New(max(s.IdleTimeout, 0)),
+		InitTimeout: durationpb.New(s.InitTimeout), IdleTimeout: durationpb.New(max(s.IdleTimeout, 0)), SessionId: sid,
 	})
 	return err
 }
 
 func (a coordinator) Report(ctx context.Context, name string, st lazy.State, cause string) error {
 	_, err := a.c.API().ReportComponentState(ctx, &coordinatorv1.ReportComponentStateRequest{
-		Name: name, State: coordinatorv1.ComponentState(st), Cause: cause})
+		Name: name, State: coordinatorv1.ComponentState(st), Cause: cause, SessionId: a.c.CurrentSession()})
 	return err
 }

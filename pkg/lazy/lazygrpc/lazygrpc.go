@@ -8,6 +8,7 @@ package lazygrpc
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/tradsys/mesh/pkg/grpcerr"
 	"github.com/tradsys/mesh/pkg/lazy"
@@ -164,6 +165,7 @@ func (l *Lifecycle) Activate(ctx context.Context, r *lifecyclev1.ActivateRequest
 	if err := c.Activate(ctx); err != nil {
 		return nil, l.errors.ToStatus(err)
 	}
+	waitReported(ctx, c)
 	return &lifecyclev1.ActivateResponse{Component: statusPB(c)}, nil
 }
 
@@ -179,5 +181,20 @@ func (l *Lifecycle) Deactivate(ctx context.Context, r *lifecyclev1.DeactivateReq
 	if err := c.Deactivate(ctx, reason); err != nil {
 		return nil, l.errors.ToStatus(err)
 	}
+	waitReported(ctx, c)
 	return &lifecyclev1.DeactivateResponse{Component: statusPB(c)}, nil
+}
+
+// reportWait bounds how long an answer waits for the registry to have the
+// component's new state; a coordinator that is slow to take the report
+// delays the answer this much at most (the state itself has changed).
+const reportWait = 2 * time.Second
+
+// waitReported answers Activate and Deactivate only once the coordinator's
+// registry shows the state the component is in: the coordinator (and the
+// operator behind it) reads the same truth right after the answer.
+func waitReported(ctx context.Context, c *lazy.Component) {
+	wctx, cancel := context.WithTimeout(ctx, reportWait)
+	defer cancel()
+	_ = c.WaitReported(wctx)
 }

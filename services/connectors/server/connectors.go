@@ -52,6 +52,9 @@ func configFromPB(r *connectorsv1.ConnectRequest) (manager.Config, error) {
 			cfg.Simulator.Symbols = append(cfg.Simulator.Symbols, feeds.SimSymbol{Symbol: s, StartPrice: start})
 		}
 		cfg.Simulator.Seed, cfg.Simulator.Rate = sc.GetSeed(), sc.GetRate()
+		if cfg.Simulator.Rate == 0 && !sc.GetUnpaced() {
+			cfg.Simulator.Rate = connectorsv1.DefaultSimulatorRate // paced unless asked otherwise
+		}
 		cfg.Simulator.MaxEvents, cfg.Simulator.TradeRatio = int(sc.GetMaxEvents()), sc.GetTradeRatio()
 		if r.GetName() != "" {
 			cfg.Simulator.Name = r.GetName()

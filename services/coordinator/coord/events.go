@@ -27,6 +27,7 @@ const (
 	EventComponentStateChanged
 	EventLeaderChanged
 	EventLockTimeout
+	EventComponentRemoved
 )
 
 // Event is one thing the coordinator did.

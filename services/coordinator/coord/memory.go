@@ -26,6 +26,7 @@ type lease struct {
 	revokeAt    time.Time
 	revokeTimer *time.Timer
 	gone        chan struct{} // closed when removed
+	requestID   string
 }
 
 type memResult struct {
@@ -68,6 +69,18 @@ func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lea
 		c.mu.Unlock()
 		return Lease{}, err
 	}
+	if id := req.RequestID; id != "" {
+		// A retry: answer with what its first attempt got.
+		if l := s.byRequest[id]; l != nil && !l.pending && !l.releasing {
+			info := c.leaseInfo(l)
+			c.mu.Unlock()
+			return info, nil
+		}
+		if s.byRequest[id] != nil || s.waitByRequest[id] != nil {
+			c.mu.Unlock()
+			return Lease{}, &InProgressError{What: "memory request " + strconv.Quote(id) + " of this session"}
+		}
+	}
 	st.arrivals++
 	w := &memWaiter{req: req, sess: s, seq: st.arrivals, since: time.Now(), done: make(chan memResult, 1)}
 	i := sort.Search(len(st.memQ), func(i int) bool { return w.before(st.memQ[i]) })
@@ -75,6 +88,9 @@ func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lea
 	copy(st.memQ[i+1:], st.memQ[i:])
 	st.memQ[i] = w
 	s.memWait[w] = struct{}{}
+	if req.RequestID != "" {
+		s.waitByRequest[req.RequestID] = w
+	}
 	c.scheduleLocked(st)
 	if !w.chosen {
 		if req.Wait <= 0 {
@@ -163,6 +179,9 @@ func (c *Coordinator) removeMemWaiterLocked(st *state, w *memWaiter) {
 		}
 	}
 	delete(w.sess.memWait, w)
+	if w.sess.waitByRequest[w.req.RequestID] == w {
+		delete(w.sess.waitByRequest, w.req.RequestID)
+	}
 	c.updateGaugesLocked()
 }
 
@@ -182,6 +201,9 @@ func (c *Coordinator) scheduleLocked(st *state) {
 		}
 		st.memQ = st.memQ[1:]
 		delete(w.sess.memWait, w)
+		if w.sess.waitByRequest[w.req.RequestID] == w {
+			delete(w.sess.waitByRequest, w.req.RequestID)
+		}
 		w.chosen = true
 		c.grantLocked(st, w)
 	}
@@ -190,11 +212,14 @@ func (c *Coordinator) scheduleLocked(st *state) {
 func (c *Coordinator) grantLocked(st *state, w *memWaiter) {
 	s := w.sess
 	l := &lease{id: newID(), sess: s, component: w.req.Component, bytes: w.req.Bytes, priority: w.req.Priority,
-		preemptible: w.req.Preemptible, grantedAt: time.Now(), pending: true, gone: make(chan struct{})}
+		preemptible: w.req.Preemptible, grantedAt: time.Now(), pending: true, gone: make(chan struct{}), requestID: w.req.RequestID}
 	// The bytes count as used from the decision on, so no later decision can
 	// hand them out twice while this one is being committed.
 	st.used += l.bytes
 	st.leases[l.id], s.leases[l.id] = l, l
+	if l.requestID != "" {
+		s.byRequest[l.requestID] = l
+	}
 	c.updateGaugesLocked()
 	key := c.key(kLeases, l.id)
 	st.submit(&wop{
@@ -202,7 +227,7 @@ func (c *Coordinator) grantLocked(st *state, w *memWaiter) {
 		keys:  []string{key},
 		build: func(idx int) []clientv3.Op {
 			val, _ := json.Marshal(leaseRecord{Session: s.id, Component: l.component, Bytes: l.bytes,
-				Priority: l.priority, Preemptible: l.preemptible, GrantedAt: l.grantedAt, Index: idx})
+				Priority: l.priority, Preemptible: l.preemptible, GrantedAt: l.grantedAt, Index: idx, RequestID: l.requestID})
 			return []clientv3.Op{clientv3.OpPut(key, string(val), clientv3.WithLease(s.etcdID))}
 		},
 		done: func(rev int64, idx int, err error) {
@@ -233,7 +258,8 @@ func (c *Coordinator) grantLocked(st *state, w *memWaiter) {
 
 func (c *Coordinator) leaseInfo(l *lease) Lease {
 	return Lease{ID: l.id, SessionID: l.sess.id, Owner: l.sess.owner, Component: l.component, Bytes: l.bytes,
-		Priority: l.priority, Preemptible: l.preemptible, FencingToken: l.token, GrantedAt: l.grantedAt, RevokeAt: l.revokeAt}
+		Priority: l.priority, Preemptible: l.preemptible, FencingToken: l.token, GrantedAt: l.grantedAt, RevokeAt: l.revokeAt,
+		RequestID: l.requestID}
 }
 
 // preemptForLocked sends revocation notices to enough preemptible leases of
@@ -364,6 +390,9 @@ func (c *Coordinator) removeLeaseLocked(st *state, l *lease, ev EventType, why s
 	}
 	delete(st.leases, l.id)
 	delete(l.sess.leases, l.id)
+	if l.sess.byRequest[l.requestID] == l {
+		delete(l.sess.byRequest, l.requestID)
+	}
 	st.used -= l.bytes
 	if l.revokeTimer != nil {
 		l.revokeTimer.Stop()

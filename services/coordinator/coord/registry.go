@@ -9,8 +9,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// RegisterComponent adds or updates a registry entry. Re-registering keeps
-// the recorded state. A dependency cycle is refused, naming it.
+// RegisterComponent adds or updates a registry entry; a dependency cycle is
+// refused, naming it. A row belongs to the session that registered it:
+// the same process registering again keeps the recorded state; another
+// process (a restart) starts it DORMANT, and rows at the same endpoint
+// owned by any other process are removed, so what a previous run
+// registered (connectors it no longer has) does not linger.
 func (c *Coordinator) RegisterComponent(ctx context.Context, comp Component) (Component, error) {
 	if comp.Priority < 0 {
 		comp.Priority = DefaultPriority
@@ -25,17 +29,102 @@ func (c *Coordinator) RegisterComponent(ctx context.Context, comp Component) (Co
 		c.mu.Unlock()
 		return Component{}, &CycleError{Cycle: cycle}
 	}
-	if old := st.components[comp.Name]; old != nil {
+	comp.Owner = ""
+	if comp.Session != "" {
+		s := st.sessions[comp.Session]
+		if s == nil {
+			c.mu.Unlock()
+			return Component{}, &NotFoundError{Kind: "session", ID: comp.Session}
+		}
+		comp.Owner = s.owner
+	}
+	// The owner names the process instance (coordclient makes it unique per
+	// process), so a process that re-opened its session is told apart from
+	// a restarted one.
+	old := st.components[comp.Name]
+	switch {
+	case old != nil && comp.Session == "":
+		comp.Session, comp.Owner = old.Session, old.Owner
+		fallthrough
+	case old != nil && comp.Owner == old.Owner:
 		comp.State, comp.Cause, comp.DesiredState, comp.StateChangedAt = old.State, old.Cause, old.DesiredState, old.StateChangedAt
-	} else {
-		comp.State, comp.DesiredState, comp.StateChangedAt = StateDormant, StateDormant, time.Now()
+	default:
+		comp.State, comp.DesiredState, comp.StateChangedAt = StateDormant, StateUnspecified, time.Now()
+	}
+	var replaced []string
+	if comp.Session != "" && comp.Endpoint != "" {
+		for _, name := range sortedKeys(st.components) {
+			if o := st.components[name]; name != comp.Name && o.Endpoint == comp.Endpoint && o.Owner != comp.Owner {
+				replaced = append(replaced, name)
+			}
+		}
 	}
 	c.mu.Unlock()
 	if err := c.putComponent(st, comp); err != nil {
 		return Component{}, err
 	}
-	c.emit(Event{Type: EventComponentRegistered, Component: comp.Name, State: comp.State, Priority: comp.Priority, Bytes: comp.MemoryBytes})
+	c.emit(Event{Type: EventComponentRegistered, Component: comp.Name, State: comp.State, Priority: comp.Priority, Bytes: comp.MemoryBytes,
+		SessionID: comp.Session, Owner: comp.Owner})
+	for _, name := range replaced {
+		if err := c.deleteComponent(st, name); err != nil {
+			return comp, err
+		}
+		c.emit(Event{Type: EventComponentRemoved, Component: name, SessionID: comp.Session, Owner: comp.Owner,
+			Message: "replaced: " + comp.Endpoint + " registered again by session " + comp.Session})
+	}
 	return comp, nil
+}
+
+func (c *Coordinator) deleteComponent(st *state, name string) error {
+	key := c.key(kComponents, name)
+	done := make(chan error, 1)
+	c.mu.Lock()
+	if c.st != st {
+		c.mu.Unlock()
+		return ErrNotLeader
+	}
+	st.submit(&wop{keys: []string{key}, build: static(clientv3.OpDelete(key)), done: func(_ int64, _ int, err error) {
+		if err == nil {
+			c.mu.Lock()
+			if c.st == st {
+				delete(st.components, name)
+			}
+			c.mu.Unlock()
+		}
+		done <- err
+	}})
+	c.mu.Unlock()
+	return <-done
+}
+
+// componentsEndedLocked marks the rows a session owned DORMANT, with the
+// time and the cause, when the session ends: nothing of that process is
+// loaded any more (it stopped, or it must re-open a session and activate
+// again). One COMPONENT_STATE_CHANGED per row that changes.
+func (c *Coordinator) componentsEndedLocked(st *state, s *session, why string) {
+	for _, name := range sortedKeys(st.components) {
+		old := st.components[name]
+		if old.Session != s.id || old.State == StateDormant {
+			continue
+		}
+		comp := *old
+		comp.State, comp.DesiredState, comp.StateChangedAt = StateDormant, StateUnspecified, time.Now()
+		comp.Cause = fmt.Sprintf("owner session %s (%s) %s", s.id, s.owner, why)
+		val, _ := json.Marshal(comp)
+		key := c.key(kComponents, name)
+		st.submit(&wop{keys: []string{key}, build: static(clientv3.OpPut(key, string(val))), done: func(_ int64, _ int, err error) {
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			if c.st == st && st.components[name] == old {
+				st.components[name] = &comp
+			}
+			c.mu.Unlock()
+			c.emit(Event{Type: EventComponentStateChanged, Component: name, State: comp.State, Message: comp.Cause,
+				SessionID: s.id, Owner: s.owner})
+		}})
+	}
 }
 
 // dependencyCycle returns the cycle that adding comp would close, as
@@ -144,21 +233,54 @@ func (c *Coordinator) Component(name string) (Component, error) {
 	return list[0], nil
 }
 
-// SetDesiredState records what an operator asked for.
+// SetDesiredState records what an operator asked for; the component's next
+// settled state clears it (see ReportState).
 func (c *Coordinator) SetDesiredState(ctx context.Context, name string, desired ComponentState) (Component, error) {
 	return c.updateComponent(name, func(comp *Component) { comp.DesiredState = desired })
 }
 
-// ReportState records the state a component's runtime reports.
-func (c *Coordinator) ReportState(ctx context.Context, name string, state ComponentState, cause string) (Component, error) {
+// ClearDesiredState forgets an operator's request once the component is in
+// the state asked for (it may have been already: then it reports nothing).
+func (c *Coordinator) ClearDesiredState(ctx context.Context, name string) (Component, error) {
+	return c.updateComponent(name, func(comp *Component) {
+		if comp.DesiredState == comp.State {
+			comp.DesiredState = StateUnspecified
+		}
+	})
+}
+
+// ReportState records the state a component's runtime reports. A report
+// from another session than the row's moves the row to it (the process
+// re-opened its session). Only a change of state is an event, once; a
+// settled state (ACTIVE, DORMANT, FAILED) clears the operator's request.
+func (c *Coordinator) ReportState(ctx context.Context, name string, state ComponentState, cause, session string) (Component, error) {
+	owner := ""
+	if session != "" {
+		c.mu.Lock()
+		if st, err := c.current(); err == nil && st.sessions[session] != nil {
+			owner = st.sessions[session].owner
+		} else {
+			session = "" // ended or unknown: do not hand the row to it
+		}
+		c.mu.Unlock()
+	}
+	changed := false
 	comp, err := c.updateComponent(name, func(comp *Component) {
-		if comp.State != state || comp.Cause != cause {
+		changed = comp.State != state
+		if changed || comp.Cause != cause {
 			comp.StateChangedAt = time.Now()
 		}
 		comp.State, comp.Cause = state, cause
+		if state == StateActive || state == StateDormant || state == StateFailed {
+			comp.DesiredState = StateUnspecified
+		}
+		if session != "" {
+			comp.Session, comp.Owner = session, owner
+		}
 	})
-	if err == nil {
-		c.emit(Event{Type: EventComponentStateChanged, Component: name, State: state, Message: cause})
+	if err == nil && changed {
+		c.emit(Event{Type: EventComponentStateChanged, Component: name, State: state, Message: cause,
+			SessionID: comp.Session, Owner: comp.Owner})
 	}
 	return comp, err
 }

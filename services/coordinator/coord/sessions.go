@@ -20,7 +20,11 @@ type session struct {
 	held    map[string]*lockState
 	waits   map[*lockWaiter]struct{}
 	memWait map[*memWaiter]struct{}
-	closing bool // CloseSession is revoking it
+	// byRequest and waitByRequest index the session's leases and memory
+	// waiters by request id: a retried AcquireMemory finds its first try.
+	byRequest     map[string]*lease
+	waitByRequest map[string]*memWaiter
+	closing       bool // CloseSession is revoking it
 }
 
 func sessionID(id clientv3.LeaseID) string { return strconv.FormatInt(int64(id), 16) }
@@ -33,7 +37,8 @@ func parseSessionID(s string) (clientv3.LeaseID, bool) {
 func newSession(id string, eid clientv3.LeaseID, owner string, ttl time.Duration) *session {
 	return &session{id: id, etcdID: eid, owner: owner, ttl: ttl,
 		leases: map[string]*lease{}, held: map[string]*lockState{},
-		waits: map[*lockWaiter]struct{}{}, memWait: map[*memWaiter]struct{}{}}
+		waits: map[*lockWaiter]struct{}{}, memWait: map[*memWaiter]struct{}{},
+		byRequest: map[string]*lease{}, waitByRequest: map[string]*memWaiter{}}
 }
 
 // CreateSession opens a session on a new etcd lease of the given TTL.
@@ -201,6 +206,7 @@ func (c *Coordinator) endSessionLocked(st *state, s *session, why string) {
 		}
 	}
 	c.emit(Event{Type: EventSessionEnded, SessionID: s.id, Owner: s.owner, Message: why})
+	c.componentsEndedLocked(st, s, why)
 	c.scheduleLocked(st)
 	c.updateGaugesLocked()
 }

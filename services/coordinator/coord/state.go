@@ -40,6 +40,7 @@ type leaseRecord struct {
 	Preemptible bool      `json:"preemptible"`
 	GrantedAt   time.Time `json:"granted_at"`
 	Index       int       `json:"idx"`
+	RequestID   string    `json:"request_id,omitempty"`
 }
 
 type lockRecord struct {
@@ -104,9 +105,12 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 			id: strings.TrimPrefix(string(kv.Key), c.key(kLeases)), sess: s, component: r.Component,
 			bytes: r.Bytes, priority: r.Priority, preemptible: r.Preemptible,
 			token: fencingToken(kv.ModRevision, r.Index), rev: kv.ModRevision, grantedAt: r.GrantedAt,
-			gone: make(chan struct{}),
+			gone: make(chan struct{}), requestID: r.RequestID,
 		}
 		st.leases[l.id], s.leases[l.id] = l, l
+		if l.requestID != "" {
+			s.byRequest[l.requestID] = l
+		}
 		st.used += l.bytes
 	}
 	for _, kv := range lockKVs {

@@ -41,6 +41,7 @@ type Lease struct {
 	FencingToken uint64
 	GrantedAt    time.Time
 	RevokeAt     time.Time // zero unless a revocation notice is out
+	RequestID    string
 }
 
 // MemoryRequest asks for bytes of the budget.
@@ -51,6 +52,8 @@ type MemoryRequest struct {
 	Priority    int32
 	Preemptible bool
 	Wait        time.Duration
+	// RequestID is the caller's idempotency key within the session.
+	RequestID string
 }
 
 // LockRequest asks for a named lock.
@@ -85,6 +88,10 @@ type Component struct {
 	Cause          string         `json:"cause,omitempty"`
 	DesiredState   ComponentState `json:"desired_state"`
 	StateChangedAt time.Time      `json:"state_changed_at"`
+	// Session registered the row and owns it (see RegisterComponent);
+	// Owner is that session's owner. Empty: an ownerless row.
+	Session string `json:"session,omitempty"`
+	Owner   string `json:"owner,omitempty"`
 }
 
 // Status summarises the coordinator.

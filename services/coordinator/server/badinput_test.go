@@ -216,3 +216,28 @@ func FuzzRequests(f *testing.F) {
 		}
 	})
 }
+
+// Issue 9, item 12: an explicit ttl of 0 is the default (as unset), and
+// lock names follow one syntax: no path that climbs out of the locks' keys.
+func TestZeroTTLIsTheDefaultAndLockNamesHaveASyntax(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{})
+	ctx := ctxT(t)
+	resp, err := c.CreateSession(ctx, &coordinatorv1.CreateSessionRequest{Owner: "zero", Ttl: durationpb.New(0)})
+	if err != nil {
+		t.Fatalf("explicit ttl 0: %v", err)
+	}
+	if got := resp.GetTtl().AsDuration(); got != 10*time.Second {
+		t.Fatalf("explicit ttl 0 gave %s, want the default 10s", got)
+	}
+	s := resp.GetSessionId()
+	for _, bad := range []string{"../../sessions/x", "a//b", "/a", "a/", "a/./b", "a/../b", "a b", "a\\b", "a*b"} {
+		_, err := lock(ctx, c, s, bad, 0)
+		wantCode(t, err, codes.InvalidArgument, "name")
+		wantCode(t, unlock(ctx, c, s, bad), codes.InvalidArgument, "name")
+	}
+	for _, good := range []string{"matching/algorithms", "L", "a.b:c-d_e/f..g"} {
+		if _, err := lock(ctx, c, s, good, 0); err != nil {
+			t.Fatalf("lock %q: %v", good, err)
+		}
+	}
+}

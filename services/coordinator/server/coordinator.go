@@ -68,6 +68,7 @@ func (s *Service) AcquireMemory(ctx context.Context, r *coordinatorv1.AcquireMem
 	l, err := s.c.AcquireMemory(ctx, coord.MemoryRequest{
 		SessionID: r.GetSessionId(), Component: r.GetComponent(), Bytes: r.GetBytes(),
 		Priority: priority(r.Priority), Preemptible: r.GetPreemptible(), Wait: r.GetWaitTimeout().AsDuration(),
+		RequestID: r.GetRequestId(),
 	})
 	if err != nil {
 		return nil, togRPCError(err)
@@ -91,7 +92,7 @@ func (s *Service) ListLeases(ctx context.Context, r *coordinatorv1.ListLeasesReq
 	for _, l := range leases {
 		ml := &coordinatorv1.MemoryLease{LeaseId: l.ID, SessionId: l.SessionID, Owner: l.Owner, Component: l.Component,
 			Bytes: l.Bytes, Priority: l.Priority, Preemptible: l.Preemptible, FencingToken: l.FencingToken,
-			GrantedAt: timestamppb.New(l.GrantedAt)}
+			GrantedAt: timestamppb.New(l.GrantedAt), RequestId: l.RequestID}
 		if !l.RevokeAt.IsZero() {
 			ml.RevokeAt = timestamppb.New(l.RevokeAt)
 		}
@@ -133,6 +134,7 @@ func (s *Service) RegisterComponent(ctx context.Context, r *coordinatorv1.Regist
 	comp, err := s.c.RegisterComponent(ctx, coord.Component{
 		Name: r.GetName(), Endpoint: r.GetEndpoint(), MemoryBytes: r.GetMemoryBytes(), Priority: priority(r.Priority),
 		Dependencies: r.GetDependencies(), InitTimeout: r.GetInitTimeout().AsDuration(), IdleTimeout: r.GetIdleTimeout().AsDuration(),
+		Session: r.GetSessionId(),
 	})
 	if err != nil {
 		return nil, togRPCError(err)
@@ -175,7 +177,7 @@ func (s *Service) DeactivateComponent(ctx context.Context, r *coordinatorv1.Deac
 }
 
 func (s *Service) ReportComponentState(ctx context.Context, r *coordinatorv1.ReportComponentStateRequest) (*coordinatorv1.ReportComponentStateResponse, error) {
-	if _, err := s.c.ReportState(ctx, r.GetName(), coord.ComponentState(r.GetState()), r.GetCause()); err != nil {
+	if _, err := s.c.ReportState(ctx, r.GetName(), coord.ComponentState(r.GetState()), r.GetCause(), r.GetSessionId()); err != nil {
 		return nil, togRPCError(err)
 	}
 	return &coordinatorv1.ReportComponentStateResponse{}, nil
@@ -226,7 +228,7 @@ func componentPB(c coord.Component) *coordinatorv1.Component {
 		Name: c.Name, Endpoint: c.Endpoint, MemoryBytes: c.MemoryBytes, Priority: c.Priority, Dependencies: c.Dependencies,
 		InitTimeout: durationpb.New(c.InitTimeout), IdleTimeout: durationpb.New(c.IdleTimeout),
 		State: coordinatorv1.ComponentState(c.State), Cause: c.Cause, DesiredState: coordinatorv1.ComponentState(c.DesiredState),
-		StateChangedAt: timestamppb.New(c.StateChangedAt),
+		StateChangedAt: timestamppb.New(c.StateChangedAt), SessionId: c.Session, Owner: c.Owner,
 	}
 }
 
@@ -268,15 +270,11 @@ func (s *Service) drive(ctx context.Context, comp coord.Component, activate bool
 		}
 		return comp, status.Errorf(code, "component %s at %s: %s", comp.Name, comp.Endpoint, st.Message())
 	}
-	if fresh, err := s.c.Component(comp.Name); err == nil {
-		// The component reports its state asynchronously; what it answered
-		// is the truth right now.
+	// The component's LifecycleService answers once its own report of the
+	// new state is in the registry, so the registry is the truth now; the
+	// request is done, so it is no longer "desired".
+	if fresh, err := s.c.ClearDesiredState(ctx, comp.Name); err == nil {
 		comp = fresh
-	}
-	if activate {
-		comp.State = coord.StateActive
-	} else {
-		comp.State = coord.StateDormant
 	}
 	return comp, nil
 }

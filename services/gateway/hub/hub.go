@@ -387,7 +387,7 @@ func (c *Conn) order(req Request) {
 		return
 	}
 	if req.Type == TypeSubmit && req.Order.ClientOrderID == "" {
-		req.Order.ClientOrderID = newClientOrderID()
+		req.Order.ClientOrderID = NewClientOrderID()
 	}
 	job := func() {
 		ctx, cancel := context.WithTimeout(c.ctx, c.h.cfg.CallTimeout)
@@ -413,8 +413,8 @@ func (c *Conn) order(req Request) {
 	}
 }
 
-// newClientOrderID is an idempotency key for a submit that has none.
-func newClientOrderID() string {
+// NewClientOrderID is an idempotency key for a submit that has none.
+func NewClientOrderID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return "gw-" + hex.EncodeToString(b[:])

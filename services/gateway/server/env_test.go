@@ -169,6 +169,9 @@ type frame struct {
 type client struct {
 	t  testing.TB
 	ws *websocket.Conn
+	// seen keeps every frame read, so a test can look for one that
+	// arrived while it waited for another.
+	seen []frame
 }
 
 func (m *mesh) dial(t testing.TB, key string) (*client, *http.Response, error) {
@@ -228,6 +231,7 @@ func (c *client) read(timeout time.Duration) (frame, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return frame{}, err
 	}
+	c.seen = append(c.seen, f)
 	return f, nil
 }
 
@@ -238,6 +242,17 @@ func (c *client) next(timeout time.Duration) frame {
 		c.t.Fatal(err)
 	}
 	return f
+}
+
+// seenOrUntil looks through the frames already read, then reads on.
+func (c *client) seenOrUntil(timeout time.Duration, what string, match func(frame) bool) frame {
+	c.t.Helper()
+	for _, f := range c.seen {
+		if match(f) {
+			return f
+		}
+	}
+	return c.until(timeout, what, match)
 }
 
 // until reads frames until match accepts one (skipping the others).

@@ -12,6 +12,10 @@ import (
 
 const errorDomain = "gateway.tradsys"
 
+// codeUnauthenticated is gRPC's own: the WebSocket refuses the upgrade
+// instead (401).
+const codeUnauthenticated = "unauthenticated"
+
 // codeOf is the one table between the gateway's error codes (error frames)
 // and gRPC codes, both ways.
 var codeOf = map[string]codes.Code{
@@ -25,6 +29,7 @@ var codeOf = map[string]codes.Code{
 	hub.CodeRejected:     codes.FailedPrecondition,
 	hub.CodeUnavailable:  codes.Unavailable,
 	hub.CodeInternal:     codes.Internal,
+	codeUnauthenticated:  codes.Unauthenticated,
 }
 
 // hubCodeOf is codeOf reversed for the codes other services answer with.
@@ -69,6 +74,9 @@ func toHubError(err error) error {
 // toStatus is a gateway error as a gRPC status with ErrorInfo (reason: the
 // error frame's code, upper-cased; metadata: the field).
 func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
 	var he *hub.Error
 	var unavail *lazy.UnavailableError
 	switch {

@@ -44,7 +44,7 @@ func TestSubmitOrderAndReceiveItsUpdates(t *testing.T) {
 	// Alice sees her order's fill and the trade, as they happen.
 	var u *hub.OrderUpdate
 	var tr *hub.Trade
-	alice.until(10*time.Second, "alice's fill and the trade", func(f frame) bool {
+	alice.seenOrUntil(10*time.Second, "alice's fill and the trade", func(f frame) bool {
 		switch f.Type {
 		case "order":
 			if o := decode[hub.OrderUpdate](t, f.Data); o.Status == "partially_filled" {
@@ -72,7 +72,7 @@ func TestSubmitOrderAndReceiveItsUpdates(t *testing.T) {
 	if cu := decode[hub.OrderUpdate](t, c.Data); c.Type != "ack" || cu.Status != "canceled" || cu.Filled != "2" {
 		t.Fatalf("cancel: %+v %s", c, c.Data)
 	}
-	alice.until(10*time.Second, "the cancel update", func(f frame) bool {
+	alice.seenOrUntil(10*time.Second, "the cancel update", func(f frame) bool {
 		return f.Type == "order" && decode[hub.OrderUpdate](t, f.Data).Status == "canceled"
 	})
 	// Orders has the same story.

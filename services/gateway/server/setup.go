@@ -14,6 +14,7 @@ import (
 
 	"github.com/tradsys/mesh/pkg/lazy"
 	"github.com/tradsys/mesh/pkg/service"
+	gatewayv1 "github.com/tradsys/mesh/proto/tradsys/gateway/v1"
 	historicalv1 "github.com/tradsys/mesh/proto/tradsys/historical/v1"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
@@ -121,6 +122,12 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	})
 	if err != nil {
 		return nil, err
+	}
+	gatewayv1.RegisterGatewayServiceServer(s.Server.GRPC(), &gatewayService{keys: keys, orders: ordersClient, md: md})
+	for _, method := range []string{gatewayv1.GatewayService_SubmitOrder_FullMethodName, gatewayv1.GatewayService_ReplaceOrder_FullMethodName,
+		gatewayv1.GatewayService_CancelOrder_FullMethodName, gatewayv1.GatewayService_StreamOrderUpdates_FullMethodName,
+		gatewayv1.GatewayService_StreamTrades_FullMethodName, gatewayv1.GatewayService_GetOrderBook_FullMethodName} {
+		s.Gate.Require(method, srv.Main)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", http.FileServerFS(web.FS))

@@ -3,14 +3,19 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
 	"testing"
+	"text/tabwriter"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/candlewire"
 	historicalv1 "github.com/tradsys/mesh/proto/tradsys/historical/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"github.com/tradsys/mesh/services/historical/candles"
 	"github.com/tradsys/mesh/services/historical/history"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -158,4 +163,116 @@ func BenchmarkGetHistoricalDataDay1m(b *testing.B) {
 			return day
 		})
 	})
+}
+
+// BenchmarkWireDay1m is issue 15's measure: one day of 1m candles (1,440,
+// cache hit) over gRPC in each encoding, against a no-op call (health
+// Check) on the same server and connection in the same run. Each of the
+// b.N rounds makes one call of each kind, in rotating order, so the shared
+// machine's noise hits all alike. Timings include what a Go client does
+// to get values: unmarshal, and for the compact forms candlewire's decode
+// into exact decimals (the readable form stays strings). Reported: p50 of
+// each, its ratio to the no-op p50, and bytes per candle on the wire.
+//
+//	cd services/historical && go test -run '^$' -bench WireDay1m -benchtime 3000x ./server/
+func BenchmarkWireDay1m(b *testing.B) {
+	r, _ := coordtest.Start(b, coordtest.Config{})
+	c, _, conn := startService(b, r.Addr(), history.Options{NoSync: true})
+	ctx := context.Background()
+	if _, err := c.Backfill(ctx, &historicalv1.BackfillRequest{Source: &historicalv1.BackfillRequest_Bundled{Bundled: true}}); err != nil {
+		b.Fatal(err)
+	}
+	day := time.Date(2025, 11, 27, 0, 0, 0, 0, time.UTC)
+	health := healthpb.NewHealthClient(conn)
+	unary := func(enc historicalv1.CandleEncoding) *historicalv1.GetHistoricalDataRequest {
+		return &historicalv1.GetHistoricalDataRequest{Symbol: "BTCUSDT", Interval: historicalv1.Interval_INTERVAL_1M,
+			Start: timestamppb.New(day), End: timestamppb.New(day.Add(24 * time.Hour)), PageSize: 2000, Encoding: enc}
+	}
+	readableReq, compactReq := unary(historicalv1.CandleEncoding_CANDLE_ENCODING_UNSPECIFIED), unary(historicalv1.CandleEncoding_CANDLE_ENCODING_COMPACT)
+	var wireBytes [4]int
+	kinds := []struct {
+		name string
+		call func() (candles int, err error)
+	}{
+		{"no-op (health Check)", func() (int, error) {
+			_, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+			return 1440, err
+		}},
+		{"readable, unary", func() (int, error) {
+			resp, err := c.GetHistoricalData(ctx, readableReq)
+			wireBytes[1] = proto.Size(resp)
+			return len(resp.GetCandles()), err
+		}},
+		{"compact, unary + decode", func() (int, error) {
+			resp, err := c.GetHistoricalData(ctx, compactReq)
+			if err != nil {
+				return 0, err
+			}
+			wireBytes[2] = proto.Size(resp)
+			dec, err := candlewire.Decode(resp.GetCompact())
+			return len(dec.Bars), err
+		}},
+		{"compact, stream (candlewire.Fetch)", func() (int, error) {
+			bars, err := candlewire.Fetch(ctx, c, "BTCUSDT", historicalv1.Interval_INTERVAL_1M, day, day.Add(24*time.Hour), 0)
+			return len(bars), err
+		}},
+	}
+	// The stream's bytes: its messages as Fetch's default chunking sends them.
+	s, err := c.StreamHistoricalData(ctx, &historicalv1.StreamHistoricalDataRequest{Symbol: "BTCUSDT", Interval: historicalv1.Interval_INTERVAL_1M,
+		Start: timestamppb.New(day), End: timestamppb.New(day.Add(24 * time.Hour)), ChunkSize: candlewire.DefaultFetchChunk, Encoding: historicalv1.CandleEncoding_CANDLE_ENCODING_COMPACT})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		msg, err := s.Recv()
+		if err != nil {
+			break
+		}
+		wireBytes[3] += proto.Size(msg)
+	}
+	lat := make([][]time.Duration, len(kinds))
+	for k := range kinds { // warm: the cache holds the day, connections are up
+		if _, err := kinds[k].call(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range kinds {
+			k := (i + j) % len(kinds)
+			t0 := time.Now()
+			n, err := kinds[k].call()
+			lat[k] = append(lat[k], time.Since(t0))
+			if err != nil || n != 1440 {
+				b.Fatalf("%s: %d candles, %v", kinds[k].name, n, err)
+			}
+		}
+	}
+	b.StopTimer()
+	p50 := make([]time.Duration, len(kinds))
+	for k := range kinds {
+		sort.Slice(lat[k], func(i, j int) bool { return lat[k][i] < lat[k][j] })
+		p50[k] = lat[k][len(lat[k])/2]
+	}
+	metric := []string{"noop", "readable", "compact", "stream"}
+	for k := range kinds {
+		b.ReportMetric(float64(p50[k].Nanoseconds())/1e3, metric[k]+"-p50-µs")
+		if k > 0 {
+			b.ReportMetric(float64(p50[k])/float64(p50[0]), metric[k]+"/noop")
+			b.ReportMetric(float64(wireBytes[k])/1440, metric[k]+"-B/candle")
+		}
+	}
+	if b.N < 100 { // the calibration run; the table is for the measured one
+		return
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "one day of 1m candles (1,440), cache hit, %d rounds\tp50\tp99\tp50 / no-op p50\tbytes/candle\t\n", b.N)
+	for k := range kinds {
+		ratio, bytes := "1.00x", ""
+		if k > 0 {
+			ratio, bytes = fmt.Sprintf("%.2fx", float64(p50[k])/float64(p50[0])), fmt.Sprintf("%.1f", float64(wireBytes[k])/1440)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", kinds[k].name, p50[k].Round(time.Microsecond), lat[k][len(lat[k])*99/100].Round(time.Microsecond), ratio, bytes)
+	}
+	tw.Flush()
 }

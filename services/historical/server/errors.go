@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/tradsys/mesh/pkg/candlewire"
 	"github.com/tradsys/mesh/pkg/grpcerr"
 	"github.com/tradsys/mesh/services/historical/candles"
 	"github.com/tradsys/mesh/services/historical/history"
@@ -48,6 +49,8 @@ func classify(err error) (grpcerr.Info, bool) {
 		return grpcerr.Classified(codes.InvalidArgument, "INVALID_ARGUMENT", meta)
 	case errors.Is(err, candles.ErrNotFound):
 		return grpcerr.Classified(codes.NotFound, "NO_CANDLES", meta)
+	case errors.Is(err, candlewire.ErrNotEncodable):
+		return grpcerr.Classified(codes.Internal, "NOT_ENCODABLE", meta)
 	case errors.Is(err, candles.ErrCorrupt):
 		return grpcerr.Classified(codes.DataLoss, "CORRUPT_STORE", meta)
 	case errors.As(err, &kline):

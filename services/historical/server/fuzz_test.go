@@ -31,6 +31,12 @@ func FuzzRequests(f *testing.F) {
 		Start: timestamppb.New(day), End: timestamppb.New(day.Add(time.Hour)), PageSize: 7})
 	seed("GetHistoricalData", &historicalv1.GetHistoricalDataRequest{Symbol: "BTCUSDT", Interval: historicalv1.Interval_INTERVAL_1D,
 		Start: timestamppb.New(day), End: timestamppb.New(day.Add(time.Hour)), PageToken: "AQAAAZq_OFMA1nN5iA"})
+	seed("GetHistoricalData", &historicalv1.GetHistoricalDataRequest{Symbol: "BTCUSDT", Interval: historicalv1.Interval_INTERVAL_5M,
+		Start: timestamppb.New(day), End: timestamppb.New(day.Add(24 * time.Hour)), Encoding: historicalv1.CandleEncoding_CANDLE_ENCODING_COMPACT})
+	seed("StreamHistoricalData", &historicalv1.StreamHistoricalDataRequest{Symbol: "BTCUSDT", Interval: historicalv1.Interval_INTERVAL_1M,
+		Start: timestamppb.New(day), End: timestamppb.New(day.Add(3 * time.Hour)), ChunkSize: 50, Encoding: historicalv1.CandleEncoding_CANDLE_ENCODING_COMPACT})
+	seed("StreamHistoricalData", &historicalv1.StreamHistoricalDataRequest{Symbol: "BTCUSDT", Interval: historicalv1.Interval_INTERVAL_1H,
+		Start: timestamppb.New(day), End: timestamppb.New(day.Add(48 * time.Hour))})
 	seed("GetLatest", &historicalv1.GetLatestRequest{Symbol: "BTCUSDT", Interval: historicalv1.Interval_INTERVAL_5M, IncludePartial: true})
 	seed("GetCacheStats", &historicalv1.GetCacheStatsRequest{})
 	seed("Backfill", &historicalv1.BackfillRequest{Source: &historicalv1.BackfillRequest_Path{Path: "/nonexistent/*.csv"}})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/tradsys/mesh/pkg/candlewire"
 	"github.com/tradsys/mesh/pkg/lazy"
 	"github.com/tradsys/mesh/pkg/lazy/lazygrpc"
 	"github.com/tradsys/mesh/pkg/marketdata"
@@ -29,6 +30,7 @@ type HistoricalService struct {
 // Gated are the methods that need the cache (the "historical" component).
 var Gated = []string{
 	historicalv1.HistoricalDataService_GetHistoricalData_FullMethodName,
+	historicalv1.HistoricalDataService_StreamHistoricalData_FullMethodName,
 	historicalv1.HistoricalDataService_GetLatest_FullMethodName,
 	historicalv1.HistoricalDataService_Backfill_FullMethodName,
 }
@@ -66,6 +68,25 @@ func CandlePB(c *candles.Candle) *historicalv1.Candle {
 		Volume: c.Volume.String(), QuoteVolume: c.QuoteVolume.String(), Trades: c.Trades}
 }
 
+// CompactPB encodes candles of one symbol and interval, oldest first, in
+// the compact form (pkg/candlewire).
+func CompactPB(symbol string, iv historicalv1.Interval, cs []candles.Candle) (*historicalv1.CompactCandles, error) {
+	return candlewire.Encode(symbol, iv, len(cs), func(i int) candlewire.Bar {
+		c := &cs[i]
+		return candlewire.Bar{OpenTimeMs: c.OpenTime.UnixMilli(), Open: c.Open, High: c.High, Low: c.Low, Close: c.Close,
+			Volume: c.Volume, QuoteVolume: c.QuoteVolume, Trades: c.Trades}
+	})
+}
+
+// candlesPB is cs in the readable form.
+func candlesPB(cs []candles.Candle) []*historicalv1.Candle {
+	out := make([]*historicalv1.Candle, len(cs))
+	for i := range cs {
+		out[i] = CandlePB(&cs[i])
+	}
+	return out
+}
+
 func (s *HistoricalService) GetHistoricalData(_ context.Context, r *historicalv1.GetHistoricalDataRequest) (*historicalv1.GetHistoricalDataResponse, error) {
 	limit := int(r.GetPageSize())
 	if limit == 0 {
@@ -75,11 +96,48 @@ func (s *HistoricalService) GetHistoricalData(_ context.Context, r *historicalv1
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	out := &historicalv1.GetHistoricalDataResponse{Candles: make([]*historicalv1.Candle, len(page.Candles)), NextPageToken: page.NextPageToken}
-	for i := range page.Candles {
-		out.Candles[i] = CandlePB(&page.Candles[i])
+	out := &historicalv1.GetHistoricalDataResponse{NextPageToken: page.NextPageToken}
+	if !r.GetEncoding().Compact() {
+		out.Candles = candlesPB(page.Candles)
+	} else if out.Compact, err = CompactPB(r.GetSymbol(), r.GetInterval(), page.Candles); err != nil {
+		return nil, togRPCError(err)
 	}
 	return out, nil
+}
+
+// StreamHistoricalData sends the range one chunk (one page of the store or
+// cache) at a time, so memory stays at one chunk whatever the range.
+func (s *HistoricalService) StreamHistoricalData(r *historicalv1.StreamHistoricalDataRequest,
+	ss grpc.ServerStreamingServer[historicalv1.StreamHistoricalDataResponse]) error {
+	limit := int(r.GetChunkSize())
+	if limit == 0 {
+		limit = historicalv1.DefaultPageSize
+	}
+	iv, start, end := ivFromPB[r.GetInterval()], r.GetStart().AsTime(), r.GetEnd().AsTime()
+	token := ""
+	for {
+		if err := ss.Context().Err(); err != nil {
+			return togRPCError(err)
+		}
+		page, err := s.h.Range(r.GetSymbol(), iv, start, end, limit, token)
+		if err != nil {
+			return togRPCError(err)
+		}
+		msg := &historicalv1.StreamHistoricalDataResponse{}
+		if !r.GetEncoding().Compact() {
+			msg.Candles = candlesPB(page.Candles)
+		} else if msg.Compact, err = CompactPB(r.GetSymbol(), r.GetInterval(), page.Candles); err != nil {
+			return togRPCError(err)
+		}
+		if len(page.Candles) > 0 {
+			if err := ss.Send(msg); err != nil {
+				return err
+			}
+		}
+		if token = page.NextPageToken; token == "" {
+			return nil
+		}
+	}
 }
 
 func (s *HistoricalService) GetLatest(_ context.Context, r *historicalv1.GetLatestRequest) (*historicalv1.GetLatestResponse, error) {

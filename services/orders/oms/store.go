@@ -114,7 +114,8 @@ func OpenStore(dir string, noSync bool, keepUpdates int) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(dir, "orders.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync})
+	db, err := bolt.Open(filepath.Join(dir, "orders.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType}) // the freelist is rebuilt at open: less to write per commit
 	if err != nil {
 		return nil, fmt.Errorf("open order store: %w", err)
 	}

@@ -78,8 +78,9 @@ type Config struct {
 	// Budget is the coordinator's memory budget (default 1 GiB).
 	Budget int64
 	// Risk and Orders adjust the services' options.
-	Risk   func(*riskserver.Options)
-	Orders func(*server.Options)
+	Risk     func(*riskserver.Options)
+	Orders   func(*server.Options)
+	Matching func(*matchingserver.Options)
 }
 
 // Mesh is coordinator + matching + risk + orders.
@@ -101,6 +102,9 @@ func Start(t testing.TB, c Config) *Mesh {
 	m.Matching = Serve(t, "matching", matchingserver.MainComponent, m.CoordAddr, func(ctx context.Context, s *service.Service) error {
 		o := matchingserver.Defaults()
 		o.DataDir, o.TradeRing = t.TempDir(), 4096
+		if c.Matching != nil {
+			c.Matching(&o)
+		}
 		_, err := matchingserver.Setup(ctx, s, o)
 		return err
 	})

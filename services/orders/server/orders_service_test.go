@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -152,5 +153,58 @@ func TestIdempotentRetry(t *testing.T) {
 	book, err := m.mc.GetOrderBook(ctxT(t), &matchingv1.GetOrderBookRequest{Symbol: "SOL-USD"})
 	if err != nil || len(book.GetBids()) != 1 || book.GetBids()[0].GetOrderCount() != 2 {
 		t.Fatalf("book: %v %v (want one level with 2 orders)", book, err)
+	}
+}
+
+// ReplaceOrder moves an open order (checked by risk), ListOrders pages
+// newest first, and a halted instrument refuses new orders but not cancels.
+func TestReplaceListHalt(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "ADA-USD", "0.0001", "1")
+	ctx := ctxT(t)
+	var ids []uint64
+	for i := range 5 {
+		ids = append(ids, m.submit(t, "hana", fmt.Sprint("h", i), "ADA-USD", buy, "0.45", "100").GetOrderId())
+	}
+	r, err := m.oc.ReplaceOrder(ctx, &ordersv1.ReplaceOrderRequest{Account: "hana", OrderId: ids[0], Price: "0.4512", Quantity: "150"})
+	if err != nil || r.GetOrder().GetPrice() != "0.4512" || r.GetOrder().GetQuantity() != "150" || r.GetOrder().GetOpenQuantity() != "150" {
+		t.Fatalf("replace: %v %v", r, err)
+	}
+	_, err = m.oc.ReplaceOrder(ctx, &ordersv1.ReplaceOrderRequest{Account: "hana", OrderId: ids[0], Price: "0.45125", Quantity: "150"})
+	wantCode(t, err, codes.InvalidArgument, "price", "0.0001")
+	book, err := m.mc.GetOrderBook(ctx, &matchingv1.GetOrderBookRequest{Symbol: "ADA-USD"})
+	if err != nil || book.GetBids()[0].GetPrice() != 4512 || book.GetBids()[0].GetQuantity() != 150 {
+		t.Fatalf("matching's book after the replace: %v %v", book, err)
+	}
+	var seen []uint64
+	token := ""
+	for {
+		page, err := m.oc.ListOrders(ctx, &ordersv1.ListOrdersRequest{Account: "hana", PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.GetOrders() {
+			seen = append(seen, o.GetOrderId())
+		}
+		if token = page.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if len(seen) != 5 || seen[0] != ids[4] || seen[4] != ids[0] {
+		t.Fatalf("pages gave %v, want %v newest first", seen, ids)
+	}
+	_, err = m.oc.ListOrders(ctx, &ordersv1.ListOrdersRequest{PageToken: "not a token!"})
+	wantCode(t, err, codes.InvalidArgument, "page_token")
+
+	if _, err := m.oc.UpdateInstrumentStatus(ctx, &ordersv1.UpdateInstrumentStatusRequest{Symbol: "ADA-USD",
+		Status: ordersv1.InstrumentStatus_INSTRUMENT_STATUS_HALTED}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.oc.SubmitOrder(ctx, &ordersv1.SubmitOrderRequest{Account: "hana", ClientOrderId: "late", Symbol: "ADA-USD", Side: buy,
+		Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: "0.45", Quantity: "1"})
+	wantCode(t, err, codes.FailedPrecondition, "halted")
+	if c, err := m.oc.CancelOrder(ctx, &ordersv1.CancelOrderRequest{Account: "hana", OrderId: ids[1]}); err != nil ||
+		c.GetOrder().GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_CANCELED {
+		t.Fatalf("cancel while halted: %v %v", c, err)
 	}
 }

@@ -170,19 +170,19 @@ func TestComponentsActivate(t *testing.T) {
 	}
 	out := mustRun(t, addr, "components")
 	header := strings.Fields(strings.SplitN(out, "\n", 2)[0])
-	if strings.Join(header, " ") != "NAME STATE DESIRED MEMORY PRIORITY DEPENDENCIES ENDPOINT CAUSE" {
+	if strings.Join(header, " ") != "NAME STATE SINCE DESIRED MEMORY PRIORITY DEPENDENCIES ENDPOINT CAUSE" {
 		t.Errorf("header %v", header)
 	}
 	row := tableRow(t, out, "risk/validator/limits")
-	if row[3] != "30.0MiB" || row[4] != "35" || row[5] != "orders" || row[6] != "127.0.0.1:7106" {
+	if row[4] != "30.0MiB" || row[5] != "35" || row[6] != "orders" || row[7] != "127.0.0.1:7106" {
 		t.Errorf("risk row %v", row)
 	}
-	if row := tableRow(t, out, "orders"); row[3] != "100.0MiB" || row[4] != "20" || row[5] != "-" {
+	if row := tableRow(t, out, "orders"); row[4] != "100.0MiB" || row[5] != "20" || row[6] != "-" {
 		t.Errorf("orders row %v", row)
 	}
 
 	out = mustRun(t, addr, "activate", "orders")
-	if row := tableRow(t, out, "orders"); row[2] != "ACTIVE" {
+	if row := tableRow(t, out, "orders"); row[3] != "ACTIVE" {
 		t.Errorf("after activate DESIRED = %v", row)
 	}
 	cj := decode(t, mustRun(t, addr, "components", "orders", "-o", "json"))
@@ -201,7 +201,8 @@ func TestComponentsActivate(t *testing.T) {
 		client.ReportComponentState(ctx, &coordinatorv1.ReportComponentStateRequest{Name: "orders", State: coordinatorv1.ComponentState_COMPONENT_STATE_ACTIVE})
 	}()
 	out = mustRun(t, addr, "activate", "orders", "--wait", "10s")
-	if row := tableRow(t, out, "orders"); row[1] != "ACTIVE" || row[2] != "ACTIVE" {
+	// Reached: the request is done, DESIRED no longer holds it.
+	if row := tableRow(t, out, "orders"); row[1] != "ACTIVE" || row[3] != "-" {
 		t.Errorf("activate --wait: %v", row)
 	}
 	// ... and fails, with the cause, when it reports FAILED.

@@ -34,12 +34,20 @@ func runComponents(ctx context.Context, e *env, args []string) error {
 
 func componentTable(w io.Writer, comps []*coordinatorv1.Component) error {
 	tw := newTable(w)
-	row(tw, "NAME", "STATE", "DESIRED", "MEMORY", "PRIORITY", "DEPENDENCIES", "ENDPOINT", "CAUSE")
+	row(tw, "NAME", "STATE", "SINCE", "DESIRED", "MEMORY", "PRIORITY", "DEPENDENCIES", "ENDPOINT", "CAUSE")
 	for _, c := range comps {
-		row(tw, c.GetName(), stateName(c.GetState()), stateName(c.GetDesiredState()), bytesStr(c.GetMemoryBytes()),
+		row(tw, c.GetName(), stateName(c.GetState()), since(c), stateName(c.GetDesiredState()), bytesStr(c.GetMemoryBytes()),
 			fmt.Sprint(c.GetPriority()), list(c.GetDependencies()), c.GetEndpoint(), c.GetCause())
 	}
 	return tw.Flush()
+}
+
+// since is how long the component has been in its state ("42s", "3h5m0s").
+func since(c *coordinatorv1.Component) string {
+	if c.GetStateChangedAt() == nil {
+		return ""
+	}
+	return time.Since(c.GetStateChangedAt().AsTime()).Round(time.Second).String()
 }
 
 func runActivate(ctx context.Context, e *env, args []string) error {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,12 @@ import (
 	"time"
 
 	"github.com/tradsys/mesh/cmd/tradsys/internal/mesh"
+	"github.com/tradsys/mesh/pkg/proctest"
+	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
+	historicalv1 "github.com/tradsys/mesh/proto/tradsys/historical/v1"
+	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // freeOffset picks a port offset under which every port the mesh could use
@@ -300,4 +307,86 @@ func TestUpReportsStartFailure(t *testing.T) {
 	if code != ExitError || !strings.Contains(stderr, "tradsys-coordinator not found") {
 		t.Errorf("missing binary: exit %d, stderr %q", code, stderr)
 	}
+}
+
+// `tradsys up` wires the data flow by default: a trade made on matching
+// becomes a candle historical serves, and so does a connector's market
+// data. Real binaries under a real `tradsys up`.
+func TestUpWiresTradesAndMarketDataIntoCandles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds five binaries and runs the mesh; skipped with -short")
+	}
+	bin := t.TempDir()
+	for _, s := range []string{"coordinator", "matching", "historical", "connectors"} {
+		goBuild(t, bin, "tradsys-"+s, "github.com/tradsys/mesh/services/"+s)
+	}
+	goBuild(t, bin, "tradsys", "github.com/tradsys/mesh/cmd/tradsys")
+	off := freeOffset(t)
+	cmd := exec.Command(filepath.Join(bin, "tradsys"), "up", "--bin-dir", bin, "--data-dir", t.TempDir(),
+		"--port-offset", strconv.Itoa(off), "--stop-timeout", "5s")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TRADSYS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdout := watchLines(outPipe)
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	stdout.waitFor(t, regexp.MustCompile(`mesh up; Ctrl-C stops it`), 120*time.Second)
+	dial := func(port int) *grpc.ClientConn {
+		conn, err := grpc.NewClient("127.0.0.1:"+strconv.Itoa(port+off), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	ctx := context.Background()
+	mc := matchingv1.NewMatchingServiceClient(dial(7103))
+	hc := historicalv1.NewHistoricalDataServiceClient(dial(7101))
+	cc := connectorsv1.NewConnectorServiceClient(dial(7105))
+
+	// A trade on matching, as the README's grpcurl example makes it.
+	sym := strings.Split(mesh.Symbols, ",")[0]
+	for i, side := range []matchingv1.Side{matchingv1.Side_SIDE_SELL, matchingv1.Side_SIDE_BUY} {
+		if _, err := mc.SubmitOrder(ctx, &matchingv1.SubmitOrderRequest{Symbol: sym, OrderId: uint64(i + 1), Account: uint64(i + 1),
+			Side: side, Type: matchingv1.OrderType_ORDER_TYPE_LIMIT, Price: 100, Quantity: 3}); err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+	}
+	latest := func(symbol string) *historicalv1.Candle {
+		resp, err := hc.GetLatest(ctx, &historicalv1.GetLatestRequest{Symbol: symbol, Interval: historicalv1.Interval_INTERVAL_1M, IncludePartial: true})
+		if err != nil {
+			return nil
+		}
+		return resp.GetCandle()
+	}
+	var candle *historicalv1.Candle
+	proctest.Eventually(t, 30*time.Second, "the trade's candle on historical", func() bool {
+		candle = latest(sym)
+		return candle != nil
+	})
+	if candle.GetTrades() != 1 {
+		t.Errorf("candle of one trade: %v", candle)
+	}
+
+	// A connector's market data, followed without being asked.
+	if _, err := cc.Connect(ctx, &connectorsv1.ConnectRequest{Name: "sim", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+		Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{"SIMUSDT"}, Rate: 50}}}); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 30*time.Second, "the simulator's candle on historical", func() bool {
+		c := latest("SIMUSDT")
+		return c != nil && c.GetTrades() > 0
+	})
 }

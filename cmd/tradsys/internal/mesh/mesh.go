@@ -293,8 +293,10 @@ func (m *Mesh) argsFor(s Service) []string {
 	case "risk":
 		args = append(args, "--matching", matching) // the price band's last trades
 	case "historical":
-		// Candles of the local mesh's own trades.
-		args = append(args, "--trades-from", matching, "--trades-symbols", Symbols)
+		// Candles of the local mesh's own trades, and of every connector's
+		// market data (connectors connected later are followed too).
+		args = append(args, "--trades-from", matching, "--trades-symbols", Symbols,
+			"--connectors-from", m.addr(serviceByName("connectors").Port))
 	case "gateway":
 		args = append(args, "--http-listen", m.addr(GatewayHTTPPort),
 			"--api-keys", filepath.Join(m.o.DataDir, "gateway", "api-keys"),

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -28,10 +27,9 @@ import (
 
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/lazy/internal/benchkit"
 	"github.com/tradsys/mesh/pkg/service"
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
-	"github.com/tradsys/mesh/services/coordinator/coord"
-	"github.com/tradsys/mesh/services/coordinator/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -48,16 +46,9 @@ func main() {
 	check(err)
 	defer os.RemoveAll(dir)
 
-	r, err := server.Start(ctx, server.Options{
-		Flags:   &grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: time.Second},
-		DataDir: filepath.Join(dir, "etcd"), EtcdClient: "127.0.0.1:0", EtcdPeer: "127.0.0.1:0",
-		Coord: coord.Config{Budget: 1 << 40},
-	})
+	r, err := benchkit.StartCoordinator(ctx, dir)
 	check(err)
 	defer r.Stop()
-	for !r.Coord.IsLeader() {
-		time.Sleep(10 * time.Millisecond)
-	}
 
 	gated, gatedComp, initNanos := startService(ctx, r.Addr(), *initTime, true)
 	plain, _, _ := startService(ctx, r.Addr(), *initTime, false)
@@ -98,10 +89,10 @@ func main() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "measurement\tp50\tp99\tnote\t\n")
 	fmt.Fprintf(tw, "cold activation overhead (first call - Init)\t%s\t%s\t%d cycles, Init %s, target p99 < 10ms\t\n",
-		pct(cold, 50), pct(cold, 99), len(cold), *initTime)
-	g50, p50 := pctD(gatedLat, 50), pctD(plainLat, 50)
-	fmt.Fprintf(tw, "warm call, gated\t%s\t%s\t%d calls\t\n", g50, pct(gatedLat, 99), len(gatedLat))
-	fmt.Fprintf(tw, "warm call, ungated\t%s\t%s\t%d calls\t\n", p50, pct(plainLat, 99), len(plainLat))
+		benchkit.PctString(cold, 50), benchkit.PctString(cold, 99), len(cold), *initTime)
+	g50, p50 := benchkit.Pct(gatedLat, 50), benchkit.Pct(plainLat, 50)
+	fmt.Fprintf(tw, "warm call, gated\t%s\t%s\t%d calls\t\n", g50, benchkit.PctString(gatedLat, 99), len(gatedLat))
+	fmt.Fprintf(tw, "warm call, ungated\t%s\t%s\t%d calls\t\n", p50, benchkit.PctString(plainLat, 99), len(plainLat))
 	fmt.Fprintf(tw, "gated/ungated p50 ratio\t%.3f\t\ttarget <= 1.05\t\n", float64(g50)/float64(p50))
 	fmt.Fprintf(tw, "RSS dormant process\t%s\t\ttarget < 20 MB\t\n", mb(dormantRSS))
 	fmt.Fprintf(tw, "RSS active (64 MiB heavy internals)\t%s\t\t\t\n", mb(activeRSS))
@@ -109,12 +100,7 @@ func main() {
 	tw.Flush()
 }
 
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lazybench:", err)
-		os.Exit(1)
-	}
-}
+func check(err error) { benchkit.Check("lazybench", err) }
 
 type nopServer struct {
 	testpb.UnimplementedTestServiceServer
@@ -160,14 +146,6 @@ func timeCalls(ctx context.Context, c testpb.TestServiceClient, n int) []time.Du
 	}
 	return out
 }
-
-func pctD(d []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*p/100]
-}
-
-func pct(d []time.Duration, p int) string { return pctD(d, p).Round(time.Microsecond).String() }
 
 func mb(kb int64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
 

@@ -203,14 +203,19 @@ type SimulatorConfig struct {
 	Symbols []string `protobuf:"bytes,1,rep,name=symbols,proto3" json:"symbols,omitempty"`
 	// Seed of the random walk: the same seed gives the same events.
 	Seed uint64 `protobuf:"varint,2,opt,name=seed,proto3" json:"seed,omitempty"`
-	// Events per second per symbol; 0 = as fast as possible.
+	// Events per second per symbol; 0 = the default, 10 per second (a liquid
+	// market's pace; event time follows the clock). For "as fast as
+	// possible" set unpaced instead.
 	Rate float64 `protobuf:"fixed64,3,opt,name=rate,proto3" json:"rate,omitempty"`
 	// Stop each symbol after this many events; 0 = unbounded.
 	MaxEvents int64 `protobuf:"varint,4,opt,name=max_events,json=maxEvents,proto3" json:"max_events,omitempty"`
 	// Fraction of events that are trades (default 0.5).
 	TradeRatio float64 `protobuf:"fixed64,5,opt,name=trade_ratio,json=tradeRatio,proto3" json:"trade_ratio,omitempty"`
 	// Starting price as a decimal string (default "100").
-	StartPrice    string `protobuf:"bytes,6,opt,name=start_price,json=startPrice,proto3" json:"start_price,omitempty"`
+	StartPrice string `protobuf:"bytes,6,opt,name=start_price,json=startPrice,proto3" json:"start_price,omitempty"`
+	// As fast as possible (benchmarks, filling a store): no pacing, event
+	// time advances 1 ms per event, ahead of the clock. Not with rate.
+	Unpaced       bool `protobuf:"varint,7,opt,name=unpaced,proto3" json:"unpaced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -285,6 +290,13 @@ func (x *SimulatorConfig) GetStartPrice() string {
 		return x.StartPrice
 	}
 	return ""
+}
+
+func (x *SimulatorConfig) GetUnpaced() bool {
+	if x != nil {
+		return x.Unpaced
+	}
+	return false
 }
 
 type ReplayConfig struct {
@@ -1416,7 +1428,7 @@ var File_tradsys_connectors_v1_connectors_proto protoreflect.FileDescriptor
 
 const file_tradsys_connectors_v1_connectors_proto_rawDesc = "" +
 	"\n" +
-	"&tradsys/connectors/v1/connectors.proto\x12\x15tradsys.connectors.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x01\n" +
+	"&tradsys/connectors/v1/connectors.proto\x12\x15tradsys.connectors.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x01\n" +
 	"\x0fSimulatorConfig\x12\x18\n" +
 	"\asymbols\x18\x01 \x03(\tR\asymbols\x12\x12\n" +
 	"\x04seed\x18\x02 \x01(\x04R\x04seed\x12\x12\n" +
@@ -1426,7 +1438,8 @@ const file_tradsys_connectors_v1_connectors_proto_rawDesc = "" +
 	"\vtrade_ratio\x18\x05 \x01(\x01R\n" +
 	"tradeRatio\x12\x1f\n" +
 	"\vstart_price\x18\x06 \x01(\tR\n" +
-	"startPrice\"\x80\x01\n" +
+	"startPrice\x12\x18\n" +
+	"\aunpaced\x18\a \x01(\bR\aunpaced\"\x80\x01\n" +
 	"\fReplayConfig\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\x12\x14\n" +
 	"\x05speed\x18\x02 \x01(\x01R\x05speed\x12\x16\n" +

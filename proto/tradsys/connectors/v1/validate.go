@@ -28,6 +28,9 @@ const (
 	MaxURLLen = 2048
 	// MaxRate bounds a simulator's events per second per symbol.
 	MaxRate = 1e7
+	// DefaultSimulatorRate is a simulator's pace when the request names
+	// none and does not ask for unpaced: events per second per symbol.
+	DefaultSimulatorRate = 10
 	// MaxSpeed bounds a replay's speed factor.
 	MaxSpeed = 1e9
 )
@@ -89,6 +92,9 @@ func (c *SimulatorConfig) validate() error {
 	}
 	if err := checkFinite("simulator.rate", c.GetRate(), MaxRate); err != nil {
 		return err
+	}
+	if c.GetUnpaced() && c.GetRate() != 0 {
+		return validate.Errorf("simulator.unpaced", "cannot be combined with a rate (%v per second)", c.GetRate())
 	}
 	if c.GetMaxEvents() < 0 {
 		return validate.Errorf("simulator.max_events", "%d is negative", c.GetMaxEvents())

@@ -104,6 +104,9 @@ const (
 	EventType_EVENT_TYPE_COMPONENT_STATE_CHANGED EventType = 14
 	EventType_EVENT_TYPE_LEADER_CHANGED          EventType = 15
 	EventType_EVENT_TYPE_LOCK_TIMEOUT            EventType = 16
+	// A registry row removed: a restarted process registered again at the
+	// same endpoint and this component is not among what it serves (yet).
+	EventType_EVENT_TYPE_COMPONENT_REMOVED EventType = 17
 )
 
 // Enum value maps for EventType.
@@ -126,6 +129,7 @@ var (
 		14: "EVENT_TYPE_COMPONENT_STATE_CHANGED",
 		15: "EVENT_TYPE_LEADER_CHANGED",
 		16: "EVENT_TYPE_LOCK_TIMEOUT",
+		17: "EVENT_TYPE_COMPONENT_REMOVED",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED":             0,
@@ -145,6 +149,7 @@ var (
 		"EVENT_TYPE_COMPONENT_STATE_CHANGED": 14,
 		"EVENT_TYPE_LEADER_CHANGED":          15,
 		"EVENT_TYPE_LOCK_TIMEOUT":            16,
+		"EVENT_TYPE_COMPONENT_REMOVED":       17,
 	}
 )
 
@@ -179,7 +184,8 @@ type CreateSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who opens the session (a service or component name); shown in errors.
 	Owner string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	// Time to live without keep-alives. Unset means 10s; at least 1s.
+	// Time to live without keep-alives: at least 1s, at most 1h. Unset or
+	// zero means the default, 10s.
 	Ttl           *durationpb.Duration `protobuf:"bytes,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -479,7 +485,12 @@ type AcquireMemoryRequest struct {
 	// Whether a more important request may revoke this lease.
 	Preemptible bool `protobuf:"varint,5,opt,name=preemptible,proto3" json:"preemptible,omitempty"`
 	// How long to wait for the bytes; unset or zero means do not wait.
-	WaitTimeout   *durationpb.Duration `protobuf:"bytes,6,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
+	WaitTimeout *durationpb.Duration `protobuf:"bytes,6,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
+	// Optional idempotency key, unique per session (at most 64 bytes): a
+	// retry with the same request_id gets the lease the first attempt was
+	// granted (same lease_id and fencing_token) instead of a second one, or
+	// UNAVAILABLE (reason IN_PROGRESS) while that attempt is still undecided.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -554,6 +565,13 @@ func (x *AcquireMemoryRequest) GetWaitTimeout() *durationpb.Duration {
 		return x.WaitTimeout
 	}
 	return nil
+}
+
+func (x *AcquireMemoryRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type AcquireMemoryResponse struct {
@@ -805,7 +823,10 @@ type MemoryLease struct {
 	FencingToken uint64                 `protobuf:"varint,8,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
 	GrantedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=granted_at,json=grantedAt,proto3" json:"granted_at,omitempty"`
 	// Set while a revocation notice is outstanding: the force-release time.
-	RevokeAt      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=revoke_at,json=revokeAt,proto3" json:"revoke_at,omitempty"`
+	RevokeAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=revoke_at,json=revokeAt,proto3" json:"revoke_at,omitempty"`
+	// The request_id the lease was granted for, if any: what a client
+	// reconciles against after an ambiguous failure.
+	RequestId     string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -910,16 +931,30 @@ func (x *MemoryLease) GetRevokeAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *MemoryLease) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type AcquireLockRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// Lock name, for example "matching/algorithms".
+	// Lock name, for example "matching/algorithms": segments of letters,
+	// digits, '.', '_', ':' and '-' separated by single '/'; no "." or ".."
+	// segment; at most 256 bytes.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// How long to wait; unset or zero means do not wait.
 	WaitTimeout *durationpb.Duration `protobuf:"bytes,3,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
 	// Lock rank; zero means the rank configured for the name, if any. A session
 	// holding a lock of rank r may not take a lock of a lower rank.
-	Rank          int32 `protobuf:"varint,4,opt,name=rank,proto3" json:"rank,omitempty"`
+	Rank int32 `protobuf:"varint,4,opt,name=rank,proto3" json:"rank,omitempty"`
+	// Optional idempotency key (at most 64 bytes), as on AcquireMemory. A
+	// retry of an AcquireLock whose answer was lost gets the token of the lock
+	// the session now holds (acquiring a held lock is idempotent anyway), or
+	// UNAVAILABLE (reason IN_PROGRESS) while the grant is being committed.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -980,6 +1015,13 @@ func (x *AcquireLockRequest) GetRank() int32 {
 		return x.Rank
 	}
 	return 0
+}
+
+func (x *AcquireLockRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type AcquireLockResponse struct {
@@ -1292,12 +1334,18 @@ type RegisterComponentRequest struct {
 	// Component name: "<service>" or "<service>/<kind>/<name>".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// gRPC endpoint that serves its LifecycleService, host:port.
-	Endpoint      string               `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	MemoryBytes   int64                `protobuf:"varint,3,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
-	Priority      *int32               `protobuf:"varint,4,opt,name=priority,proto3,oneof" json:"priority,omitempty"`
-	Dependencies  []string             `protobuf:"bytes,5,rep,name=dependencies,proto3" json:"dependencies,omitempty"`
-	InitTimeout   *durationpb.Duration `protobuf:"bytes,6,opt,name=init_timeout,json=initTimeout,proto3" json:"init_timeout,omitempty"`
-	IdleTimeout   *durationpb.Duration `protobuf:"bytes,7,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	Endpoint     string               `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	MemoryBytes  int64                `protobuf:"varint,3,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	Priority     *int32               `protobuf:"varint,4,opt,name=priority,proto3,oneof" json:"priority,omitempty"`
+	Dependencies []string             `protobuf:"bytes,5,rep,name=dependencies,proto3" json:"dependencies,omitempty"`
+	InitTimeout  *durationpb.Duration `protobuf:"bytes,6,opt,name=init_timeout,json=initTimeout,proto3" json:"init_timeout,omitempty"`
+	IdleTimeout  *durationpb.Duration `protobuf:"bytes,7,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	// The registering process's session. The row belongs to it: when the
+	// session ends the component reads DORMANT with the time and cause, and
+	// rows at the same endpoint owned by another (earlier) session are
+	// removed: a restarted process replaces what its previous run registered.
+	// Empty: an ownerless row (kept until re-registered).
+	SessionId     string `protobuf:"bytes,8,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1379,6 +1427,13 @@ func (x *RegisterComponentRequest) GetIdleTimeout() *durationpb.Duration {
 		return x.IdleTimeout
 	}
 	return nil
+}
+
+func (x *RegisterComponentRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
 }
 
 type RegisterComponentResponse struct {
@@ -1695,7 +1750,10 @@ type ReportComponentStateRequest struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	State ComponentState         `protobuf:"varint,2,opt,name=state,proto3,enum=tradsys.coordinator.v1.ComponentState" json:"state,omitempty"`
 	// Why the component is in this state (the failure cause for FAILED).
-	Cause         string `protobuf:"bytes,3,opt,name=cause,proto3" json:"cause,omitempty"`
+	Cause string `protobuf:"bytes,3,opt,name=cause,proto3" json:"cause,omitempty"`
+	// The reporting process's session; the row passes to it (a process that
+	// re-opened its session after losing one).
+	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1751,6 +1809,13 @@ func (x *ReportComponentStateRequest) GetCause() string {
 	return ""
 }
 
+func (x *ReportComponentStateRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
 type ReportComponentStateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1799,11 +1864,17 @@ type Component struct {
 	IdleTimeout  *durationpb.Duration   `protobuf:"bytes,7,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
 	State        ComponentState         `protobuf:"varint,8,opt,name=state,proto3,enum=tradsys.coordinator.v1.ComponentState" json:"state,omitempty"`
 	Cause        string                 `protobuf:"bytes,9,opt,name=cause,proto3" json:"cause,omitempty"`
-	// What an operator or the coordinator asked for last.
+	// What an operator asked for (ActivateComponent, DeactivateComponent)
+	// while it has not happened yet; unspecified once the component reports
+	// a settled state (ACTIVE, DORMANT, FAILED), whatever brought it there.
 	DesiredState   ComponentState         `protobuf:"varint,10,opt,name=desired_state,json=desiredState,proto3,enum=tradsys.coordinator.v1.ComponentState" json:"desired_state,omitempty"`
 	StateChangedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=state_changed_at,json=stateChangedAt,proto3" json:"state_changed_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The session that registered the component, and its owner; empty for
+	// an ownerless row.
+	SessionId     string `protobuf:"bytes,12,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Owner         string `protobuf:"bytes,13,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Component) Reset() {
@@ -1911,6 +1982,20 @@ func (x *Component) GetStateChangedAt() *timestamppb.Timestamp {
 		return x.StateChangedAt
 	}
 	return nil
+}
+
+func (x *Component) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Component) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
 }
 
 type GetStatusRequest struct {
@@ -2348,7 +2433,7 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"f\n" +
 	"\x14CloseSessionResponse\x12'\n" +
 	"\x0freleased_leases\x18\x01 \x01(\x05R\x0ereleasedLeases\x12%\n" +
-	"\x0ereleased_locks\x18\x02 \x01(\x05R\rreleasedLocks\"\xf7\x01\n" +
+	"\x0ereleased_locks\x18\x02 \x01(\x05R\rreleasedLocks\"\x96\x02\n" +
 	"\x14AcquireMemoryRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1c\n" +
@@ -2356,7 +2441,9 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x1f\n" +
 	"\bpriority\x18\x04 \x01(\x05H\x00R\bpriority\x88\x01\x01\x12 \n" +
 	"\vpreemptible\x18\x05 \x01(\bR\vpreemptible\x12<\n" +
-	"\fwait_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeoutB\v\n" +
+	"\fwait_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeout\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestIdB\v\n" +
 	"\t_priority\"m\n" +
 	"\x15AcquireMemoryResponse\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12#\n" +
@@ -2371,7 +2458,7 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"Q\n" +
 	"\x12ListLeasesResponse\x12;\n" +
-	"\x06leases\x18\x01 \x03(\v2#.tradsys.coordinator.v1.MemoryLeaseR\x06leases\"\xe8\x02\n" +
+	"\x06leases\x18\x01 \x03(\v2#.tradsys.coordinator.v1.MemoryLeaseR\x06leases\"\x87\x03\n" +
 	"\vMemoryLease\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x1d\n" +
 	"\n" +
@@ -2385,13 +2472,17 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"granted_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tgrantedAt\x127\n" +
 	"\trevoke_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\brevokeAt\"\x99\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\brevokeAt\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\v \x01(\tR\trequestId\"\xb8\x01\n" +
 	"\x12AcquireLockRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12<\n" +
 	"\fwait_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeout\x12\x12\n" +
-	"\x04rank\x18\x04 \x01(\x05R\x04rank\":\n" +
+	"\x04rank\x18\x04 \x01(\x05R\x04rank\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\":\n" +
 	"\x13AcquireLockResponse\x12#\n" +
 	"\rfencing_token\x18\x01 \x01(\x04R\ffencingToken\"G\n" +
 	"\x12ReleaseLockRequest\x12\x1d\n" +
@@ -2411,7 +2502,7 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x04rank\x18\x05 \x01(\x05R\x04rank\x12\x18\n" +
 	"\awaiters\x18\x06 \x03(\tR\awaiters\x12;\n" +
 	"\vacquired_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"acquiredAt\"\xbb\x02\n" +
+	"acquiredAt\"\xda\x02\n" +
 	"\x18RegisterComponentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12!\n" +
@@ -2419,7 +2510,9 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\bpriority\x18\x04 \x01(\x05H\x00R\bpriority\x88\x01\x01\x12\"\n" +
 	"\fdependencies\x18\x05 \x03(\tR\fdependencies\x12<\n" +
 	"\finit_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vinitTimeout\x12<\n" +
-	"\fidle_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\vidleTimeoutB\v\n" +
+	"\fidle_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\b \x01(\tR\tsessionIdB\v\n" +
 	"\t_priority\"\\\n" +
 	"\x19RegisterComponentResponse\x12?\n" +
 	"\tcomponent\x18\x01 \x01(\v2!.tradsys.coordinator.v1.ComponentR\tcomponent\"+\n" +
@@ -2436,12 +2529,14 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x1aDeactivateComponentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"^\n" +
 	"\x1bDeactivateComponentResponse\x12?\n" +
-	"\tcomponent\x18\x01 \x01(\v2!.tradsys.coordinator.v1.ComponentR\tcomponent\"\x85\x01\n" +
+	"\tcomponent\x18\x01 \x01(\v2!.tradsys.coordinator.v1.ComponentR\tcomponent\"\xa4\x01\n" +
 	"\x1bReportComponentStateRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12<\n" +
 	"\x05state\x18\x02 \x01(\x0e2&.tradsys.coordinator.v1.ComponentStateR\x05state\x12\x14\n" +
-	"\x05cause\x18\x03 \x01(\tR\x05cause\"\x1e\n" +
-	"\x1cReportComponentStateResponse\"\x81\x04\n" +
+	"\x05cause\x18\x03 \x01(\tR\x05cause\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\"\x1e\n" +
+	"\x1cReportComponentStateResponse\"\xb6\x04\n" +
 	"\tComponent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12!\n" +
@@ -2454,7 +2549,10 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x05cause\x18\t \x01(\tR\x05cause\x12K\n" +
 	"\rdesired_state\x18\n" +
 	" \x01(\x0e2&.tradsys.coordinator.v1.ComponentStateR\fdesiredState\x12D\n" +
-	"\x10state_changed_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0estateChangedAt\"\x12\n" +
+	"\x10state_changed_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0estateChangedAt\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\f \x01(\tR\tsessionId\x12\x14\n" +
+	"\x05owner\x18\r \x01(\tR\x05owner\"\x12\n" +
 	"\x10GetStatusRequest\"\xb5\x02\n" +
 	"\x11GetStatusResponse\x12!\n" +
 	"\fbudget_bytes\x18\x01 \x01(\x03R\vbudgetBytes\x12\x1d\n" +
@@ -2499,7 +2597,7 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x1aCOMPONENT_STATE_ACTIVATING\x10\x02\x12\x1a\n" +
 	"\x16COMPONENT_STATE_ACTIVE\x10\x03\x12\x1c\n" +
 	"\x18COMPONENT_STATE_DRAINING\x10\x04\x12\x1a\n" +
-	"\x16COMPONENT_STATE_FAILED\x10\x05*\xa8\x04\n" +
+	"\x16COMPONENT_STATE_FAILED\x10\x05*\xca\x04\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEVENT_TYPE_SESSION_CREATED\x10\x01\x12\x1c\n" +
@@ -2518,7 +2616,8 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x1fEVENT_TYPE_COMPONENT_REGISTERED\x10\r\x12&\n" +
 	"\"EVENT_TYPE_COMPONENT_STATE_CHANGED\x10\x0e\x12\x1d\n" +
 	"\x19EVENT_TYPE_LEADER_CHANGED\x10\x0f\x12\x1b\n" +
-	"\x17EVENT_TYPE_LOCK_TIMEOUT\x10\x102\xe5\r\n" +
+	"\x17EVENT_TYPE_LOCK_TIMEOUT\x10\x10\x12 \n" +
+	"\x1cEVENT_TYPE_COMPONENT_REMOVED\x10\x112\xe5\r\n" +
 	"\x12CoordinatorService\x12l\n" +
 	"\rCreateSession\x12,.tradsys.coordinator.v1.CreateSessionRequest\x1a-.tradsys.coordinator.v1.CreateSessionResponse\x12`\n" +
 	"\tKeepAlive\x12(.tradsys.coordinator.v1.KeepAliveRequest\x1a).tradsys.coordinator.v1.KeepAliveResponse\x12i\n" +

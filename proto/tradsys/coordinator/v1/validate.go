@@ -40,6 +40,40 @@ func checkName(field, v string, required bool) error {
 	return nil
 }
 
+// checkLockName enforces the lock name syntax: one or more segments of
+// letters, digits, '.', '_', ':' and '-', separated by single '/', no
+// segment "." or "..": a name is a name, never a path that climbs out of
+// the locks' key space (for instance "../../sessions/x").
+func checkLockName(field, v string) error {
+	if err := checkName(field, v, true); err != nil {
+		return err
+	}
+	for _, seg := range strings.Split(v, "/") {
+		switch seg {
+		case "":
+			return validate.Errorf(field, "%q has an empty segment (want segments separated by single '/')", v)
+		case ".", "..":
+			return validate.Errorf(field, "%q has a %q segment", v, seg)
+		}
+		for _, c := range seg {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+				return validate.Errorf(field, "%q has %q: lock names use letters, digits, '.', '_', ':', '-' and '/'", v, c)
+			}
+		}
+	}
+	return nil
+}
+
+// MaxRequestIDLen bounds a request_id.
+const MaxRequestIDLen = 64
+
+func checkRequestID(v string) error {
+	if len(v) > MaxRequestIDLen {
+		return validate.Errorf("request_id", "longer than %d bytes", MaxRequestIDLen)
+	}
+	return checkName("request_id", v, false)
+}
+
 func checkSessionID(v string) error {
 	if v == "" {
 		return validate.Errorf("session_id", "must not be empty")
@@ -79,8 +113,9 @@ func (r *CreateSessionRequest) Validate() error {
 	if err := checkName("owner", r.GetOwner(), true); err != nil {
 		return err
 	}
-	if r.GetTtl() != nil && r.GetTtl().AsDuration() < time.Second && r.GetTtl().CheckValid() == nil {
-		return validate.Errorf("ttl", "%s is less than 1s", r.GetTtl().AsDuration())
+	// Zero is the same as unset (the default, 10s), as the proto says.
+	if d := r.GetTtl(); d != nil && d.CheckValid() == nil && d.AsDuration() != 0 && d.AsDuration() < time.Second {
+		return validate.Errorf("ttl", "%s is less than 1s (zero or unset means the default, 10s)", d.AsDuration())
 	}
 	return checkDuration("ttl", r.GetTtl(), MaxTTL)
 }
@@ -99,6 +134,9 @@ func (r *AcquireMemoryRequest) Validate() error {
 		return validate.Errorf("bytes", "%d must be more than zero", r.GetBytes())
 	}
 	if err := checkPriority(r.Priority); err != nil {
+		return err
+	}
+	if err := checkRequestID(r.GetRequestId()); err != nil {
 		return err
 	}
 	return checkDuration("wait_timeout", r.GetWaitTimeout(), MaxWait)
@@ -122,11 +160,14 @@ func (r *AcquireLockRequest) Validate() error {
 	if err := checkSessionID(r.GetSessionId()); err != nil {
 		return err
 	}
-	if err := checkName("name", r.GetName(), true); err != nil {
+	if err := checkLockName("name", r.GetName()); err != nil {
 		return err
 	}
 	if r.GetRank() < 0 {
 		return validate.Errorf("rank", "%d must not be negative", r.GetRank())
+	}
+	if err := checkRequestID(r.GetRequestId()); err != nil {
+		return err
 	}
 	return checkDuration("wait_timeout", r.GetWaitTimeout(), MaxWait)
 }
@@ -135,7 +176,7 @@ func (r *ReleaseLockRequest) Validate() error {
 	if err := checkSessionID(r.GetSessionId()); err != nil {
 		return err
 	}
-	return checkName("name", r.GetName(), true)
+	return checkLockName("name", r.GetName())
 }
 
 func (r *RegisterComponentRequest) Validate() error {

@@ -19,13 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	HistoricalDataService_GetHistoricalData_FullMethodName = "/tradsys.historical.v1.HistoricalDataService/GetHistoricalData"
-	HistoricalDataService_GetLatest_FullMethodName         = "/tradsys.historical.v1.HistoricalDataService/GetLatest"
-	HistoricalDataService_GetCacheStats_FullMethodName     = "/tradsys.historical.v1.HistoricalDataService/GetCacheStats"
-	HistoricalDataService_Backfill_FullMethodName          = "/tradsys.historical.v1.HistoricalDataService/Backfill"
-	HistoricalDataService_IngestTrades_FullMethodName      = "/tradsys.historical.v1.HistoricalDataService/IngestTrades"
-	HistoricalDataService_FollowConnector_FullMethodName   = "/tradsys.historical.v1.HistoricalDataService/FollowConnector"
-	HistoricalDataService_GetIngestStatus_FullMethodName   = "/tradsys.historical.v1.HistoricalDataService/GetIngestStatus"
+	HistoricalDataService_GetHistoricalData_FullMethodName    = "/tradsys.historical.v1.HistoricalDataService/GetHistoricalData"
+	HistoricalDataService_StreamHistoricalData_FullMethodName = "/tradsys.historical.v1.HistoricalDataService/StreamHistoricalData"
+	HistoricalDataService_GetLatest_FullMethodName            = "/tradsys.historical.v1.HistoricalDataService/GetLatest"
+	HistoricalDataService_GetCacheStats_FullMethodName        = "/tradsys.historical.v1.HistoricalDataService/GetCacheStats"
+	HistoricalDataService_Backfill_FullMethodName             = "/tradsys.historical.v1.HistoricalDataService/Backfill"
+	HistoricalDataService_IngestTrades_FullMethodName         = "/tradsys.historical.v1.HistoricalDataService/IngestTrades"
+	HistoricalDataService_FollowConnector_FullMethodName      = "/tradsys.historical.v1.HistoricalDataService/FollowConnector"
+	HistoricalDataService_GetIngestStatus_FullMethodName      = "/tradsys.historical.v1.HistoricalDataService/GetIngestStatus"
 )
 
 // HistoricalDataServiceClient is the client API for HistoricalDataService service.
@@ -41,6 +42,11 @@ type HistoricalDataServiceClient interface {
 	// GetHistoricalData returns the candles with start <= open_time < end,
 	// oldest first, one page at a time.
 	GetHistoricalData(ctx context.Context, in *GetHistoricalDataRequest, opts ...grpc.CallOption) (*GetHistoricalDataResponse, error)
+	// StreamHistoricalData streams every candle with start <= open_time < end,
+	// oldest first, in chunks of chunk_size: a large range without paging
+	// and without one large message. Each chunk stands alone; a client that
+	// lost the stream resumes with start = the last open_time + interval.
+	StreamHistoricalData(ctx context.Context, in *StreamHistoricalDataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamHistoricalDataResponse], error)
 	// GetLatest returns the newest final candle (optionally the one still
 	// being built).
 	GetLatest(ctx context.Context, in *GetLatestRequest, opts ...grpc.CallOption) (*GetLatestResponse, error)
@@ -78,6 +84,25 @@ func (c *historicalDataServiceClient) GetHistoricalData(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *historicalDataServiceClient) StreamHistoricalData(ctx context.Context, in *StreamHistoricalDataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamHistoricalDataResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &HistoricalDataService_ServiceDesc.Streams[0], HistoricalDataService_StreamHistoricalData_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamHistoricalDataRequest, StreamHistoricalDataResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HistoricalDataService_StreamHistoricalDataClient = grpc.ServerStreamingClient[StreamHistoricalDataResponse]
+
 func (c *historicalDataServiceClient) GetLatest(ctx context.Context, in *GetLatestRequest, opts ...grpc.CallOption) (*GetLatestResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetLatestResponse)
@@ -110,7 +135,7 @@ func (c *historicalDataServiceClient) Backfill(ctx context.Context, in *Backfill
 
 func (c *historicalDataServiceClient) IngestTrades(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[IngestTradesRequest, IngestTradesResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &HistoricalDataService_ServiceDesc.Streams[0], HistoricalDataService_IngestTrades_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &HistoricalDataService_ServiceDesc.Streams[1], HistoricalDataService_IngestTrades_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +179,11 @@ type HistoricalDataServiceServer interface {
 	// GetHistoricalData returns the candles with start <= open_time < end,
 	// oldest first, one page at a time.
 	GetHistoricalData(context.Context, *GetHistoricalDataRequest) (*GetHistoricalDataResponse, error)
+	// StreamHistoricalData streams every candle with start <= open_time < end,
+	// oldest first, in chunks of chunk_size: a large range without paging
+	// and without one large message. Each chunk stands alone; a client that
+	// lost the stream resumes with start = the last open_time + interval.
+	StreamHistoricalData(*StreamHistoricalDataRequest, grpc.ServerStreamingServer[StreamHistoricalDataResponse]) error
 	// GetLatest returns the newest final candle (optionally the one still
 	// being built).
 	GetLatest(context.Context, *GetLatestRequest) (*GetLatestResponse, error)
@@ -183,6 +213,9 @@ type UnimplementedHistoricalDataServiceServer struct{}
 
 func (UnimplementedHistoricalDataServiceServer) GetHistoricalData(context.Context, *GetHistoricalDataRequest) (*GetHistoricalDataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetHistoricalData not implemented")
+}
+func (UnimplementedHistoricalDataServiceServer) StreamHistoricalData(*StreamHistoricalDataRequest, grpc.ServerStreamingServer[StreamHistoricalDataResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamHistoricalData not implemented")
 }
 func (UnimplementedHistoricalDataServiceServer) GetLatest(context.Context, *GetLatestRequest) (*GetLatestResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLatest not implemented")
@@ -240,6 +273,17 @@ func _HistoricalDataService_GetHistoricalData_Handler(srv interface{}, ctx conte
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _HistoricalDataService_StreamHistoricalData_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamHistoricalDataRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(HistoricalDataServiceServer).StreamHistoricalData(m, &grpc.GenericServerStream[StreamHistoricalDataRequest, StreamHistoricalDataResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HistoricalDataService_StreamHistoricalDataServer = grpc.ServerStreamingServer[StreamHistoricalDataResponse]
 
 func _HistoricalDataService_GetLatest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetLatestRequest)
@@ -371,6 +415,11 @@ var HistoricalDataService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamHistoricalData",
+			Handler:       _HistoricalDataService_StreamHistoricalData_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "IngestTrades",
 			Handler:       _HistoricalDataService_IngestTrades_Handler,

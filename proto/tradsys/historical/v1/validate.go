@@ -19,9 +19,10 @@ import (
 const (
 	// MaxSymbolLen bounds a symbol.
 	MaxSymbolLen = validate.MaxSymbolLen
-	// DefaultPageSize is the page size when page_size is 0.
+	// DefaultPageSize is the page size when page_size is 0, and the chunk
+	// size when chunk_size is 0.
 	DefaultPageSize = 1000
-	// MaxPageSize bounds page_size.
+	// MaxPageSize bounds page_size and chunk_size.
 	MaxPageSize = 10000
 	// MaxRangeCandles bounds how many candles of the interval one query's
 	// [start, end) may span (a million 1m candles is about 694 days);
@@ -84,33 +85,58 @@ func checkTime(field string, ts *timestamppb.Timestamp, required bool) (time.Tim
 	return t, nil
 }
 
-func (r *GetHistoricalDataRequest) Validate() error {
-	if err := CheckSymbol("symbol", r.GetSymbol()); err != nil {
+// checkRange checks the query both GetHistoricalData and
+// StreamHistoricalData take.
+func checkRange(symbol string, iv Interval, startTS, endTS *timestamppb.Timestamp, enc CandleEncoding) error {
+	if err := CheckSymbol("symbol", symbol); err != nil {
 		return err
 	}
-	if err := checkInterval(r.GetInterval()); err != nil {
+	if err := checkInterval(iv); err != nil {
 		return err
 	}
-	start, err := checkTime("start", r.GetStart(), true)
+	start, err := checkTime("start", startTS, true)
 	if err != nil {
 		return err
 	}
-	end, err := checkTime("end", r.GetEnd(), true)
+	end, err := checkTime("end", endTS, true)
 	if err != nil {
 		return err
 	}
 	if !end.After(start) {
 		return validate.Errorf("start", "start %s is not before end %s", start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
 	}
-	if n := int64(end.Sub(start) / r.GetInterval().Duration()); n > MaxRangeCandles {
+	if n := int64(end.Sub(start) / iv.Duration()); n > MaxRangeCandles {
 		return validate.Errorf("end", "the range spans %d %s candles, more than %d: narrow it or use a coarser interval",
-			n, strings.ToLower(strings.TrimPrefix(r.GetInterval().String(), "INTERVAL_")), MaxRangeCandles)
+			n, strings.ToLower(strings.TrimPrefix(iv.String(), "INTERVAL_")), MaxRangeCandles)
+	}
+	if _, known := CandleEncoding_name[int32(enc)]; !known {
+		return validate.Errorf("encoding", "unknown encoding %d (want CANDLE_ENCODING_READABLE or CANDLE_ENCODING_COMPACT)", int32(enc))
+	}
+	return nil
+}
+
+// Compact says whether the candles go in the compact encoding.
+func (e CandleEncoding) Compact() bool { return e == CandleEncoding_CANDLE_ENCODING_COMPACT }
+
+func (r *GetHistoricalDataRequest) Validate() error {
+	if err := checkRange(r.GetSymbol(), r.GetInterval(), r.GetStart(), r.GetEnd(), r.GetEncoding()); err != nil {
+		return err
 	}
 	if ps := r.GetPageSize(); ps < 0 || ps > MaxPageSize {
 		return validate.Errorf("page_size", "%d is outside 0..%d", ps, MaxPageSize)
 	}
 	if tok := r.GetPageToken(); len(tok) > MaxPageTokenLen {
 		return validate.Errorf("page_token", "longer than %d bytes", MaxPageTokenLen)
+	}
+	return nil
+}
+
+func (r *StreamHistoricalDataRequest) Validate() error {
+	if err := checkRange(r.GetSymbol(), r.GetInterval(), r.GetStart(), r.GetEnd(), r.GetEncoding()); err != nil {
+		return err
+	}
+	if cs := r.GetChunkSize(); cs < 0 || cs > MaxPageSize {
+		return validate.Errorf("chunk_size", "%d is outside 0..%d", cs, MaxPageSize)
 	}
 	return nil
 }

@@ -1,0 +1,184 @@
+// Package server is the strategy service's gRPC layer:
+// tradsys.strategy.v1.StrategyService over the strategies domain, the lazy
+// components (the host "strategy" and one leased plugin per strategy,
+// "strategy/<type>/<name>"), and the error table.
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/service"
+	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
+	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
+	strategyv1 "github.com/tradsys/mesh/proto/tradsys/strategy/v1"
+	"github.com/tradsys/mesh/services/strategy/strategies"
+	"go.uber.org/zap"
+)
+
+// MainComponent is the strategy host: it resumes the saved strategies.
+const MainComponent = "strategy"
+
+// Options are the service's own settings (main.go fills them from flags).
+type Options struct {
+	DataDir string
+	// Targets of the services strategies use ("host:port" or
+	// "tradsys:///<component>").
+	Connectors, Orders string
+	// The host component.
+	MemoryBytes int64
+	Priority    int32
+	InitTimeout time.Duration
+	// Strategy plugins: memory by type, priority, init timeout.
+	TypeMemory          map[strategies.Type]int64
+	StrategyPriority    int32
+	StrategyInitTimeout time.Duration
+}
+
+// Defaults are the seed's values.
+func Defaults() Options {
+	tm := map[strategies.Type]int64{}
+	for _, t := range []strategies.Type{strategies.MarketMaking, strategies.TrendFollowing, strategies.TWAP, strategies.StatisticalArbitrage} {
+		tm[t] = strategies.MemoryBytes(t)
+	}
+	return Options{
+		DataDir: ".tradsys/strategy", Connectors: "tradsys:///connectors", Orders: "tradsys:///orders",
+		MemoryBytes: 16 << 20, Priority: 30, InitTimeout: 30 * time.Second,
+		TypeMemory: tm, StrategyPriority: 30, StrategyInitTimeout: 30 * time.Second,
+	}
+}
+
+// Server implements tradsys.strategy.v1.StrategyService.
+type Server struct {
+	strategyv1.UnimplementedStrategyServiceServer
+	m    *strategies.Manager
+	rt   *lazy.Runtime
+	o    Options
+	log  *zap.Logger
+	main *lazy.Component
+
+	mu    sync.Mutex
+	comps map[string]*lazy.Component // by component name
+}
+
+// Setup builds the strategy service on s.
+func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) {
+	d := Defaults()
+	if o.DataDir == "" {
+		o.DataDir = d.DataDir
+	}
+	if o.TypeMemory == nil {
+		o.TypeMemory = d.TypeMemory
+	}
+	cc, err := s.Pool.Conn(o.Connectors)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := s.Pool.Conn(o.Orders)
+	if err != nil {
+		return nil, err
+	}
+	m, err := strategies.Open(o.DataDir, &marketData{c: connectorsv1.NewConnectorServiceClient(cc)},
+		&orders{c: ordersv1.NewOrderServiceClient(oc)}, s.Log.Named("strategies"))
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{m: m, rt: s.Runtime, o: o, log: s.Log, comps: map[string]*lazy.Component{}}
+	// Every saved strategy is a declared component from the start, so the
+	// registry lists them (dormant until they run).
+	for _, st := range m.List() {
+		if _, err := srv.component(st.Config); err != nil {
+			return nil, err
+		}
+	}
+	srv.main, err = s.Runtime.Add(lazy.Spec{
+		Name: MainComponent, MemoryBytes: o.MemoryBytes, Priority: o.Priority, Pinned: true,
+		InitTimeout: o.InitTimeout, IdleTimeout: -1, // hosts running strategies: never idle
+		Init: func(context.Context) error {
+			go srv.resume(ctx)
+			return nil
+		},
+		Shutdown: func(ctx context.Context) error {
+			for _, st := range m.List() {
+				if c := srv.componentOf(st.Config); c != nil {
+					_ = c.Deactivate(ctx, "host unloading")
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	strategyv1.RegisterStrategyServiceServer(s.Server.GRPC(), srv)
+	for _, method := range []string{strategyv1.StrategyService_StartStrategy_FullMethodName, strategyv1.StrategyService_StopStrategy_FullMethodName,
+		strategyv1.StrategyService_ListStrategies_FullMethodName, strategyv1.StrategyService_GetStrategyMetrics_FullMethodName} {
+		s.Gate.Require(method, srv.main)
+	}
+	// Strategies that were running before a restart run again: the host
+	// activates at start when there are any.
+	for _, st := range m.List() {
+		if st.Running {
+			go func() {
+				if err := srv.main.Activate(ctx); err != nil {
+					s.Log.Warn("resuming strategies", zap.Error(err))
+				}
+			}()
+			break
+		}
+	}
+	return srv, nil
+}
+
+// resume starts every strategy the user left running.
+func (s *Server) resume(ctx context.Context) {
+	for _, st := range s.m.List() {
+		if !st.Running {
+			continue
+		}
+		c, err := s.component(st.Config)
+		if err == nil {
+			err = c.Activate(ctx)
+		}
+		if err != nil {
+			s.log.Warn("strategy did not resume", zap.String("strategy", st.Config.Name), zap.Error(err))
+			continue
+		}
+		s.log.Info("strategy resumed", zap.String("strategy", st.Config.Name))
+	}
+}
+
+func (s *Server) componentOf(cfg strategies.Config) *lazy.Component {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.comps[strategies.Component(cfg.Type, cfg.Name)]
+}
+
+// component is the strategy's lazy component, declared on first use.
+func (s *Server) component(cfg strategies.Config) (*lazy.Component, error) {
+	name := strategies.Component(cfg.Type, cfg.Name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.comps[name]; c != nil {
+		return c, nil
+	}
+	mem := s.o.TypeMemory[cfg.Type]
+	if mem <= 0 {
+		mem = strategies.MemoryBytes(cfg.Type)
+	}
+	strategy := cfg.Name
+	c, err := s.rt.Add(lazy.Spec{
+		Name: name, MemoryBytes: mem, Priority: s.o.StrategyPriority,
+		InitTimeout: s.o.StrategyInitTimeout, IdleTimeout: -1, DrainTimeout: 5 * time.Second,
+		Init:     func(context.Context) error { return s.m.Run(strategy) },
+		Shutdown: func(ctx context.Context) error { return s.m.Halt(ctx, strategy) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("strategy component %s: %w", name, err)
+	}
+	s.comps[name] = c
+	return c, nil
+}
