@@ -47,7 +47,7 @@ func startService(t testing.TB, name, coordAddr string, setup func(ctx context.C
 		t.Fatal(err)
 	}
 	s, err := service.New(service.Config{Name: name},
-		service.Options{Flags: grpcserver.Flags{Coordinator: coordAddr, ShutdownTimeout: 5 * time.Second}, Listener: lis,
+		service.Options{Coordinator: coordAddr, Flags: grpcserver.Flags{ShutdownTimeout: 5 * time.Second}, Listener: lis,
 			SessionTTL: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
