@@ -3,7 +3,10 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -283,4 +286,29 @@ func TestKillMatchingUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d orders, %d rejected while matching was down", len(orders), rejected)
+	// The operator sees it in the metrics (the unresolved gauge follows
+	// the reconciler's next round).
+	wants := []string{`tradsys_orders_submitted_total{result="accepted"}`, "tradsys_orders_store_commit_seconds_count",
+		"tradsys_orders_fills_applied_total", "tradsys_orders_unresolved 0"}
+	if rejected > 0 {
+		wants = append(wants, `tradsys_orders_submitted_total{result="rejected"}`)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, want := range wants {
+		for {
+			resp, err := http.Get("http://" + c.orders.Admin + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("metrics lack %s", want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }

@@ -24,6 +24,7 @@ func main() {
 		fs.IntVar(&o.KeepUpdates, "keep-updates", o.KeepUpdates, "order updates kept for StreamOrderUpdates resumption")
 		fs.StringVar(&o.Risk, "risk", o.Risk, "risk service (host:port or tradsys:///risk)")
 		fs.StringVar(&o.Matching, "matching", o.Matching, "matching service (host:port or tradsys:///matching)")
+		fs.BoolVar(&o.StreamSubmits, "stream-submits", o.StreamSubmits, "send submits to matching on one shared SubmitOrders stream (false: a unary SubmitOrder each)")
 		fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "longest wait for one call to risk or matching")
 		fs.Var(&mem, "memory", "memory estimate of the order store")
 		fs.IntVar(&priority, "priority", int(o.Priority), "priority of the memory lease (lower is more important)")

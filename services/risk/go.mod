@@ -12,6 +12,7 @@ replace github.com/tradsys/mesh/pkg => ../../pkg
 replace github.com/tradsys/mesh/proto => ../../proto
 
 require (
+	github.com/prometheus/client_golang v1.25.0
 	github.com/tradsys/mesh/services/coordinator v0.0.0-00010101000000-000000000000
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/zap v1.28.0
@@ -39,7 +40,6 @@ require (
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect

@@ -41,10 +41,26 @@ func (e *InvalidError) Error() string { return fmt.Sprintf("invalid %s: %s", e.F
 type PermissionError struct {
 	Session, Owner string // the holder
 	What           string
+	Caller         string // set when the caller's identity (mTLS) is what is refused
 }
 
 func (e *PermissionError) Error() string {
+	switch {
+	case e.Session == "":
+		return e.What
+	case e.Caller != "":
+		return fmt.Sprintf("session %s belongs to %q; caller %q may not act for it", e.Session, e.Owner, e.Caller)
+	}
 	return fmt.Sprintf("%s belongs to session %s (owner %q)", e.What, e.Session, e.Owner)
+}
+
+// CapabilityError is a session id that does not prove the session: its
+// public id without the secret (read from a list, an event or an error),
+// or a wrong secret.
+type CapabilityError struct{ Session string }
+
+func (e *CapabilityError) Error() string {
+	return fmt.Sprintf("session %s: this session_id does not prove the session (acting for a session needs the session_id CreateSession returned, not its public id)", e.Session)
 }
 
 // NotGrantedError is a memory request that did not fit in time.

@@ -86,7 +86,7 @@ func (c *Coordinator) AcquireLock(ctx context.Context, req LockRequest) (uint64,
 		rank = c.cfg.LockRanks[req.Name]
 	}
 	c.mu.Lock()
-	st, s, err := c.sessionLocked(req.SessionID)
+	st, s, err := c.sessionLocked(ctx, req.SessionID)
 	if err != nil {
 		c.mu.Unlock()
 		return 0, err
@@ -332,7 +332,7 @@ func (c *Coordinator) dropHolderLocked(st *state, ls *lockState, why string) {
 // ErrNotLeader; retry). A retry while the release is in flight joins it.
 func (c *Coordinator) ReleaseLock(ctx context.Context, sessionID, name string) error {
 	c.mu.Lock()
-	st, s, err := c.sessionLocked(sessionID)
+	st, s, err := c.sessionLocked(ctx, sessionID)
 	if err != nil {
 		c.mu.Unlock()
 		return err
@@ -349,7 +349,7 @@ func (c *Coordinator) ReleaseLock(ctx context.Context, sessionID, name string) e
 	}
 	if ls == nil || ls.holder == nil || ls.holder.sess != s {
 		c.mu.Unlock()
-		return &NotHeldError{Name: name, Session: sessionID}
+		return &NotHeldError{Name: name, Session: s.id}
 	}
 	ls.holder.releasing = true
 	rel := &lockRelease{sess: s, done: make(chan struct{})}

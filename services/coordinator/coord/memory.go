@@ -64,7 +64,7 @@ func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lea
 		return Lease{}, &TooLargeError{Requested: req.Bytes, Budget: c.cfg.Budget}
 	}
 	c.mu.Lock()
-	st, s, err := c.sessionLocked(req.SessionID)
+	st, s, err := c.sessionLocked(ctx, req.SessionID)
 	if err != nil {
 		c.mu.Unlock()
 		return Lease{}, err
@@ -328,7 +328,7 @@ func (c *Coordinator) forceRelease(st *state, l *lease) {
 // released waits for that release.
 func (c *Coordinator) ReleaseMemory(ctx context.Context, sessionID, leaseID string) error {
 	c.mu.Lock()
-	st, s, err := c.sessionLocked(sessionID)
+	st, s, err := c.sessionLocked(ctx, sessionID)
 	if err != nil {
 		c.mu.Unlock()
 		return err
@@ -417,7 +417,7 @@ func (c *Coordinator) ListLeases(sessionID string) ([]Lease, error) {
 	var out []Lease
 	for _, id := range sortedKeys(st.leases) {
 		l := st.leases[id]
-		if l.pending || (sessionID != "" && l.sess.id != sessionID) {
+		if l.pending || (sessionID != "" && l.sess.id != PublicID(sessionID)) {
 			continue
 		}
 		out = append(out, c.leaseInfo(l))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -31,12 +32,12 @@ func (c *Coordinator) RegisterComponent(ctx context.Context, comp Component) (Co
 	}
 	comp.Owner = ""
 	if comp.Session != "" {
-		s := st.sessions[comp.Session]
-		if s == nil {
+		s, err := c.sessionRefLocked(ctx, st, comp.Session)
+		if err != nil {
 			c.mu.Unlock()
-			return Component{}, &NotFoundError{Kind: "session", ID: comp.Session}
+			return Component{}, err
 		}
-		comp.Owner = s.owner
+		comp.Session, comp.Owner = s.id, s.owner
 	}
 	// The owner names the process instance (coordclient makes it unique per
 	// process), so a process that re-opened its session is told apart from
@@ -257,11 +258,7 @@ func (c *Coordinator) ReportState(ctx context.Context, name string, state Compon
 	owner := ""
 	if session != "" {
 		c.mu.Lock()
-		if st, err := c.current(); err == nil && st.sessions[session] != nil {
-			owner = st.sessions[session].owner
-		} else {
-			session = "" // ended or unknown: do not hand the row to it
-		}
+		session, owner = c.reporterLocked(ctx, session)
 		c.mu.Unlock()
 	}
 	changed := false
@@ -301,4 +298,35 @@ func (c *Coordinator) updateComponent(name string, change func(*Component)) (Com
 	c.mu.Unlock()
 	change(&comp)
 	return comp, c.putComponent(st, comp)
+}
+
+// sessionRefLocked finds the session a registry row is to belong to. A row
+// only names its owning session (it grants nothing, and ends DORMANT with
+// it), so the session's public id is enough; a session_id carrying a
+// secret must prove the session like any other call.
+func (c *Coordinator) sessionRefLocked(ctx context.Context, st *state, id string) (*session, error) {
+	if strings.Contains(id, ".") {
+		_, s, err := c.sessionLocked(ctx, id)
+		return s, err
+	}
+	s := st.sessions[id]
+	if s == nil {
+		return nil, &NotFoundError{Kind: "session", ID: id}
+	}
+	return s, nil
+}
+
+// reporterLocked is the public id and owner of the session a state report
+// came from, or "" if it ended or does not prove itself: the row is then
+// not handed to it.
+func (c *Coordinator) reporterLocked(ctx context.Context, id string) (string, string) {
+	st, err := c.current()
+	if err != nil {
+		return "", ""
+	}
+	s, err := c.sessionRefLocked(ctx, st, id)
+	if err != nil {
+		return "", ""
+	}
+	return s.id, s.owner
 }

@@ -2,9 +2,14 @@ package coord
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -12,7 +17,8 @@ import (
 )
 
 type session struct {
-	id      string
+	id      string // the public id: the etcd lease id in hex
+	secret  string // hex SHA-256 of the session's secret; "" for sessions from before secrets
 	etcdID  clientv3.LeaseID
 	owner   string
 	ttl     time.Duration
@@ -34,8 +40,36 @@ func parseSessionID(s string) (clientv3.LeaseID, bool) {
 	return clientv3.LeaseID(n), err == nil && n > 0
 }
 
-func newSession(id string, eid clientv3.LeaseID, owner string, ttl time.Duration) *session {
-	return &session{id: id, etcdID: eid, owner: owner, ttl: ttl,
+// A session has a public id (its etcd lease id in hex: what lists, events
+// and errors show) and a secret of 128 random bits. The session_id a client
+// is given is "<public id>.<secret>": a capability, so that knowing or
+// guessing the public id is not enough to act for the session. etcd keeps
+// only the secret's hash.
+func capability(pub, secret string) string { return pub + "." + secret }
+
+// PublicID is the public part of a session id (a public id is its own).
+func PublicID(id string) string {
+	pub, _, _ := strings.Cut(id, ".")
+	return pub
+}
+
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// proves reports whether the session id given proves the session: it
+// carries the secret (compared in constant time).
+func proves(id, secretHash string) bool {
+	_, secret, _ := strings.Cut(id, ".")
+	if secretHash == "" {
+		return secret == ""
+	}
+	return subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(secretHash)) == 1
+}
+
+func newSession(id string, eid clientv3.LeaseID, owner string, ttl time.Duration, secretHash string) *session {
+	return &session{id: id, etcdID: eid, owner: owner, ttl: ttl, secret: secretHash,
 		leases: map[string]*lease{}, held: map[string]*lockState{},
 		waits: map[*lockWaiter]struct{}{}, memWait: map[*memWaiter]struct{}{},
 		byRequest: map[string]*lease{}, waitByRequest: map[string]*memWaiter{}}
@@ -60,7 +94,8 @@ func (c *Coordinator) CreateSession(ctx context.Context, owner string, ttl time.
 	// etcd may raise a TTL to its minimum; report what the session really has.
 	ttl = time.Duration(g.TTL) * time.Second
 	id := sessionID(g.ID)
-	val, _ := json.Marshal(sessionRecord{Owner: owner, TTL: ttl})
+	secret := newSecret()
+	val, _ := json.Marshal(sessionRecord{Owner: owner, TTL: ttl, SecretHash: hashSecret(secret)})
 	done := make(chan error, 1)
 
 	c.mu.Lock()
@@ -77,7 +112,7 @@ func (c *Coordinator) CreateSession(ctx context.Context, owner string, ttl time.
 			if err == nil {
 				c.mu.Lock()
 				if c.st == st {
-					st.sessions[id] = newSession(id, g.ID, owner, ttl)
+					st.sessions[id] = newSession(id, g.ID, owner, ttl, hashSecret(secret))
 					c.updateGaugesLocked()
 				}
 				c.mu.Unlock()
@@ -94,19 +129,36 @@ func (c *Coordinator) CreateSession(ctx context.Context, owner string, ttl time.
 		return Session{}, err
 	}
 	c.emit(Event{Type: EventSessionCreated, SessionID: id, Owner: owner})
-	return Session{ID: id, Owner: owner, TTL: ttl}, nil
+	return Session{ID: capability(id, secret), PublicID: id, Owner: owner, TTL: ttl}, nil
 }
 
-func (c *Coordinator) sessionLocked(id string) (*state, *session, error) {
+// sessionLocked finds the session a session id names, if the id proves it
+// (carries its secret) and the caller may act for it (see mayAct).
+func (c *Coordinator) sessionLocked(ctx context.Context, id string) (*state, *session, error) {
 	st, err := c.current()
 	if err != nil {
 		return nil, nil, err
 	}
-	s := st.sessions[id]
+	s := st.sessions[PublicID(id)]
 	if s == nil {
-		return nil, nil, &NotFoundError{Kind: "session", ID: id}
+		return nil, nil, &NotFoundError{Kind: "session", ID: PublicID(id)}
+	}
+	if err := mayAct(ctx, id, s.id, s.owner, s.secret); err != nil {
+		return nil, nil, err
 	}
 	return st, s, nil
+}
+
+// mayAct checks a caller acting for a session: the id must carry the
+// session's secret, and with mTLS the caller's identity must own it.
+func mayAct(ctx context.Context, id, pub, owner, secretHash string) error {
+	if !proves(id, secretHash) {
+		return &CapabilityError{Session: pub}
+	}
+	if caller := Caller(ctx); caller != "" && caller != owner {
+		return &PermissionError{Session: pub, Owner: owner, Caller: caller}
+	}
+	return nil
 }
 
 // KeepAlive renews a session's etcd lease and returns its TTL. It needs no
@@ -119,8 +171,8 @@ func (c *Coordinator) KeepAlive(ctx context.Context, id string) (time.Duration, 
 	}
 	resp, err := c.cli.KeepAliveOnce(ctx, eid)
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-		c.known.Delete(id)
-		return 0, &NotFoundError{Kind: "session", ID: id}
+		c.known.Delete(PublicID(id))
+		return 0, &NotFoundError{Kind: "session", ID: PublicID(id)}
 	}
 	if err != nil {
 		return 0, err
@@ -133,26 +185,32 @@ func (c *Coordinator) KeepAlive(ctx context.Context, id string) (time.Duration, 
 // too). Only a session's lease can be renewed this way, never another etcd
 // lease such as a leader's election lease.
 func (c *Coordinator) sessionLease(ctx context.Context, id string) (clientv3.LeaseID, error) {
-	if eid, ok := c.known.Load(id); ok {
-		return eid.(clientv3.LeaseID), nil
+	pub := PublicID(id)
+	k, ok := c.known.Load(pub)
+	if !ok {
+		resp, err := c.cli.Get(ctx, c.key(kSessions, pub))
+		if err != nil {
+			return 0, err
+		}
+		var r sessionRecord
+		if len(resp.Kvs) == 0 || resp.Kvs[0].Lease == 0 || json.Unmarshal(resp.Kvs[0].Value, &r) != nil {
+			return 0, &NotFoundError{Kind: "session", ID: pub}
+		}
+		k = knownSession{lease: clientv3.LeaseID(resp.Kvs[0].Lease), owner: r.Owner, secret: r.SecretHash}
+		c.known.Store(pub, k)
 	}
-	resp, err := c.cli.Get(ctx, c.key(kSessions, id))
-	if err != nil {
+	ks := k.(knownSession)
+	if err := mayAct(ctx, id, pub, ks.owner, ks.secret); err != nil {
 		return 0, err
 	}
-	if len(resp.Kvs) == 0 || resp.Kvs[0].Lease == 0 {
-		return 0, &NotFoundError{Kind: "session", ID: id}
-	}
-	eid := clientv3.LeaseID(resp.Kvs[0].Lease)
-	c.known.Store(id, eid)
-	return eid, nil
+	return ks.lease, nil
 }
 
 // CloseSession revokes the session's etcd lease, which deletes its memory
 // leases and locks in the same etcd revision, and hands its locks on.
 func (c *Coordinator) CloseSession(ctx context.Context, id string) (CloseResult, error) {
 	c.mu.Lock()
-	_, s, err := c.sessionLocked(id)
+	_, s, err := c.sessionLocked(ctx, id)
 	var res CloseResult
 	if err == nil {
 		// Count now: the watch may apply the revocation before we relock.
@@ -176,7 +234,7 @@ func (c *Coordinator) CloseSession(ctx context.Context, id string) (CloseResult,
 	if err != nil {
 		return CloseResult{}, err
 	}
-	if st.sessions[id] == s {
+	if st.sessions[s.id] == s {
 		c.endSessionLocked(st, s, "closed")
 	}
 	return res, nil
@@ -209,4 +267,32 @@ func (c *Coordinator) endSessionLocked(st *state, s *session, why string) {
 	c.componentsEndedLocked(st, s, why)
 	c.scheduleLocked(st)
 	c.updateGaugesLocked()
+}
+
+// knownSession is what KeepAlive needs of a session, cached per replica.
+type knownSession struct {
+	lease  clientv3.LeaseID
+	owner  string
+	secret string
+}
+
+func newSecret() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type callerKey struct{}
+
+// WithCaller marks ctx with the caller's authenticated identity (the mTLS
+// certificate's); the gRPC layer sets it. Without one (TLS off) the
+// session id's secret is the only proof.
+func WithCaller(ctx context.Context, identity string) context.Context {
+	return context.WithValue(ctx, callerKey{}, identity)
+}
+
+// Caller is the identity WithCaller put in ctx, or "".
+func Caller(ctx context.Context) string {
+	id, _ := ctx.Value(callerKey{}).(string)
+	return id
 }

@@ -28,8 +28,9 @@ type state struct {
 }
 
 type sessionRecord struct {
-	Owner string        `json:"owner"`
-	TTL   time.Duration `json:"ttl"`
+	Owner      string        `json:"owner"`
+	TTL        time.Duration `json:"ttl"`
+	SecretHash string        `json:"secret_sha256,omitempty"`
 }
 
 type leaseRecord struct {
@@ -78,7 +79,7 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 			if !ok {
 				continue
 			}
-			st.sessions[id] = newSession(id, eid, r.Owner, r.TTL)
+			st.sessions[id] = newSession(id, eid, r.Owner, r.TTL, r.SecretHash)
 		case strings.HasPrefix(k, kLeases):
 			leaseKVs = append(leaseKVs, kv)
 		case k == kEpoch:

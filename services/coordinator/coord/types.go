@@ -24,9 +24,10 @@ const DefaultPriority int32 = 50
 
 // Session is a client's session as reported to callers.
 type Session struct {
-	ID    string
-	Owner string
-	TTL   time.Duration
+	ID       string // the capability a client acts with: "<PublicID>.<secret>"
+	PublicID string
+	Owner    string
+	TTL      time.Duration
 }
 
 // Lease is a granted memory lease.

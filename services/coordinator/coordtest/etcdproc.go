@@ -34,39 +34,47 @@ type EtcdMember struct {
 }
 
 var (
-	etcdBinOnce sync.Once
-	etcdBin     string
-	etcdBinErr  error
+	builtMu  sync.Mutex
+	built    = map[string]string{} // package -> binary
+	builtDir string
 )
 
-// etcdBinary builds cmd/etcd once per test process (without -race: it is
-// the system under test's storage, not the code under test).
-func etcdBinary(t testing.TB) string {
+// binary builds a main package of this module once per test process
+// (without -race: these are the processes under fault, not the code the
+// race detector is meant for here).
+func binary(t testing.TB, pkg string) string {
 	t.Helper()
-	etcdBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tradsys-etcd-bin-")
-		if err != nil {
-			etcdBinErr = err
-			return
-		}
-		etcdBin = filepath.Join(dir, "etcd")
-		cmd := exec.Command("go", "build", "-o", etcdBin, "github.com/tradsys/mesh/services/coordinator/cmd/etcd")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			etcdBinErr = fmt.Errorf("build etcd: %v\n%s", err, out)
-		}
-	})
-	if etcdBinErr != nil {
-		t.Fatal(etcdBinErr)
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if bin := built[pkg]; bin != "" {
+		return bin
 	}
-	return etcdBin
+	if builtDir == "" {
+		dir, err := os.MkdirTemp("", "tradsys-coordtest-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		builtDir = dir
+	}
+	bin := filepath.Join(builtDir, filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	}
+	built[pkg] = bin
+	return bin
 }
 
-// RemoveBuiltEtcd deletes the etcd binary built for this test process;
-// call it from TestMain after the tests ran.
-func RemoveBuiltEtcd() {
-	if etcdBin != "" {
-		_ = os.RemoveAll(filepath.Dir(etcdBin))
+func etcdBinary(t testing.TB) string {
+	return binary(t, "github.com/tradsys/mesh/services/coordinator/cmd/etcd")
+}
+
+// RemoveBuilt deletes the binaries built for this test process (etcd, the
+// coordinator); call it from TestMain after the tests ran.
+func RemoveBuilt() {
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
 	}
 }
 

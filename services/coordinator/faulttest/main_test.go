@@ -9,6 +9,6 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	coordtest.RemoveBuiltEtcd()
+	coordtest.RemoveBuilt()
 	os.Exit(code)
 }

@@ -25,12 +25,13 @@ type Service struct {
 	coordinatorv1.UnimplementedCoordinatorServiceServer
 	c          *coord.Coordinator
 	components *componentConns
+	ids        *identities
 }
 
 // NewService wraps a coordinator replica; creds are used to call the
 // components' LifecycleService.
-func NewService(c *coord.Coordinator, creds credentials.TransportCredentials) *Service {
-	return &Service{c: c, components: &componentConns{creds: creds, conns: map[string]*grpc.ClientConn{}}}
+func NewService(c *coord.Coordinator, creds credentials.TransportCredentials, ids *identities) *Service {
+	return &Service{c: c, components: &componentConns{creds: creds, conns: map[string]*grpc.ClientConn{}}, ids: ids}
 }
 
 func priority(p *int32) int32 {
@@ -41,11 +42,15 @@ func priority(p *int32) int32 {
 }
 
 func (s *Service) CreateSession(ctx context.Context, r *coordinatorv1.CreateSessionRequest) (*coordinatorv1.CreateSessionResponse, error) {
-	sess, err := s.c.CreateSession(ctx, r.GetOwner(), r.GetTtl().AsDuration())
+	owner := r.GetOwner()
+	if caller := coord.Caller(ctx); caller != "" {
+		owner = caller // with mTLS the owner is who the certificate says
+	}
+	sess, err := s.c.CreateSession(ctx, owner, r.GetTtl().AsDuration())
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	return &coordinatorv1.CreateSessionResponse{SessionId: sess.ID, Ttl: durationpb.New(sess.TTL)}, nil
+	return &coordinatorv1.CreateSessionResponse{SessionId: sess.ID, Ttl: durationpb.New(sess.TTL), PublicId: sess.PublicID}, nil
 }
 
 func (s *Service) KeepAlive(ctx context.Context, r *coordinatorv1.KeepAliveRequest) (*coordinatorv1.KeepAliveResponse, error) {
@@ -166,6 +171,9 @@ func (s *Service) ActivateComponent(ctx context.Context, r *coordinatorv1.Activa
 }
 
 func (s *Service) DeactivateComponent(ctx context.Context, r *coordinatorv1.DeactivateComponentRequest) (*coordinatorv1.DeactivateComponentResponse, error) {
+	if err := s.ids.mayOperate(ctx, "deactivating "+r.GetName()); err != nil {
+		return nil, togRPCError(err)
+	}
 	comp, err := s.c.SetDesiredState(ctx, r.GetName(), coord.StateDormant)
 	if err != nil {
 		return nil, togRPCError(err)
@@ -199,7 +207,7 @@ func (s *Service) GetStatus(ctx context.Context, _ *coordinatorv1.GetStatusReque
 const watchBuffer = 4096
 
 func (s *Service) Watch(r *coordinatorv1.WatchRequest, stream coordinatorv1.CoordinatorService_WatchServer) error {
-	f := coord.EventFilter{SessionID: r.GetSessionId(), Component: r.GetComponent()}
+	f := coord.EventFilter{SessionID: coord.PublicID(r.GetSessionId()), Component: r.GetComponent()}
 	for _, t := range r.GetTypes() {
 		f.Types = append(f.Types, coord.EventType(t))
 	}

@@ -28,6 +28,7 @@ func classify(err error) (grpcerr.Info, bool) {
 		notFound   *coord.NotFoundError
 		invalid    *coord.InvalidError
 		perm       *coord.PermissionError
+		capability *coord.CapabilityError
 		notGranted *coord.NotGrantedError
 		tooLarge   *coord.TooLargeError
 		deadlock   *coord.DeadlockError
@@ -50,6 +51,9 @@ func classify(err error) (grpcerr.Info, bool) {
 	case errors.As(err, &perm):
 		meta["holder_session"] = perm.Session
 		return grpcerr.Classified(codes.PermissionDenied, "HELD_BY_ANOTHER_SESSION", meta)
+	case errors.As(err, &capability):
+		meta["session"] = capability.Session
+		return grpcerr.Classified(codes.PermissionDenied, "SESSION_NOT_PROVEN", meta)
 	case errors.As(err, &notGranted):
 		meta["requested_bytes"] = fmt.Sprint(notGranted.Requested)
 		meta["free_bytes"] = fmt.Sprint(notGranted.Free)

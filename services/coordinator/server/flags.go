@@ -43,6 +43,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Coord.Prefix, "prefix", o.Coord.Prefix, "etcd key prefix for all coordinator state")
 	fs.IntVar(&o.Coord.MaxTxnOps, "etcd-max-txn-ops", o.Coord.MaxTxnOps, "etcd's --max-txn-ops (operations per transaction): the coordinator's batches stay within it, and the embedded etcd uses it")
 	fs.Var(intBytes{&o.Coord.MaxRequestBytes}, "etcd-max-request-bytes", "etcd's --max-request-bytes: batches stay within it, larger records are refused, and the embedded etcd uses it")
+	fs.Var((*config.StringList)(&o.OperatorIdentities), "operator-identity", "certificate identity (CN) allowed operator RPCs such as DeactivateComponent when mTLS is on (repeatable; default operator)")
 	fs.IntVar(&o.Coord.ElectionTTL, "election-ttl", o.Coord.ElectionTTL, "leader election lease TTL in seconds (failover time after a crash)")
 }
 

@@ -112,7 +112,11 @@ func methodTypes(method string) (in, out protoreflect.MessageType, err error) {
 }
 
 func forwardCtx(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+	kv := []string{forwardedKey, "1"}
+	if caller := coord.Caller(ctx); caller != "" {
+		kv = append(kv, callerKey, caller)
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
 
 // Unary forwards unary calls.

@@ -33,6 +33,9 @@ type Options struct {
 	EtcdNoFsync   bool   // tests only
 
 	Coord coord.Config
+	// OperatorIdentities may call operator RPCs (DeactivateComponent) when
+	// mTLS is on; default "operator".
+	OperatorIdentities []string
 }
 
 // Running is a serving replica.
@@ -101,14 +104,27 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		r.closeEtcd()
 		return nil, err
 	}
+	self, err := certIdentity(o.Flags.TLS.CertFile)
+	if err != nil {
+		r.closeEtcd()
+		return nil, err
+	}
+	ids := &identities{self: self, operators: map[string]bool{}}
+	if len(o.OperatorIdentities) == 0 {
+		o.OperatorIdentities = []string{"operator"}
+	}
+	for _, op := range o.OperatorIdentities {
+		ids.operators[op] = true
+	}
 	var fwd *Forwarder
 	srv, err := grpcserver.New(grpcserver.Options{
 		Name: coordinatorv1.CoordinatorService_ServiceDesc.ServiceName, Flags: o.Flags, Logger: o.Logger, Listener: o.Listener,
-		// Forwarding is innermost: a follower forwards only valid requests.
-		Unary: []grpc.UnaryServerInterceptor{func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		// Forwarding is innermost: a follower forwards only valid requests,
+		// with the caller's identity (mTLS) found before.
+		Unary: []grpc.UnaryServerInterceptor{ids.unary, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			return fwd.Unary(ctx, req, info, h)
 		}},
-		Stream: []grpc.StreamServerInterceptor{func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		Stream: []grpc.StreamServerInterceptor{ids.stream, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			return fwd.Stream(srv, ss, info, h)
 		}},
 	})
@@ -125,7 +141,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	r.Coord = coord.New(cli, cfg, o.Logger.Named("coord"), srv.Registry())
 	fwd = NewForwarder(r.Coord, creds)
 	r.fwd = fwd
-	r.svc = NewService(r.Coord, creds)
+	r.svc = NewService(r.Coord, creds, ids)
 	coordinatorv1.RegisterCoordinatorServiceServer(srv.GRPC(), r.svc)
 
 	rctx, cancel := context.WithCancel(ctx)

@@ -38,6 +38,7 @@ const (
 	keyA       = "aaaaaaaaaaaaaaaaaaaaaaaa"
 	keyB       = "bbbbbbbbbbbbbbbbbbbbbbbb"
 	keySlowRPS = "cccccccccccccccccccccccc"
+	keyBench   = "dddddddddddddddddddddddd"
 	acctA      = 1
 	acctB      = 2
 	symbol     = "BTC-USD"
@@ -133,7 +134,7 @@ func startMesh(t testing.TB, tune func(*server.Options)) *mesh {
 		t.Fatal(err)
 	}
 	keys := filepath.Join(t.TempDir(), "api-keys")
-	if err := os.WriteFile(keys, []byte("# test keys\n"+keyA+" 1 name=alice\n"+keyB+" 2 name=bob\n"+keySlowRPS+" 3 name=carol rate=1 burst=2\n"), 0o600); err != nil {
+	if err := os.WriteFile(keys, []byte("# test keys\n"+keyA+" 1 name=alice\n"+keyB+" 2 name=bob\n"+keySlowRPS+" 3 name=carol rate=1 burst=2\n"+keyBench+" 4 name=bench rate=1000000 burst=1000000\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	gs := startService(t, "gateway", m.coordAddr, func(ctx context.Context, s *service.Service) error {

@@ -61,6 +61,9 @@ var ivToPB = func() map[candles.Interval]historicalv1.Interval {
 	return m
 }()
 
+// IntervalPB is iv's API enum.
+func IntervalPB(iv candles.Interval) historicalv1.Interval { return ivToPB[iv] }
+
 // CandlePB converts a candle.
 func CandlePB(c *candles.Candle) *historicalv1.Candle {
 	return &historicalv1.Candle{Symbol: c.Symbol, Interval: ivToPB[c.Interval], OpenTime: timestamppb.New(c.OpenTime),
@@ -105,8 +108,11 @@ func (s *HistoricalService) GetHistoricalData(_ context.Context, r *historicalv1
 	return out, nil
 }
 
-// StreamHistoricalData sends the range one chunk (one page of the store or
-// cache) at a time, so memory stays at one chunk whatever the range.
+// StreamHistoricalData sends the range one chunk (one page) at a time, so
+// memory stays at one chunk whatever the range. The first chunk is read
+// through the cache (a day asked again and again is a hit); the rest come
+// from the store without filling the cache, so streaming a year does not
+// evict everyone else's hot pages for pages nobody asks twice.
 func (s *HistoricalService) StreamHistoricalData(r *historicalv1.StreamHistoricalDataRequest,
 	ss grpc.ServerStreamingServer[historicalv1.StreamHistoricalDataResponse]) error {
 	limit := int(r.GetChunkSize())
@@ -119,7 +125,11 @@ func (s *HistoricalService) StreamHistoricalData(r *historicalv1.StreamHistorica
 		if err := ss.Context().Err(); err != nil {
 			return togRPCError(err)
 		}
-		page, err := s.h.Range(r.GetSymbol(), iv, start, end, limit, token)
+		read := s.h.Range
+		if token != "" {
+			read = s.h.Store().Range
+		}
+		page, err := read(r.GetSymbol(), iv, start, end, limit, token)
 		if err != nil {
 			return togRPCError(err)
 		}

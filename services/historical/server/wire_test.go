@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +15,9 @@ import (
 	"github.com/tradsys/mesh/pkg/fixed"
 	historicalv1 "github.com/tradsys/mesh/proto/tradsys/historical/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
+	"github.com/tradsys/mesh/services/historical/candles"
 	"github.com/tradsys/mesh/services/historical/history"
+	"github.com/tradsys/mesh/services/historical/server"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -149,6 +154,25 @@ func TestCompactDecodesToReadable(t *testing.T) {
 		equalBars(t, iv.String()+" streamed readable", got, want)
 	}
 
+	// A long stream leaves one page in the cache, its first: the rest is
+	// read past the cache.
+	before, err := c.GetCacheStats(ctx, &historicalv1.GetCacheStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherStart := weekStart.Add(time.Minute) // a query no one asked before
+	bars, err := candlewire.Fetch(ctx, c, "BTCUSDT", historicalv1.Interval_INTERVAL_1M, otherStart, weekEnd, 100)
+	if err != nil || len(bars) != 7*1440-1 {
+		t.Fatalf("streamed %d candles in chunks of 100, want %d: %v", len(bars), 7*1440-1, err)
+	}
+	after, err := c.GetCacheStats(ctx, &historicalv1.GetCacheStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grew := after.GetEntries() - before.GetEntries(); grew != 1 {
+		t.Errorf("a stream of %d chunks added %d cache entries, want 1 (its first chunk)", (len(bars)+99)/100, grew)
+	}
+
 	day := time.Date(2025, 11, 27, 0, 0, 0, 0, time.UTC)
 	size := func(enc historicalv1.CandleEncoding) float64 {
 		resp, err := c.GetHistoricalData(ctx, &historicalv1.GetHistoricalDataRequest{Symbol: "BTCUSDT", Interval: historicalv1.Interval_INTERVAL_1M,
@@ -218,4 +242,59 @@ func TestStreamHistoricalDataErrors(t *testing.T) {
 	if n, err := recvAll(req()); err != nil || n != 0 {
 		t.Errorf("a range with no candles: %d candles, %v; want an empty stream", n, err)
 	}
+}
+
+// FuzzCompactMatchesReadable: for any run of candles (any values, any gaps,
+// any interval), the compact form the server sends decodes to exactly the
+// values of the readable form it sends for the same candles.
+func FuzzCompactMatchesReadable(f *testing.F) {
+	f.Add(uint8(0), []byte("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18"))
+	f.Add(uint8(4), bytes.Repeat([]byte{0xff, 0x7f, 0x80, 0x01}, 40))
+	ivs := []candles.Interval{candles.Interval1m, candles.Interval5m, candles.Interval15m, candles.Interval1h, candles.Interval1d}
+	f.Fuzz(func(t *testing.T, ivb uint8, data []byte) {
+		iv := ivs[int(ivb)%len(ivs)]
+		next := func(digits byte) candles.Fixed {
+			if len(data) < 8 {
+				return 0
+			}
+			v := int64(binary.LittleEndian.Uint64(data))
+			data = data[8:]
+			if p := int64(math.Pow10(int(digits % 9))); p > 1 { // fewer digits, so every scale is seen
+				v -= v % p
+			}
+			return candles.Fixed(v)
+		}
+		at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		var cs []candles.Candle
+		for len(data) >= 2 && len(cs) < 300 {
+			gap, digits := time.Duration(data[0]%3), data[1]
+			data = data[2:]
+			if len(cs) > 0 {
+				at = at.Add((1 + gap) * iv.Duration())
+			}
+			cs = append(cs, candles.Candle{Symbol: "BTCUSDT", Interval: iv, OpenTime: at, Open: next(digits), High: next(digits),
+				Low: next(digits), Close: next(digits), Volume: next(digits + 3), QuoteVolume: next(digits + 5), Trades: int64(next(0))})
+		}
+		var want []candlewire.Bar
+		for i := range cs {
+			want = append(want, readableBar(t, server.CandlePB(&cs[i])))
+		}
+		compact, err := server.CompactPB("BTCUSDT", server.IntervalPB(iv), cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire, err := proto.Marshal(compact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got historicalv1.CompactCandles
+		if err := proto.Unmarshal(wire, &got); err != nil {
+			t.Fatal(err)
+		}
+		dec, err := candlewire.Decode(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		equalBars(t, "fuzzed run", dec.Bars, want)
+	})
 }

@@ -3,6 +3,7 @@ package oms
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -139,6 +140,7 @@ func (m *OMS) reconciler() {
 			}
 		}
 		m.store.mu.RUnlock()
+		m.cfg.Metrics.unresolved.Set(float64(len(ids)))
 		for _, id := range ids {
 			ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
 			m.reconcile(ctx, id)
@@ -203,5 +205,10 @@ func (m *OMS) reconcile(ctx context.Context, id uint64) {
 	})
 	if err != nil {
 		m.log.Error("reconcile: recording", zap.Uint64("order_id", id), zap.Error(err))
+		return
 	}
+	settled := m.mustGet(id)
+	m.cfg.Metrics.reconciled.WithLabelValues(strings.ToLower(settled.Status.String())).Inc()
+	m.log.Info("reconciled an order whose matching outcome was unknown", zap.Uint64("order_id", id),
+		zap.Stringer("status", settled.Status))
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,8 @@ type Config struct {
 	Logger      *zap.Logger
 	// ReconcileEvery is how often unresolved orders are retried.
 	ReconcileEvery time.Duration
+	// Metrics (nil: a private, unregistered set).
+	Metrics *Metrics
 }
 
 // OMS is the order management system: the store, the trade followers and
@@ -56,10 +59,14 @@ func Open(cfg Config) (*OMS, error) {
 	if cfg.ReconcileEvery <= 0 {
 		cfg.ReconcileEvery = 500 * time.Millisecond
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
 	st, err := OpenStore(cfg.Dir, cfg.NoSync, cfg.KeepUpdates)
 	if err != nil {
 		return nil, err
 	}
+	st.metrics = cfg.Metrics
 	m := &OMS{cfg: cfg, log: cfg.Logger, store: st, inflight: map[clientKey]chan struct{}{},
 		following: map[string]bool{}, markWake: make(chan struct{})}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -203,6 +210,7 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 	key := clientKey{r.Account, r.ClientOrderID}
 	for {
 		if prev, ok := m.byClient(key); ok {
+			m.cfg.Metrics.orders.WithLabelValues("duplicate").Inc()
 			return prev, true, nil
 		}
 		m.inflightMu.Lock()
@@ -249,6 +257,7 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 		if err != nil {
 			return Order{}, false, err
 		}
+		m.cfg.Metrics.orders.WithLabelValues("rejected").Inc()
 		return m.mustGet(order.ID), false, nil
 	}
 
@@ -264,11 +273,14 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 		Type: r.Type, Ticks: ticks, Lots: lots})
 	if merr != nil {
 		m.submitFailed(ctx, order.ID, merr)
-		return m.mustGet(order.ID), false, nil
+		o := m.mustGet(order.ID)
+		m.cfg.Metrics.orders.WithLabelValues(strings.ToLower(o.Status.String())).Inc()
+		return o, false, nil
 	}
 	if err := m.store.commit(func(t *txn) error { return t.applyExecution(order.ID, &in, exec) }); err != nil {
 		return Order{}, false, err
 	}
+	m.cfg.Metrics.orders.WithLabelValues("accepted").Inc()
 	return m.mustGet(order.ID), false, nil
 }
 
@@ -393,6 +405,7 @@ func (t *txn) fill(o *Order, f Fill) {
 		_ = t.move(o, Accepted, "")
 	}
 	notional, _ := f.Price.Mul(f.Quantity)
+	t.fills++
 	o.Filled += f.Quantity
 	o.FilledNotional += notional
 	status := o.Status

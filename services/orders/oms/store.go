@@ -79,6 +79,7 @@ type txn struct {
 	accounts    map[string]bool
 	trades      map[string]bool
 	updates     []Update
+	fills       int
 }
 
 type op struct {
@@ -106,6 +107,8 @@ type Store struct {
 	log    []Update
 	wake   chan struct{}
 	failed error
+
+	metrics *Metrics
 }
 
 // OpenStore opens (creating) the store in dir. noSync is for benchmarks
@@ -322,6 +325,7 @@ func (s *Store) run(batch []op) {
 	nextOrderID, nextSeq, nextAccount := t.st.nextOrderID, t.st.nextSeq, t.st.nextAccount
 	s.mu.Unlock()
 
+	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, p := range puts {
 			if err := tx.Bucket(p.b).Put(p.k, p.v); err != nil {
@@ -356,6 +360,11 @@ func (s *Store) run(batch []op) {
 			o.done <- s.failed
 		}
 		return
+	}
+	if m := s.metrics; m != nil {
+		m.commits.Observe(time.Since(start).Seconds())
+		m.batchOps.Observe(float64(len(batch)))
+		m.fills.Add(float64(t.fills))
 	}
 	if len(t.updates) > 0 {
 		s.logMu.Lock()

@@ -73,6 +73,7 @@ func (c *riskClient) Validate(ctx context.Context, r oms.RiskCheck) ([]string, e
 type matchingClient struct {
 	conn    *grpc.ClientConn
 	timeout time.Duration
+	stream  *submitStream // nil: unary SubmitOrder calls
 }
 
 func (c *matchingClient) api() matchingv1.MatchingServiceClient {
@@ -95,8 +96,16 @@ func matchingSide(s oms.Side) matchingv1.Side {
 func (c *matchingClient) Submit(ctx context.Context, o oms.MatchOrder) (oms.Execution, error) {
 	ctx, cancel := withTimeout(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.api().SubmitOrder(ctx, &matchingv1.SubmitOrderRequest{Symbol: o.Symbol, OrderId: o.ID, Account: o.Account,
-		Side: matchingSide(o.Side), Type: orderTypes[o.Type], Price: o.Ticks, Quantity: o.Lots})
+	req := &matchingv1.SubmitOrderRequest{Symbol: o.Symbol, OrderId: o.ID, Account: o.Account,
+		Side: matchingSide(o.Side), Type: orderTypes[o.Type], Price: o.Ticks, Quantity: o.Lots}
+	if c.stream != nil {
+		x, err := c.stream.submit(ctx, req)
+		if err != nil {
+			return oms.Execution{}, err
+		}
+		return execution(o.Symbol, x), nil
+	}
+	resp, err := c.api().SubmitOrder(ctx, req)
 	if err != nil {
 		return oms.Execution{}, matchingError(err, false)
 	}

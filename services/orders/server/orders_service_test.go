@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"fmt"
+	"github.com/tradsys/mesh/services/orders/orderstest"
+	"github.com/tradsys/mesh/services/orders/server"
 	"slices"
 	"testing"
 
@@ -206,5 +208,27 @@ func TestReplaceListHalt(t *testing.T) {
 	if c, err := m.oc.CancelOrder(ctx, &ordersv1.CancelOrderRequest{Account: "hana", OrderId: ids[1]}); err != nil ||
 		c.GetOrder().GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_CANCELED {
 		t.Fatalf("cancel while halted: %v %v", c, err)
+	}
+}
+
+// Submits reach matching as unary SubmitOrder calls (--stream-submits=false)
+// or on the shared SubmitOrders stream (the default): the same outcomes,
+// fills and refusals alike.
+func TestSubmitsUnaryAndStreamed(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) {
+			om := orderstest.Start(t, orderstest.Config{Orders: func(o *server.Options) { o.StreamSubmits = stream }})
+			m := &mesh{Mesh: om, oc: om.OrderService, rc: om.RiskService, mc: om.MatchingService}
+			m.instrument(t, "BTC-USD", "0.01", "0.001")
+			m.submit(t, "alice", "a1", "BTC-USD", sell, "100", "1")
+			if o := m.submit(t, "bob", "b1", "BTC-USD", buy, "100.5", "1"); o.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_FILLED || o.GetAverageFillPrice() != "100" {
+				t.Fatalf("crossing buy: %v", o)
+			}
+			o, err := m.oc.SubmitOrder(ctxT(t), &ordersv1.SubmitOrderRequest{Account: "bob", ClientOrderId: "b2", Symbol: "BTC-USD", Side: buy,
+				Type: ordersv1.OrderType_ORDER_TYPE_FOK, Price: "100", Quantity: "5"})
+			if err != nil || o.GetOrder().GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_REJECTED || len(o.GetOrder().GetRejectReasons()) == 0 {
+				t.Fatalf("unfillable FOK: %v %v", o, err)
+			}
+		})
 	}
 }

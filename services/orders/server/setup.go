@@ -27,6 +27,9 @@ type Options struct {
 	// Risk and Matching are the targets of the services orders calls
 	// ("host:port" or "tradsys:///<component>").
 	Risk, Matching string
+	// StreamSubmits sends submits to matching on one shared SubmitOrders
+	// stream instead of a unary call each.
+	StreamSubmits bool
 	// CallTimeout bounds each call to risk and matching when the caller's
 	// deadline is later (or unset).
 	CallTimeout time.Duration
@@ -40,7 +43,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/orders", KeepUpdates: 100_000,
-		Risk: "tradsys:///risk", Matching: "tradsys:///matching", CallTimeout: 10 * time.Second,
+		Risk: "tradsys:///risk", Matching: "tradsys:///matching", StreamSubmits: true, CallTimeout: 10 * time.Second,
 		MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute,
 	}
 }
@@ -68,15 +71,20 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{done: ctx.Done(), log: s.Log}
+	srv := &Server{done: ctx.Done()}
+	metrics := oms.NewMetrics(s.Server.Registry())
 	risk := &riskClient{conn: riskConn, timeout: o.CallTimeout}
 	match := &matchingClient{conn: matchConn, timeout: o.CallTimeout}
+	if o.StreamSubmits {
+		match.stream = &submitStream{conn: matchConn}
+		go func() { <-ctx.Done(); match.stream.close() }()
+	}
 	srv.main, err = s.Runtime.Add(lazy.Spec{
 		Name: MainComponent, MemoryBytes: o.MemoryBytes, Priority: o.Priority, Pinned: true,
 		InitTimeout: o.InitTimeout, IdleTimeout: o.IdleTimeout, DrainTimeout: 10 * time.Second,
 		Init: func(context.Context) error {
 			m, err := oms.Open(oms.Config{Dir: o.DataDir, NoSync: o.NoFsync, KeepUpdates: o.KeepUpdates,
-				Risk: risk, Matching: match, Logger: s.Log.Named("oms")})
+				Risk: risk, Matching: match, Logger: s.Log.Named("oms"), Metrics: metrics})
 			if err != nil {
 				return err
 			}
@@ -109,7 +117,6 @@ type Server struct {
 	oms  atomic.Pointer[oms.OMS]
 	main *lazy.Component
 	done <-chan struct{}
-	log  interface{ Sync() error }
 }
 
 // OMS is the domain behind the server while the component is active

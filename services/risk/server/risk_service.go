@@ -58,10 +58,16 @@ func (s *Server) ValidateOrder(ctx context.Context, r *riskv1.ValidateOrderReque
 		res := s.check(ctx, name, o, eff, tick)
 		st := s.stats[name]
 		st.checks.Add(1)
+		result := "passed"
 		if !res.Passed {
 			st.failures.Add(1)
 			resp.Approved = false
+			result = "failed"
+			if res.Code == checks.CodeUnavailable {
+				result = "unavailable"
+			}
 		}
+		s.checks.WithLabelValues(name, result).Inc()
 		resp.Results = append(resp.Results, &riskv1.CheckResult{Validator: res.Validator, Passed: res.Passed, Reason: res.Reason, Code: res.Code})
 	}
 	return resp, nil

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tradsys/mesh/pkg/lazy"
 	"github.com/tradsys/mesh/pkg/service"
 	riskv1 "github.com/tradsys/mesh/proto/tradsys/risk/v1"
@@ -65,6 +66,7 @@ type Server struct {
 	stats      map[string]*validatorStats
 	follow     *follower
 	log        *zap.Logger
+	checks     *prometheus.CounterVec // by validator and result
 }
 
 type validatorStats struct{ checks, failures atomic.Uint64 }
@@ -83,7 +85,11 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	}
 	trades := checks.NewLastTrades()
 	srv := &Server{checker: checks.NewChecker(trades), validators: map[string]*lazy.Component{},
-		stats: map[string]*validatorStats{}, log: s.Log}
+		stats: map[string]*validatorStats{}, log: s.Log,
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tradsys_risk_checks_total",
+			Help: "Validator checks by validator and result (passed, failed, unavailable: the validator could not be loaded)."},
+			[]string{"validator", "result"})}
+	s.Server.Registry().MustRegister(srv.checks)
 	var conn *grpc.ClientConn
 	if o.Matching != "" {
 		var err error

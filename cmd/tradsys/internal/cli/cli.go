@@ -31,6 +31,7 @@ const DefaultCoordinator = config.DefaultCoordinator
 const (
 	DefaultOrders   = "127.0.0.1:7102"
 	DefaultMatching = "127.0.0.1:7103"
+	DefaultStrategy = "127.0.0.1:7107"
 )
 
 // command is one subcommand.
@@ -57,6 +58,7 @@ func init() {
 		{"order", "submit|cancel|list ...", "submit, cancel or list orders through the orders service (--orders)", runOrder},
 		{"positions", "[--account A] [--symbol S]", "positions built from fills (orders service)", runPositions},
 		{"instruments", "[create SYMBOL --tick-size T --lot-size L | halt SYMBOL | resume SYMBOL]", "list or define instruments (orders service)", runInstruments},
+		{"strategy", "start|stop|list|metrics ...", "run trading strategies (strategy service, --strategy)", runStrategy},
 		{"book", "SYMBOL [--depth N]", "a symbol's order book in decimals (matching, grids from orders)", runBook},
 		{"up", "[--data-dir D] [--port-offset N] ...", "run the local mesh (coordinator + services) in the foreground", runUp},
 		{"probe", "[--service S] ADDR", "exit 0 if ADDR's grpc.health.v1 status is SERVING (container healthchecks)", runProbe},
@@ -69,6 +71,7 @@ type globals struct {
 	client   config.Client // --coordinator and the client side of mTLS
 	orders   string
 	matching string
+	strategy string
 	output   string
 	timeout  time.Duration
 }
@@ -77,6 +80,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	g.client.RegisterFlags(fs)
 	fs.StringVar(&g.orders, "orders", g.orders, "orders service gRPC address (env TRADSYS_ORDERS)")
 	fs.StringVar(&g.matching, "matching", g.matching, "matching service gRPC address, for book (env TRADSYS_MATCHING)")
+	fs.StringVar(&g.strategy, "strategy", g.strategy, "strategy service gRPC address (env TRADSYS_STRATEGY)")
 	fs.StringVar(&g.output, "o", g.output, "output: table or json (env TRADSYS_OUTPUT)")
 	fs.StringVar(&g.output, "output", g.output, "same as -o")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "deadline for each coordinator call (env TRADSYS_TIMEOUT)")
@@ -160,7 +164,7 @@ func usagef(format string, args ...any) error {
 // output to stdout and diagnostics to stderr, and returns the exit code.
 // Cancelling ctx is Ctrl-C: watch returns, up shuts the mesh down.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{g: globals{client: config.Client{Coordinator: DefaultCoordinator}, orders: DefaultOrders, matching: DefaultMatching, output: "table", timeout: 10 * time.Second}, stdout: stdout, stderr: stderr}
+	e := &env{g: globals{client: config.Client{Coordinator: DefaultCoordinator}, orders: DefaultOrders, matching: DefaultMatching, strategy: DefaultStrategy, output: "table", timeout: 10 * time.Second}, stdout: stdout, stderr: stderr}
 	root := flag.NewFlagSet("tradsys", flag.ContinueOnError)
 	root.SetOutput(stderr)
 	e.g.register(root)

@@ -113,7 +113,7 @@ func TestStatusLeasesLocks(t *testing.T) {
 		t.Errorf("leases header missing:\n%s", out)
 	}
 	row := tableRow(t, out, lease.GetLeaseId())
-	want := []string{lease.GetLeaseId(), sess.GetSessionId(), "cli-test", "matching/algorithm/fifo", "100.0MiB", "30", "yes"}
+	want := []string{lease.GetLeaseId(), sess.GetPublicId(), "cli-test", "matching/algorithm/fifo", "100.0MiB", "30", "yes"}
 	if len(row) < len(want) || strings.Join(row[:len(want)], " ") != strings.Join(want, " ") {
 		t.Errorf("lease row %v, want prefix %v", row, want)
 	}
@@ -126,7 +126,7 @@ func TestStatusLeasesLocks(t *testing.T) {
 	// locks
 	out = mustRun(t, addr, "locks")
 	row = tableRow(t, out, "matching/algorithms")
-	if row[1] != sess.GetSessionId() || row[2] != "cli-test" {
+	if row[1] != sess.GetPublicId() || row[2] != "cli-test" {
 		t.Errorf("lock row %v", row)
 	}
 	lk := decode(t, mustRun(t, addr, "locks", "--output=json"))
@@ -280,7 +280,7 @@ func TestWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grantLine := regexp.MustCompile(`(?m)^\S+ #\d+ MEMORY_GRANTED session=` + regexp.QuoteMeta(s.GetSessionId()) +
+	grantLine := regexp.MustCompile(`(?m)^\S+ #\d+ MEMORY_GRANTED session=` + regexp.QuoteMeta(s.GetPublicId()) +
 		` owner=watcher-test component=historical lease=` + regexp.QuoteMeta(l.GetLeaseId()) + ` bytes=64.0MiB .*token=\d+`)
 	deadline := time.Now().Add(10 * time.Second)
 	for !grantLine.MatchString(all.String()) || !strings.Contains(granted.String(), l.GetLeaseId()) {

@@ -74,19 +74,27 @@ func checkRequestID(v string) error {
 	return checkName("request_id", v, false)
 }
 
+// checkSessionID accepts a session id: "<public id>.<secret>" as
+// CreateSession returns it (public id: 1-16 hex digits; secret: 32), or a
+// bare public id (which the coordinator refuses for acting, but filters by).
 func checkSessionID(v string) error {
 	if v == "" {
 		return validate.Errorf("session_id", "must not be empty")
 	}
-	if len(v) > 16 {
-		return validate.Errorf("session_id", "%q is not a session id", v)
-	}
-	for _, c := range v {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return validate.Errorf("session_id", "%q is not a session id", v)
-		}
+	pub, secret, hasSecret := strings.Cut(v, ".")
+	if len(pub) == 0 || len(pub) > 16 || !isHex(pub) || hasSecret && (len(secret) != 32 || !isHex(secret)) {
+		return validate.Errorf("session_id", "%.40q is not a session id", v)
 	}
 	return nil
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkDuration(field string, d *durationpb.Duration, max time.Duration) error {
