@@ -88,27 +88,24 @@ var shared = []struct {
 }
 
 // ToStatus is the status for err, in this order: nil stays nil; a
-// cancelled call is CANCELED; a deadline that ran out is DEADLINE_EXCEEDED
-// (unless a component was unavailable because of it: that names the
-// component); then the service's own cases; then the shared ones; a status
-// (from a call to another service) passes through as it is; anything else
-// is the Fallback.
+// cancelled call is CANCELED; then the service's own cases; then the
+// shared ones (a component that could not run the call names itself and
+// the cause, even when the cause is a deadline); a deadline that ran out
+// is DEADLINE_EXCEEDED; a status (from a call to another service) passes
+// through as it is; anything else is the Fallback.
 func (t Table) ToStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	var unavailable *lazy.UnavailableError
-	switch {
-	case errors.Is(err, context.Canceled):
+	if errors.Is(err, context.Canceled) {
 		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &unavailable):
-		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	if t.Classify != nil {
 		if info, ok := t.Classify(err); ok {
 			return t.status(err, info)
 		}
 	}
+	var unavailable *lazy.UnavailableError
 	if errors.As(err, &unavailable) {
 		if st, ok := refusal(err); ok {
 			return st
@@ -119,6 +116,9 @@ func (t Table) ToStatus(err error) error {
 		if c.match(err, meta) {
 			return t.status(err, Info{Code: c.code, Reason: c.reason, Meta: meta})
 		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	if _, ok := status.FromError(err); ok {
 		return err

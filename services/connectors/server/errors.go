@@ -22,9 +22,11 @@ func togRPCError(err error) error { return errorTable.ToStatus(err) }
 // classify maps the connectors domain's errors.
 func classify(err error) (grpcerr.Info, bool) {
 	var (
-		cfgErr *manager.ConfigError
-		gone   *feeds.SequenceGoneError
-		slow   *feeds.SlowConsumerError
+		cfgErr      *manager.ConfigError
+		gone        *feeds.SequenceGoneError
+		slow        *feeds.SlowConsumerError
+		unreachable *manager.UnreachableError
+		notSaved    *definitionError
 	)
 	meta := map[string]string{}
 	switch {
@@ -37,6 +39,12 @@ func classify(err error) (grpcerr.Info, bool) {
 		return grpcerr.Classified(codes.AlreadyExists, "ALREADY_CONNECTED", meta)
 	case errors.Is(err, manager.ErrUnloading):
 		return grpcerr.Classified(codes.Unavailable, "CONNECTOR_UNLOADING", meta)
+	case errors.As(err, &notSaved):
+		meta["connector"] = notSaved.connector
+		return grpcerr.Classified(codes.Internal, "DEFINITION_NOT_SAVED", meta)
+	case errors.As(err, &unreachable):
+		meta["connector"], meta["failed_attempts"] = unreachable.Connector, fmt.Sprint(unreachable.Attempts)
+		return grpcerr.Classified(codes.Unavailable, "VENUE_UNREACHABLE", meta)
 	case errors.As(err, &gone):
 		meta["symbol"], meta["requested"], meta["oldest"] = gone.Symbol, fmt.Sprint(gone.Requested), fmt.Sprint(gone.Oldest)
 		return grpcerr.Classified(codes.OutOfRange, "SEQUENCE_GONE", meta)

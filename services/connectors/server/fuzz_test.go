@@ -33,7 +33,7 @@ func startService(tb testing.TB, coord string) (connectorsv1.ConnectorServiceCli
 		tb.Fatal(err)
 	}
 	o := server.Defaults()
-	o.RingSize = 1024
+	o.RingSize, o.DataDir = 1024, tb.TempDir()
 	if _, err := server.Setup(context.Background(), s, o); err != nil {
 		tb.Fatal(err)
 	}

@@ -18,6 +18,13 @@ const MainComponent = "connectors"
 
 // Options are the service's own settings; RegisterFlags makes each a flag.
 type Options struct {
+	// DataDir keeps the connectors' definitions (connectors.json), restored
+	// IDLE at start; empty: not kept.
+	DataDir string
+	// UnreachableAfter ends a market-data stream with UNAVAILABLE and the
+	// cause once its connector has not reached its venue for this long
+	// (0: never).
+	UnreachableAfter time.Duration
 	// RingSize is how many events per symbol each connector keeps for
 	// resuming readers.
 	RingSize int
@@ -31,7 +38,7 @@ type Options struct {
 // differ from the seed's table).
 func Defaults() Options {
 	return Options{
-		RingSize:  16384,
+		DataDir: ".tradsys/connectors", UnreachableAfter: 10 * time.Second, RingSize: 16384,
 		Service:   lazy.Settings{MemoryBytes: 4 << 20, Priority: 25, InitTimeout: 45 * time.Second, IdleTimeout: -1},
 		Connector: lazy.Settings{MemoryBytes: 75 << 20, Priority: 25, InitTimeout: 45 * time.Second, IdleTimeout: 5 * time.Minute},
 	}
@@ -40,15 +47,17 @@ func Defaults() Options {
 // RegisterFlags makes every option a flag (and TRADSYS_* variable) with
 // the current value as its default.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the connectors' definitions (connectors.json), restored idle at start")
+	fs.DurationVar(&o.UnreachableAfter, "connector-unreachable-after", o.UnreachableAfter, "end a market-data stream with UNAVAILABLE and the cause once its connector has not reached its venue for this long (0: never)")
 	fs.IntVar(&o.RingSize, "ring-size", o.RingSize, "events kept per symbol per connector for resuming readers")
 	marketdata.RegisterFlag(fs) // the bundled data sets (replay, backfill)
 	service.ComponentFlags(fs, "", "the service's own component (the API and the registry of connectors)", &o.Service)
 	service.ComponentFlags(fs, "connector-", "each exchange connector", &o.Connector)
 }
 
-// Setup builds the connectors service on s: the components, the manager
-// and the gRPC service.
-func Setup(_ context.Context, s *service.Service, o Options) (*ConnectorService, error) {
+// Setup builds the connectors service on s: the components, the manager,
+// the gRPC service and the kept definitions.
+func Setup(ctx context.Context, s *service.Service, o Options) (*ConnectorService, error) {
 	if _, err := s.Runtime.Add(o.Service.Spec(MainComponent)); err != nil {
 		return nil, err
 	}
@@ -58,5 +67,12 @@ func Setup(_ context.Context, s *service.Service, o Options) (*ConnectorService,
 		InitTimeout: o.Connector.InitTimeout, IdleTimeout: o.Connector.IdleTimeout,
 		RingSize: o.RingSize, Dependencies: []string{MainComponent}, Announce: s.Runtime.Announce,
 	})
-	return Register(s.Server.GRPC(), m), nil
+	svc := Register(s.Server.GRPC(), m)
+	svc.UnreachableAfter = o.UnreachableAfter
+	if o.DataDir != "" {
+		if err := svc.KeepDefinitions(ctx, o.DataDir, s.Log.Named("definitions")); err != nil {
+			return nil, err
+		}
+	}
+	return svc, nil
 }

@@ -37,6 +37,7 @@ func classify(err error) (grpcerr.Info, bool) {
 		notHeld    *coord.NotHeldError
 		inProgress *coord.InProgressError
 		cycle      *coord.CycleError
+		revoked    *coord.RevokedError
 	)
 	meta := map[string]string{}
 	switch {
@@ -81,6 +82,9 @@ func classify(err error) (grpcerr.Info, bool) {
 		return grpcerr.Classified(codes.FailedPrecondition, "LOCK_NOT_HELD", meta)
 	case errors.As(err, &inProgress):
 		return grpcerr.Classified(codes.Unavailable, "IN_PROGRESS", meta)
+	case errors.As(err, &revoked):
+		meta["lease"] = revoked.LeaseID
+		return grpcerr.Classified(codes.FailedPrecondition, "LEASE_BEING_REVOKED", meta)
 	case errors.As(err, &cycle):
 		meta["field"] = "dependencies"
 		return grpcerr.Classified(codes.InvalidArgument, "DEPENDENCY_CYCLE", meta)

@@ -127,6 +127,9 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Service, error)
 		return nil, err
 	}
 	out := &Service{History: h, Cache: comp, Followers: sources.New(ctx, h, s.Pool, s.Log.Named("sources"))}
+	if err := out.Followers.KeepFollows(o.DataDir); err != nil {
+		return nil, err
+	}
 	out.API = Register(s.Server.GRPC(), s.Gate, comp, h, out.Followers)
 	if o.ConnectorsFrom != "" {
 		addr, connector, _ := strings.Cut(o.ConnectorsFrom, "/")

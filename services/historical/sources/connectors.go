@@ -28,7 +28,9 @@ type Followers struct {
 	ctx   context.Context
 
 	mu        sync.Mutex
-	following map[string]bool // source name -> running
+	following map[string]bool   // source name -> running
+	keptPath  string            // follows.json, once KeepFollows is called
+	kept      map[string]Follow // source name -> request, as kept on disk
 }
 
 // New returns Followers that stop when ctx ends; they call connectors

@@ -37,6 +37,10 @@ type Options struct {
 	DefaultAlgorithm string
 	// LockWait bounds waiting for the lock "matching/algorithms".
 	LockWait time.Duration
+	// DoneOrders and DoneOrderTTL bound the finished orders GetOrder still
+	// answers for (see matching.Config).
+	DoneOrders   int
+	DoneOrderTTL time.Duration
 }
 
 // Defaults are the defaults of every flag (see README for where they
@@ -46,7 +50,7 @@ func Defaults() Options {
 		DataDir: ".tradsys/matching", TradeRing: 16384,
 		Engine:           lazy.Settings{MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
 		Algorithm:        lazy.Settings{MemoryBytes: 50 << 20, Priority: 30, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
-		DefaultAlgorithm: "fifo", LockWait: 5 * time.Second,
+		DefaultAlgorithm: "fifo", LockWait: 5 * time.Second, DoneOrders: 100000, DoneOrderTTL: time.Hour,
 	}
 }
 
@@ -61,6 +65,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	service.ComponentFlags(fs, "algorithm-", "each algorithm plugin", &o.Algorithm)
 	fs.StringVar(&o.DefaultAlgorithm, "default-algorithm", o.DefaultAlgorithm, "algorithm of new books: fifo or pro-rata")
 	fs.DurationVar(&o.LockWait, "lock-wait", o.LockWait, "how long algorithm changes wait for the lock matching/algorithms")
+	fs.IntVar(&o.DoneOrders, "done-orders", o.DoneOrders, "finished (filled or cancelled) orders GetOrder still answers for (negative: none)")
+	fs.DurationVar(&o.DoneOrderTTL, "done-order-ttl", o.DoneOrderTTL, "how long GetOrder answers for a finished order (negative: no time bound)")
 }
 
 // Setup builds the matching service on s: the domain, the components, the
@@ -87,7 +93,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		o.DataDir = d.DataDir
 	}
 	m, err := matching.New(matching.Config{Dir: o.DataDir, NoSync: o.NoFsync, CommitDelay: o.CommitDelay,
-		TradeRing: o.TradeRing, DefaultAlgorithm: o.DefaultAlgorithm, Logger: s.Log.Named("matching")})
+		TradeRing: o.TradeRing, DefaultAlgorithm: o.DefaultAlgorithm, DoneOrders: o.DoneOrders, DoneOrderTTL: o.DoneOrderTTL,
+		Logger: s.Log.Named("matching")})
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +135,7 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		matchingv1.MatchingService_ReplaceOrder_FullMethodName, matchingv1.MatchingService_GetOrder_FullMethodName,
 		matchingv1.MatchingService_GetOrderBook_FullMethodName, matchingv1.MatchingService_StreamTrades_FullMethodName,
 		matchingv1.MatchingService_SubmitOrders_FullMethodName, matchingv1.MatchingService_SetSymbolAlgorithm_FullMethodName,
+		matchingv1.MatchingService_ListSymbols_FullMethodName,
 	} {
 		s.Gate.Require(method, srv.main)
 	}

@@ -2,15 +2,14 @@ package server_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tradsys/mesh/pkg/fixed"
-	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/proctest"
 	"github.com/tradsys/mesh/pkg/service"
+	"github.com/tradsys/mesh/pkg/service/servicetest"
 	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
@@ -25,7 +24,6 @@ import (
 	"github.com/tradsys/mesh/services/strategy/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -42,48 +40,11 @@ type running struct {
 
 func startService(t testing.TB, name, coordAddr string, setup func(ctx context.Context, s *service.Service) error) *running {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := service.New(service.Config{Name: name},
-		service.Options{Coordinator: coordAddr, Flags: grpcserver.Flags{ShutdownTimeout: 5 * time.Second}, Listener: lis,
-			SessionTTL: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(bg)
-	if err := setup(ctx, s); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	r := &running{addr: s.Addr()}
-	stopped := false
-	r.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s run: %v", name, err)
-		}
-	}
-	t.Cleanup(r.stop)
-	return r
+	r := servicetest.Start(t, name, coordAddr, 0, setup)
+	return &running{addr: r.Addr(), stop: r.Stop}
 }
 
-func dial(t testing.TB, addr string) *grpc.ClientConn {
-	t.Helper()
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func dial(t testing.TB, addr string) *grpc.ClientConn { return servicetest.Dial(t, addr) }
 
 // mesh is coordinator, matching, risk, orders, connectors (a simulator)
 // and strategy, each in-process over TCP.
@@ -378,5 +339,32 @@ func TestBadConfigsNameTheField(t *testing.T) {
 	other.GetMarketMaking().Quantity = "2"
 	if _, err := m.strategy.StartStrategy(bg, &strategyv1.StartStrategyRequest{Config: other}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("another config under a running name: %v", err)
+	}
+}
+
+func TestTWAPBuysItsTotalFromTheMarketMaker(t *testing.T) {
+	m := startMesh(t)
+	if _, err := m.strategy.StartStrategy(bg, &strategyv1.StartStrategyRequest{Config: marketMaker("mm", "mm")}); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 20*time.Second, "quotes", func() bool { return m.metrics(t, "mm").GetOrdersSent() >= 2 })
+	twap := &strategyv1.StrategyConfig{Name: "buyer", Type: strategyv1.StrategyType_STRATEGY_TYPE_TWAP, Account: "tw", Symbol: symbol,
+		Connector: "sim", Params: &strategyv1.StrategyConfig_Twap{Twap: &strategyv1.Twap{Side: strategyv1.Side_SIDE_BUY,
+			TotalQuantity: "2", Duration: durationpb.New(2 * time.Second), Slices: 4}}}
+	if _, err := m.strategy.StartStrategy(bg, &strategyv1.StartStrategyRequest{Config: twap}); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 20*time.Second, "the TWAP done", func() bool { return m.metrics(t, "buyer").GetPosition() == "2" })
+	tw, mm := m.metrics(t, "buyer"), m.metrics(t, "mm")
+	if tw.GetOrdersSent() < 4 || tw.GetBoughtQuantity() != "2" || tw.GetSoldQuantity() != "0" {
+		t.Fatalf("twap %v", tw)
+	}
+	// Every lot it bought, the market maker sold (nobody else trades).
+	if mm.GetSoldQuantity() != "2" || mm.GetCash() != strings.TrimPrefix(tw.GetCash(), "-") {
+		t.Fatalf("market maker %v against twap %v", mm, tw)
+	}
+	pos, err := m.orders.GetPositions(bg, &ordersv1.GetPositionsRequest{Account: "tw", Symbol: symbol})
+	if err != nil || len(pos.GetPositions()) != 1 || pos.GetPositions()[0].GetNetQuantity() != "2" {
+		t.Fatalf("orders' position of the TWAP account: %v %v", pos, err)
 	}
 }
