@@ -81,6 +81,7 @@ bench: ## every benchmark against its baseline; results go in docs/benchmarks.md
 	cd services/historical && $(GO) test -run '^$$' -bench WireDay1m -benchtime 3000x ./server/
 	cd pkg && $(GO) test -run '^$$' -bench Day1m -benchtime 2000x ./candlewire/
 	cd services/connectors && $(GO) test -run '^$$' -bench . -benchtime 1s -cpu 1 ./feeds/
+	cd services/gateway && $(GO) test -run '^$$' -bench 'WebSocketFanout|SubmitRoundTrip' -benchtime 50x ./server/
 
 run: tools build ## tools, build, then start the local mesh in the foreground (tradsys up)
 	$(BIN)/tradsys up --bin-dir $(BIN)
