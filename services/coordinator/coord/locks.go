@@ -463,20 +463,33 @@ func (c *Coordinator) findCycleLocked(st *state, s *session, ls *lockState) []De
 	return cycle
 }
 
-// ListLocks lists held locks with their waiters.
-func (c *Coordinator) ListLocks() ([]LockInfo, error) {
+// ListLocks lists one page of held locks with their waiters, in name
+// order (of one session's when sessionID is set), and the next page's token.
+func (c *Coordinator) ListLocks(sessionID string, p Page) ([]LockInfo, string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, err := c.current()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var out []LockInfo
-	for _, name := range sortedKeys(st.locks) {
-		ls := st.locks[name]
-		if ls.holder == nil || ls.holder.pending {
-			continue
+	var names []string
+	if sessionID != "" {
+		if s := st.sessions[PublicID(sessionID)]; s != nil {
+			names = sortedKeys(s.held)
 		}
+	} else {
+		names = sortedKeys(st.locks)
+	}
+	held := names[:0:0]
+	for _, n := range names {
+		if ls := st.locks[n]; ls != nil && ls.holder != nil && !ls.holder.pending {
+			held = append(held, n)
+		}
+	}
+	page, next := pageOf(held, p)
+	out := make([]LockInfo, 0, len(page))
+	for _, name := range page {
+		ls := st.locks[name]
 		li := LockInfo{Name: name, SessionID: ls.holder.sess.id, Owner: ls.holder.sess.owner,
 			FencingToken: ls.holder.token, Rank: ls.holder.rank, AcquiredAt: ls.holder.acquiredAt}
 		for _, w := range ls.waiters {
@@ -484,5 +497,5 @@ func (c *Coordinator) ListLocks() ([]LockInfo, error) {
 		}
 		out = append(out, li)
 	}
-	return out, nil
+	return out, next, nil
 }

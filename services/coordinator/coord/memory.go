@@ -217,6 +217,7 @@ func (c *Coordinator) grantLocked(st *state, w *memWaiter) {
 	// hand them out twice while this one is being committed.
 	st.used += l.bytes
 	st.leases[l.id], s.leases[l.id] = l, l
+	st.leaseOrder.ReplaceOrInsert(l.id)
 	if l.requestID != "" {
 		s.byRequest[l.requestID] = l
 	}
@@ -389,6 +390,7 @@ func (c *Coordinator) removeLeaseLocked(st *state, l *lease, ev EventType, why s
 		return
 	}
 	delete(st.leases, l.id)
+	st.leaseOrder.Delete(l.id)
 	delete(l.sess.leases, l.id)
 	if l.sess.byRequest[l.requestID] == l {
 		delete(l.sess.byRequest, l.requestID)
@@ -406,21 +408,60 @@ func (c *Coordinator) removeLeaseLocked(st *state, l *lease, ev EventType, why s
 	c.updateGaugesLocked()
 }
 
-// ListLeases lists granted leases, of one session when sessionID is set.
-func (c *Coordinator) ListLeases(sessionID string) ([]Lease, error) {
+// LeaseQuery selects leases for ListLeases; zero fields select all.
+type LeaseQuery struct {
+	SessionID, Component string
+	Page
+}
+
+// ListLeases lists one page of granted leases, in lease id order, and the
+// token of the next page ("" at the end). The work under the coordinator's
+// mutex is in the size of the page (the ids are kept in a B-tree), not of
+// all leases, so a client listing does not slow grants down.
+func (c *Coordinator) ListLeases(q LeaseQuery) ([]Lease, string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, err := c.current()
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	match := func(l *lease) bool {
+		return !l.pending && (q.Component == "" || l.component == q.Component)
 	}
 	var out []Lease
-	for _, id := range sortedKeys(st.leases) {
-		l := st.leases[id]
-		if l.pending || (sessionID != "" && l.sess.id != PublicID(sessionID)) {
-			continue
+	next := ""
+	if q.SessionID != "" {
+		s := st.sessions[PublicID(q.SessionID)]
+		if s == nil {
+			return nil, "", nil
 		}
-		out = append(out, c.leaseInfo(l))
+		var ids []string
+		for id, l := range s.leases {
+			if match(l) {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+		var page []string
+		page, next = pageOf(ids, q.Page)
+		for _, id := range page {
+			out = append(out, c.leaseInfo(s.leases[id]))
+		}
+		return out, next, nil
 	}
-	return out, nil
+	size := q.size()
+	st.leaseOrder.AscendGreaterOrEqual(q.Token, func(id string) bool {
+		if id == q.Token {
+			return true
+		}
+		if l := st.leases[id]; l != nil && match(l) {
+			if len(out) == size {
+				next = out[len(out)-1].ID
+				return false
+			}
+			out = append(out, c.leaseInfo(l))
+		}
+		return true
+	})
+	return out, next, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -20,6 +21,7 @@ type state struct {
 	epochRev   int64
 	sessions   map[string]*session
 	leases     map[string]*lease
+	leaseOrder *btree.BTreeG[string] // lease ids in order, for paging lists in O(page)
 	used       int64
 	memQ       []*memWaiter
 	arrivals   uint64
@@ -62,7 +64,7 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 		return nil, 0, err
 	}
 	st := &state{
-		sessions: map[string]*session{}, leases: map[string]*lease{},
+		sessions: map[string]*session{}, leases: map[string]*lease{}, leaseOrder: btree.NewOrderedG[string](32),
 		locks: map[string]*lockState{}, components: map[string]*Component{},
 	}
 	var leaseKVs, lockKVs []*mvccpb.KeyValue
@@ -109,6 +111,7 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 			gone: make(chan struct{}), requestID: r.RequestID,
 		}
 		st.leases[l.id], s.leases[l.id] = l, l
+		st.leaseOrder.ReplaceOrInsert(l.id)
 		if l.requestID != "" {
 			s.byRequest[l.requestID] = l
 		}
@@ -206,4 +209,34 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// Page asks for one page of a list: at most Size entries (0: the most a
+// page holds) after the entry named by Token.
+type Page struct {
+	Token string
+	Size  int
+}
+
+// MaxPage is the most entries a list page holds.
+const MaxPage = 10000
+
+func (p Page) size() int {
+	if p.Size <= 0 || p.Size > MaxPage {
+		return MaxPage
+	}
+	return p.Size
+}
+
+// pageOf cuts a page out of sorted keys, with the token of the next.
+func pageOf(keys []string, p Page) (page []string, next string) {
+	i := sort.SearchStrings(keys, p.Token)
+	if i < len(keys) && keys[i] == p.Token {
+		i++
+	}
+	page = keys[i:min(len(keys), i+p.size())]
+	if i+len(page) < len(keys) {
+		next = page[len(page)-1]
+	}
+	return page, next
 }

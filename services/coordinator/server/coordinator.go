@@ -89,11 +89,12 @@ func (s *Service) ReleaseMemory(ctx context.Context, r *coordinatorv1.ReleaseMem
 }
 
 func (s *Service) ListLeases(ctx context.Context, r *coordinatorv1.ListLeasesRequest) (*coordinatorv1.ListLeasesResponse, error) {
-	leases, err := s.c.ListLeases(r.GetSessionId())
+	leases, next, err := s.c.ListLeases(coord.LeaseQuery{SessionID: r.GetSessionId(), Component: r.GetComponent(),
+		Page: coord.Page{Token: r.GetPageToken(), Size: int(r.GetPageSize())}})
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	out := &coordinatorv1.ListLeasesResponse{}
+	out := &coordinatorv1.ListLeasesResponse{NextPageToken: next}
 	for _, l := range leases {
 		ml := &coordinatorv1.MemoryLease{LeaseId: l.ID, SessionId: l.SessionID, Owner: l.Owner, Component: l.Component,
 			Bytes: l.Bytes, Priority: l.Priority, Preemptible: l.Preemptible, FencingToken: l.FencingToken,
@@ -122,12 +123,12 @@ func (s *Service) ReleaseLock(ctx context.Context, r *coordinatorv1.ReleaseLockR
 	return &coordinatorv1.ReleaseLockResponse{}, nil
 }
 
-func (s *Service) ListLocks(ctx context.Context, _ *coordinatorv1.ListLocksRequest) (*coordinatorv1.ListLocksResponse, error) {
-	locks, err := s.c.ListLocks()
+func (s *Service) ListLocks(ctx context.Context, r *coordinatorv1.ListLocksRequest) (*coordinatorv1.ListLocksResponse, error) {
+	locks, next, err := s.c.ListLocks(r.GetSessionId(), coord.Page{Token: r.GetPageToken(), Size: int(r.GetPageSize())})
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	out := &coordinatorv1.ListLocksResponse{}
+	out := &coordinatorv1.ListLocksResponse{NextPageToken: next}
 	for _, l := range locks {
 		out.Locks = append(out.Locks, &coordinatorv1.Lock{Name: l.Name, SessionId: l.SessionID, Owner: l.Owner,
 			FencingToken: l.FencingToken, Rank: l.Rank, Waiters: l.Waiters, AcquiredAt: timestamppb.New(l.AcquiredAt)})
@@ -148,11 +149,18 @@ func (s *Service) RegisterComponent(ctx context.Context, r *coordinatorv1.Regist
 }
 
 func (s *Service) ListComponents(ctx context.Context, r *coordinatorv1.ListComponentsRequest) (*coordinatorv1.ListComponentsResponse, error) {
-	comps, err := s.c.Components(r.GetName())
+	if r.GetName() != "" {
+		comp, err := s.c.Component(r.GetName())
+		if err != nil {
+			return nil, togRPCError(err)
+		}
+		return &coordinatorv1.ListComponentsResponse{Components: []*coordinatorv1.Component{componentPB(comp)}}, nil
+	}
+	comps, next, err := s.c.Components(coord.Page{Token: r.GetPageToken(), Size: int(r.GetPageSize())})
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	out := &coordinatorv1.ListComponentsResponse{}
+	out := &coordinatorv1.ListComponentsResponse{NextPageToken: next}
 	for _, c := range comps {
 		out.Components = append(out.Components, componentPB(c))
 	}
