@@ -117,6 +117,10 @@ func (c *Coordinator) AcquireLock(ctx context.Context, req LockRequest) (uint64,
 			c.mu.Unlock()
 			return 0, e
 		}
+		if err := c.waiterRoomLocked(st, s.owner); err != nil {
+			c.mu.Unlock()
+			return 0, err
+		}
 		if cycle := c.findCycleLocked(st, s, ls); cycle != nil {
 			e := &DeadlockError{Cycle: cycle}
 			c.m.deadlocks.Inc()
@@ -125,6 +129,7 @@ func (c *Coordinator) AcquireLock(ctx context.Context, req LockRequest) (uint64,
 			return 0, e
 		}
 		ls.waiters = append(ls.waiters, w)
+		st.countWaiter(s.owner, 1)
 		s.waits[w] = struct{}{}
 		c.emit(Event{Type: EventLockWaiting, SessionID: s.id, Owner: s.owner, LockName: req.Name})
 		c.updateGaugesLocked()
@@ -179,6 +184,7 @@ func (c *Coordinator) removeLockWaiterLocked(st *state, w *lockWaiter) {
 		for i, o := range ls.waiters {
 			if o == w {
 				ls.waiters = append(ls.waiters[:i], ls.waiters[i+1:]...)
+				st.countWaiter(w.sess.owner, -1)
 				break
 			}
 		}
@@ -267,6 +273,7 @@ func (c *Coordinator) passOnLocked(st *state, ls *lockState, relDone func(error)
 	if len(ls.waiters) > 0 {
 		w := ls.waiters[0]
 		ls.waiters = ls.waiters[1:]
+		st.countWaiter(w.sess.owner, -1)
 		delete(w.sess.waits, w)
 		w.chosen = true
 		c.grantLockLocked(st, ls, w, relDone)

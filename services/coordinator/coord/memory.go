@@ -81,12 +81,17 @@ func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lea
 			return Lease{}, &InProgressError{What: "memory request " + strconv.Quote(id) + " of this session"}
 		}
 	}
+	if err := c.waiterRoomLocked(st, s.owner); err != nil {
+		c.mu.Unlock()
+		return Lease{}, err
+	}
 	st.arrivals++
 	w := &memWaiter{req: req, sess: s, seq: st.arrivals, since: time.Now(), done: make(chan memResult, 1)}
 	i := sort.Search(len(st.memQ), func(i int) bool { return w.before(st.memQ[i]) })
 	st.memQ = append(st.memQ, nil)
 	copy(st.memQ[i+1:], st.memQ[i:])
 	st.memQ[i] = w
+	st.countWaiter(s.owner, 1)
 	s.memWait[w] = struct{}{}
 	if req.RequestID != "" {
 		s.waitByRequest[req.RequestID] = w
@@ -175,6 +180,7 @@ func (c *Coordinator) removeMemWaiterLocked(st *state, w *memWaiter) {
 	for i, o := range st.memQ {
 		if o == w {
 			st.memQ = append(st.memQ[:i], st.memQ[i+1:]...)
+			st.countWaiter(w.sess.owner, -1)
 			break
 		}
 	}
@@ -200,6 +206,7 @@ func (c *Coordinator) scheduleLocked(st *state) {
 			return
 		}
 		st.memQ = st.memQ[1:]
+		st.countWaiter(w.sess.owner, -1)
 		delete(w.sess.memWait, w)
 		if w.sess.waitByRequest[w.req.RequestID] == w {
 			delete(w.sess.waitByRequest, w.req.RequestID)

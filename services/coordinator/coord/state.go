@@ -27,6 +27,10 @@ type state struct {
 	arrivals   uint64
 	locks      map[string]*lockState
 	components map[string]*Component
+
+	sessionCount  int            // sessions, with those being created
+	ownerSessions map[string]int // the same per owner
+	ownerWaiters  map[string]int // memory and lock requests waiting per owner
 }
 
 type sessionRecord struct {
@@ -65,6 +69,7 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 	}
 	st := &state{
 		sessions: map[string]*session{}, leases: map[string]*lease{}, leaseOrder: btree.NewOrderedG[string](32),
+		ownerSessions: map[string]int{}, ownerWaiters: map[string]int{},
 		locks: map[string]*lockState{}, components: map[string]*Component{},
 	}
 	var leaseKVs, lockKVs []*mvccpb.KeyValue
@@ -82,6 +87,7 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 				continue
 			}
 			st.sessions[id] = newSession(id, eid, r.Owner, r.TTL, r.SecretHash)
+			st.countSession(r.Owner, 1)
 		case strings.HasPrefix(k, kLeases):
 			leaseKVs = append(leaseKVs, kv)
 		case k == kEpoch:

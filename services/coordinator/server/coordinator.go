@@ -23,15 +23,16 @@ import (
 // Service implements tradsys.coordinator.v1.CoordinatorService.
 type Service struct {
 	coordinatorv1.UnimplementedCoordinatorServiceServer
-	c          *coord.Coordinator
-	components *componentConns
-	ids        *identities
+	c           *coord.Coordinator
+	components  *componentConns
+	ids         *identities
+	watchBuffer int
 }
 
 // NewService wraps a coordinator replica; creds are used to call the
 // components' LifecycleService.
 func NewService(c *coord.Coordinator, creds credentials.TransportCredentials, ids *identities) *Service {
-	return &Service{c: c, components: &componentConns{creds: creds, conns: map[string]*grpc.ClientConn{}}, ids: ids}
+	return &Service{c: c, components: &componentConns{creds: creds, conns: map[string]*grpc.ClientConn{}}, ids: ids, watchBuffer: DefaultWatchBuffer}
 }
 
 func priority(p *int32) int32 {
@@ -211,15 +212,14 @@ func (s *Service) GetStatus(ctx context.Context, _ *coordinatorv1.GetStatusReque
 	}, nil
 }
 
-// watchBuffer is how many events a watcher may fall behind before it is cut off.
-const watchBuffer = 4096
-
 func (s *Service) Watch(r *coordinatorv1.WatchRequest, stream coordinatorv1.CoordinatorService_WatchServer) error {
 	f := coord.EventFilter{SessionID: coord.PublicID(r.GetSessionId()), Component: r.GetComponent()}
 	for _, t := range r.GetTypes() {
 		f.Types = append(f.Types, coord.EventType(t))
 	}
-	sub := s.c.Subscribe(f, watchBuffer)
+	// A watcher may fall watchBuffer events behind, then it is cut off
+	// (RESOURCE_EXHAUSTED): that buffer is what an unread watcher can cost.
+	sub := s.c.Subscribe(f, s.watchBuffer)
 	defer sub.Close()
 	for {
 		select {
@@ -228,7 +228,7 @@ func (s *Service) Watch(r *coordinatorv1.WatchRequest, stream coordinatorv1.Coor
 		case e, ok := <-sub.C:
 			if !ok {
 				if sub.Lagged() {
-					return status.Errorf(codes.ResourceExhausted, "watcher fell more than %d events behind; re-watch", watchBuffer)
+					return status.Errorf(codes.ResourceExhausted, "watcher fell more than %d events behind; re-watch", s.watchBuffer)
 				}
 				return nil
 			}
