@@ -47,6 +47,7 @@ func main() {
 	maxWatchers := fs.Int("max-watchers", server.DefaultMaxWatchers, "Watch streams on this replica")
 	maxWatchersPerOwner := fs.Int("max-watchers-per-owner", server.DefaultMaxWatchersPerOwner, "Watch streams on this replica per owner (certificate identity; without TLS, client IP)")
 	watchBuffer := fs.Int("watch-buffer", server.DefaultWatchBuffer, "events a watcher may fall behind before it is cut off (what an unread watcher can cost)")
+	compactRetain := fs.Int64("compact-retain", 10000, "etcd revisions of history the leader keeps, compacting the rest as it goes (steady churn keeps etcd's memory and restart time flat); negative: never")
 	var operators config.StringList
 	fs.Var(&operators, "operator-identity", "certificate identity (CN) allowed operator RPCs such as DeactivateComponent when mTLS is on (repeatable; default operator)")
 	electionTTL := fs.Int("election-ttl", 5, "leader election lease TTL in seconds (failover time after a crash)")
@@ -74,7 +75,7 @@ func main() {
 		WatchBuffer: *watchBuffer, MaxWatchers: *maxWatchers, MaxWatchersPerOwner: *maxWatchersPerOwner,
 		EtcdEndpoints: endpoints, DataDir: *dataDir, EtcdClient: etcdClient, EtcdPeer: etcdPeer,
 		Coord: coord.Config{Prefix: *prefix, Budget: int64(budget), PreemptGrace: *grace, LockRanks: rankMap, ElectionTTL: *electionTTL,
-			MaxTxnOps: *maxTxnOps, MaxRequestBytes: int(maxRequest), Limits: limits},
+			MaxTxnOps: *maxTxnOps, MaxRequestBytes: int(maxRequest), Limits: limits, CompactRetain: *compactRetain},
 	})
 	if err != nil {
 		log.Fatal("start", zap.Error(err))

@@ -53,6 +53,12 @@ type Config struct {
 	MaxRequestBytes int
 	// Limits bound what callers can make the leader hold.
 	Limits Limits
+	// CompactRetain is how many etcd revisions the leader keeps: every
+	// CompactRetain revisions it compacts etcd's history to the last
+	// CompactRetain, so that steady churn (every grant writes a fresh key)
+	// keeps etcd's memory and restart time flat. Zero: 10000; negative:
+	// never (etcd's own --auto-compaction applies).
+	CompactRetain int64
 	// DefaultSessionTTL applies when a session asks for none; default 10s.
 	DefaultSessionTTL time.Duration
 }
@@ -107,6 +113,9 @@ func New(cli *clientv3.Client, cfg Config, log *zap.Logger, reg prometheus.Regis
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.CompactRetain == 0 {
+		cfg.CompactRetain = 10000
+	}
 	if cfg.DefaultSessionTTL <= 0 {
 		cfg.DefaultSessionTTL = 10 * time.Second
 	}

@@ -84,7 +84,7 @@ func TestLimitsRefuseNamingTheLimit(t *testing.T) {
 
 	// Watchers: two per owner (this client's address), three in all.
 	watch := func() error {
-		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		t.Cleanup(cancel)
 		stream, err := c.Watch(wctx, &coordinatorv1.WatchRequest{Types: []coordinatorv1.EventType{coordinatorv1.EventType_EVENT_TYPE_LOCK_DEADLOCK}})
 		if err != nil {
@@ -106,13 +106,13 @@ func TestLimitsRefuseNamingTheLimit(t *testing.T) {
 		}
 		go func() { _, _ = stream.Recv() }()
 	}
-	eventually(t, 5*time.Second, "a third watcher refused", func() bool {
+	eventually(t, 30*time.Second, "a third watcher refused", func() bool {
 		err := watch()
 		return status.Code(err) == codes.ResourceExhausted && containsReason(err, "LIMIT_REACHED")
 	})
 	wantCode(t, watch(), codes.ResourceExhausted, "max-watchers-per-owner")
 	held[0]()
-	eventually(t, 5*time.Second, "a watcher accepted again", func() bool { return watch() == nil })
+	eventually(t, 30*time.Second, "a watcher accepted again", func() bool { return watch() == nil })
 	held[1]()
 }
 
