@@ -113,5 +113,11 @@ images: static ## build the docker images tradsys/etcd and tradsys/<service>, ta
 compose-test: images $(BIN)/grpcurl ## the docker-compose mesh: up, serves, keeps data, survives failures
 	bash deploy/compose-test.sh
 
+# The same images as a Docker Swarm stack (deploy/stack.yml) on a one-node
+# swarm (created and left if there is none): mTLS from swarm secrets,
+# converges, an order end to end, a rolling update without a failed call.
+swarm-test: images $(BIN)/grpcurl ## the Docker Swarm stack: converges, serves an order, rolls an update
+	bash deploy/swarm-test.sh
+
 clean: ## remove the built binaries and the local mesh state (.tradsys*)
 	rm -rf $(BIN)/tradsys* .tradsys .tradsys-*

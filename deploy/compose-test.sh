@@ -2,7 +2,7 @@
 # The docker-compose mesh, as a user runs it, checked end to end:
 #   up and healthy -> serves (sessions, leases, locks, a dormant service
 #   activating on its first order) -> every stateful container recreated
-#   (etcd members, matching, historical, orders, risk, gateway) with its
+#   (etcd members, matching, historical, orders, risk, gateway, strategy) with its
 #   data back -> an etcd
 #   member stopped and restarted (it rejoins) -> the coordinator leader killed
 #   (the other replica takes over, nothing lost).
@@ -74,13 +74,21 @@ order_status() { ord "$1" "{\"order_id\":$OID}" GetOrder | jq -r '.order.status 
 ORDER=$(order_status "$O")
 echo "order $OID: $ORDER"
 
+echo "== a strategy (its config is saved by strategy)"
+S=$(dc port strategy 7107)
+strategies() { grpcurl -plaintext -d '{}' "$1" tradsys.strategy.v1.StrategyService/ListStrategies | jq -c '[.strategies[]?.config.name] | sort'; }
+grpcurl -plaintext -d '{"config":{"name":"twap1","type":"STRATEGY_TYPE_TWAP","account":"acct1","symbol":"ETHUSDT","connector":"simulator","twap":{"side":"SIDE_BUY","total_quantity":"1","duration":"3600s","slices":60,"max_slippage":"0.01"}}}' \
+	"$S" tradsys.strategy.v1.StrategyService/StartStrategy >/dev/null
+STRATS=$(strategies "$S")
+[ "$STRATS" = '["twap1"]' ] || fail "strategy not listed: $STRATS"
+
 # (A scratch image has no shell; docker cp reads its files.)
 api_keys() { docker cp "$(dc ps -q gateway):/data/api-keys" - | tar -xO; }
 KEYS=$(api_keys)
 [ -n "$KEYS" ] || fail "gateway wrote no API key file"
 
 echo "== recreate every stateful container: its data is back"
-STATEFUL="etcd1 etcd2 etcd3 matching historical orders risk gateway"
+STATEFUL="etcd1 etcd2 etcd3 matching historical orders risk gateway strategy"
 declare -A before
 for s in $STATEFUL; do before[$s]=$(dc ps -q $s); done
 t0=$SECONDS
@@ -97,6 +105,8 @@ has '"quantity": "2"' book "$M" || fail "matching lost the resting 2 lots: $(boo
 [ "$(order_status "$O")" = "$ORDER" ] || fail "orders lost order $OID: $(order_status "$O") != $ORDER"
 [ "$(limit "$R")" = 50 ] || fail "risk lost the account limit: $(limit "$R")"
 [ "$(api_keys)" = "$KEYS" ] || fail "gateway's API keys changed on recreation"
+S=$(dc port strategy 7107)
+[ "$(strategies "$S")" = "$STRATS" ] || fail "strategy lost its saved configs: $(strategies "$S") != $STRATS"
 echo "recreated $(wc -w <<<"$STATEFUL") stateful containers, data back, in $((SECONDS - t0))s"
 
 echo "== kill etcd3: the cluster keeps quorum and serves; start it: it rejoins"

@@ -65,3 +65,6 @@ retry() {
 	echo "$out"
 	awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "  (unavailable for %.0f ms)\n", (b - a) * 1000 }' >&2
 }
+
+# free_port: a TCP port nobody listens on now (the kernel's pick).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

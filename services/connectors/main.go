@@ -22,13 +22,17 @@ func main() {
 		idle        time.Duration
 		memory      = config.ByteSize(75 << 20)
 		initTimeout time.Duration
+		unreachable time.Duration
+		dataDir     string
 	)
 	service.Main(service.Config{Name: "connectors", Listen: "127.0.0.1:7105", AdminListen: "127.0.0.1:9105"},
 		func(fs *flag.FlagSet) {
+			fs.StringVar(&dataDir, "data-dir", ".tradsys/connectors", "directory of the connectors' definitions (connectors.json), restored idle at start")
 			fs.IntVar(&ringSize, "ring-size", 16384, "events kept per symbol per connector for resuming readers")
 			fs.DurationVar(&idle, "connector-idle-timeout", 5*time.Minute, "unload a connector no stream has read for this long (negative: never)")
 			fs.Var(&memory, "connector-memory", "memory lease of one exchange connector")
 			fs.DurationVar(&initTimeout, "connector-init-timeout", 45*time.Second, "how long loading a connector may take")
+			fs.DurationVar(&unreachable, "connector-unreachable-after", 10*time.Second, "end a market-data stream with UNAVAILABLE and the cause once its connector has not reached its venue for this long (0: never)")
 			marketdata.RegisterFlag(fs) // the bundled data sets (replay, backfill)
 		},
 		func(ctx context.Context, s *service.Service) error {
@@ -45,7 +49,11 @@ func main() {
 					return lazy.CoordinatorAdapter{C: s.Coord}.Register(ctx, spec, s.Addr())
 				},
 			})
-			server.Register(s.Server.GRPC(), m)
+			svc := server.Register(s.Server.GRPC(), m)
+			svc.UnreachableAfter = unreachable
+			if err := svc.KeepDefinitions(ctx, dataDir, s.Log.Named("definitions")); err != nil {
+				return err
+			}
 			return nil
 		})
 }

@@ -387,3 +387,81 @@ func TestBinanceConnectorThroughConnectRPC(t *testing.T) {
 	}
 
 }
+
+// A Binance connector that cannot reach its venue says so: its state is
+// CONNECTING (not RUNNING) with the cause, the log says it, and a reader's
+// stream ends with UNAVAILABLE and the cause instead of hanging.
+func TestUnreachableBinanceSaysSo(t *testing.T) {
+	r, _ := coordtest.Start(t, coordtest.Config{})
+	p := proctest.Start(t, connectorsBin, r.Addr(), "--connector-unreachable-after", "1s")
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx := context.Background()
+	dead := proctest.FreeAddr(t) // nothing listens here
+	if _, err := c.Connect(ctx, &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_BINANCE,
+		Config: &connectorsv1.ConnectRequest_Binance{Binance: &connectorsv1.BinanceConfig{Url: "ws://" + dead + "/stream", Symbols: []string{"BTCUSDT"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 10*time.Second, "a failed dial recorded", func() bool {
+		return list(t, c, "binance").GetStats().GetDialErrors() > 0
+	})
+	info := list(t, c, "binance")
+	if info.GetState() != connectorsv1.ConnectorState_CONNECTOR_STATE_CONNECTING || !strings.Contains(info.GetStats().GetLastError(), dead) {
+		t.Errorf("unreachable connector listed as %s, last error %q", info.GetState(), info.GetStats().GetLastError())
+	}
+	proctest.Eventually(t, 5*time.Second, "the log line", func() bool {
+		return strings.Contains(p.Log(), "binance connector cannot reach its venue")
+	})
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	s, err := c.StreamMarketData(sctx, &connectorsv1.StreamMarketDataRequest{Connector: "binance"})
+	if err == nil {
+		_, err = s.Recv()
+	}
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "has not reached its venue") || !strings.Contains(err.Error(), dead) {
+		t.Fatalf("stream of an unreachable connector: %v, want UNAVAILABLE with the cause", err)
+	}
+}
+
+// Connector definitions survive a restart: kept beside the service's data,
+// restored IDLE, loaded by their first reader; a disconnected one stays gone.
+func TestDefinitionsSurviveARestart(t *testing.T) {
+	r, _ := coordtest.Start(t, coordtest.Config{})
+	dir := t.TempDir()
+	p := proctest.Start(t, connectorsBin, r.Addr(), "--data-dir", dir)
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx := context.Background()
+	for _, req := range []*connectorsv1.ConnectRequest{
+		{Name: "sim", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+			Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{"BTCUSDT"}, Rate: 100}}},
+		{Name: "gone", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+			Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{"ETHUSDT"}}}},
+	} {
+		if _, err := c.Connect(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Disconnect(ctx, &connectorsv1.DisconnectRequest{Name: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop(t)
+
+	p = proctest.Start(t, connectorsBin, r.Addr(), "--data-dir", dir)
+	c = connectorsv1.NewConnectorServiceClient(p.Conn)
+	resp, err := c.ListConnectors(ctx, &connectorsv1.ListConnectorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.GetConnectors(); len(got) != 1 || got[0].GetName() != "sim" || got[0].GetState() != connectorsv1.ConnectorState_CONNECTOR_STATE_IDLE {
+		t.Fatalf("after the restart: %v, want sim alone, IDLE", got)
+	}
+	s, err := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "sim", FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Recv(); err != nil || m.GetSymbol() != "BTCUSDT" {
+		t.Fatalf("restored connector's stream: %v %v", m, err)
+	}
+	if got := list(t, c, "sim"); got.GetState() != connectorsv1.ConnectorState_CONNECTOR_STATE_RUNNING {
+		t.Errorf("restored connector after a read: %s", got.GetState())
+	}
+}

@@ -94,3 +94,36 @@ func TestEndToEndReplayToCandles(t *testing.T) {
 		t.Fatalf("sources %v", srcs)
 	}
 }
+
+// A follow asked for through the API survives a restart of historical: it
+// is kept beside the candle store and followed again at start.
+func TestFollowSurvivesARestart(t *testing.T) {
+	r, _ := coordtest.Start(t, coordtest.Config{})
+	conn := proctest.Start(t, connectorsBin, r.Addr(), "--data-dir", t.TempDir())
+	dir := t.TempDir()
+	hist := proctest.Start(t, historicalBin, r.Addr(), "--data-dir", dir)
+	ctx := context.Background()
+	if _, err := connectorsv1.NewConnectorServiceClient(conn.Conn).Connect(ctx, &connectorsv1.ConnectRequest{Name: "sim",
+		Kind:   connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+		Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{"BTCUSDT"}, Rate: 200, TradeRatio: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	hc := historicalv1.NewHistoricalDataServiceClient(hist.Conn)
+	resp, err := hc.FollowConnector(ctx, &historicalv1.FollowConnectorRequest{Address: conn.Addr, Connector: "sim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := resp.GetSource().GetName()
+	proctest.Eventually(t, 20*time.Second, "trades from the followed connector", func() bool {
+		n, _ := sourceTrades(t, hc, src)
+		return n > 0
+	})
+	hist.Stop(t)
+
+	hist = proctest.Start(t, historicalBin, r.Addr(), "--data-dir", dir) // no flags: the follow comes from the data dir
+	hc = historicalv1.NewHistoricalDataServiceClient(hist.Conn)
+	proctest.Eventually(t, 20*time.Second, "the kept follow receiving trades after the restart", func() bool {
+		n, _ := sourceTrades(t, hc, src)
+		return n > 0
+	})
+}

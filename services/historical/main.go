@@ -93,6 +93,9 @@ func main() {
 				return err
 			}
 			followers := sources.New(ctx, h, creds, s.Log.Named("sources"))
+			if err := followers.KeepFollows(dataDir); err != nil {
+				return err
+			}
 			server.Register(s.Server.GRPC(), s.Gate, comp, h, followers)
 			if connectorsFrom != "" {
 				addr, connector, _ := strings.Cut(connectorsFrom, "/")

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"flag"
+	"time"
 
 	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/service"
@@ -23,6 +24,8 @@ func main() {
 		fs.DurationVar(&o.CommitDelay, "fsync-interval", 0, "how long a committer waits before forcing an fsync, so more orders share it (0: at once; group commit always applies)")
 		fs.BoolVar(&o.NoFsync, "no-fsync", false, "do not fsync the journal (benchmarks only: acknowledged orders may be lost)")
 		fs.IntVar(&o.TradeRing, "trade-ring", o.TradeRing, "trades kept per symbol for StreamTrades resumption")
+		fs.IntVar(&o.DoneOrders, "done-orders", 100000, "finished (filled or cancelled) orders GetOrder still answers for (negative: none)")
+		fs.DurationVar(&o.DoneOrderTTL, "done-order-ttl", time.Hour, "how long GetOrder answers for a finished order (negative: no time bound)")
 		fs.Var(&mem, "memory", "memory estimate of the engine (raised to 1.5x the books at the last unload)")
 		fs.IntVar(&priority, "priority", int(o.Priority), "priority of the engine's memory lease (lower is more important)")
 		fs.DurationVar(&o.InitTimeout, "init-timeout", o.InitTimeout, "how long loading the engine may take")

@@ -12,6 +12,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/tradsys/mesh/proto v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/services/coordinator v0.0.0-00010101000000-000000000000
+	github.com/tradsys/mesh/services/historical v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/services/matching v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/services/risk v0.0.0-00010101000000-000000000000
 	go.etcd.io/bbolt v1.5.0
@@ -81,3 +82,5 @@ replace github.com/tradsys/mesh/services/coordinator => ../coordinator
 replace github.com/tradsys/mesh/services/matching => ../matching
 
 replace github.com/tradsys/mesh/services/risk => ../risk
+
+replace github.com/tradsys/mesh/services/historical => ../historical

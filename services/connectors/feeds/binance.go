@@ -79,6 +79,9 @@ type BinanceConfig struct {
 	Name      string // default "binance"
 	// Seed of the jitter source (0 = random).
 	Seed uint64
+	// OnError, when set, hears every failed or lost connection (with the
+	// failed attempts so far) as it happens, for the service's log.
+	OnError func(err error, dialErrors uint64)
 }
 
 // Binance is a Connector for Binance's public WebSocket market data. It
@@ -190,6 +193,9 @@ func (b *Binance) run(ctx context.Context, out Publisher) error {
 		}
 		if err != nil {
 			b.c.setErr(err)
+			if b.cfg.OnError != nil {
+				b.cfg.OnError(err, b.c.dialErrors.Load())
+			}
 		}
 		if gotData {
 			attempt = 0

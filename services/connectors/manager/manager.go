@@ -69,7 +69,22 @@ const (
 	StateIdle
 	StateStopping
 	StateFailed
+	StateConnecting // loaded, not connected to its venue (retrying)
 )
+
+// UnreachableError is a connector that has not reached its venue for a
+// while: streams end with it so callers learn why no data comes.
+type UnreachableError struct {
+	Connector string
+	For       time.Duration
+	Attempts  uint64
+	Cause     error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("connector %s has not reached its venue for %s (%d failed attempts, still retrying): %v",
+		e.Connector, e.For, e.Attempts, e.Cause)
+}
 
 // Errors; the gRPC layer maps each to a code.
 var (
@@ -175,7 +190,7 @@ type Info struct {
 }
 
 // build makes a feeds connector from cfg.
-func build(cfg *Config) (feeds.Connector, []string, error) {
+func build(cfg *Config, log *zap.Logger) (feeds.Connector, []string, error) {
 	switch cfg.Kind {
 	case KindSimulator:
 		c, err := feeds.NewSimulator(cfg.Simulator)
@@ -209,7 +224,15 @@ func build(cfg *Config) (feeds.Connector, []string, error) {
 		}
 		return c, syms, nil
 	case KindBinance:
-		c, err := feeds.NewBinance(cfg.Binance)
+		bc := cfg.Binance
+		if log != nil {
+			name := cfg.Name
+			bc.OnError = func(err error, dialErrors uint64) {
+				log.Warn("binance connector cannot reach its venue; retrying", zap.String("connector", name),
+					zap.String("url", bc.URL), zap.Uint64("failed_attempts", dialErrors), zap.Error(err))
+			}
+		}
+		c, err := feeds.NewBinance(bc)
 		if err != nil {
 			return nil, nil, &ConfigError{Field: "binance", Err: err}
 		}
@@ -270,7 +293,7 @@ func (m *Manager) Connect(ctx context.Context, cfg Config) (Info, error) {
 		cfg.Name = cfg.Kind.String()
 	}
 	// Validate by building once; Init builds a fresh instance per load.
-	if _, _, err := build(&cfg); err != nil {
+	if _, _, err := build(&cfg, nil); err != nil {
 		return Info{}, err
 	}
 	c, err := m.connFor(ctx, cfg.Name)
@@ -299,6 +322,28 @@ func (m *Manager) Connect(ctx context.Context, cfg Config) (Info, error) {
 		return Info{}, err
 	}
 	return c.Info(), nil
+}
+
+// Restore configures a connector without loading it (IDLE): a definition
+// kept from a previous run, loaded by its first reader.
+func (m *Manager) Restore(ctx context.Context, cfg Config) error {
+	if cfg.Name == "" {
+		cfg.Name = cfg.Kind.String()
+	}
+	if _, _, err := build(&cfg, nil); err != nil {
+		return err
+	}
+	c, err := m.connFor(ctx, cfg.Name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg != nil {
+		return fmt.Errorf("%w: %s", ErrAlreadyConnected, cfg.Name)
+	}
+	c.cfg, c.kind, c.symbols = &cfg, cfg.Kind, nil
+	return nil
 }
 
 // Disconnect stops and unloads a connector and forgets its configuration.
@@ -399,6 +444,9 @@ func (c *Conn) Info() Info {
 		if info.Stats.Running {
 			info.State = StateRunning
 		}
+		if info.Stats.Running && c.kind == KindBinance && !info.Stats.Connected {
+			info.State = StateConnecting // not RUNNING: no data is coming
+		}
 	case lazy.Draining:
 		info.State = StateStopping
 	case lazy.Failed:
@@ -428,7 +476,7 @@ func (c *Conn) init(ctx context.Context) error {
 	if c.cfg == nil {
 		return fmt.Errorf("%w: %s was disconnected", ErrNotFound, c.name)
 	}
-	conn, syms, err := build(c.cfg)
+	conn, syms, err := build(c.cfg, c.m.log)
 	if err != nil {
 		return err
 	}

@@ -25,13 +25,25 @@ type ConnectorService struct {
 	m *manager.Manager
 	// SymbolPoll is how often a stream of "every symbol" looks for new ones.
 	SymbolPoll time.Duration
+	mu         sync.Mutex
+	defs       *definitions // nil: definitions are not kept (no data directory)
+	// UnreachableAfter ends a stream with UNAVAILABLE (and the cause) once
+	// its connector has not been connected to its venue for this long, so
+	// a caller is told rather than left waiting.
+	UnreachableAfter time.Duration
 }
 
 // Register serves m on s.
 func Register(s *grpc.Server, m *manager.Manager) *ConnectorService {
-	svc := &ConnectorService{m: m, SymbolPoll: 100 * time.Millisecond}
+	svc := &ConnectorService{m: m, SymbolPoll: 100 * time.Millisecond, UnreachableAfter: 10 * time.Second}
 	connectorsv1.RegisterConnectorServiceServer(s, svc)
 	return svc
+}
+
+func (s *ConnectorService) definitions() *definitions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.defs
 }
 
 func configFromPB(r *connectorsv1.ConnectRequest) (manager.Config, error) {
@@ -79,12 +91,13 @@ var kindPB = map[manager.Kind]connectorsv1.ConnectorKind{
 }
 
 var statePB = map[manager.State]connectorsv1.ConnectorState{
-	manager.StateStarting: connectorsv1.ConnectorState_CONNECTOR_STATE_STARTING,
-	manager.StateRunning:  connectorsv1.ConnectorState_CONNECTOR_STATE_RUNNING,
-	manager.StateFinished: connectorsv1.ConnectorState_CONNECTOR_STATE_FINISHED,
-	manager.StateIdle:     connectorsv1.ConnectorState_CONNECTOR_STATE_IDLE,
-	manager.StateStopping: connectorsv1.ConnectorState_CONNECTOR_STATE_STOPPING,
-	manager.StateFailed:   connectorsv1.ConnectorState_CONNECTOR_STATE_FAILED,
+	manager.StateStarting:   connectorsv1.ConnectorState_CONNECTOR_STATE_STARTING,
+	manager.StateRunning:    connectorsv1.ConnectorState_CONNECTOR_STATE_RUNNING,
+	manager.StateFinished:   connectorsv1.ConnectorState_CONNECTOR_STATE_FINISHED,
+	manager.StateIdle:       connectorsv1.ConnectorState_CONNECTOR_STATE_IDLE,
+	manager.StateStopping:   connectorsv1.ConnectorState_CONNECTOR_STATE_STOPPING,
+	manager.StateFailed:     connectorsv1.ConnectorState_CONNECTOR_STATE_FAILED,
+	manager.StateConnecting: connectorsv1.ConnectorState_CONNECTOR_STATE_CONNECTING,
 }
 
 func infoPB(i manager.Info) *connectorsv1.Connector {
@@ -112,6 +125,9 @@ func (s *ConnectorService) Connect(ctx context.Context, r *connectorsv1.ConnectR
 	if err != nil {
 		return nil, togRPCError(err)
 	}
+	if err := s.definitions().put(info.Name, r); err != nil {
+		return nil, togRPCError(&definitionError{connector: info.Name, what: "connected, but its definition was not saved (it will not survive a restart)", err: err})
+	}
 	return &connectorsv1.ConnectResponse{Connector: infoPB(info)}, nil
 }
 
@@ -119,6 +135,9 @@ func (s *ConnectorService) Disconnect(ctx context.Context, r *connectorsv1.Disco
 	info, err := s.m.Disconnect(ctx, r.GetName())
 	if err != nil {
 		return nil, togRPCError(err)
+	}
+	if err := s.definitions().remove(r.GetName()); err != nil {
+		return nil, togRPCError(&definitionError{connector: r.GetName(), what: "disconnected, but its saved definition was not removed (it comes back after a restart)", err: err})
 	}
 	return &connectorsv1.DisconnectResponse{Connector: infoPB(info)}, nil
 }
@@ -262,6 +281,7 @@ func (s *ConnectorService) StreamMarketData(r *connectorsv1.StreamMarketDataRequ
 	go func() {
 		t := time.NewTicker(s.SymbolPoll)
 		defer t.Stop()
+		connectedAt := time.Now() // the last time the connector was not known to be cut off
 		for {
 			select {
 			case <-ctx.Done():
@@ -271,6 +291,16 @@ func (s *ConnectorService) StreamMarketData(r *connectorsv1.StreamMarketDataRequ
 			if st := c.Component().Status().State; st != lazy.Active {
 				select {
 				case events <- item{err: manager.ErrUnloading}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			if info := c.Info(); info.State != manager.StateConnecting {
+				connectedAt = time.Now()
+			} else if s.UnreachableAfter > 0 && time.Since(connectedAt) > s.UnreachableAfter {
+				select {
+				case events <- item{err: &manager.UnreachableError{Connector: info.Name, For: s.UnreachableAfter,
+					Attempts: info.Stats.DialErrors, Cause: info.Stats.LastError}}:
 				case <-ctx.Done():
 				}
 				return

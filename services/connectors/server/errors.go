@@ -32,6 +32,8 @@ func togRPCError(err error) error {
 		slow        *feeds.SlowConsumerError
 		unavailable *lazy.UnavailableError
 		coordDown   *coordclient.Unavailable
+		unreachable *manager.UnreachableError
+		notSaved    *definitionError
 	)
 	code, reason, meta := codes.Internal, "INTERNAL", map[string]string{}
 	switch {
@@ -46,6 +48,12 @@ func togRPCError(err error) error {
 		code, reason = codes.AlreadyExists, "ALREADY_CONNECTED"
 	case errors.Is(err, manager.ErrUnloading):
 		code, reason = codes.Unavailable, "CONNECTOR_UNLOADING"
+	case errors.As(err, &notSaved):
+		code, reason = codes.Internal, "DEFINITION_NOT_SAVED"
+		meta["connector"] = notSaved.connector
+	case errors.As(err, &unreachable):
+		code, reason = codes.Unavailable, "VENUE_UNREACHABLE"
+		meta["connector"], meta["failed_attempts"] = unreachable.Connector, fmt.Sprint(unreachable.Attempts)
 	case errors.As(err, &gone):
 		code, reason = codes.OutOfRange, "SEQUENCE_GONE"
 		meta["symbol"], meta["requested"], meta["oldest"] = gone.Symbol, fmt.Sprint(gone.Requested), fmt.Sprint(gone.Oldest)

@@ -33,7 +33,8 @@ import (
 type Config struct {
 	// Prefix is the etcd key prefix for all state; default "/tradsys/".
 	Prefix string
-	// Budget is the global memory budget in bytes.
+	// Budget is the global memory budget in bytes the first replica stores
+	// in etcd; once stored, the stored one applies (see budget.go).
 	Budget int64
 	// PreemptGrace is how long a preempted holder has to release.
 	PreemptGrace time.Duration
@@ -88,6 +89,11 @@ type Coordinator struct {
 	// replica serves from etcd (a session's lease never changes).
 	known sync.Map
 
+	// seenBudget is the stored budget as this replica last read it;
+	// budgetDiffLogged makes a flag that differs from it logged once.
+	seenBudget       atomic.Int64
+	budgetDiffLogged atomic.Bool
+
 	mu sync.Mutex
 	st *state // non-nil while this replica leads and has loaded the state
 }
@@ -135,8 +141,19 @@ func New(cli *clientv3.Client, cfg Config, log *zap.Logger, reg prometheus.Regis
 	return c
 }
 
-// Budget is the configured memory budget.
-func (c *Coordinator) Budget() int64 { return c.cfg.Budget }
+// Budget is the memory budget in force: the stored one while this replica
+// leads, else the one it last saw stored, else its flag's.
+func (c *Coordinator) Budget() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st != nil {
+		return c.st.budget
+	}
+	if b := c.seenBudget.Load(); b > 0 {
+		return b
+	}
+	return c.cfg.Budget
+}
 
 func (c *Coordinator) key(parts ...string) string { return c.cfg.Prefix + strings.Join(parts, "") }
 
@@ -144,6 +161,7 @@ const (
 	kSessions   = "sessions/"
 	kLeases     = "mem/leases/"
 	kEpoch      = "mem/epoch"
+	kBudget     = "mem/budget"
 	kLocks      = "locks/"
 	kComponents = "components/"
 	kElection   = "election/"
@@ -176,7 +194,7 @@ func (c *Coordinator) Status() (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	s := Status{BudgetBytes: c.cfg.Budget, UsedBytes: st.used, Sessions: len(st.sessions), Leases: len(st.leases),
+	s := Status{BudgetBytes: st.budget, UsedBytes: st.used, Sessions: len(st.sessions), Leases: len(st.leases),
 		MemoryWaiters: len(st.memQ), Leader: c.Leader(), Replica: c.cfg.Advertise}
 	for _, ls := range st.locks {
 		if ls.holder != nil {

@@ -198,6 +198,14 @@ func (e *InProgressError) Error() string {
 	return e.What + " is still in progress (its etcd write is not settled); retry"
 }
 
+// RevokedError is a growth asked of a lease that has a revocation notice
+// out: it is to be released, not grown.
+type RevokedError struct{ LeaseID, Component string }
+
+func (e *RevokedError) Error() string {
+	return fmt.Sprintf("lease %s of %q is being revoked (preempted or over a lowered budget): release it rather than grow it", e.LeaseID, e.Component)
+}
+
 // CycleError is a component dependency cycle.
 type CycleError struct{ Cycle []string }
 

@@ -28,6 +28,8 @@ const (
 	EventLeaderChanged
 	EventLockTimeout
 	EventComponentRemoved
+	EventBudgetChanged
+	EventMemoryResized
 )
 
 // Event is one thing the coordinator did.

@@ -27,6 +27,10 @@ type lease struct {
 	revokeTimer *time.Timer
 	gone        chan struct{} // closed when removed
 	requestID   string
+	resizing    bool       // a resize is waiting or being committed
+	growth      *memWaiter // the waiting growth, if any
+	used        int64      // what the holder last reported it uses
+	usedKnown   bool
 }
 
 type memResult struct {
@@ -39,7 +43,8 @@ type memWaiter struct {
 	sess   *session
 	seq    uint64
 	since  time.Time
-	chosen bool // taken off the queue for a grant being committed
+	chosen bool   // taken off the queue for a grant being committed
+	resize *lease // a growth of this lease by req.Bytes, not a new lease
 	done   chan memResult
 }
 
@@ -60,14 +65,15 @@ func (w *memWaiter) before(o *memWaiter) bool {
 
 // AcquireMemory grants req.Bytes of the budget, waiting up to req.Wait.
 func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lease, error) {
-	if req.Bytes > c.cfg.Budget {
-		return Lease{}, &TooLargeError{Requested: req.Bytes, Budget: c.cfg.Budget}
-	}
 	c.mu.Lock()
 	st, s, err := c.sessionLocked(ctx, req.SessionID)
 	if err != nil {
 		c.mu.Unlock()
 		return Lease{}, err
+	}
+	if req.Bytes > st.budget {
+		c.mu.Unlock()
+		return Lease{}, &TooLargeError{Requested: req.Bytes, Budget: st.budget}
 	}
 	if id := req.RequestID; id != "" {
 		// A retry: answer with what its first attempt got.
@@ -85,8 +91,22 @@ func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lea
 		c.mu.Unlock()
 		return Lease{}, err
 	}
+	w := &memWaiter{req: req, sess: s, done: make(chan memResult, 1)}
+	r := c.waitLocked(ctx, st, w)
+	if r.err == nil && ctx.Err() != nil {
+		// Granted, but nobody is listening any more: give it back.
+		_ = c.ReleaseMemory(context.WithoutCancel(ctx), req.SessionID, r.lease.ID)
+		return Lease{}, ctx.Err()
+	}
+	return r.lease, r.err
+}
+
+// waitLocked queues w, schedules, and waits for its outcome up to
+// w.req.Wait; it is entered with c.mu held and returns with it released.
+func (c *Coordinator) waitLocked(ctx context.Context, st *state, w *memWaiter) memResult {
+	req, s := w.req, w.sess
 	st.arrivals++
-	w := &memWaiter{req: req, sess: s, seq: st.arrivals, since: time.Now(), done: make(chan memResult, 1)}
+	w.seq, w.since = st.arrivals, time.Now()
 	i := sort.Search(len(st.memQ), func(i int) bool { return w.before(st.memQ[i]) })
 	st.memQ = append(st.memQ, nil)
 	copy(st.memQ[i+1:], st.memQ[i:])
@@ -102,7 +122,7 @@ func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lea
 			e := c.notGrantedLocked(st, w)
 			c.removeMemWaiterLocked(st, w)
 			c.mu.Unlock()
-			return Lease{}, e
+			return memResult{err: e}
 		}
 		c.emit(Event{Type: EventMemoryWaiting, SessionID: s.id, Owner: s.owner, Component: req.Component,
 			Bytes: req.Bytes, Priority: req.Priority})
@@ -128,19 +148,14 @@ func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lea
 			c.scheduleLocked(st) // the head may have left: others may fit now
 			c.mu.Unlock()
 			if ctx.Err() != nil {
-				return Lease{}, ctx.Err()
+				return memResult{err: ctx.Err()}
 			}
-			return Lease{}, e
+			return memResult{err: e}
 		}
 		c.mu.Unlock()
 		r = <-w.done
 	}
-	if r.err == nil && ctx.Err() != nil {
-		// Granted, but nobody is listening any more: give it back.
-		_ = c.ReleaseMemory(context.WithoutCancel(ctx), req.SessionID, r.lease.ID)
-		return Lease{}, ctx.Err()
-	}
-	return r.lease, r.err
+	return r
 }
 
 func (c *Coordinator) notGrantedLocked(st *state, w *memWaiter) error {
@@ -152,8 +167,8 @@ func (c *Coordinator) notGrantedLocked(st *state, w *memWaiter) error {
 		ahead++
 	}
 	c.m.denials.Inc()
-	e := &NotGrantedError{Component: w.req.Component, Requested: w.req.Bytes, Free: c.cfg.Budget - st.used,
-		Budget: c.cfg.Budget, Waited: time.Since(w.since), Ahead: ahead, Holders: holdersLocked(st)}
+	e := &NotGrantedError{Component: w.req.Component, Requested: w.req.Bytes, Free: max(st.budget-st.used, 0),
+		Budget: st.budget, Waited: time.Since(w.since), Ahead: ahead, Holders: holdersLocked(st)}
 	c.emit(Event{Type: EventMemoryDenied, SessionID: w.sess.id, Owner: w.sess.owner, Component: w.req.Component,
 		Bytes: w.req.Bytes, Priority: w.req.Priority, Message: e.Error()})
 	return e
@@ -188,6 +203,9 @@ func (c *Coordinator) removeMemWaiterLocked(st *state, w *memWaiter) {
 	if w.sess.waitByRequest[w.req.RequestID] == w {
 		delete(w.sess.waitByRequest, w.req.RequestID)
 	}
+	if w.resize != nil && w.resize.growth == w {
+		w.resize.growth, w.resize.resizing = nil, false
+	}
 	c.updateGaugesLocked()
 }
 
@@ -198,7 +216,7 @@ func (c *Coordinator) removeMemWaiterLocked(st *state, w *memWaiter) {
 func (c *Coordinator) scheduleLocked(st *state) {
 	for len(st.memQ) > 0 {
 		w := st.memQ[0]
-		free := c.cfg.Budget - st.used
+		free := st.budget - st.used
 		if w.req.Bytes > free {
 			if w.req.Wait > 0 {
 				c.preemptForLocked(st, w, free)
@@ -212,7 +230,11 @@ func (c *Coordinator) scheduleLocked(st *state) {
 			delete(w.sess.waitByRequest, w.req.RequestID)
 		}
 		w.chosen = true
-		c.grantLocked(st, w)
+		if w.resize != nil {
+			c.growLocked(st, w)
+		} else {
+			c.grantLocked(st, w)
+		}
 	}
 }
 
@@ -267,7 +289,7 @@ func (c *Coordinator) grantLocked(st *state, w *memWaiter) {
 func (c *Coordinator) leaseInfo(l *lease) Lease {
 	return Lease{ID: l.id, SessionID: l.sess.id, Owner: l.sess.owner, Component: l.component, Bytes: l.bytes,
 		Priority: l.priority, Preemptible: l.preemptible, FencingToken: l.token, GrantedAt: l.grantedAt, RevokeAt: l.revokeAt,
-		RequestID: l.requestID}
+		RequestID: l.requestID, Used: l.used, UsedKnown: l.usedKnown}
 }
 
 // preemptForLocked sends revocation notices to enough preemptible leases of
@@ -292,13 +314,7 @@ func (c *Coordinator) preemptForLocked(st *state, w *memWaiter, free int64) {
 	if need <= 0 {
 		return
 	}
-	sort.Slice(candidates, func(i, j int) bool {
-		a, b := candidates[i], candidates[j]
-		if a.priority != b.priority {
-			return a.priority > b.priority
-		}
-		return a.grantedAt.After(b.grantedAt)
-	})
+	preemptionOrder(candidates)
 	var victims []*lease
 	for _, l := range candidates {
 		if need <= 0 {
@@ -310,14 +326,36 @@ func (c *Coordinator) preemptForLocked(st *state, w *memWaiter, free int64) {
 	if need > 0 {
 		return
 	}
+	c.revokeLocked(st, victims, "preempted by "+w.req.Component+" (priority "+strconv.Itoa(int(w.req.Priority))+")")
+}
+
+// preemptionOrder sorts candidates for preemption: least important (largest
+// priority number) first, then newest first.
+func preemptionOrder(candidates []*lease) {
+	sort.Slice(candidates, func(i, j int) bool {
+		a, b := candidates[i], candidates[j]
+		if a.priority != b.priority {
+			return a.priority > b.priority
+		}
+		return a.grantedAt.After(b.grantedAt)
+	})
+}
+
+// revokeLocked sends revocation notices: each lease must be released within
+// the grace period or it is released by force. A growth the lease was
+// waiting for is refused: the lease is on its way out.
+func (c *Coordinator) revokeLocked(st *state, victims []*lease, why string) {
 	deadline := time.Now().Add(c.cfg.PreemptGrace)
 	for _, l := range victims {
 		l.revokeAt = deadline
 		c.m.preemptions.Inc()
+		if g := l.growth; g != nil && !g.chosen {
+			c.removeMemWaiterLocked(st, g)
+			g.finish(memResult{err: &RevokedError{LeaseID: l.id, Component: l.component}})
+		}
 		c.emit(Event{Type: EventMemoryPreempting, SessionID: l.sess.id, Owner: l.sess.owner, Component: l.component,
 			LeaseID: l.id, Bytes: l.bytes, Priority: l.priority, FencingToken: l.token, Deadline: deadline,
-			Message: "preempted by " + w.req.Component + " (priority " + strconv.Itoa(int(w.req.Priority)) + "); release before the deadline"})
-		l := l
+			Message: why + "; release before the deadline"})
 		l.revokeTimer = time.AfterFunc(c.cfg.PreemptGrace, func() { c.forceRelease(st, l) })
 	}
 }
@@ -405,6 +443,10 @@ func (c *Coordinator) removeLeaseLocked(st *state, l *lease, ev EventType, why s
 	st.used -= l.bytes
 	if l.revokeTimer != nil {
 		l.revokeTimer.Stop()
+	}
+	if g := l.growth; g != nil && !g.chosen {
+		c.removeMemWaiterLocked(st, g)
+		g.finish(memResult{err: &NotFoundError{Kind: "lease", ID: l.id}})
 	}
 	close(l.gone)
 	if ev != EventUnspecified {

@@ -9,6 +9,7 @@ type Metrics struct {
 	grants, releases, denials      prometheus.Counter
 	preemptions, forced, deadlocks prometheus.Counter
 	lockGrants, lockTimeouts       prometheus.Counter
+	resizes                        prometheus.Counter
 	lockWait, memWait              prometheus.Histogram
 	batchSize                      prometheus.Histogram
 }
@@ -38,6 +39,7 @@ func newMetrics(reg prometheus.Registerer, lockCounts func() (held, waiting int)
 		deadlocks:    c("deadlocks_total", "Lock requests refused because they would deadlock."),
 		lockGrants:   c("lock_grants_total", "Locks granted."),
 		lockTimeouts: c("lock_timeouts_total", "Lock requests that timed out."),
+		resizes:      c("memory_resizes_total", "Memory leases resized (grown or shrunk)."),
 		lockWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tradsys_coordinator_lock_wait_seconds",
 			Help: "Time from AcquireLock to grant.", Buckets: waitBuckets}),
 		memWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tradsys_coordinator_memory_wait_seconds",
@@ -52,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, lockCounts func() (held, waiting int)
 			func() float64 { _, waiting := lockCounts(); return float64(waiting) }),
 	)
 	reg.MustRegister(m.budget, m.used, m.leases, m.sessions, m.memWaiters, m.leader,
-		m.grants, m.releases, m.denials, m.preemptions, m.forced, m.deadlocks, m.lockGrants, m.lockTimeouts,
+		m.grants, m.releases, m.denials, m.preemptions, m.forced, m.deadlocks, m.lockGrants, m.lockTimeouts, m.resizes,
 		m.lockWait, m.memWait, m.batchSize)
 	return m
 }

@@ -23,6 +23,7 @@ type state struct {
 	leases     map[string]*lease
 	leaseOrder *btree.BTreeG[string] // lease ids in order, for paging lists in O(page)
 	used       int64
+	budget     int64 // the stored budget (kBudget), not this replica's flag
 	memQ       []*memWaiter
 	arrivals   uint64
 	locks      map[string]*lockState
@@ -48,6 +49,9 @@ type leaseRecord struct {
 	GrantedAt   time.Time `json:"granted_at"`
 	Index       int       `json:"idx"`
 	RequestID   string    `json:"request_id,omitempty"`
+	// Token is the fencing token the lease was granted with, written when
+	// a resize rewrites the record (its revision no longer makes the token).
+	Token uint64 `json:"token,omitempty"`
 }
 
 type lockRecord struct {
@@ -92,6 +96,10 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 			leaseKVs = append(leaseKVs, kv)
 		case k == kEpoch:
 			st.epochRev = kv.ModRevision
+		case k == kBudget:
+			if b, err := parseBudget(kv.Value); err == nil {
+				st.budget = b
+			}
 		case strings.HasPrefix(k, kLocks):
 			lockKVs = append(lockKVs, kv)
 		case strings.HasPrefix(k, kComponents):
@@ -100,6 +108,9 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 				st.components[comp.Name] = &comp
 			}
 		}
+	}
+	if st.budget <= 0 {
+		st.budget = c.cfg.Budget
 	}
 	for _, kv := range leaseKVs {
 		var r leaseRecord
@@ -115,6 +126,9 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 			bytes: r.Bytes, priority: r.Priority, preemptible: r.Preemptible,
 			token: fencingToken(kv.ModRevision, r.Index), rev: kv.ModRevision, grantedAt: r.GrantedAt,
 			gone: make(chan struct{}), requestID: r.RequestID,
+		}
+		if r.Token != 0 {
+			l.token = r.Token
 		}
 		st.leases[l.id], s.leases[l.id] = l, l
 		st.leaseOrder.ReplaceOrInsert(l.id)
@@ -178,6 +192,7 @@ func (c *Coordinator) updateGaugesLocked() {
 		return
 	}
 	c.m.used.WithLabelValues().Set(float64(st.used))
+	c.m.budget.WithLabelValues().Set(float64(st.budget))
 	c.m.leases.WithLabelValues().Set(float64(len(st.leases)))
 	c.m.sessions.WithLabelValues().Set(float64(len(st.sessions)))
 	c.m.memWaiters.Set(float64(len(st.memQ)))

@@ -20,6 +20,9 @@ import (
 func (c *Coordinator) Run(ctx context.Context) error {
 	go c.observeLeader(ctx)
 	c.dropOwnStaleCandidacy(ctx)
+	if _, err := c.ensureBudget(ctx); err != nil {
+		c.log.Warn("cannot read or store the memory budget yet; retried when elected", zap.Error(err))
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		sess, err := concurrency.NewSession(c.cli, concurrency.WithTTL(c.cfg.ElectionTTL), concurrency.WithContext(ctx))
@@ -114,6 +117,9 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 		case <-tctx.Done():
 		}
 	}()
+	if _, err := c.ensureBudget(tctx); err != nil {
+		return fmt.Errorf("memory budget: %w", err)
+	}
 	st, rev, err := c.load(tctx)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
@@ -134,6 +140,9 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 	c.st = st
 	c.leading.Store(true)
 	c.updateGaugesLocked()
+	// A budget lowered under a previous leader whose revocation notices
+	// died with it: ask again.
+	c.fitBudgetLocked(st, "the leases exceed the memory budget")
 	c.mu.Unlock()
 	c.m.leader.Set(1)
 	c.leaderAddr.Store(c.cfg.Advertise)

@@ -43,6 +43,9 @@ type Lease struct {
 	GrantedAt    time.Time
 	RevokeAt     time.Time // zero unless a revocation notice is out
 	RequestID    string
+	// Used is what the holder last reported it uses, if UsedKnown.
+	Used      int64
+	UsedKnown bool
 }
 
 // MemoryRequest asks for bytes of the budget.

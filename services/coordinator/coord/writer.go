@@ -52,6 +52,10 @@ type wop struct {
 	build func(idx int) []clientv3.Op
 	keys  []string // keys written, to keep one key per transaction
 	grant bool     // a memory grant: fence with the epoch
+	// alone commits the op in a transaction of its own, so no decision
+	// shares its revision (a budget change: every grant in etcd's history is
+	// then judged against one budget).
+	alone bool
 	// done gets the revision of the commit and the op's index in its batch
 	// (together they make the fencing token), or an error.
 	done func(rev int64, idx int, err error)
@@ -136,6 +140,13 @@ func (w *writer) run(ctx context.Context) {
 				if op.nops+txnReserve > w.maxOps || op.ncmps+2*txnReserve > w.maxOps || op.size > w.maxBytes {
 					// Refused before submission as a rule; this is the guard.
 					op.done(0, 0, &InvalidError{Field: "request", Reason: "too large for one etcd transaction"})
+					continue
+				}
+				if op.alone {
+					w.commit(ctx, batch)
+					w.commit(ctx, []*wop{op})
+					batch, seen = nil, map[string]bool{}
+					nops, ncmps, size = txnReserve, 2*txnReserve, 0
 					continue
 				}
 				dup := false

@@ -97,13 +97,48 @@ func (s *Service) ListLeases(ctx context.Context, r *coordinatorv1.ListLeasesReq
 	}
 	out := &coordinatorv1.ListLeasesResponse{NextPageToken: next}
 	for _, l := range leases {
-		ml := &coordinatorv1.MemoryLease{LeaseId: l.ID, SessionId: l.SessionID, Owner: l.Owner, Component: l.Component,
-			Bytes: l.Bytes, Priority: l.Priority, Preemptible: l.Preemptible, FencingToken: l.FencingToken,
-			GrantedAt: timestamppb.New(l.GrantedAt), RequestId: l.RequestID}
-		if !l.RevokeAt.IsZero() {
-			ml.RevokeAt = timestamppb.New(l.RevokeAt)
-		}
-		out.Leases = append(out.Leases, ml)
+		out.Leases = append(out.Leases, memoryLease(l))
+	}
+	return out, nil
+}
+
+func memoryLease(l coord.Lease) *coordinatorv1.MemoryLease {
+	ml := &coordinatorv1.MemoryLease{LeaseId: l.ID, SessionId: l.SessionID, Owner: l.Owner, Component: l.Component,
+		Bytes: l.Bytes, Priority: l.Priority, Preemptible: l.Preemptible, FencingToken: l.FencingToken,
+		GrantedAt: timestamppb.New(l.GrantedAt), RequestId: l.RequestID}
+	if !l.RevokeAt.IsZero() {
+		ml.RevokeAt = timestamppb.New(l.RevokeAt)
+	}
+	if l.UsedKnown {
+		ml.UsedBytes = &l.Used
+	}
+	return ml
+}
+
+func (s *Service) ResizeMemory(ctx context.Context, r *coordinatorv1.ResizeMemoryRequest) (*coordinatorv1.ResizeMemoryResponse, error) {
+	l, err := s.c.ResizeMemory(ctx, coord.ResizeRequest{SessionID: r.GetSessionId(), LeaseID: r.GetLeaseId(), Bytes: r.GetBytes(),
+		Wait: r.GetWaitTimeout().AsDuration(), Used: r.GetUsedBytes(), UsedKnown: r.UsedBytes != nil})
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	return &coordinatorv1.ResizeMemoryResponse{Bytes: l.Bytes, FencingToken: l.FencingToken}, nil
+}
+
+func (s *Service) SetBudget(ctx context.Context, r *coordinatorv1.SetBudgetRequest) (*coordinatorv1.SetBudgetResponse, error) {
+	if err := s.ids.mayOperate(ctx, "setting the memory budget"); err != nil {
+		return nil, togRPCError(err)
+	}
+	by := coord.Caller(ctx)
+	if by == "" {
+		by = "SetBudget (no TLS identity)"
+	}
+	ch, err := s.c.SetBudget(ctx, r.GetBudgetBytes(), by)
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	out := &coordinatorv1.SetBudgetResponse{BudgetBytes: ch.Budget, PreviousBudgetBytes: ch.Previous, UsedBytes: ch.Used, OverBytes: ch.Over}
+	for _, l := range ch.Preempted {
+		out.Preempted = append(out.Preempted, memoryLease(l))
 	}
 	return out, nil
 }

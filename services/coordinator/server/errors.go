@@ -37,6 +37,7 @@ func togRPCError(err error) error {
 		notHeld    *coord.NotHeldError
 		inProgress *coord.InProgressError
 		cycle      *coord.CycleError
+		revoked    *coord.RevokedError
 	)
 	code, reason, meta := codes.Internal, "INTERNAL", map[string]string{}
 	switch {
@@ -87,6 +88,9 @@ func togRPCError(err error) error {
 		code, reason = codes.FailedPrecondition, "LOCK_NOT_HELD"
 	case errors.As(err, &inProgress):
 		code, reason = codes.Unavailable, "IN_PROGRESS"
+	case errors.As(err, &revoked):
+		code, reason = codes.FailedPrecondition, "LEASE_BEING_REVOKED"
+		meta["lease"] = revoked.LeaseID
 	case errors.As(err, &cycle):
 		code, reason = codes.InvalidArgument, "DEPENDENCY_CYCLE"
 		meta["field"] = "dependencies"

@@ -17,8 +17,11 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// budgetAuditor replays etcd's own history of memory lease keys and checks,
-// at every revision, that the bytes granted never exceed the budget.
+// budgetAuditor replays etcd's own history of memory lease keys and of the
+// stored budget and checks, at every revision where a lease was granted or
+// grew, that the bytes granted do not exceed the budget then in force. (A
+// lowered budget may be below what is leased, until preemption brings the
+// leases under it; no grant may happen meanwhile.)
 type budgetAuditor struct {
 	t       *testing.T
 	budget  int64
@@ -27,6 +30,8 @@ type budgetAuditor struct {
 	sum     int64
 	maxSeen int64
 	revs    int
+	grew    bool // a lease was created or grew in the revision being read
+	resized int  // revisions in which an existing lease changed size
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -38,7 +43,7 @@ func auditBudget(t *testing.T, etcdEndpoint string, budget int64) *budgetAuditor
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &budgetAuditor{t: t, budget: budget, leases: map[string]int64{}, cancel: cancel, done: make(chan struct{})}
-	wch := cli.Watch(ctx, "/tradsys/mem/leases/", clientv3.WithPrefix(), clientv3.WithRev(1))
+	wch := cli.Watch(ctx, "/tradsys/mem/", clientv3.WithPrefix(), clientv3.WithRev(1))
 	go func() {
 		defer close(a.done)
 		defer cli.Close()
@@ -51,6 +56,17 @@ func auditBudget(t *testing.T, etcdEndpoint string, budget int64) *budgetAuditor
 				}
 				rev = ev.Kv.ModRevision
 				k := string(ev.Kv.Key)
+				switch {
+				case k == "/tradsys/mem/budget":
+					var rec struct{ Bytes int64 }
+					if err := json.Unmarshal(ev.Kv.Value, &rec); err != nil || rec.Bytes <= 0 {
+						t.Errorf("budget record %q: %v", ev.Kv.Value, err)
+					}
+					a.budget = rec.Bytes
+					continue
+				case !strings.HasPrefix(k, "/tradsys/mem/leases/"):
+					continue
+				}
 				if ev.Type == clientv3.EventTypeDelete {
 					a.sum -= a.leases[k]
 					delete(a.leases, k)
@@ -60,7 +76,12 @@ func auditBudget(t *testing.T, etcdEndpoint string, budget int64) *budgetAuditor
 				if err := json.Unmarshal(ev.Kv.Value, &rec); err != nil {
 					t.Errorf("lease record %s: %v", k, err)
 				}
-				a.sum += rec.Bytes - a.leases[k]
+				old, existed := a.leases[k]
+				if existed && rec.Bytes != old {
+					a.resized++
+				}
+				a.grew = a.grew || rec.Bytes > old
+				a.sum += rec.Bytes - old
 				a.leases[k] = rec.Bytes
 			}
 			if rev != -1 {
@@ -77,7 +98,9 @@ func (a *budgetAuditor) check(rev int64) {
 	if a.sum > a.maxSeen {
 		a.maxSeen = a.sum
 	}
-	if a.sum > a.budget {
+	grew := a.grew
+	a.grew = false
+	if grew && a.sum > a.budget {
 		a.t.Errorf("budget overrun at etcd revision %d: %d bytes granted of %d", rev, a.sum, a.budget)
 	}
 }
@@ -128,6 +151,19 @@ func churn(t *testing.T, c client, clients int, budget int64, stop <-chan struct
 					grants++
 					mu.Unlock()
 					time.Sleep(time.Duration(rng.Intn(5)) * time.Millisecond)
+					if rng.Intn(2) == 0 {
+						// Grow or shrink it; a refused growth leaves it be.
+						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						_, err := resize(ctx, c, sid, resp.GetLeaseId(), 1+rng.Int63n(budget/3), time.Duration(rng.Intn(20))*time.Millisecond)
+						cancel()
+						switch status.Code(err) {
+						case codes.OK, codes.ResourceExhausted, codes.Unavailable, codes.DeadlineExceeded, codes.NotFound,
+							codes.FailedPrecondition, codes.InvalidArgument: // preempted meanwhile; larger than a lowered budget
+						default:
+							t.Errorf("ResizeMemory: %v", err)
+							return
+						}
+					}
 					_, _ = c.ReleaseMemory(context.Background(), &coordinatorv1.ReleaseMemoryRequest{SessionId: sid, LeaseId: resp.GetLeaseId()})
 				case codes.ResourceExhausted, codes.Unavailable, codes.DeadlineExceeded:
 				case codes.NotFound:
@@ -153,13 +189,21 @@ func TestBudgetNeverExceededUnderConcurrency(t *testing.T) {
 	audit := auditBudget(t, etcd, budget)
 	stop := make(chan struct{})
 	wait := churn(t, c, 24, budget, stop)
-	time.Sleep(3 * time.Second)
+	// The budget is lowered under the churn and raised again: grants and
+	// growths must respect whichever budget is in force.
+	for _, b := range []int64{600, budget, 400, budget} {
+		time.Sleep(600 * time.Millisecond)
+		if _, err := c.SetBudget(ctxT(t), &coordinatorv1.SetBudgetRequest{BudgetBytes: b}); err != nil {
+			t.Fatalf("SetBudget(%d): %v", b, err)
+		}
+	}
+	time.Sleep(600 * time.Millisecond)
 	close(stop)
 	grants := wait()
 	maxSeen, revs := audit.stop()
-	t.Logf("%d grants, %d etcd revisions audited, peak %d of %d bytes", grants, revs, maxSeen, budget)
-	if grants < 50 || maxSeen < budget/2 {
-		t.Fatalf("too little contention to mean anything: %d grants, peak %d", grants, maxSeen)
+	t.Logf("%d grants, %d etcd revisions audited (%d resizes), peak %d of %d bytes", grants, revs, audit.resized, maxSeen, budget)
+	if grants < 50 || maxSeen < budget/2 || audit.resized < 3 {
+		t.Fatalf("too little contention to mean anything: %d grants, %d resizes, peak %d", grants, audit.resized, maxSeen)
 	}
 }
 
@@ -190,7 +234,10 @@ func TestBudgetHeldAcrossLeaderKill(t *testing.T) {
 	close(stop)
 	grants := wait()
 	maxSeen, revs := audit.stop()
-	t.Logf("%d grants, %d revisions audited, peak %d", grants, revs, maxSeen)
+	t.Logf("%d grants, %d revisions audited (%d resizes), peak %d", grants, revs, audit.resized, maxSeen)
+	if audit.resized == 0 {
+		t.Fatal("no resize audited")
+	}
 	leases, err := c.ListLeases(ctxT(t), &coordinatorv1.ListLeasesRequest{SessionId: sid})
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ func actAs(c client, sid string) map[string]error {
 	out["ReleaseLock"] = unlock(ctx, c, sid, "L")
 	_, out["AcquireLock"] = lock(ctx, c, sid, "M", 0)
 	_, out["AcquireMemory"] = acquire(ctx, c, sid, "x", 1, 50, false, 0)
+	_, out["ResizeMemory"] = resize(ctx, c, sid, "some-lease", 1, 0)
 	_, out["CloseSession"] = c.CloseSession(ctx, &coordinatorv1.CloseSessionRequest{SessionId: sid})
 	return out
 }

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/lazy"
 	"github.com/tradsys/mesh/pkg/service"
+	"github.com/tradsys/mesh/pkg/service/servicetest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
@@ -35,6 +35,11 @@ import (
 )
 
 var bg = context.Background()
+
+// sessionTTL of the in-process services' coordinator sessions; benchmarks
+// raise it so a loaded machine's missed keep-alive does not unload them
+// mid-measurement (a lost session unloads everything it leased).
+var sessionTTL = 5 * time.Second
 
 // Test keys: two accounts, and a key with a tiny rate limit.
 const (
@@ -64,41 +69,10 @@ type mesh struct {
 // startService runs one service in-process until the test ends.
 func startService(t testing.TB, name, coordAddr string, setup func(ctx context.Context, s *service.Service) error) *service.Service {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := service.New(service.Config{Name: name},
-		service.Options{Flags: grpcserver.Flags{Coordinator: coordAddr, ShutdownTimeout: 5 * time.Second}, Listener: lis,
-			SessionTTL: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(bg)
-	if err := setup(ctx, s); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s run: %v", name, err)
-		}
-	})
-	return s
+	return servicetest.Start(t, name, coordAddr, sessionTTL, setup).Service
 }
 
-func dialGRPC(t testing.TB, addr string) *grpc.ClientConn {
-	t.Helper()
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func dialGRPC(t testing.TB, addr string) *grpc.ClientConn { return servicetest.Dial(t, addr) }
 
 func startMesh(t testing.TB, tune func(*server.Options)) *mesh {
 	t.Helper()

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/tradsys/mesh/pkg/candlewire"
@@ -222,6 +223,9 @@ func (s *HistoricalService) FollowConnector(_ context.Context, r *historicalv1.F
 	src, err := s.followers.Follow(r.GetAddress(), r.GetConnector(), r.GetSymbols())
 	if err != nil {
 		return nil, togRPCError(&history.SourceError{Field: "address", Err: err})
+	}
+	if err := s.followers.Remember(sources.Follow{Address: r.GetAddress(), Connector: r.GetConnector(), Symbols: r.GetSymbols()}); err != nil {
+		return nil, togRPCError(fmt.Errorf("following %s, but the follow was not kept (it will not survive a restart): %w", src.Name, err))
 	}
 	return &historicalv1.FollowConnectorResponse{Source: &historicalv1.TradeSource{Name: src.Name, Connected: src.Connected()}}, nil
 }

@@ -32,6 +32,8 @@ type Followers struct {
 	mu        sync.Mutex
 	following map[string]bool // source name -> running
 	conns     map[string]*grpc.ClientConn
+	keptPath  string            // follows.json, once KeepFollows is called
+	kept      map[string]Follow // source name -> request, as kept on disk
 }
 
 // New returns Followers that stop when ctx ends.

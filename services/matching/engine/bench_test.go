@@ -4,6 +4,8 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+
+	"github.com/tradsys/mesh/pkg/latency"
 )
 
 // Exchange-core-like benchmark: a real resting book of ~1,000 orders over
@@ -334,7 +336,7 @@ func BenchmarkEngineMixProRata(b *testing.B) { benchMix(b, ProRata{}) }
 // and reports percentiles from a log-linear histogram.
 func BenchmarkEngineLatency(b *testing.B) {
 	st, book, _ := setupBench(b, FIFO{})
-	h := &histogram{}
+	h := &latency.Histogram{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	j := 0
@@ -349,13 +351,13 @@ func BenchmarkEngineLatency(b *testing.B) {
 		j++
 		t0 := time.Now()
 		runBenchOp(book, op)
-		h.record(int64(time.Since(t0)))
+		h.Record(time.Since(t0))
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(h.quantile(0.50)), "p50-ns")
-	b.ReportMetric(float64(h.quantile(0.99)), "p99-ns")
-	b.ReportMetric(float64(h.quantile(0.999)), "p99.9-ns")
-	b.ReportMetric(float64(h.max), "max-ns")
+	b.ReportMetric(float64(h.Quantile(0.50)), "p50-ns")
+	b.ReportMetric(float64(h.Quantile(0.99)), "p99-ns")
+	b.ReportMetric(float64(h.Quantile(0.999)), "p99.9-ns")
+	b.ReportMetric(float64(h.Max()), "max-ns")
 }
 
 // TestBenchStreamSanity checks the generator: book size and level count near

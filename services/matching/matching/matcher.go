@@ -51,7 +51,12 @@ type Config struct {
 	TradeRing int
 	// DefaultAlgorithm for new books (default fifo).
 	DefaultAlgorithm string
-	Logger           *zap.Logger
+	// DoneOrders is how many finished (filled or cancelled) orders GetOrder
+	// still answers for (default 100000; negative: none), each for at most
+	// DoneOrderTTL (default 1h; negative: no time bound). In memory only.
+	DoneOrders   int
+	DoneOrderTTL time.Duration
+	Logger       *zap.Logger
 }
 
 // Matcher is the durable engine. Open loads it, Close snapshots and unloads
@@ -61,6 +66,7 @@ type Matcher struct {
 	log   *zap.Logger
 	fence *fence
 	algo  string // canonical default algorithm
+	done  *doneOrders
 
 	mu    sync.Mutex // serialises apply+enqueue: journal order == apply order
 	st    atomic.Pointer[state]
@@ -114,6 +120,12 @@ func New(cfg Config) (*Matcher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.DoneOrders == 0 {
+		cfg.DoneOrders = 100000
+	}
+	if cfg.DoneOrderTTL == 0 {
+		cfg.DoneOrderTTL = time.Hour
+	}
 	a, err := engine.AlgorithmByName(cfg.DefaultAlgorithm)
 	if err != nil {
 		return nil, &AlgorithmError{Name: cfg.DefaultAlgorithm}
@@ -125,7 +137,7 @@ func New(cfg Config) (*Matcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fence: %w", err)
 	}
-	return &Matcher{cfg: cfg, log: cfg.Logger, fence: f, algo: a.Name()}, nil
+	return &Matcher{cfg: cfg, log: cfg.Logger, fence: f, algo: a.Name(), done: newDoneOrders(cfg.DoneOrders, cfg.DoneOrderTTL)}, nil
 }
 
 func (m *Matcher) path(name string) string { return filepath.Join(m.cfg.Dir, name) }
@@ -337,6 +349,7 @@ func (m *Matcher) apply(rec journal.Record, id uint64, qty int64, op func(*engin
 	if len(st.sink.cn) > 0 {
 		p.Cancels = append([]engine.Cancel(nil), st.sink.cn...)
 	}
+	m.done.record(rec.Symbol, id, res, st.sink.tr, st.sink.cn, time.Unix(0, max(rec.Time, time.Now().UnixNano())))
 	m.mu.Unlock()
 	return p, nil
 }
@@ -485,23 +498,45 @@ func (m *Matcher) OrderBook(symbol string, depth int) (Book, error) {
 	return bk, err
 }
 
-// Order looks up a resting order.
-func (m *Matcher) Order(symbol string, id uint64) (engine.OrderInfo, error) {
+// Books summarises every book (its best level of each side), by symbol.
+func (m *Matcher) Books() ([]Book, error) {
+	st := m.st.Load()
+	if st == nil {
+		return nil, ErrNotActive
+	}
+	var out []Book
+	for _, sym := range st.eng.Symbols() {
+		bk, err := m.OrderBook(sym, 1)
+		if err != nil {
+			continue // unloaded meanwhile: what was listed so far is still true
+		}
+		out = append(out, bk)
+	}
+	return out, nil
+}
+
+// Order looks up an order: resting (done is nil), or finished not long ago
+// (filled or cancelled; done says how and when).
+func (m *Matcher) Order(symbol string, id uint64) (engine.OrderInfo, *DoneOrder, error) {
 	var info engine.OrderInfo
 	var ok bool
 	if err := m.view(symbol, func(b *engine.Book) { info, ok = b.Order(id) }); err != nil {
-		return info, err
+		return info, nil, err
 	}
-	if !ok {
-		return info, &OrderError{Symbol: symbol, ID: id, Err: engine.ErrUnknownOrder}
+	if ok {
+		return info, nil, nil
 	}
-	return info, nil
+	if d, ok := m.done.get(symbol, id, time.Now()); ok {
+		return engine.OrderInfo{ID: d.ID, Account: d.Account, Side: d.Side, Price: d.Price}, &d, nil
+	}
+	return info, nil, &OrderError{Symbol: symbol, ID: id, Err: engine.ErrUnknownOrder}
 }
 
 // ReadTrades appends up to max durable trades of symbol starting at from
 // (0: the next one) to dst. It returns the next sequence to read and a
-// channel closed when more trades become durable. A sequence older than the
-// ring is an OutOfRangeError naming the oldest available.
+// channel closed when more trades become durable (nil for a symbol with no
+// book yet: poll). A sequence older than the ring is an OutOfRangeError
+// naming the oldest available.
 func (m *Matcher) ReadTrades(symbol string, from uint64, max int, dst []engine.Trade) ([]engine.Trade, uint64, <-chan struct{}, error) {
 	st := m.st.Load()
 	if st == nil {
@@ -510,7 +545,12 @@ func (m *Matcher) ReadTrades(symbol string, from uint64, max int, dst []engine.T
 	if ok, err := st.eng.View(symbol, func(*engine.Book) {}); err != nil {
 		return dst, from, nil, err
 	} else if !ok {
-		return dst, from, nil, &UnknownSymbolError{Symbol: symbol}
+		// No book yet: nothing to read, and no ring made for a name that
+		// may never trade (the caller polls until the book exists).
+		if from == 0 {
+			from = 1
+		}
+		return dst, from, nil, nil
 	}
 	return st.trades.read(symbol, from, max, dst)
 }

@@ -106,7 +106,7 @@ func TestMatcherRecoversAndFenceSurvivesRestart(t *testing.T) {
 		t.Fatalf("after close: %v", err)
 	}
 	m = open()
-	o, err := m.Order("X", 1)
+	o, _, err := m.Order("X", 1)
 	if err != nil || o.Qty != 2 {
 		t.Fatalf("order 1 after restart: %+v %v", o, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/bits"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/latency"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"github.com/tradsys/mesh/services/matching/server"
@@ -31,49 +31,6 @@ import (
 
 var benchDir = os.Getenv("MATCHBENCH_DIR") // where journals go (default: a temp dir)
 
-type hist struct {
-	mu     sync.Mutex
-	counts [4096]uint64
-	total  uint64
-	max    int64
-}
-
-func bucket(v int64) int {
-	if v < 128 {
-		return int(max(v, 0))
-	}
-	e := bits.Len64(uint64(v)) - 7
-	return e*64 + int(v>>e)
-}
-
-func upper(i int) int64 {
-	if i < 128 {
-		return int64(i)
-	}
-	e := i/64 - 1
-	return (int64(i-e*64)+1)<<e - 1
-}
-
-func (h *hist) merge(vals []int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, v := range vals {
-		h.counts[bucket(v)]++
-		h.total++
-		h.max = max(h.max, v)
-	}
-}
-
-func (h *hist) add(o *hist) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i, c := range o.counts {
-		h.counts[i] += c
-	}
-	h.total += o.total
-	h.max = max(h.max, o.max)
-}
-
 // rounds splits n calls into up to 10 rounds.
 func rounds(n int) []int {
 	k := min(10, n)
@@ -83,17 +40,6 @@ func rounds(n int) []int {
 	}
 	out[k-1] += n % k
 	return out
-}
-
-func (h *hist) q(q float64) time.Duration {
-	rank := max(uint64(q*float64(h.total)+0.5), 1)
-	var seen uint64
-	for i, c := range h.counts {
-		if seen += c; seen >= rank {
-			return time.Duration(min(upper(i), h.max))
-		}
-	}
-	return time.Duration(h.max)
 }
 
 // echo is the no-op streaming service registered beside MatchingService.
@@ -152,8 +98,8 @@ func order(rng *rand.Rand) *matchingv1.SubmitOrderRequest {
 
 // parallel runs n calls of fn over conc goroutines and returns calls/s and
 // the latency histogram.
-func parallel(n, conc int, fn func(rng *rand.Rand) error) (float64, *hist, error) {
-	h := &hist{}
+func parallel(n, conc int, fn func(rng *rand.Rand) error) (float64, *latency.Histogram, error) {
+	h := &latency.Histogram{}
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
@@ -172,7 +118,7 @@ func parallel(n, conc int, fn func(rng *rand.Rand) error) (float64, *hist, error
 				}
 				lat = append(lat, int64(time.Since(t0)))
 			}
-			h.merge(lat)
+			h.RecordAll(lat)
 		}(uint64(g))
 	}
 	wg.Wait()
@@ -183,10 +129,10 @@ func parallel(n, conc int, fn func(rng *rand.Rand) error) (float64, *hist, error
 	return float64(n) / el.Seconds(), h, nil
 }
 
-func report(b *testing.B, rate float64, h *hist, noop float64) {
+func report(b *testing.B, rate float64, h *latency.Histogram, noop float64) {
 	b.ReportMetric(rate, "orders/s")
-	b.ReportMetric(float64(h.q(0.50).Microseconds()), "p50-µs")
-	b.ReportMetric(float64(h.q(0.99).Microseconds()), "p99-µs")
+	b.ReportMetric(float64(h.Quantile(0.50).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(h.Quantile(0.99).Microseconds()), "p99-µs")
 	b.ReportMetric(noop, "noop/s")
 	b.ReportMetric(rate/noop, "ratio")
 }
@@ -200,7 +146,7 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 				// Interleave no-op and order rounds so both see the same
 				// machine (it is shared): the ratio is what matters.
 				var noopT, orderT time.Duration
-				h := &hist{}
+				h := &latency.Histogram{}
 				b.ResetTimer()
 				for _, n := range rounds(b.N) {
 					b.StopTimer()
@@ -222,7 +168,7 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 						b.Fatal(err)
 					}
 					orderT += time.Since(t0)
-					h.add(rh)
+					h.Merge(rh)
 				}
 				rate, noop := float64(b.N)/orderT.Seconds(), float64(b.N)/noopT.Seconds()
 				report(b, rate, h, noop)
@@ -233,7 +179,7 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 
 // pipeline sends n messages on one stream with up to window in flight and
 // returns messages/s and per-message latency.
-func pipeline(n, window int, send func(i int) error, recv func() error) (float64, *hist, error) {
+func pipeline(n, window int, send func(i int) error, recv func() error) (float64, *latency.Histogram, error) {
 	sent := make([]time.Time, n)
 	lat := make([]int64, 0, n)
 	credits := make(chan struct{}, window)
@@ -261,8 +207,8 @@ func pipeline(n, window int, send func(i int) error, recv func() error) (float64
 		return 0, nil, err
 	}
 	el := time.Since(start)
-	h := &hist{}
-	h.merge(lat)
+	h := &latency.Histogram{}
+	h.RecordAll(lat)
 	return float64(n) / el.Seconds(), h, nil
 }
 
@@ -289,7 +235,7 @@ func BenchmarkE2ESubmitOrdersStream(b *testing.B) {
 					reqs[i] = &matchingv1.SubmitOrdersRequest{Order: order(rng)}
 				}
 				var noopT, orderT time.Duration
-				h := &hist{}
+				h := &latency.Histogram{}
 				done := 0
 				b.ResetTimer()
 				for _, n := range rounds(b.N) {
@@ -315,7 +261,7 @@ func BenchmarkE2ESubmitOrdersStream(b *testing.B) {
 					}
 					orderT += time.Since(t0)
 					done += n
-					h.add(rh)
+					h.Merge(rh)
 				}
 				_ = es.CloseSend()
 				rate, noop := float64(b.N)/orderT.Seconds(), float64(b.N)/noopT.Seconds()

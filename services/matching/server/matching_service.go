@@ -151,12 +151,19 @@ func (s *Server) ReplaceOrder(ctx context.Context, r *matchingv1.ReplaceOrderReq
 }
 
 func (s *Server) GetOrder(ctx context.Context, r *matchingv1.GetOrderRequest) (*matchingv1.GetOrderResponse, error) {
-	o, err := s.m.Order(r.GetSymbol(), r.GetOrderId())
+	o, done, err := s.m.Order(r.GetSymbol(), r.GetOrderId())
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	return &matchingv1.GetOrderResponse{Symbol: r.GetSymbol(), Order: &matchingv1.Order{OrderId: o.ID, Account: o.Account,
-		Side: matchingv1.Side(o.Side), Price: o.Price, Quantity: o.Qty, PostOnly: o.PostOnly}}, nil
+	out := &matchingv1.GetOrderResponse{Symbol: r.GetSymbol(), Order: &matchingv1.Order{OrderId: o.ID, Account: o.Account,
+		Side: matchingv1.Side(o.Side), Price: o.Price, Quantity: o.Qty, PostOnly: o.PostOnly}}
+	if done != nil {
+		out.Status, out.FinishedAt = matchingv1.OrderStatus_ORDER_STATUS_FILLED, timestamppb.New(done.At)
+		if done.Status == matching.DoneCancelled {
+			out.Status, out.CancelReason = matchingv1.OrderStatus_ORDER_STATUS_CANCELLED, matchingv1.CancelReason(done.Reason)
+		}
+	}
+	return out, nil
 }
 
 func levelsPB(ls []engine.LevelInfo) []*matchingv1.PriceLevel {
@@ -178,6 +185,25 @@ func (s *Server) GetOrderBook(ctx context.Context, r *matchingv1.GetOrderBookReq
 	}
 	return &matchingv1.GetOrderBookResponse{Symbol: b.Symbol, Bids: levelsPB(b.Bids), Asks: levelsPB(b.Asks),
 		LastTradeSequence: b.LastTrade, Algorithm: b.Algorithm, RestingOrders: int64(b.Orders)}, nil
+}
+
+func (s *Server) ListSymbols(ctx context.Context, _ *matchingv1.ListSymbolsRequest) (*matchingv1.ListSymbolsResponse, error) {
+	books, err := s.m.Books()
+	if err != nil {
+		return nil, togRPCError(err)
+	}
+	out := &matchingv1.ListSymbolsResponse{}
+	for _, b := range books {
+		si := &matchingv1.SymbolInfo{Symbol: b.Symbol, Algorithm: b.Algorithm, RestingOrders: int64(b.Orders), LastTradeSequence: b.LastTrade}
+		if len(b.Bids) > 0 {
+			si.BestBid = b.Bids[0].Price
+		}
+		if len(b.Asks) > 0 {
+			si.BestAsk = b.Asks[0].Price
+		}
+		out.Symbols = append(out.Symbols, si)
+	}
+	return out, nil
 }
 
 // StreamTrades sends durable trades from the requested sequence on, then
@@ -260,17 +286,41 @@ func (s *Server) SubmitOrders(stream grpc.BidiStreamingServer[matchingv1.SubmitO
 		}
 		sent <- sendErr
 	}()
+	// Requests are read on their own goroutine so that a stopping service
+	// ends the stream (a client may keep it open forever) instead of
+	// holding up the shutdown.
+	reqs, recvDone := make(chan *matchingv1.SubmitOrdersRequest), make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvDone <- err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				recvDone <- ctx.Err()
+				return
+			}
+		}
+	}()
 	var recvErr error
+recv:
 	for {
-		req, err := stream.Recv()
-		if err != nil {
+		select {
+		case req := <-reqs:
+			p, err := s.submit(ctx, req.GetOrder())
+			q <- item{id: req.GetOrder().GetOrderId(), p: p, err: err}
+		case err := <-recvDone:
 			if !errors.Is(err, io.EOF) {
 				recvErr = err
 			}
-			break
+			break recv
+		case <-s.done:
+			recvErr = status.Error(codes.Unavailable, "matching service stopping; orders not answered were not received")
+			break recv
 		}
-		p, err := s.submit(ctx, req.GetOrder())
-		q <- item{id: req.GetOrder().GetOrderId(), p: p, err: err}
 	}
 	close(q)
 	sendErr := <-sent

@@ -147,8 +147,12 @@ func TestOrderTypes(t *testing.T) {
 	wantCode(t, err, codes.NotFound, "order_id 9")
 	_, err = e.mc.ReplaceOrder(bg, &matchingv1.ReplaceOrderRequest{Symbol: sym, OrderId: 999, Price: 1, Quantity: 1})
 	wantCode(t, err, codes.NotFound, "order_id 999")
-	_, err = e.mc.GetOrder(bg, &matchingv1.GetOrderRequest{Symbol: sym, OrderId: 9})
-	wantCode(t, err, codes.NotFound, "order_id 9")
+	if o, err := e.mc.GetOrder(bg, &matchingv1.GetOrderRequest{Symbol: sym, OrderId: 9}); err != nil ||
+		o.GetStatus() != matchingv1.OrderStatus_ORDER_STATUS_CANCELLED || o.GetCancelReason() != matchingv1.CancelReason_CANCEL_REASON_USER {
+		t.Fatalf("get of the cancelled order: %v %v", o, err)
+	}
+	_, err = e.mc.GetOrder(bg, &matchingv1.GetOrderRequest{Symbol: sym, OrderId: 999})
+	wantCode(t, err, codes.NotFound, "order_id 999")
 	_, err = e.mc.GetOrderBook(bg, &matchingv1.GetOrderBookRequest{Symbol: "NOPE"})
 	wantCode(t, err, codes.NotFound, "NOPE")
 	_, err = e.mc.CancelOrder(bg, &matchingv1.CancelOrderRequest{Symbol: "NOPE", OrderId: 1})
@@ -329,12 +333,33 @@ func TestStreamTradesResumesAndOutOfRange(t *testing.T) {
 	if err != nil || m.GetTrade().GetSequence() != 7 || m.GetTrade().GetQuantity() != 2 {
 		t.Fatalf("live trade: %v %v", m, err)
 	}
-	// Unknown symbol.
-	s, err = e.mc.StreamTrades(bg, &matchingv1.StreamTradesRequest{Symbol: "NOPE"})
-	if err == nil {
-		_, err = s.Recv()
+	// A symbol with no book yet: the stream waits for its first trade.
+	s, err = e.mc.StreamTrades(ctx, &matchingv1.StreamTradesRequest{Symbol: "NEW"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	wantCode(t, err, codes.NotFound, "NOPE")
+	first := make(chan *matchingv1.StreamTradesResponse, 1)
+	go func() {
+		m, err := s.Recv()
+		if err != nil {
+			t.Errorf("stream of a symbol with no book: %v, want it to wait for the first trade", err)
+		}
+		first <- m
+	}()
+	select {
+	case m := <-first:
+		t.Fatalf("a trade before any order: %v", m)
+	case <-time.After(600 * time.Millisecond): // past the stream's 250ms re-check
+	}
+	if _, err := e.mc.SubmitOrder(bg, limit("NEW", 1, sell, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mc.SubmitOrder(bg, limit("NEW", 2, buy, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-first; m.GetTrade().GetSequence() != 1 || m.GetTrade().GetSymbol() != "NEW" {
+		t.Fatalf("first trade %v", m)
+	}
 }
 
 func TestSubmitOrdersStream(t *testing.T) {
@@ -483,4 +508,86 @@ func TestAlgorithmsLoadUnloadSwitchWithFencing(t *testing.T) {
 	// The fence survives a restart: t2 stays stale for the same data dir.
 	dir := e.srv.Matcher()
 	_ = dir
+}
+
+func TestListSymbols(t *testing.T) {
+	e := startEnv(t, server.Options{})
+	for _, o := range []*matchingv1.SubmitOrderRequest{
+		limit("ETH", 1, buy, 90, 2), limit("ETH", 2, sell, 110, 1), limit("BTC", 3, sell, 500, 1), limit("BTC", 4, buy, 500, 1),
+	} {
+		if _, err := e.mc.SubmitOrder(bg, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := e.mc.ListSymbols(bg, &matchingv1.ListSymbolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := resp.GetSymbols()
+	if len(got) != 2 || got[0].GetSymbol() != "BTC" || got[1].GetSymbol() != "ETH" {
+		t.Fatalf("symbols %v, want BTC and ETH in order", got)
+	}
+	if b := got[0]; b.GetLastTradeSequence() != 1 || b.GetRestingOrders() != 0 || b.GetBestBid() != 0 || b.GetBestAsk() != 0 || b.GetAlgorithm() == "" {
+		t.Errorf("BTC %v: one trade, an empty book", b)
+	}
+	if eth := got[1]; eth.GetRestingOrders() != 2 || eth.GetBestBid() != 90 || eth.GetBestAsk() != 110 || eth.GetLastTradeSequence() != 0 {
+		t.Errorf("ETH %v", eth)
+	}
+}
+
+// GetOrder answers for filled and cancelled orders too, for a bounded count
+// and time.
+func TestGetOrderAnswersForFinishedOrders(t *testing.T) {
+	e := startEnv(t, server.Options{DoneOrders: 3, DoneOrderTTL: time.Hour})
+	get := func(id uint64) (*matchingv1.GetOrderResponse, error) {
+		return e.mc.GetOrder(bg, &matchingv1.GetOrderRequest{Symbol: "DONE", OrderId: id})
+	}
+	for _, o := range []*matchingv1.SubmitOrderRequest{limit("DONE", 1, sell, 100, 2), limit("DONE", 2, buy, 100, 2), limit("DONE", 3, buy, 90, 5)} {
+		if _, err := e.mc.SubmitOrder(bg, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []uint64{1, 2} {
+		o, err := get(id)
+		if err != nil || o.GetStatus() != matchingv1.OrderStatus_ORDER_STATUS_FILLED || o.GetOrder().GetPrice() != 100 ||
+			o.GetOrder().GetQuantity() != 0 || o.GetFinishedAt() == nil {
+			t.Errorf("filled order %d: %v %v", id, o, err)
+		}
+	}
+	if o, err := get(3); err != nil || o.GetStatus() != matchingv1.OrderStatus_ORDER_STATUS_UNSPECIFIED || o.GetOrder().GetQuantity() != 5 {
+		t.Errorf("resting order 3: %v %v", o, err)
+	}
+	if _, err := e.mc.CancelOrder(bg, &matchingv1.CancelOrderRequest{Symbol: "DONE", OrderId: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := get(3); err != nil || o.GetStatus() != matchingv1.OrderStatus_ORDER_STATUS_CANCELLED {
+		t.Errorf("cancelled order 3: %v %v", o, err)
+	}
+	// A fourth finished order pushes out the oldest (count bound 3).
+	if _, err := e.mc.SubmitOrder(bg, limit("DONE", 4, buy, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mc.CancelOrder(bg, &matchingv1.CancelOrderRequest{Symbol: "DONE", OrderId: 4}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := get(1)
+	wantCode(t, err, codes.NotFound, "order_id 1")
+	if o, err := get(2); err != nil || o.GetStatus() != matchingv1.OrderStatus_ORDER_STATUS_FILLED {
+		t.Errorf("order 2 within the bound: %v %v", o, err)
+	}
+
+	// The time bound.
+	e = startEnv(t, server.Options{DoneOrderTTL: 100 * time.Millisecond})
+	if _, err := e.mc.SubmitOrder(bg, limit("DONE", 1, buy, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mc.CancelOrder(bg, &matchingv1.CancelOrderRequest{Symbol: "DONE", OrderId: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(1); err != nil {
+		t.Fatalf("just cancelled: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	_, err = get(1)
+	wantCode(t, err, codes.NotFound, "order_id 1")
 }

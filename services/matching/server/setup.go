@@ -40,6 +40,10 @@ type Options struct {
 	DefaultAlgorithm     string
 	// LockWait bounds waiting for the lock "matching/algorithms".
 	LockWait time.Duration
+	// DoneOrders and DoneOrderTTL bound the finished orders GetOrder still
+	// answers for (see matching.Config).
+	DoneOrders   int
+	DoneOrderTTL time.Duration
 }
 
 // Defaults are the seed's values.
@@ -73,7 +77,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		o.DataDir = d.DataDir
 	}
 	m, err := matching.New(matching.Config{Dir: o.DataDir, NoSync: o.NoFsync, CommitDelay: o.CommitDelay,
-		TradeRing: o.TradeRing, DefaultAlgorithm: o.DefaultAlgorithm, Logger: s.Log.Named("matching")})
+		TradeRing: o.TradeRing, DefaultAlgorithm: o.DefaultAlgorithm, DoneOrders: o.DoneOrders, DoneOrderTTL: o.DoneOrderTTL,
+		Logger: s.Log.Named("matching")})
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +116,12 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		srv.algos[name] = c
 	}
 	matchingv1.RegisterMatchingServiceServer(s.Server.GRPC(), srv)
-	for _, method := range []string{"SubmitOrder", "CancelOrder", "ReplaceOrder", "GetOrder", "GetOrderBook",
-		"StreamTrades", "SubmitOrders", "SetSymbolAlgorithm"} {
-		s.Gate.Require("/"+matchingv1.MatchingService_ServiceDesc.ServiceName+"/"+method, srv.main)
+	for _, method := range []string{matchingv1.MatchingService_SubmitOrder_FullMethodName, matchingv1.MatchingService_CancelOrder_FullMethodName,
+		matchingv1.MatchingService_ReplaceOrder_FullMethodName, matchingv1.MatchingService_GetOrder_FullMethodName,
+		matchingv1.MatchingService_GetOrderBook_FullMethodName, matchingv1.MatchingService_StreamTrades_FullMethodName,
+		matchingv1.MatchingService_SubmitOrders_FullMethodName, matchingv1.MatchingService_SetSymbolAlgorithm_FullMethodName,
+		matchingv1.MatchingService_ListSymbols_FullMethodName} {
+		s.Gate.Require(method, srv.main)
 	}
 	return srv, nil
 }

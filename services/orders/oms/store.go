@@ -99,6 +99,7 @@ type Store struct {
 
 	ops    chan op
 	closed chan struct{}
+	exited chan struct{} // the committer has returned
 	wg     sync.WaitGroup
 
 	// The update log: the newest `keep` updates, and a channel closed (and
@@ -125,7 +126,8 @@ func OpenStore(dir string, noSync bool, keepUpdates int) (*Store, error) {
 	if keepUpdates <= 0 {
 		keepUpdates = 100_000
 	}
-	s := &Store{db: db, keep: keepUpdates, ops: make(chan op, 1024), closed: make(chan struct{}), wake: make(chan struct{})}
+	s := &Store{db: db, keep: keepUpdates, ops: make(chan op, 1024), closed: make(chan struct{}),
+		exited: make(chan struct{}), wake: make(chan struct{})}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -235,14 +237,21 @@ func (s *Store) commit(fn func(*txn) error) error {
 	select {
 	case err := <-o.done:
 		return err
-	case <-s.closed:
-		// The committer finishes what it took; wait for the answer.
-		return <-o.done
+	case <-s.exited:
+		// The committer answered everything it took before returning; an
+		// operation queued after that was never run.
+		select {
+		case err := <-o.done:
+			return err
+		default:
+			return ErrClosed
+		}
 	}
 }
 
 func (s *Store) committer() {
 	defer s.wg.Done()
+	defer close(s.exited)
 	batch := make([]op, 0, 256)
 	for {
 		batch = batch[:0]

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"math/bits"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/latency"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	matchingserver "github.com/tradsys/mesh/services/matching/server"
 	"github.com/tradsys/mesh/services/orders/orderstest"
@@ -59,7 +59,7 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 		for _, conc := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("fsync=%v/stream=%v/clients=%d", !nofsync, mode.stream, conc), func(b *testing.B) {
 				var orderRate, noopRate []float64
-				h := &latencies{}
+				h := &latency.Histogram{}
 				for _, n := range splitRounds(b.N) {
 					r, err := run(n, conc, h, submit)
 					if err != nil {
@@ -77,8 +77,8 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 				}
 				rate, noop := median(orderRate), median(noopRate)
 				b.ReportMetric(rate, "orders/s")
-				b.ReportMetric(float64(h.q(0.50).Microseconds()), "p50-µs")
-				b.ReportMetric(float64(h.q(0.99).Microseconds()), "p99-µs")
+				b.ReportMetric(float64(h.Quantile(0.50).Microseconds()), "p50-µs")
+				b.ReportMetric(float64(h.Quantile(0.99).Microseconds()), "p99-µs")
 				b.ReportMetric(noop, "noop/s")
 				b.ReportMetric(rate/noop, "ratio")
 			})
@@ -104,7 +104,7 @@ func splitRounds(n int) []int {
 
 // run makes n calls of fn over conc goroutines; it returns calls/s and
 // records each call's latency in h (when set).
-func run(n, conc int, h *latencies, fn func(rng *rand.Rand, client int) error) (float64, error) {
+func run(n, conc int, h *latency.Histogram, fn func(rng *rand.Rand, client int) error) (float64, error) {
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
@@ -124,7 +124,7 @@ func run(n, conc int, h *latencies, fn func(rng *rand.Rand, client int) error) (
 				lat = append(lat, int64(time.Since(t0)))
 			}
 			if h != nil {
-				h.merge(lat)
+				h.RecordAll(lat)
 			}
 		}()
 	}
@@ -133,49 +133,4 @@ func run(n, conc int, h *latencies, fn func(rng *rand.Rand, client int) error) (
 		return 0, err
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
-}
-
-// latencies is a log-linear histogram (1/64 resolution) of nanoseconds.
-type latencies struct {
-	mu     sync.Mutex
-	counts [4096]uint64
-	total  uint64
-	max    int64
-}
-
-func bucketOf(v int64) int {
-	if v < 128 {
-		return int(max(v, 0))
-	}
-	e := bits.Len64(uint64(v)) - 7
-	return e*64 + int(v>>e)
-}
-
-func upperOf(i int) int64 {
-	if i < 128 {
-		return int64(i)
-	}
-	e := i/64 - 1
-	return (int64(i-e*64)+1)<<e - 1
-}
-
-func (h *latencies) merge(vals []int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, v := range vals {
-		h.counts[bucketOf(v)]++
-		h.total++
-		h.max = max(h.max, v)
-	}
-}
-
-func (h *latencies) q(q float64) time.Duration {
-	rank := max(uint64(q*float64(h.total)+0.5), 1)
-	var seen uint64
-	for i, c := range h.counts {
-		if seen += c; seen >= rank {
-			return time.Duration(min(upperOf(i), h.max))
-		}
-	}
-	return time.Duration(h.max)
 }

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"github.com/tradsys/mesh/services/orders/orderstest"
 	"github.com/tradsys/mesh/services/orders/server"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
 	"slices"
+	"strconv"
 	"testing"
 
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
@@ -230,5 +233,41 @@ func TestSubmitsUnaryAndStreamed(t *testing.T) {
 				t.Fatalf("unfillable FOK: %v %v", o, err)
 			}
 		})
+	}
+}
+
+// Updates older than the service keeps are OUT_OF_RANGE, naming the oldest
+// sequence still available; resuming from it works.
+func TestUpdatesOutOfRange(t *testing.T) {
+	om := orderstest.Start(t, orderstest.Config{Orders: func(o *server.Options) { o.KeepUpdates = 4 }})
+	m := &mesh{Mesh: om, oc: om.OrderService, rc: om.RiskService, mc: om.MatchingService}
+	m.instrument(t, "BTC-USD", "0.01", "0.001")
+	for i := range 6 {
+		m.submit(t, "kim", fmt.Sprint("k", i), "BTC-USD", buy, "100", "1") // NEW + ACCEPTED each: 12 updates
+	}
+	ctx := ctxT(t)
+	s, err := m.oc.StreamOrderUpdates(ctx, &ordersv1.StreamOrderUpdatesRequest{FromSequence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Recv()
+	wantCode(t, err, codes.OutOfRange, "no longer kept", "oldest")
+	st, _ := status.FromError(err)
+	var oldest string
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			oldest = info.GetMetadata()["oldest_sequence"]
+		}
+	}
+	from, perr := strconv.ParseUint(oldest, 10, 64)
+	if perr != nil || from < 2 || from > 12 {
+		t.Fatalf("oldest_sequence %q", oldest)
+	}
+	s, err = m.oc.StreamOrderUpdates(ctx, &ordersv1.StreamOrderUpdatesRequest{FromSequence: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.Recv(); err != nil || u.GetSequence() != from {
+		t.Fatalf("resumed at the oldest: %v %v", u, err)
 	}
 }

@@ -43,7 +43,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/orders", KeepUpdates: 100_000,
-		Risk: "tradsys:///risk", Matching: "tradsys:///matching", StreamSubmits: true, CallTimeout: 10 * time.Second,
+		Risk: "tradsys:///risk", Matching: "tradsys:///matching", CallTimeout: 10 * time.Second,
 		MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute,
 	}
 }

@@ -2,15 +2,14 @@ package server_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tradsys/mesh/pkg/fixed"
-	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/proctest"
 	"github.com/tradsys/mesh/pkg/service"
+	"github.com/tradsys/mesh/pkg/service/servicetest"
 	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
@@ -25,7 +24,6 @@ import (
 	"github.com/tradsys/mesh/services/strategy/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -42,48 +40,11 @@ type running struct {
 
 func startService(t testing.TB, name, coordAddr string, setup func(ctx context.Context, s *service.Service) error) *running {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := service.New(service.Config{Name: name},
-		service.Options{Flags: grpcserver.Flags{Coordinator: coordAddr, ShutdownTimeout: 5 * time.Second}, Listener: lis,
-			SessionTTL: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(bg)
-	if err := setup(ctx, s); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	r := &running{addr: s.Addr()}
-	stopped := false
-	r.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s run: %v", name, err)
-		}
-	}
-	t.Cleanup(r.stop)
-	return r
+	r := servicetest.Start(t, name, coordAddr, 0, setup)
+	return &running{addr: r.Addr(), stop: r.Stop}
 }
 
-func dial(t testing.TB, addr string) *grpc.ClientConn {
-	t.Helper()
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func dial(t testing.TB, addr string) *grpc.ClientConn { return servicetest.Dial(t, addr) }
 
 // mesh is coordinator, matching, risk, orders, connectors (a simulator)
 // and strategy, each in-process over TCP.

@@ -50,7 +50,8 @@ func init() {
 	commands = []command{
 		{"status", "", "budget, usage, sessions, leases, locks, waiters and leader", runStatus},
 		{"components", "[NAME]", "registered components and their states", runComponents},
-		{"leases", "[--session S]", "granted memory leases", runLeases},
+		{"leases", "[--session S]", "granted memory leases, with what their holders report using", runLeases},
+		{"budget", "[set SIZE]", "show or set the memory budget all coordinator replicas grant from", runBudget},
 		{"locks", "", "held locks and their waiters", runLocks},
 		{"activate", "NAME", "ask a component (and its dependencies) to activate", runActivate},
 		{"deactivate", "NAME", "ask a component to drain and go dormant", runDeactivate},

@@ -113,7 +113,7 @@ func TestStatusLeasesLocks(t *testing.T) {
 		t.Errorf("leases header missing:\n%s", out)
 	}
 	row := tableRow(t, out, lease.GetLeaseId())
-	want := []string{lease.GetLeaseId(), sess.GetPublicId(), "cli-test", "matching/algorithm/fifo", "100.0MiB", "30", "yes"}
+	want := []string{lease.GetLeaseId(), sess.GetPublicId(), "cli-test", "matching/algorithm/fifo", "100.0MiB", "-", "30", "yes"}
 	if len(row) < len(want) || strings.Join(row[:len(want)], " ") != strings.Join(want, " ") {
 		t.Errorf("lease row %v, want prefix %v", row, want)
 	}

@@ -27,9 +27,13 @@ func runLeases(ctx context.Context, e *env, args []string) error {
 	}
 	now := time.Now()
 	tw := newTable(e.stdout)
-	row(tw, "LEASE", "SESSION", "OWNER", "COMPONENT", "BYTES", "PRIORITY", "PREEMPTIBLE", "TOKEN", "AGE", "REVOKE")
+	row(tw, "LEASE", "SESSION", "OWNER", "COMPONENT", "BYTES", "USED", "PRIORITY", "PREEMPTIBLE", "TOKEN", "AGE", "REVOKE")
 	for _, l := range resp.GetLeases() {
-		row(tw, l.GetLeaseId(), l.GetSessionId(), l.GetOwner(), l.GetComponent(), bytesStr(l.GetBytes()),
+		used := "-" // the holder never reported
+		if l.UsedBytes != nil {
+			used = bytesStr(l.GetUsedBytes())
+		}
+		row(tw, l.GetLeaseId(), l.GetSessionId(), l.GetOwner(), l.GetComponent(), bytesStr(l.GetBytes()), used,
 			fmt.Sprint(l.GetPriority()), yesNo(l.GetPreemptible()), fmt.Sprint(l.GetFencingToken()),
 			age(l.GetGrantedAt(), now), until(l.GetRevokeAt(), now))
 	}

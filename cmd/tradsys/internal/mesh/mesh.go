@@ -277,10 +277,10 @@ func (m *Mesh) argsFor(s Service) []string {
 		}
 	}
 	switch s.Name {
-	case "matching", "historical", "orders", "risk":
-		// Journals, snapshots, order, limit and candle stores live beside
-		// the mesh's other state, not in whatever directory `up` was
-		// started from.
+	case "matching", "historical", "orders", "risk", "connectors":
+		// Journals, snapshots, order, limit and candle stores and connector
+		// definitions live beside the mesh's other state, not in whatever
+		// directory `up` was started from.
 		args = append(args, "--data-dir", filepath.Join(m.o.DataDir, s.Name))
 	}
 	matching := m.addr(serviceByName("matching").Port)

@@ -96,6 +96,9 @@ const (
 	ConnectorState_CONNECTOR_STATE_STOPPING ConnectorState = 5
 	// Its component failed to load; cause in last_error.
 	ConnectorState_CONNECTOR_STATE_FAILED ConnectorState = 6
+	// Loaded, but not connected to its venue (Binance): retrying with
+	// backoff; why in last_error, attempts in dial_errors.
+	ConnectorState_CONNECTOR_STATE_CONNECTING ConnectorState = 7
 )
 
 // Enum value maps for ConnectorState.
@@ -108,6 +111,7 @@ var (
 		4: "CONNECTOR_STATE_IDLE",
 		5: "CONNECTOR_STATE_STOPPING",
 		6: "CONNECTOR_STATE_FAILED",
+		7: "CONNECTOR_STATE_CONNECTING",
 	}
 	ConnectorState_value = map[string]int32{
 		"CONNECTOR_STATE_UNSPECIFIED": 0,
@@ -117,6 +121,7 @@ var (
 		"CONNECTOR_STATE_IDLE":        4,
 		"CONNECTOR_STATE_STOPPING":    5,
 		"CONNECTOR_STATE_FAILED":      6,
+		"CONNECTOR_STATE_CONNECTING":  7,
 	}
 )
 
@@ -1537,7 +1542,7 @@ const file_tradsys_connectors_v1_connectors_proto_rawDesc = "" +
 	"\x1aCONNECTOR_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONNECTOR_KIND_SIMULATOR\x10\x01\x12\x19\n" +
 	"\x15CONNECTOR_KIND_REPLAY\x10\x02\x12\x1a\n" +
-	"\x16CONNECTOR_KIND_BINANCE\x10\x03*\xde\x01\n" +
+	"\x16CONNECTOR_KIND_BINANCE\x10\x03*\xfe\x01\n" +
 	"\x0eConnectorState\x12\x1f\n" +
 	"\x1bCONNECTOR_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONNECTOR_STATE_STARTING\x10\x01\x12\x1b\n" +
@@ -1545,7 +1550,8 @@ const file_tradsys_connectors_v1_connectors_proto_rawDesc = "" +
 	"\x18CONNECTOR_STATE_FINISHED\x10\x03\x12\x18\n" +
 	"\x14CONNECTOR_STATE_IDLE\x10\x04\x12\x1c\n" +
 	"\x18CONNECTOR_STATE_STOPPING\x10\x05\x12\x1a\n" +
-	"\x16CONNECTOR_STATE_FAILED\x10\x06*9\n" +
+	"\x16CONNECTOR_STATE_FAILED\x10\x06\x12\x1e\n" +
+	"\x1aCONNECTOR_STATE_CONNECTING\x10\a*9\n" +
 	"\x04Side\x12\x14\n" +
 	"\x10SIDE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bSIDE_BUY\x10\x01\x12\r\n" +

@@ -107,6 +107,11 @@ const (
 	// A registry row removed: a restarted process registered again at the
 	// same endpoint and this component is not among what it serves (yet).
 	EventType_EVENT_TYPE_COMPONENT_REMOVED EventType = 17
+	// The memory budget changed (bytes: the new budget; message: by whom and
+	// from what).
+	EventType_EVENT_TYPE_BUDGET_CHANGED EventType = 18
+	// A lease changed size (bytes: its new size).
+	EventType_EVENT_TYPE_MEMORY_RESIZED EventType = 19
 )
 
 // Enum value maps for EventType.
@@ -130,6 +135,8 @@ var (
 		15: "EVENT_TYPE_LEADER_CHANGED",
 		16: "EVENT_TYPE_LOCK_TIMEOUT",
 		17: "EVENT_TYPE_COMPONENT_REMOVED",
+		18: "EVENT_TYPE_BUDGET_CHANGED",
+		19: "EVENT_TYPE_MEMORY_RESIZED",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED":             0,
@@ -150,6 +157,8 @@ var (
 		"EVENT_TYPE_LEADER_CHANGED":          15,
 		"EVENT_TYPE_LOCK_TIMEOUT":            16,
 		"EVENT_TYPE_COMPONENT_REMOVED":       17,
+		"EVENT_TYPE_BUDGET_CHANGED":          18,
+		"EVENT_TYPE_MEMORY_RESIZED":          19,
 	}
 )
 
@@ -875,7 +884,10 @@ type MemoryLease struct {
 	RevokeAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=revoke_at,json=revokeAt,proto3" json:"revoke_at,omitempty"`
 	// The request_id the lease was granted for, if any: what a client
 	// reconciles against after an ambiguous failure.
-	RequestId     string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// What the holder last reported it really uses (ResizeMemory's
+	// used_bytes); unset if it never reported. Held by the leader only.
+	UsedBytes     *int64 `protobuf:"varint,12,opt,name=used_bytes,json=usedBytes,proto3,oneof" json:"used_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -987,6 +999,271 @@ func (x *MemoryLease) GetRequestId() string {
 	return ""
 }
 
+func (x *MemoryLease) GetUsedBytes() int64 {
+	if x != nil && x.UsedBytes != nil {
+		return *x.UsedBytes
+	}
+	return 0
+}
+
+type ResizeMemoryRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	LeaseId   string                 `protobuf:"bytes,2,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	// The lease's new size; more than zero and at most the budget.
+	Bytes int64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// How long a growth may wait; unset or zero means do not wait.
+	WaitTimeout *durationpb.Duration `protobuf:"bytes,4,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
+	// What the holder really uses now, if it knows (shown by ListLeases).
+	UsedBytes     *int64 `protobuf:"varint,5,opt,name=used_bytes,json=usedBytes,proto3,oneof" json:"used_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizeMemoryRequest) Reset() {
+	*x = ResizeMemoryRequest{}
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizeMemoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizeMemoryRequest) ProtoMessage() {}
+
+func (x *ResizeMemoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizeMemoryRequest.ProtoReflect.Descriptor instead.
+func (*ResizeMemoryRequest) Descriptor() ([]byte, []int) {
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ResizeMemoryRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *ResizeMemoryRequest) GetLeaseId() string {
+	if x != nil {
+		return x.LeaseId
+	}
+	return ""
+}
+
+func (x *ResizeMemoryRequest) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ResizeMemoryRequest) GetWaitTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.WaitTimeout
+	}
+	return nil
+}
+
+func (x *ResizeMemoryRequest) GetUsedBytes() int64 {
+	if x != nil && x.UsedBytes != nil {
+		return *x.UsedBytes
+	}
+	return 0
+}
+
+type ResizeMemoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lease's size now.
+	Bytes int64 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// Unchanged by a resize.
+	FencingToken  uint64 `protobuf:"varint,2,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizeMemoryResponse) Reset() {
+	*x = ResizeMemoryResponse{}
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizeMemoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizeMemoryResponse) ProtoMessage() {}
+
+func (x *ResizeMemoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizeMemoryResponse.ProtoReflect.Descriptor instead.
+func (*ResizeMemoryResponse) Descriptor() ([]byte, []int) {
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ResizeMemoryResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ResizeMemoryResponse) GetFencingToken() uint64 {
+	if x != nil {
+		return x.FencingToken
+	}
+	return 0
+}
+
+type SetBudgetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new budget in bytes; more than zero.
+	BudgetBytes   int64 `protobuf:"varint,1,opt,name=budget_bytes,json=budgetBytes,proto3" json:"budget_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBudgetRequest) Reset() {
+	*x = SetBudgetRequest{}
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBudgetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBudgetRequest) ProtoMessage() {}
+
+func (x *SetBudgetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBudgetRequest.ProtoReflect.Descriptor instead.
+func (*SetBudgetRequest) Descriptor() ([]byte, []int) {
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SetBudgetRequest) GetBudgetBytes() int64 {
+	if x != nil {
+		return x.BudgetBytes
+	}
+	return 0
+}
+
+type SetBudgetResponse struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	BudgetBytes         int64                  `protobuf:"varint,1,opt,name=budget_bytes,json=budgetBytes,proto3" json:"budget_bytes,omitempty"`
+	PreviousBudgetBytes int64                  `protobuf:"varint,2,opt,name=previous_budget_bytes,json=previousBudgetBytes,proto3" json:"previous_budget_bytes,omitempty"`
+	// Bytes leased when the budget took effect.
+	UsedBytes int64 `protobuf:"varint,3,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"`
+	// How far the leases exceed the new budget (0 if they fit): nothing is
+	// granted until they fit again.
+	OverBytes int64 `protobuf:"varint,4,opt,name=over_bytes,json=overBytes,proto3" json:"over_bytes,omitempty"`
+	// The leases asked to go (revocation notices sent, deadline in revoke_at).
+	Preempted     []*MemoryLease `protobuf:"bytes,5,rep,name=preempted,proto3" json:"preempted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBudgetResponse) Reset() {
+	*x = SetBudgetResponse{}
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBudgetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBudgetResponse) ProtoMessage() {}
+
+func (x *SetBudgetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBudgetResponse.ProtoReflect.Descriptor instead.
+func (*SetBudgetResponse) Descriptor() ([]byte, []int) {
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetBudgetResponse) GetBudgetBytes() int64 {
+	if x != nil {
+		return x.BudgetBytes
+	}
+	return 0
+}
+
+func (x *SetBudgetResponse) GetPreviousBudgetBytes() int64 {
+	if x != nil {
+		return x.PreviousBudgetBytes
+	}
+	return 0
+}
+
+func (x *SetBudgetResponse) GetUsedBytes() int64 {
+	if x != nil {
+		return x.UsedBytes
+	}
+	return 0
+}
+
+func (x *SetBudgetResponse) GetOverBytes() int64 {
+	if x != nil {
+		return x.OverBytes
+	}
+	return 0
+}
+
+func (x *SetBudgetResponse) GetPreempted() []*MemoryLease {
+	if x != nil {
+		return x.Preempted
+	}
+	return nil
+}
+
 type AcquireLockRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -1010,7 +1287,7 @@ type AcquireLockRequest struct {
 
 func (x *AcquireLockRequest) Reset() {
 	*x = AcquireLockRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1299,7 @@ func (x *AcquireLockRequest) String() string {
 func (*AcquireLockRequest) ProtoMessage() {}
 
 func (x *AcquireLockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1312,7 @@ func (x *AcquireLockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLockRequest.ProtoReflect.Descriptor instead.
 func (*AcquireLockRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AcquireLockRequest) GetSessionId() string {
@@ -1082,7 +1359,7 @@ type AcquireLockResponse struct {
 
 func (x *AcquireLockResponse) Reset() {
 	*x = AcquireLockResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1371,7 @@ func (x *AcquireLockResponse) String() string {
 func (*AcquireLockResponse) ProtoMessage() {}
 
 func (x *AcquireLockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1384,7 @@ func (x *AcquireLockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLockResponse.ProtoReflect.Descriptor instead.
 func (*AcquireLockResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AcquireLockResponse) GetFencingToken() uint64 {
@@ -1127,7 +1404,7 @@ type ReleaseLockRequest struct {
 
 func (x *ReleaseLockRequest) Reset() {
 	*x = ReleaseLockRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1416,7 @@ func (x *ReleaseLockRequest) String() string {
 func (*ReleaseLockRequest) ProtoMessage() {}
 
 func (x *ReleaseLockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1429,7 @@ func (x *ReleaseLockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLockRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseLockRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReleaseLockRequest) GetSessionId() string {
@@ -1177,7 +1454,7 @@ type ReleaseLockResponse struct {
 
 func (x *ReleaseLockResponse) Reset() {
 	*x = ReleaseLockResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[16]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1466,7 @@ func (x *ReleaseLockResponse) String() string {
 func (*ReleaseLockResponse) ProtoMessage() {}
 
 func (x *ReleaseLockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[16]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1479,7 @@ func (x *ReleaseLockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLockResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseLockResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 type ListLocksRequest struct {
@@ -1220,7 +1497,7 @@ type ListLocksRequest struct {
 
 func (x *ListLocksRequest) Reset() {
 	*x = ListLocksRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[17]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1509,7 @@ func (x *ListLocksRequest) String() string {
 func (*ListLocksRequest) ProtoMessage() {}
 
 func (x *ListLocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[17]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1522,7 @@ func (x *ListLocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocksRequest.ProtoReflect.Descriptor instead.
 func (*ListLocksRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListLocksRequest) GetPageSize() int32 {
@@ -1280,7 +1557,7 @@ type ListLocksResponse struct {
 
 func (x *ListLocksResponse) Reset() {
 	*x = ListLocksResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[18]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1569,7 @@ func (x *ListLocksResponse) String() string {
 func (*ListLocksResponse) ProtoMessage() {}
 
 func (x *ListLocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[18]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1582,7 @@ func (x *ListLocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocksResponse.ProtoReflect.Descriptor instead.
 func (*ListLocksResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListLocksResponse) GetLocks() []*Lock {
@@ -1338,7 +1615,7 @@ type Lock struct {
 
 func (x *Lock) Reset() {
 	*x = Lock{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[19]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1627,7 @@ func (x *Lock) String() string {
 func (*Lock) ProtoMessage() {}
 
 func (x *Lock) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[19]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1640,7 @@ func (x *Lock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lock.ProtoReflect.Descriptor instead.
 func (*Lock) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Lock) GetName() string {
@@ -1438,7 +1715,7 @@ type RegisterComponentRequest struct {
 
 func (x *RegisterComponentRequest) Reset() {
 	*x = RegisterComponentRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[20]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1727,7 @@ func (x *RegisterComponentRequest) String() string {
 func (*RegisterComponentRequest) ProtoMessage() {}
 
 func (x *RegisterComponentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[20]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1740,7 @@ func (x *RegisterComponentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterComponentRequest.ProtoReflect.Descriptor instead.
 func (*RegisterComponentRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RegisterComponentRequest) GetName() string {
@@ -1531,7 +1808,7 @@ type RegisterComponentResponse struct {
 
 func (x *RegisterComponentResponse) Reset() {
 	*x = RegisterComponentResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[21]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1820,7 @@ func (x *RegisterComponentResponse) String() string {
 func (*RegisterComponentResponse) ProtoMessage() {}
 
 func (x *RegisterComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[21]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1833,7 @@ func (x *RegisterComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterComponentResponse.ProtoReflect.Descriptor instead.
 func (*RegisterComponentResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RegisterComponentResponse) GetComponent() *Component {
@@ -1581,7 +1858,7 @@ type ListComponentsRequest struct {
 
 func (x *ListComponentsRequest) Reset() {
 	*x = ListComponentsRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[22]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1870,7 @@ func (x *ListComponentsRequest) String() string {
 func (*ListComponentsRequest) ProtoMessage() {}
 
 func (x *ListComponentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[22]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1883,7 @@ func (x *ListComponentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComponentsRequest.ProtoReflect.Descriptor instead.
 func (*ListComponentsRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListComponentsRequest) GetName() string {
@@ -1641,7 +1918,7 @@ type ListComponentsResponse struct {
 
 func (x *ListComponentsResponse) Reset() {
 	*x = ListComponentsResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1930,7 @@ func (x *ListComponentsResponse) String() string {
 func (*ListComponentsResponse) ProtoMessage() {}
 
 func (x *ListComponentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1943,7 @@ func (x *ListComponentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComponentsResponse.ProtoReflect.Descriptor instead.
 func (*ListComponentsResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListComponentsResponse) GetComponents() []*Component {
@@ -1692,7 +1969,7 @@ type ActivateComponentRequest struct {
 
 func (x *ActivateComponentRequest) Reset() {
 	*x = ActivateComponentRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1981,7 @@ func (x *ActivateComponentRequest) String() string {
 func (*ActivateComponentRequest) ProtoMessage() {}
 
 func (x *ActivateComponentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1994,7 @@ func (x *ActivateComponentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateComponentRequest.ProtoReflect.Descriptor instead.
 func (*ActivateComponentRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ActivateComponentRequest) GetName() string {
@@ -1736,7 +2013,7 @@ type ActivateComponentResponse struct {
 
 func (x *ActivateComponentResponse) Reset() {
 	*x = ActivateComponentResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +2025,7 @@ func (x *ActivateComponentResponse) String() string {
 func (*ActivateComponentResponse) ProtoMessage() {}
 
 func (x *ActivateComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +2038,7 @@ func (x *ActivateComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateComponentResponse.ProtoReflect.Descriptor instead.
 func (*ActivateComponentResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ActivateComponentResponse) GetComponent() *Component {
@@ -1780,7 +2057,7 @@ type DeactivateComponentRequest struct {
 
 func (x *DeactivateComponentRequest) Reset() {
 	*x = DeactivateComponentRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +2069,7 @@ func (x *DeactivateComponentRequest) String() string {
 func (*DeactivateComponentRequest) ProtoMessage() {}
 
 func (x *DeactivateComponentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +2082,7 @@ func (x *DeactivateComponentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateComponentRequest.ProtoReflect.Descriptor instead.
 func (*DeactivateComponentRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{26}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeactivateComponentRequest) GetName() string {
@@ -1824,7 +2101,7 @@ type DeactivateComponentResponse struct {
 
 func (x *DeactivateComponentResponse) Reset() {
 	*x = DeactivateComponentResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[27]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +2113,7 @@ func (x *DeactivateComponentResponse) String() string {
 func (*DeactivateComponentResponse) ProtoMessage() {}
 
 func (x *DeactivateComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[27]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +2126,7 @@ func (x *DeactivateComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateComponentResponse.ProtoReflect.Descriptor instead.
 func (*DeactivateComponentResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{27}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeactivateComponentResponse) GetComponent() *Component {
@@ -1874,7 +2151,7 @@ type ReportComponentStateRequest struct {
 
 func (x *ReportComponentStateRequest) Reset() {
 	*x = ReportComponentStateRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[28]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2163,7 @@ func (x *ReportComponentStateRequest) String() string {
 func (*ReportComponentStateRequest) ProtoMessage() {}
 
 func (x *ReportComponentStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[28]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2176,7 @@ func (x *ReportComponentStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportComponentStateRequest.ProtoReflect.Descriptor instead.
 func (*ReportComponentStateRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{28}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReportComponentStateRequest) GetName() string {
@@ -1938,7 +2215,7 @@ type ReportComponentStateResponse struct {
 
 func (x *ReportComponentStateResponse) Reset() {
 	*x = ReportComponentStateResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[29]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2227,7 @@ func (x *ReportComponentStateResponse) String() string {
 func (*ReportComponentStateResponse) ProtoMessage() {}
 
 func (x *ReportComponentStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[29]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2240,7 @@ func (x *ReportComponentStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportComponentStateResponse.ProtoReflect.Descriptor instead.
 func (*ReportComponentStateResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{29}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{33}
 }
 
 // Component is a registry entry.
@@ -1993,7 +2270,7 @@ type Component struct {
 
 func (x *Component) Reset() {
 	*x = Component{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[30]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2282,7 @@ func (x *Component) String() string {
 func (*Component) ProtoMessage() {}
 
 func (x *Component) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[30]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2295,7 @@ func (x *Component) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Component.ProtoReflect.Descriptor instead.
 func (*Component) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{30}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Component) GetName() string {
@@ -2120,7 +2397,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[31]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +2409,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[31]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +2422,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{31}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{35}
 }
 
 type GetStatusResponse struct {
@@ -2169,7 +2446,7 @@ type GetStatusResponse struct {
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[32]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2458,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[32]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2471,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{32}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetStatusResponse) GetBudgetBytes() int64 {
@@ -2281,7 +2558,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[33]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +2570,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[33]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +2583,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{33}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WatchRequest) GetTypes() []EventType {
@@ -2339,7 +2616,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[34]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2628,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[34]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2641,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{34}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WatchResponse) GetEvent() *Event {
@@ -2399,7 +2676,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[35]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2411,7 +2688,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[35]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2424,7 +2701,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{35}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Event) GetSequence() uint64 {
@@ -2578,7 +2855,7 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"y\n" +
 	"\x12ListLeasesResponse\x12;\n" +
 	"\x06leases\x18\x01 \x03(\v2#.tradsys.coordinator.v1.MemoryLeaseR\x06leases\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x87\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xba\x03\n" +
 	"\vMemoryLease\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x1d\n" +
 	"\n" +
@@ -2594,7 +2871,32 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\trevoke_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\brevokeAt\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\v \x01(\tR\trequestId\"\xb8\x01\n" +
+	"request_id\x18\v \x01(\tR\trequestId\x12\"\n" +
+	"\n" +
+	"used_bytes\x18\f \x01(\x03H\x00R\tusedBytes\x88\x01\x01B\r\n" +
+	"\v_used_bytes\"\xd6\x01\n" +
+	"\x13ResizeMemoryRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x19\n" +
+	"\blease_id\x18\x02 \x01(\tR\aleaseId\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12<\n" +
+	"\fwait_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeout\x12\"\n" +
+	"\n" +
+	"used_bytes\x18\x05 \x01(\x03H\x00R\tusedBytes\x88\x01\x01B\r\n" +
+	"\v_used_bytes\"Q\n" +
+	"\x14ResizeMemoryResponse\x12\x14\n" +
+	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12#\n" +
+	"\rfencing_token\x18\x02 \x01(\x04R\ffencingToken\"5\n" +
+	"\x10SetBudgetRequest\x12!\n" +
+	"\fbudget_bytes\x18\x01 \x01(\x03R\vbudgetBytes\"\xeb\x01\n" +
+	"\x11SetBudgetResponse\x12!\n" +
+	"\fbudget_bytes\x18\x01 \x01(\x03R\vbudgetBytes\x122\n" +
+	"\x15previous_budget_bytes\x18\x02 \x01(\x03R\x13previousBudgetBytes\x12\x1d\n" +
+	"\n" +
+	"used_bytes\x18\x03 \x01(\x03R\tusedBytes\x12\x1d\n" +
+	"\n" +
+	"over_bytes\x18\x04 \x01(\x03R\toverBytes\x12A\n" +
+	"\tpreempted\x18\x05 \x03(\v2#.tradsys.coordinator.v1.MemoryLeaseR\tpreempted\"\xb8\x01\n" +
 	"\x12AcquireLockRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
@@ -2727,7 +3029,7 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x1aCOMPONENT_STATE_ACTIVATING\x10\x02\x12\x1a\n" +
 	"\x16COMPONENT_STATE_ACTIVE\x10\x03\x12\x1c\n" +
 	"\x18COMPONENT_STATE_DRAINING\x10\x04\x12\x1a\n" +
-	"\x16COMPONENT_STATE_FAILED\x10\x05*\xca\x04\n" +
+	"\x16COMPONENT_STATE_FAILED\x10\x05*\x88\x05\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEVENT_TYPE_SESSION_CREATED\x10\x01\x12\x1c\n" +
@@ -2747,7 +3049,9 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\"EVENT_TYPE_COMPONENT_STATE_CHANGED\x10\x0e\x12\x1d\n" +
 	"\x19EVENT_TYPE_LEADER_CHANGED\x10\x0f\x12\x1b\n" +
 	"\x17EVENT_TYPE_LOCK_TIMEOUT\x10\x10\x12 \n" +
-	"\x1cEVENT_TYPE_COMPONENT_REMOVED\x10\x112\xe5\r\n" +
+	"\x1cEVENT_TYPE_COMPONENT_REMOVED\x10\x11\x12\x1d\n" +
+	"\x19EVENT_TYPE_BUDGET_CHANGED\x10\x12\x12\x1d\n" +
+	"\x19EVENT_TYPE_MEMORY_RESIZED\x10\x132\xb2\x0f\n" +
 	"\x12CoordinatorService\x12l\n" +
 	"\rCreateSession\x12,.tradsys.coordinator.v1.CreateSessionRequest\x1a-.tradsys.coordinator.v1.CreateSessionResponse\x12`\n" +
 	"\tKeepAlive\x12(.tradsys.coordinator.v1.KeepAliveRequest\x1a).tradsys.coordinator.v1.KeepAliveResponse\x12i\n" +
@@ -2755,7 +3059,8 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\rAcquireMemory\x12,.tradsys.coordinator.v1.AcquireMemoryRequest\x1a-.tradsys.coordinator.v1.AcquireMemoryResponse\x12l\n" +
 	"\rReleaseMemory\x12,.tradsys.coordinator.v1.ReleaseMemoryRequest\x1a-.tradsys.coordinator.v1.ReleaseMemoryResponse\x12c\n" +
 	"\n" +
-	"ListLeases\x12).tradsys.coordinator.v1.ListLeasesRequest\x1a*.tradsys.coordinator.v1.ListLeasesResponse\x12f\n" +
+	"ListLeases\x12).tradsys.coordinator.v1.ListLeasesRequest\x1a*.tradsys.coordinator.v1.ListLeasesResponse\x12i\n" +
+	"\fResizeMemory\x12+.tradsys.coordinator.v1.ResizeMemoryRequest\x1a,.tradsys.coordinator.v1.ResizeMemoryResponse\x12f\n" +
 	"\vAcquireLock\x12*.tradsys.coordinator.v1.AcquireLockRequest\x1a+.tradsys.coordinator.v1.AcquireLockResponse\x12f\n" +
 	"\vReleaseLock\x12*.tradsys.coordinator.v1.ReleaseLockRequest\x1a+.tradsys.coordinator.v1.ReleaseLockResponse\x12`\n" +
 	"\tListLocks\x12(.tradsys.coordinator.v1.ListLocksRequest\x1a).tradsys.coordinator.v1.ListLocksResponse\x12x\n" +
@@ -2764,7 +3069,8 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x11ActivateComponent\x120.tradsys.coordinator.v1.ActivateComponentRequest\x1a1.tradsys.coordinator.v1.ActivateComponentResponse\x12~\n" +
 	"\x13DeactivateComponent\x122.tradsys.coordinator.v1.DeactivateComponentRequest\x1a3.tradsys.coordinator.v1.DeactivateComponentResponse\x12\x81\x01\n" +
 	"\x14ReportComponentState\x123.tradsys.coordinator.v1.ReportComponentStateRequest\x1a4.tradsys.coordinator.v1.ReportComponentStateResponse\x12`\n" +
-	"\tGetStatus\x12(.tradsys.coordinator.v1.GetStatusRequest\x1a).tradsys.coordinator.v1.GetStatusResponse\x12V\n" +
+	"\tGetStatus\x12(.tradsys.coordinator.v1.GetStatusRequest\x1a).tradsys.coordinator.v1.GetStatusResponse\x12`\n" +
+	"\tSetBudget\x12(.tradsys.coordinator.v1.SetBudgetRequest\x1a).tradsys.coordinator.v1.SetBudgetResponse\x12V\n" +
 	"\x05Watch\x12$.tradsys.coordinator.v1.WatchRequest\x1a%.tradsys.coordinator.v1.WatchResponse0\x01BDZBgithub.com/tradsys/mesh/proto/tradsys/coordinator/v1;coordinatorv1b\x06proto3"
 
 var (
@@ -2780,7 +3086,7 @@ func file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_tradsys_coordinator_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tradsys_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_tradsys_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_tradsys_coordinator_v1_coordinator_proto_goTypes = []any{
 	(ComponentState)(0),                  // 0: tradsys.coordinator.v1.ComponentState
 	(EventType)(0),                       // 1: tradsys.coordinator.v1.EventType
@@ -2797,98 +3103,108 @@ var file_tradsys_coordinator_v1_coordinator_proto_goTypes = []any{
 	(*ListLeasesRequest)(nil),            // 12: tradsys.coordinator.v1.ListLeasesRequest
 	(*ListLeasesResponse)(nil),           // 13: tradsys.coordinator.v1.ListLeasesResponse
 	(*MemoryLease)(nil),                  // 14: tradsys.coordinator.v1.MemoryLease
-	(*AcquireLockRequest)(nil),           // 15: tradsys.coordinator.v1.AcquireLockRequest
-	(*AcquireLockResponse)(nil),          // 16: tradsys.coordinator.v1.AcquireLockResponse
-	(*ReleaseLockRequest)(nil),           // 17: tradsys.coordinator.v1.ReleaseLockRequest
-	(*ReleaseLockResponse)(nil),          // 18: tradsys.coordinator.v1.ReleaseLockResponse
-	(*ListLocksRequest)(nil),             // 19: tradsys.coordinator.v1.ListLocksRequest
-	(*ListLocksResponse)(nil),            // 20: tradsys.coordinator.v1.ListLocksResponse
-	(*Lock)(nil),                         // 21: tradsys.coordinator.v1.Lock
-	(*RegisterComponentRequest)(nil),     // 22: tradsys.coordinator.v1.RegisterComponentRequest
-	(*RegisterComponentResponse)(nil),    // 23: tradsys.coordinator.v1.RegisterComponentResponse
-	(*ListComponentsRequest)(nil),        // 24: tradsys.coordinator.v1.ListComponentsRequest
-	(*ListComponentsResponse)(nil),       // 25: tradsys.coordinator.v1.ListComponentsResponse
-	(*ActivateComponentRequest)(nil),     // 26: tradsys.coordinator.v1.ActivateComponentRequest
-	(*ActivateComponentResponse)(nil),    // 27: tradsys.coordinator.v1.ActivateComponentResponse
-	(*DeactivateComponentRequest)(nil),   // 28: tradsys.coordinator.v1.DeactivateComponentRequest
-	(*DeactivateComponentResponse)(nil),  // 29: tradsys.coordinator.v1.DeactivateComponentResponse
-	(*ReportComponentStateRequest)(nil),  // 30: tradsys.coordinator.v1.ReportComponentStateRequest
-	(*ReportComponentStateResponse)(nil), // 31: tradsys.coordinator.v1.ReportComponentStateResponse
-	(*Component)(nil),                    // 32: tradsys.coordinator.v1.Component
-	(*GetStatusRequest)(nil),             // 33: tradsys.coordinator.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),            // 34: tradsys.coordinator.v1.GetStatusResponse
-	(*WatchRequest)(nil),                 // 35: tradsys.coordinator.v1.WatchRequest
-	(*WatchResponse)(nil),                // 36: tradsys.coordinator.v1.WatchResponse
-	(*Event)(nil),                        // 37: tradsys.coordinator.v1.Event
-	(*durationpb.Duration)(nil),          // 38: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),        // 39: google.protobuf.Timestamp
+	(*ResizeMemoryRequest)(nil),          // 15: tradsys.coordinator.v1.ResizeMemoryRequest
+	(*ResizeMemoryResponse)(nil),         // 16: tradsys.coordinator.v1.ResizeMemoryResponse
+	(*SetBudgetRequest)(nil),             // 17: tradsys.coordinator.v1.SetBudgetRequest
+	(*SetBudgetResponse)(nil),            // 18: tradsys.coordinator.v1.SetBudgetResponse
+	(*AcquireLockRequest)(nil),           // 19: tradsys.coordinator.v1.AcquireLockRequest
+	(*AcquireLockResponse)(nil),          // 20: tradsys.coordinator.v1.AcquireLockResponse
+	(*ReleaseLockRequest)(nil),           // 21: tradsys.coordinator.v1.ReleaseLockRequest
+	(*ReleaseLockResponse)(nil),          // 22: tradsys.coordinator.v1.ReleaseLockResponse
+	(*ListLocksRequest)(nil),             // 23: tradsys.coordinator.v1.ListLocksRequest
+	(*ListLocksResponse)(nil),            // 24: tradsys.coordinator.v1.ListLocksResponse
+	(*Lock)(nil),                         // 25: tradsys.coordinator.v1.Lock
+	(*RegisterComponentRequest)(nil),     // 26: tradsys.coordinator.v1.RegisterComponentRequest
+	(*RegisterComponentResponse)(nil),    // 27: tradsys.coordinator.v1.RegisterComponentResponse
+	(*ListComponentsRequest)(nil),        // 28: tradsys.coordinator.v1.ListComponentsRequest
+	(*ListComponentsResponse)(nil),       // 29: tradsys.coordinator.v1.ListComponentsResponse
+	(*ActivateComponentRequest)(nil),     // 30: tradsys.coordinator.v1.ActivateComponentRequest
+	(*ActivateComponentResponse)(nil),    // 31: tradsys.coordinator.v1.ActivateComponentResponse
+	(*DeactivateComponentRequest)(nil),   // 32: tradsys.coordinator.v1.DeactivateComponentRequest
+	(*DeactivateComponentResponse)(nil),  // 33: tradsys.coordinator.v1.DeactivateComponentResponse
+	(*ReportComponentStateRequest)(nil),  // 34: tradsys.coordinator.v1.ReportComponentStateRequest
+	(*ReportComponentStateResponse)(nil), // 35: tradsys.coordinator.v1.ReportComponentStateResponse
+	(*Component)(nil),                    // 36: tradsys.coordinator.v1.Component
+	(*GetStatusRequest)(nil),             // 37: tradsys.coordinator.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),            // 38: tradsys.coordinator.v1.GetStatusResponse
+	(*WatchRequest)(nil),                 // 39: tradsys.coordinator.v1.WatchRequest
+	(*WatchResponse)(nil),                // 40: tradsys.coordinator.v1.WatchResponse
+	(*Event)(nil),                        // 41: tradsys.coordinator.v1.Event
+	(*durationpb.Duration)(nil),          // 42: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),        // 43: google.protobuf.Timestamp
 }
 var file_tradsys_coordinator_v1_coordinator_proto_depIdxs = []int32{
-	38, // 0: tradsys.coordinator.v1.CreateSessionRequest.ttl:type_name -> google.protobuf.Duration
-	38, // 1: tradsys.coordinator.v1.CreateSessionResponse.ttl:type_name -> google.protobuf.Duration
-	38, // 2: tradsys.coordinator.v1.KeepAliveResponse.ttl:type_name -> google.protobuf.Duration
-	38, // 3: tradsys.coordinator.v1.AcquireMemoryRequest.wait_timeout:type_name -> google.protobuf.Duration
+	42, // 0: tradsys.coordinator.v1.CreateSessionRequest.ttl:type_name -> google.protobuf.Duration
+	42, // 1: tradsys.coordinator.v1.CreateSessionResponse.ttl:type_name -> google.protobuf.Duration
+	42, // 2: tradsys.coordinator.v1.KeepAliveResponse.ttl:type_name -> google.protobuf.Duration
+	42, // 3: tradsys.coordinator.v1.AcquireMemoryRequest.wait_timeout:type_name -> google.protobuf.Duration
 	14, // 4: tradsys.coordinator.v1.ListLeasesResponse.leases:type_name -> tradsys.coordinator.v1.MemoryLease
-	39, // 5: tradsys.coordinator.v1.MemoryLease.granted_at:type_name -> google.protobuf.Timestamp
-	39, // 6: tradsys.coordinator.v1.MemoryLease.revoke_at:type_name -> google.protobuf.Timestamp
-	38, // 7: tradsys.coordinator.v1.AcquireLockRequest.wait_timeout:type_name -> google.protobuf.Duration
-	21, // 8: tradsys.coordinator.v1.ListLocksResponse.locks:type_name -> tradsys.coordinator.v1.Lock
-	39, // 9: tradsys.coordinator.v1.Lock.acquired_at:type_name -> google.protobuf.Timestamp
-	38, // 10: tradsys.coordinator.v1.RegisterComponentRequest.init_timeout:type_name -> google.protobuf.Duration
-	38, // 11: tradsys.coordinator.v1.RegisterComponentRequest.idle_timeout:type_name -> google.protobuf.Duration
-	32, // 12: tradsys.coordinator.v1.RegisterComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
-	32, // 13: tradsys.coordinator.v1.ListComponentsResponse.components:type_name -> tradsys.coordinator.v1.Component
-	32, // 14: tradsys.coordinator.v1.ActivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
-	32, // 15: tradsys.coordinator.v1.DeactivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
-	0,  // 16: tradsys.coordinator.v1.ReportComponentStateRequest.state:type_name -> tradsys.coordinator.v1.ComponentState
-	38, // 17: tradsys.coordinator.v1.Component.init_timeout:type_name -> google.protobuf.Duration
-	38, // 18: tradsys.coordinator.v1.Component.idle_timeout:type_name -> google.protobuf.Duration
-	0,  // 19: tradsys.coordinator.v1.Component.state:type_name -> tradsys.coordinator.v1.ComponentState
-	0,  // 20: tradsys.coordinator.v1.Component.desired_state:type_name -> tradsys.coordinator.v1.ComponentState
-	39, // 21: tradsys.coordinator.v1.Component.state_changed_at:type_name -> google.protobuf.Timestamp
-	1,  // 22: tradsys.coordinator.v1.WatchRequest.types:type_name -> tradsys.coordinator.v1.EventType
-	37, // 23: tradsys.coordinator.v1.WatchResponse.event:type_name -> tradsys.coordinator.v1.Event
-	1,  // 24: tradsys.coordinator.v1.Event.type:type_name -> tradsys.coordinator.v1.EventType
-	39, // 25: tradsys.coordinator.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 26: tradsys.coordinator.v1.Event.state:type_name -> tradsys.coordinator.v1.ComponentState
-	39, // 27: tradsys.coordinator.v1.Event.deadline:type_name -> google.protobuf.Timestamp
-	2,  // 28: tradsys.coordinator.v1.CoordinatorService.CreateSession:input_type -> tradsys.coordinator.v1.CreateSessionRequest
-	4,  // 29: tradsys.coordinator.v1.CoordinatorService.KeepAlive:input_type -> tradsys.coordinator.v1.KeepAliveRequest
-	6,  // 30: tradsys.coordinator.v1.CoordinatorService.CloseSession:input_type -> tradsys.coordinator.v1.CloseSessionRequest
-	8,  // 31: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:input_type -> tradsys.coordinator.v1.AcquireMemoryRequest
-	10, // 32: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:input_type -> tradsys.coordinator.v1.ReleaseMemoryRequest
-	12, // 33: tradsys.coordinator.v1.CoordinatorService.ListLeases:input_type -> tradsys.coordinator.v1.ListLeasesRequest
-	15, // 34: tradsys.coordinator.v1.CoordinatorService.AcquireLock:input_type -> tradsys.coordinator.v1.AcquireLockRequest
-	17, // 35: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:input_type -> tradsys.coordinator.v1.ReleaseLockRequest
-	19, // 36: tradsys.coordinator.v1.CoordinatorService.ListLocks:input_type -> tradsys.coordinator.v1.ListLocksRequest
-	22, // 37: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:input_type -> tradsys.coordinator.v1.RegisterComponentRequest
-	24, // 38: tradsys.coordinator.v1.CoordinatorService.ListComponents:input_type -> tradsys.coordinator.v1.ListComponentsRequest
-	26, // 39: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:input_type -> tradsys.coordinator.v1.ActivateComponentRequest
-	28, // 40: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:input_type -> tradsys.coordinator.v1.DeactivateComponentRequest
-	30, // 41: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:input_type -> tradsys.coordinator.v1.ReportComponentStateRequest
-	33, // 42: tradsys.coordinator.v1.CoordinatorService.GetStatus:input_type -> tradsys.coordinator.v1.GetStatusRequest
-	35, // 43: tradsys.coordinator.v1.CoordinatorService.Watch:input_type -> tradsys.coordinator.v1.WatchRequest
-	3,  // 44: tradsys.coordinator.v1.CoordinatorService.CreateSession:output_type -> tradsys.coordinator.v1.CreateSessionResponse
-	5,  // 45: tradsys.coordinator.v1.CoordinatorService.KeepAlive:output_type -> tradsys.coordinator.v1.KeepAliveResponse
-	7,  // 46: tradsys.coordinator.v1.CoordinatorService.CloseSession:output_type -> tradsys.coordinator.v1.CloseSessionResponse
-	9,  // 47: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:output_type -> tradsys.coordinator.v1.AcquireMemoryResponse
-	11, // 48: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:output_type -> tradsys.coordinator.v1.ReleaseMemoryResponse
-	13, // 49: tradsys.coordinator.v1.CoordinatorService.ListLeases:output_type -> tradsys.coordinator.v1.ListLeasesResponse
-	16, // 50: tradsys.coordinator.v1.CoordinatorService.AcquireLock:output_type -> tradsys.coordinator.v1.AcquireLockResponse
-	18, // 51: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:output_type -> tradsys.coordinator.v1.ReleaseLockResponse
-	20, // 52: tradsys.coordinator.v1.CoordinatorService.ListLocks:output_type -> tradsys.coordinator.v1.ListLocksResponse
-	23, // 53: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:output_type -> tradsys.coordinator.v1.RegisterComponentResponse
-	25, // 54: tradsys.coordinator.v1.CoordinatorService.ListComponents:output_type -> tradsys.coordinator.v1.ListComponentsResponse
-	27, // 55: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:output_type -> tradsys.coordinator.v1.ActivateComponentResponse
-	29, // 56: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:output_type -> tradsys.coordinator.v1.DeactivateComponentResponse
-	31, // 57: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:output_type -> tradsys.coordinator.v1.ReportComponentStateResponse
-	34, // 58: tradsys.coordinator.v1.CoordinatorService.GetStatus:output_type -> tradsys.coordinator.v1.GetStatusResponse
-	36, // 59: tradsys.coordinator.v1.CoordinatorService.Watch:output_type -> tradsys.coordinator.v1.WatchResponse
-	44, // [44:60] is the sub-list for method output_type
-	28, // [28:44] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	43, // 5: tradsys.coordinator.v1.MemoryLease.granted_at:type_name -> google.protobuf.Timestamp
+	43, // 6: tradsys.coordinator.v1.MemoryLease.revoke_at:type_name -> google.protobuf.Timestamp
+	42, // 7: tradsys.coordinator.v1.ResizeMemoryRequest.wait_timeout:type_name -> google.protobuf.Duration
+	14, // 8: tradsys.coordinator.v1.SetBudgetResponse.preempted:type_name -> tradsys.coordinator.v1.MemoryLease
+	42, // 9: tradsys.coordinator.v1.AcquireLockRequest.wait_timeout:type_name -> google.protobuf.Duration
+	25, // 10: tradsys.coordinator.v1.ListLocksResponse.locks:type_name -> tradsys.coordinator.v1.Lock
+	43, // 11: tradsys.coordinator.v1.Lock.acquired_at:type_name -> google.protobuf.Timestamp
+	42, // 12: tradsys.coordinator.v1.RegisterComponentRequest.init_timeout:type_name -> google.protobuf.Duration
+	42, // 13: tradsys.coordinator.v1.RegisterComponentRequest.idle_timeout:type_name -> google.protobuf.Duration
+	36, // 14: tradsys.coordinator.v1.RegisterComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
+	36, // 15: tradsys.coordinator.v1.ListComponentsResponse.components:type_name -> tradsys.coordinator.v1.Component
+	36, // 16: tradsys.coordinator.v1.ActivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
+	36, // 17: tradsys.coordinator.v1.DeactivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
+	0,  // 18: tradsys.coordinator.v1.ReportComponentStateRequest.state:type_name -> tradsys.coordinator.v1.ComponentState
+	42, // 19: tradsys.coordinator.v1.Component.init_timeout:type_name -> google.protobuf.Duration
+	42, // 20: tradsys.coordinator.v1.Component.idle_timeout:type_name -> google.protobuf.Duration
+	0,  // 21: tradsys.coordinator.v1.Component.state:type_name -> tradsys.coordinator.v1.ComponentState
+	0,  // 22: tradsys.coordinator.v1.Component.desired_state:type_name -> tradsys.coordinator.v1.ComponentState
+	43, // 23: tradsys.coordinator.v1.Component.state_changed_at:type_name -> google.protobuf.Timestamp
+	1,  // 24: tradsys.coordinator.v1.WatchRequest.types:type_name -> tradsys.coordinator.v1.EventType
+	41, // 25: tradsys.coordinator.v1.WatchResponse.event:type_name -> tradsys.coordinator.v1.Event
+	1,  // 26: tradsys.coordinator.v1.Event.type:type_name -> tradsys.coordinator.v1.EventType
+	43, // 27: tradsys.coordinator.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 28: tradsys.coordinator.v1.Event.state:type_name -> tradsys.coordinator.v1.ComponentState
+	43, // 29: tradsys.coordinator.v1.Event.deadline:type_name -> google.protobuf.Timestamp
+	2,  // 30: tradsys.coordinator.v1.CoordinatorService.CreateSession:input_type -> tradsys.coordinator.v1.CreateSessionRequest
+	4,  // 31: tradsys.coordinator.v1.CoordinatorService.KeepAlive:input_type -> tradsys.coordinator.v1.KeepAliveRequest
+	6,  // 32: tradsys.coordinator.v1.CoordinatorService.CloseSession:input_type -> tradsys.coordinator.v1.CloseSessionRequest
+	8,  // 33: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:input_type -> tradsys.coordinator.v1.AcquireMemoryRequest
+	10, // 34: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:input_type -> tradsys.coordinator.v1.ReleaseMemoryRequest
+	12, // 35: tradsys.coordinator.v1.CoordinatorService.ListLeases:input_type -> tradsys.coordinator.v1.ListLeasesRequest
+	15, // 36: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:input_type -> tradsys.coordinator.v1.ResizeMemoryRequest
+	19, // 37: tradsys.coordinator.v1.CoordinatorService.AcquireLock:input_type -> tradsys.coordinator.v1.AcquireLockRequest
+	21, // 38: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:input_type -> tradsys.coordinator.v1.ReleaseLockRequest
+	23, // 39: tradsys.coordinator.v1.CoordinatorService.ListLocks:input_type -> tradsys.coordinator.v1.ListLocksRequest
+	26, // 40: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:input_type -> tradsys.coordinator.v1.RegisterComponentRequest
+	28, // 41: tradsys.coordinator.v1.CoordinatorService.ListComponents:input_type -> tradsys.coordinator.v1.ListComponentsRequest
+	30, // 42: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:input_type -> tradsys.coordinator.v1.ActivateComponentRequest
+	32, // 43: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:input_type -> tradsys.coordinator.v1.DeactivateComponentRequest
+	34, // 44: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:input_type -> tradsys.coordinator.v1.ReportComponentStateRequest
+	37, // 45: tradsys.coordinator.v1.CoordinatorService.GetStatus:input_type -> tradsys.coordinator.v1.GetStatusRequest
+	17, // 46: tradsys.coordinator.v1.CoordinatorService.SetBudget:input_type -> tradsys.coordinator.v1.SetBudgetRequest
+	39, // 47: tradsys.coordinator.v1.CoordinatorService.Watch:input_type -> tradsys.coordinator.v1.WatchRequest
+	3,  // 48: tradsys.coordinator.v1.CoordinatorService.CreateSession:output_type -> tradsys.coordinator.v1.CreateSessionResponse
+	5,  // 49: tradsys.coordinator.v1.CoordinatorService.KeepAlive:output_type -> tradsys.coordinator.v1.KeepAliveResponse
+	7,  // 50: tradsys.coordinator.v1.CoordinatorService.CloseSession:output_type -> tradsys.coordinator.v1.CloseSessionResponse
+	9,  // 51: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:output_type -> tradsys.coordinator.v1.AcquireMemoryResponse
+	11, // 52: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:output_type -> tradsys.coordinator.v1.ReleaseMemoryResponse
+	13, // 53: tradsys.coordinator.v1.CoordinatorService.ListLeases:output_type -> tradsys.coordinator.v1.ListLeasesResponse
+	16, // 54: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:output_type -> tradsys.coordinator.v1.ResizeMemoryResponse
+	20, // 55: tradsys.coordinator.v1.CoordinatorService.AcquireLock:output_type -> tradsys.coordinator.v1.AcquireLockResponse
+	22, // 56: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:output_type -> tradsys.coordinator.v1.ReleaseLockResponse
+	24, // 57: tradsys.coordinator.v1.CoordinatorService.ListLocks:output_type -> tradsys.coordinator.v1.ListLocksResponse
+	27, // 58: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:output_type -> tradsys.coordinator.v1.RegisterComponentResponse
+	29, // 59: tradsys.coordinator.v1.CoordinatorService.ListComponents:output_type -> tradsys.coordinator.v1.ListComponentsResponse
+	31, // 60: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:output_type -> tradsys.coordinator.v1.ActivateComponentResponse
+	33, // 61: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:output_type -> tradsys.coordinator.v1.DeactivateComponentResponse
+	35, // 62: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:output_type -> tradsys.coordinator.v1.ReportComponentStateResponse
+	38, // 63: tradsys.coordinator.v1.CoordinatorService.GetStatus:output_type -> tradsys.coordinator.v1.GetStatusResponse
+	18, // 64: tradsys.coordinator.v1.CoordinatorService.SetBudget:output_type -> tradsys.coordinator.v1.SetBudgetResponse
+	40, // 65: tradsys.coordinator.v1.CoordinatorService.Watch:output_type -> tradsys.coordinator.v1.WatchResponse
+	48, // [48:66] is the sub-list for method output_type
+	30, // [30:48] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_tradsys_coordinator_v1_coordinator_proto_init() }
@@ -2897,14 +3213,16 @@ func file_tradsys_coordinator_v1_coordinator_proto_init() {
 		return
 	}
 	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[6].OneofWrappers = []any{}
-	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[20].OneofWrappers = []any{}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[12].OneofWrappers = []any{}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13].OneofWrappers = []any{}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tradsys_coordinator_v1_coordinator_proto_rawDesc), len(file_tradsys_coordinator_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

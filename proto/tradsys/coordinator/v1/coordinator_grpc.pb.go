@@ -25,6 +25,7 @@ const (
 	CoordinatorService_AcquireMemory_FullMethodName        = "/tradsys.coordinator.v1.CoordinatorService/AcquireMemory"
 	CoordinatorService_ReleaseMemory_FullMethodName        = "/tradsys.coordinator.v1.CoordinatorService/ReleaseMemory"
 	CoordinatorService_ListLeases_FullMethodName           = "/tradsys.coordinator.v1.CoordinatorService/ListLeases"
+	CoordinatorService_ResizeMemory_FullMethodName         = "/tradsys.coordinator.v1.CoordinatorService/ResizeMemory"
 	CoordinatorService_AcquireLock_FullMethodName          = "/tradsys.coordinator.v1.CoordinatorService/AcquireLock"
 	CoordinatorService_ReleaseLock_FullMethodName          = "/tradsys.coordinator.v1.CoordinatorService/ReleaseLock"
 	CoordinatorService_ListLocks_FullMethodName            = "/tradsys.coordinator.v1.CoordinatorService/ListLocks"
@@ -34,6 +35,7 @@ const (
 	CoordinatorService_DeactivateComponent_FullMethodName  = "/tradsys.coordinator.v1.CoordinatorService/DeactivateComponent"
 	CoordinatorService_ReportComponentState_FullMethodName = "/tradsys.coordinator.v1.CoordinatorService/ReportComponentState"
 	CoordinatorService_GetStatus_FullMethodName            = "/tradsys.coordinator.v1.CoordinatorService/GetStatus"
+	CoordinatorService_SetBudget_FullMethodName            = "/tradsys.coordinator.v1.CoordinatorService/SetBudget"
 	CoordinatorService_Watch_FullMethodName                = "/tradsys.coordinator.v1.CoordinatorService/Watch"
 )
 
@@ -63,6 +65,12 @@ type CoordinatorServiceClient interface {
 	ReleaseMemory(ctx context.Context, in *ReleaseMemoryRequest, opts ...grpc.CallOption) (*ReleaseMemoryResponse, error)
 	// ListLeases lists granted memory leases.
 	ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error)
+	// ResizeMemory changes a lease's bytes, keeping its id and fencing token.
+	// Shrinking is immediate. Growing waits up to wait_timeout like an
+	// AcquireMemory of the difference at the lease's priority (and may preempt
+	// as that would); a growth that is refused leaves the lease as it was.
+	// With bytes equal to the lease's, it only records used_bytes.
+	ResizeMemory(ctx context.Context, in *ResizeMemoryRequest, opts ...grpc.CallOption) (*ResizeMemoryResponse, error)
 	// AcquireLock takes a named exclusive lock (FIFO), with a fencing token.
 	AcquireLock(ctx context.Context, in *AcquireLockRequest, opts ...grpc.CallOption) (*AcquireLockResponse, error)
 	// ReleaseLock releases a lock the session holds.
@@ -81,6 +89,11 @@ type CoordinatorServiceClient interface {
 	ReportComponentState(ctx context.Context, in *ReportComponentStateRequest, opts ...grpc.CallOption) (*ReportComponentStateResponse, error)
 	// GetStatus summarises budget, sessions, leases, locks and waiters.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	// SetBudget changes the memory budget every replica uses (it is stored in
+	// etcd). An operator RPC when mTLS is on. Lowering it below what is leased
+	// preempts preemptible leases (largest priority number first) and grants
+	// nothing until the leases fit again.
+	SetBudget(ctx context.Context, in *SetBudgetRequest, opts ...grpc.CallOption) (*SetBudgetResponse, error)
 	// Watch streams events: grants, releases, waits, preemptions, deadlocks,
 	// session ends and component state changes.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
@@ -148,6 +161,16 @@ func (c *coordinatorServiceClient) ListLeases(ctx context.Context, in *ListLease
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListLeasesResponse)
 	err := c.cc.Invoke(ctx, CoordinatorService_ListLeases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *coordinatorServiceClient) ResizeMemory(ctx context.Context, in *ResizeMemoryRequest, opts ...grpc.CallOption) (*ResizeMemoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResizeMemoryResponse)
+	err := c.cc.Invoke(ctx, CoordinatorService_ResizeMemory_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +267,16 @@ func (c *coordinatorServiceClient) GetStatus(ctx context.Context, in *GetStatusR
 	return out, nil
 }
 
+func (c *coordinatorServiceClient) SetBudget(ctx context.Context, in *SetBudgetRequest, opts ...grpc.CallOption) (*SetBudgetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBudgetResponse)
+	err := c.cc.Invoke(ctx, CoordinatorService_SetBudget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *coordinatorServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &CoordinatorService_ServiceDesc.Streams[0], CoordinatorService_Watch_FullMethodName, cOpts...)
@@ -289,6 +322,12 @@ type CoordinatorServiceServer interface {
 	ReleaseMemory(context.Context, *ReleaseMemoryRequest) (*ReleaseMemoryResponse, error)
 	// ListLeases lists granted memory leases.
 	ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error)
+	// ResizeMemory changes a lease's bytes, keeping its id and fencing token.
+	// Shrinking is immediate. Growing waits up to wait_timeout like an
+	// AcquireMemory of the difference at the lease's priority (and may preempt
+	// as that would); a growth that is refused leaves the lease as it was.
+	// With bytes equal to the lease's, it only records used_bytes.
+	ResizeMemory(context.Context, *ResizeMemoryRequest) (*ResizeMemoryResponse, error)
 	// AcquireLock takes a named exclusive lock (FIFO), with a fencing token.
 	AcquireLock(context.Context, *AcquireLockRequest) (*AcquireLockResponse, error)
 	// ReleaseLock releases a lock the session holds.
@@ -307,6 +346,11 @@ type CoordinatorServiceServer interface {
 	ReportComponentState(context.Context, *ReportComponentStateRequest) (*ReportComponentStateResponse, error)
 	// GetStatus summarises budget, sessions, leases, locks and waiters.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
+	// SetBudget changes the memory budget every replica uses (it is stored in
+	// etcd). An operator RPC when mTLS is on. Lowering it below what is leased
+	// preempts preemptible leases (largest priority number first) and grants
+	// nothing until the leases fit again.
+	SetBudget(context.Context, *SetBudgetRequest) (*SetBudgetResponse, error)
 	// Watch streams events: grants, releases, waits, preemptions, deadlocks,
 	// session ends and component state changes.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
@@ -338,6 +382,9 @@ func (UnimplementedCoordinatorServiceServer) ReleaseMemory(context.Context, *Rel
 func (UnimplementedCoordinatorServiceServer) ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLeases not implemented")
 }
+func (UnimplementedCoordinatorServiceServer) ResizeMemory(context.Context, *ResizeMemoryRequest) (*ResizeMemoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResizeMemory not implemented")
+}
 func (UnimplementedCoordinatorServiceServer) AcquireLock(context.Context, *AcquireLockRequest) (*AcquireLockResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AcquireLock not implemented")
 }
@@ -364,6 +411,9 @@ func (UnimplementedCoordinatorServiceServer) ReportComponentState(context.Contex
 }
 func (UnimplementedCoordinatorServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStatus not implemented")
+}
+func (UnimplementedCoordinatorServiceServer) SetBudget(context.Context, *SetBudgetRequest) (*SetBudgetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBudget not implemented")
 }
 func (UnimplementedCoordinatorServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
@@ -493,6 +543,24 @@ func _CoordinatorService_ListLeases_Handler(srv interface{}, ctx context.Context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(CoordinatorServiceServer).ListLeases(ctx, req.(*ListLeasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CoordinatorService_ResizeMemory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResizeMemoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServiceServer).ResizeMemory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoordinatorService_ResizeMemory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServiceServer).ResizeMemory(ctx, req.(*ResizeMemoryRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -659,6 +727,24 @@ func _CoordinatorService_GetStatus_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoordinatorService_SetBudget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBudgetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServiceServer).SetBudget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoordinatorService_SetBudget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServiceServer).SetBudget(ctx, req.(*SetBudgetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CoordinatorService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -702,6 +788,10 @@ var CoordinatorService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _CoordinatorService_ListLeases_Handler,
 		},
 		{
+			MethodName: "ResizeMemory",
+			Handler:    _CoordinatorService_ResizeMemory_Handler,
+		},
+		{
 			MethodName: "AcquireLock",
 			Handler:    _CoordinatorService_AcquireLock_Handler,
 		},
@@ -736,6 +826,10 @@ var CoordinatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatus",
 			Handler:    _CoordinatorService_GetStatus_Handler,
+		},
+		{
+			MethodName: "SetBudget",
+			Handler:    _CoordinatorService_SetBudget_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

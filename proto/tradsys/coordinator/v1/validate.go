@@ -278,3 +278,26 @@ func (r *WatchRequest) Validate() error {
 	}
 	return checkName("component", r.GetComponent(), false)
 }
+
+func (r *ResizeMemoryRequest) Validate() error {
+	if err := checkSessionID(r.GetSessionId()); err != nil {
+		return err
+	}
+	if err := checkName("lease_id", r.GetLeaseId(), true); err != nil {
+		return err
+	}
+	if r.GetBytes() <= 0 {
+		return validate.Errorf("bytes", "%d must be more than zero (release the lease to give it all back)", r.GetBytes())
+	}
+	if r.UsedBytes != nil && r.GetUsedBytes() < 0 {
+		return validate.Errorf("used_bytes", "%d must not be negative", r.GetUsedBytes())
+	}
+	return checkDuration("wait_timeout", r.GetWaitTimeout(), MaxWait)
+}
+
+func (r *SetBudgetRequest) Validate() error {
+	if r.GetBudgetBytes() <= 0 {
+		return validate.Errorf("budget_bytes", "%d must be more than zero", r.GetBudgetBytes())
+	}
+	return nil
+}

@@ -1062,9 +1062,18 @@ func (x *GetOrderRequest) GetOrderId() uint64 {
 }
 
 type GetOrderResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Symbol        string                 `protobuf:"bytes,1,opt,name=symbol,proto3" json:"symbol,omitempty"`
-	Order         *Order                 `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Symbol string                 `protobuf:"bytes,1,opt,name=symbol,proto3" json:"symbol,omitempty"`
+	// A resting order (status unspecified), or one that finished recently:
+	// then quantity is 0 and price its limit (the last trade's for a fill).
+	// Finished orders are kept for --done-orders / --done-order-ttl, in
+	// memory (a restart forgets them); older ones are NOT_FOUND.
+	Order *Order `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
+	// FILLED or CANCELLED for a finished order.
+	Status OrderStatus `protobuf:"varint,3,opt,name=status,proto3,enum=tradsys.matching.v1.OrderStatus" json:"status,omitempty"`
+	// Why a CANCELLED order was cancelled.
+	CancelReason  CancelReason           `protobuf:"varint,4,opt,name=cancel_reason,json=cancelReason,proto3,enum=tradsys.matching.v1.CancelReason" json:"cancel_reason,omitempty"`
+	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1109,6 +1118,27 @@ func (x *GetOrderResponse) GetSymbol() string {
 func (x *GetOrderResponse) GetOrder() *Order {
 	if x != nil {
 		return x.Order
+	}
+	return nil
+}
+
+func (x *GetOrderResponse) GetStatus() OrderStatus {
+	if x != nil {
+		return x.Status
+	}
+	return OrderStatus_ORDER_STATUS_UNSPECIFIED
+}
+
+func (x *GetOrderResponse) GetCancelReason() CancelReason {
+	if x != nil {
+		return x.CancelReason
+	}
+	return CancelReason_CANCEL_REASON_UNSPECIFIED
+}
+
+func (x *GetOrderResponse) GetFinishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishedAt
 	}
 	return nil
 }
@@ -2117,6 +2147,174 @@ func (x *SetSymbolAlgorithmResponse) GetFencingToken() uint64 {
 	return 0
 }
 
+type ListSymbolsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSymbolsRequest) Reset() {
+	*x = ListSymbolsRequest{}
+	mi := &file_tradsys_matching_v1_matching_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSymbolsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSymbolsRequest) ProtoMessage() {}
+
+func (x *ListSymbolsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_matching_v1_matching_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSymbolsRequest.ProtoReflect.Descriptor instead.
+func (*ListSymbolsRequest) Descriptor() ([]byte, []int) {
+	return file_tradsys_matching_v1_matching_proto_rawDescGZIP(), []int{29}
+}
+
+type ListSymbolsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by symbol.
+	Symbols       []*SymbolInfo `protobuf:"bytes,1,rep,name=symbols,proto3" json:"symbols,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSymbolsResponse) Reset() {
+	*x = ListSymbolsResponse{}
+	mi := &file_tradsys_matching_v1_matching_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSymbolsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSymbolsResponse) ProtoMessage() {}
+
+func (x *ListSymbolsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_matching_v1_matching_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSymbolsResponse.ProtoReflect.Descriptor instead.
+func (*ListSymbolsResponse) Descriptor() ([]byte, []int) {
+	return file_tradsys_matching_v1_matching_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListSymbolsResponse) GetSymbols() []*SymbolInfo {
+	if x != nil {
+		return x.Symbols
+	}
+	return nil
+}
+
+// SymbolInfo summarises one book.
+type SymbolInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Symbol        string                 `protobuf:"bytes,1,opt,name=symbol,proto3" json:"symbol,omitempty"`
+	Algorithm     string                 `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	RestingOrders int64                  `protobuf:"varint,3,opt,name=resting_orders,json=restingOrders,proto3" json:"resting_orders,omitempty"`
+	// Best bid and ask in ticks (0: that side is empty).
+	BestBid int64 `protobuf:"varint,4,opt,name=best_bid,json=bestBid,proto3" json:"best_bid,omitempty"`
+	BestAsk int64 `protobuf:"varint,5,opt,name=best_ask,json=bestAsk,proto3" json:"best_ask,omitempty"`
+	// Sequence number of the book's last trade (0: none yet).
+	LastTradeSequence uint64 `protobuf:"varint,6,opt,name=last_trade_sequence,json=lastTradeSequence,proto3" json:"last_trade_sequence,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SymbolInfo) Reset() {
+	*x = SymbolInfo{}
+	mi := &file_tradsys_matching_v1_matching_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SymbolInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SymbolInfo) ProtoMessage() {}
+
+func (x *SymbolInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_matching_v1_matching_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SymbolInfo.ProtoReflect.Descriptor instead.
+func (*SymbolInfo) Descriptor() ([]byte, []int) {
+	return file_tradsys_matching_v1_matching_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SymbolInfo) GetSymbol() string {
+	if x != nil {
+		return x.Symbol
+	}
+	return ""
+}
+
+func (x *SymbolInfo) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *SymbolInfo) GetRestingOrders() int64 {
+	if x != nil {
+		return x.RestingOrders
+	}
+	return 0
+}
+
+func (x *SymbolInfo) GetBestBid() int64 {
+	if x != nil {
+		return x.BestBid
+	}
+	return 0
+}
+
+func (x *SymbolInfo) GetBestAsk() int64 {
+	if x != nil {
+		return x.BestAsk
+	}
+	return 0
+}
+
+func (x *SymbolInfo) GetLastTradeSequence() uint64 {
+	if x != nil {
+		return x.LastTradeSequence
+	}
+	return 0
+}
+
 var File_tradsys_matching_v1_matching_proto protoreflect.FileDescriptor
 
 const file_tradsys_matching_v1_matching_proto_rawDesc = "" +
@@ -2184,10 +2382,14 @@ const file_tradsys_matching_v1_matching_proto_rawDesc = "" +
 	"\tpost_only\x18\x06 \x01(\bR\bpostOnly\"D\n" +
 	"\x0fGetOrderRequest\x12\x16\n" +
 	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x12\x19\n" +
-	"\border_id\x18\x02 \x01(\x04R\aorderId\"\\\n" +
+	"\border_id\x18\x02 \x01(\x04R\aorderId\"\x9b\x02\n" +
 	"\x10GetOrderResponse\x12\x16\n" +
 	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x120\n" +
-	"\x05order\x18\x02 \x01(\v2\x1a.tradsys.matching.v1.OrderR\x05order\"_\n" +
+	"\x05order\x18\x02 \x01(\v2\x1a.tradsys.matching.v1.OrderR\x05order\x128\n" +
+	"\x06status\x18\x03 \x01(\x0e2 .tradsys.matching.v1.OrderStatusR\x06status\x12F\n" +
+	"\rcancel_reason\x18\x04 \x01(\x0e2!.tradsys.matching.v1.CancelReasonR\fcancelReason\x12;\n" +
+	"\vfinished_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishedAt\"_\n" +
 	"\n" +
 	"PriceLevel\x12\x14\n" +
 	"\x05price\x18\x01 \x01(\x03R\x05price\x12\x1a\n" +
@@ -2252,7 +2454,18 @@ const file_tradsys_matching_v1_matching_proto_rawDesc = "" +
 	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x12\x1c\n" +
 	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12-\n" +
 	"\x12previous_algorithm\x18\x03 \x01(\tR\x11previousAlgorithm\x12#\n" +
-	"\rfencing_token\x18\x04 \x01(\x04R\ffencingToken*9\n" +
+	"\rfencing_token\x18\x04 \x01(\x04R\ffencingToken\"\x14\n" +
+	"\x12ListSymbolsRequest\"P\n" +
+	"\x13ListSymbolsResponse\x129\n" +
+	"\asymbols\x18\x01 \x03(\v2\x1f.tradsys.matching.v1.SymbolInfoR\asymbols\"\xcf\x01\n" +
+	"\n" +
+	"SymbolInfo\x12\x16\n" +
+	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12%\n" +
+	"\x0eresting_orders\x18\x03 \x01(\x03R\rrestingOrders\x12\x19\n" +
+	"\bbest_bid\x18\x04 \x01(\x03R\abestBid\x12\x19\n" +
+	"\bbest_ask\x18\x05 \x01(\x03R\abestAsk\x12.\n" +
+	"\x13last_trade_sequence\x18\x06 \x01(\x04R\x11lastTradeSequence*9\n" +
 	"\x04Side\x12\x14\n" +
 	"\x10SIDE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bSIDE_BUY\x10\x01\x12\r\n" +
@@ -2274,14 +2487,15 @@ const file_tradsys_matching_v1_matching_proto_rawDesc = "" +
 	"\x19CANCEL_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12CANCEL_REASON_USER\x10\x01\x12\x1c\n" +
 	"\x18CANCEL_REASON_SELF_TRADE\x10\x02\x12\x1a\n" +
-	"\x16CANCEL_REASON_UNFILLED\x10\x032\x80\t\n" +
+	"\x16CANCEL_REASON_UNFILLED\x10\x032\xe2\t\n" +
 	"\x0fMatchingService\x12`\n" +
 	"\vSubmitOrder\x12'.tradsys.matching.v1.SubmitOrderRequest\x1a(.tradsys.matching.v1.SubmitOrderResponse\x12`\n" +
 	"\vCancelOrder\x12'.tradsys.matching.v1.CancelOrderRequest\x1a(.tradsys.matching.v1.CancelOrderResponse\x12c\n" +
 	"\fReplaceOrder\x12(.tradsys.matching.v1.ReplaceOrderRequest\x1a).tradsys.matching.v1.ReplaceOrderResponse\x12W\n" +
 	"\bGetOrder\x12$.tradsys.matching.v1.GetOrderRequest\x1a%.tradsys.matching.v1.GetOrderResponse\x12c\n" +
 	"\fGetOrderBook\x12(.tradsys.matching.v1.GetOrderBookRequest\x1a).tradsys.matching.v1.GetOrderBookResponse\x12e\n" +
-	"\fStreamTrades\x12(.tradsys.matching.v1.StreamTradesRequest\x1a).tradsys.matching.v1.StreamTradesResponse0\x01\x12g\n" +
+	"\fStreamTrades\x12(.tradsys.matching.v1.StreamTradesRequest\x1a).tradsys.matching.v1.StreamTradesResponse0\x01\x12`\n" +
+	"\vListSymbols\x12'.tradsys.matching.v1.ListSymbolsRequest\x1a(.tradsys.matching.v1.ListSymbolsResponse\x12g\n" +
 	"\fSubmitOrders\x12(.tradsys.matching.v1.SubmitOrdersRequest\x1a).tradsys.matching.v1.SubmitOrdersResponse(\x010\x01\x12f\n" +
 	"\rLoadAlgorithm\x12).tradsys.matching.v1.LoadAlgorithmRequest\x1a*.tradsys.matching.v1.LoadAlgorithmResponse\x12l\n" +
 	"\x0fUnloadAlgorithm\x12+.tradsys.matching.v1.UnloadAlgorithmRequest\x1a,.tradsys.matching.v1.UnloadAlgorithmResponse\x12i\n" +
@@ -2301,7 +2515,7 @@ func file_tradsys_matching_v1_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_tradsys_matching_v1_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tradsys_matching_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_tradsys_matching_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_tradsys_matching_v1_matching_proto_goTypes = []any{
 	(Side)(0),                          // 0: tradsys.matching.v1.Side
 	(OrderType)(0),                     // 1: tradsys.matching.v1.OrderType
@@ -2336,12 +2550,15 @@ var file_tradsys_matching_v1_matching_proto_goTypes = []any{
 	(*ListAlgorithmsResponse)(nil),     // 30: tradsys.matching.v1.ListAlgorithmsResponse
 	(*SetSymbolAlgorithmRequest)(nil),  // 31: tradsys.matching.v1.SetSymbolAlgorithmRequest
 	(*SetSymbolAlgorithmResponse)(nil), // 32: tradsys.matching.v1.SetSymbolAlgorithmResponse
-	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
-	(v1.ComponentState)(0),             // 34: tradsys.coordinator.v1.ComponentState
+	(*ListSymbolsRequest)(nil),         // 33: tradsys.matching.v1.ListSymbolsRequest
+	(*ListSymbolsResponse)(nil),        // 34: tradsys.matching.v1.ListSymbolsResponse
+	(*SymbolInfo)(nil),                 // 35: tradsys.matching.v1.SymbolInfo
+	(*timestamppb.Timestamp)(nil),      // 36: google.protobuf.Timestamp
+	(v1.ComponentState)(0),             // 37: tradsys.coordinator.v1.ComponentState
 }
 var file_tradsys_matching_v1_matching_proto_depIdxs = []int32{
 	0,  // 0: tradsys.matching.v1.Trade.taker_side:type_name -> tradsys.matching.v1.Side
-	33, // 1: tradsys.matching.v1.Trade.executed_at:type_name -> google.protobuf.Timestamp
+	36, // 1: tradsys.matching.v1.Trade.executed_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: tradsys.matching.v1.Cancellation.side:type_name -> tradsys.matching.v1.Side
 	3,  // 3: tradsys.matching.v1.Cancellation.reason:type_name -> tradsys.matching.v1.CancelReason
 	2,  // 4: tradsys.matching.v1.Execution.status:type_name -> tradsys.matching.v1.OrderStatus
@@ -2353,43 +2570,49 @@ var file_tradsys_matching_v1_matching_proto_depIdxs = []int32{
 	6,  // 10: tradsys.matching.v1.ReplaceOrderResponse.execution:type_name -> tradsys.matching.v1.Execution
 	0,  // 11: tradsys.matching.v1.Order.side:type_name -> tradsys.matching.v1.Side
 	13, // 12: tradsys.matching.v1.GetOrderResponse.order:type_name -> tradsys.matching.v1.Order
-	16, // 13: tradsys.matching.v1.GetOrderBookResponse.bids:type_name -> tradsys.matching.v1.PriceLevel
-	16, // 14: tradsys.matching.v1.GetOrderBookResponse.asks:type_name -> tradsys.matching.v1.PriceLevel
-	4,  // 15: tradsys.matching.v1.StreamTradesResponse.trade:type_name -> tradsys.matching.v1.Trade
-	7,  // 16: tradsys.matching.v1.SubmitOrdersRequest.order:type_name -> tradsys.matching.v1.SubmitOrderRequest
-	6,  // 17: tradsys.matching.v1.SubmitOrdersResponse.execution:type_name -> tradsys.matching.v1.Execution
-	22, // 18: tradsys.matching.v1.SubmitOrdersResponse.rejection:type_name -> tradsys.matching.v1.Rejection
-	34, // 19: tradsys.matching.v1.Algorithm.state:type_name -> tradsys.coordinator.v1.ComponentState
-	24, // 20: tradsys.matching.v1.LoadAlgorithmResponse.algorithm:type_name -> tradsys.matching.v1.Algorithm
-	24, // 21: tradsys.matching.v1.UnloadAlgorithmResponse.algorithm:type_name -> tradsys.matching.v1.Algorithm
-	24, // 22: tradsys.matching.v1.ListAlgorithmsResponse.algorithms:type_name -> tradsys.matching.v1.Algorithm
-	7,  // 23: tradsys.matching.v1.MatchingService.SubmitOrder:input_type -> tradsys.matching.v1.SubmitOrderRequest
-	9,  // 24: tradsys.matching.v1.MatchingService.CancelOrder:input_type -> tradsys.matching.v1.CancelOrderRequest
-	11, // 25: tradsys.matching.v1.MatchingService.ReplaceOrder:input_type -> tradsys.matching.v1.ReplaceOrderRequest
-	14, // 26: tradsys.matching.v1.MatchingService.GetOrder:input_type -> tradsys.matching.v1.GetOrderRequest
-	17, // 27: tradsys.matching.v1.MatchingService.GetOrderBook:input_type -> tradsys.matching.v1.GetOrderBookRequest
-	19, // 28: tradsys.matching.v1.MatchingService.StreamTrades:input_type -> tradsys.matching.v1.StreamTradesRequest
-	21, // 29: tradsys.matching.v1.MatchingService.SubmitOrders:input_type -> tradsys.matching.v1.SubmitOrdersRequest
-	25, // 30: tradsys.matching.v1.MatchingService.LoadAlgorithm:input_type -> tradsys.matching.v1.LoadAlgorithmRequest
-	27, // 31: tradsys.matching.v1.MatchingService.UnloadAlgorithm:input_type -> tradsys.matching.v1.UnloadAlgorithmRequest
-	29, // 32: tradsys.matching.v1.MatchingService.ListAlgorithms:input_type -> tradsys.matching.v1.ListAlgorithmsRequest
-	31, // 33: tradsys.matching.v1.MatchingService.SetSymbolAlgorithm:input_type -> tradsys.matching.v1.SetSymbolAlgorithmRequest
-	8,  // 34: tradsys.matching.v1.MatchingService.SubmitOrder:output_type -> tradsys.matching.v1.SubmitOrderResponse
-	10, // 35: tradsys.matching.v1.MatchingService.CancelOrder:output_type -> tradsys.matching.v1.CancelOrderResponse
-	12, // 36: tradsys.matching.v1.MatchingService.ReplaceOrder:output_type -> tradsys.matching.v1.ReplaceOrderResponse
-	15, // 37: tradsys.matching.v1.MatchingService.GetOrder:output_type -> tradsys.matching.v1.GetOrderResponse
-	18, // 38: tradsys.matching.v1.MatchingService.GetOrderBook:output_type -> tradsys.matching.v1.GetOrderBookResponse
-	20, // 39: tradsys.matching.v1.MatchingService.StreamTrades:output_type -> tradsys.matching.v1.StreamTradesResponse
-	23, // 40: tradsys.matching.v1.MatchingService.SubmitOrders:output_type -> tradsys.matching.v1.SubmitOrdersResponse
-	26, // 41: tradsys.matching.v1.MatchingService.LoadAlgorithm:output_type -> tradsys.matching.v1.LoadAlgorithmResponse
-	28, // 42: tradsys.matching.v1.MatchingService.UnloadAlgorithm:output_type -> tradsys.matching.v1.UnloadAlgorithmResponse
-	30, // 43: tradsys.matching.v1.MatchingService.ListAlgorithms:output_type -> tradsys.matching.v1.ListAlgorithmsResponse
-	32, // 44: tradsys.matching.v1.MatchingService.SetSymbolAlgorithm:output_type -> tradsys.matching.v1.SetSymbolAlgorithmResponse
-	34, // [34:45] is the sub-list for method output_type
-	23, // [23:34] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	2,  // 13: tradsys.matching.v1.GetOrderResponse.status:type_name -> tradsys.matching.v1.OrderStatus
+	3,  // 14: tradsys.matching.v1.GetOrderResponse.cancel_reason:type_name -> tradsys.matching.v1.CancelReason
+	36, // 15: tradsys.matching.v1.GetOrderResponse.finished_at:type_name -> google.protobuf.Timestamp
+	16, // 16: tradsys.matching.v1.GetOrderBookResponse.bids:type_name -> tradsys.matching.v1.PriceLevel
+	16, // 17: tradsys.matching.v1.GetOrderBookResponse.asks:type_name -> tradsys.matching.v1.PriceLevel
+	4,  // 18: tradsys.matching.v1.StreamTradesResponse.trade:type_name -> tradsys.matching.v1.Trade
+	7,  // 19: tradsys.matching.v1.SubmitOrdersRequest.order:type_name -> tradsys.matching.v1.SubmitOrderRequest
+	6,  // 20: tradsys.matching.v1.SubmitOrdersResponse.execution:type_name -> tradsys.matching.v1.Execution
+	22, // 21: tradsys.matching.v1.SubmitOrdersResponse.rejection:type_name -> tradsys.matching.v1.Rejection
+	37, // 22: tradsys.matching.v1.Algorithm.state:type_name -> tradsys.coordinator.v1.ComponentState
+	24, // 23: tradsys.matching.v1.LoadAlgorithmResponse.algorithm:type_name -> tradsys.matching.v1.Algorithm
+	24, // 24: tradsys.matching.v1.UnloadAlgorithmResponse.algorithm:type_name -> tradsys.matching.v1.Algorithm
+	24, // 25: tradsys.matching.v1.ListAlgorithmsResponse.algorithms:type_name -> tradsys.matching.v1.Algorithm
+	35, // 26: tradsys.matching.v1.ListSymbolsResponse.symbols:type_name -> tradsys.matching.v1.SymbolInfo
+	7,  // 27: tradsys.matching.v1.MatchingService.SubmitOrder:input_type -> tradsys.matching.v1.SubmitOrderRequest
+	9,  // 28: tradsys.matching.v1.MatchingService.CancelOrder:input_type -> tradsys.matching.v1.CancelOrderRequest
+	11, // 29: tradsys.matching.v1.MatchingService.ReplaceOrder:input_type -> tradsys.matching.v1.ReplaceOrderRequest
+	14, // 30: tradsys.matching.v1.MatchingService.GetOrder:input_type -> tradsys.matching.v1.GetOrderRequest
+	17, // 31: tradsys.matching.v1.MatchingService.GetOrderBook:input_type -> tradsys.matching.v1.GetOrderBookRequest
+	19, // 32: tradsys.matching.v1.MatchingService.StreamTrades:input_type -> tradsys.matching.v1.StreamTradesRequest
+	33, // 33: tradsys.matching.v1.MatchingService.ListSymbols:input_type -> tradsys.matching.v1.ListSymbolsRequest
+	21, // 34: tradsys.matching.v1.MatchingService.SubmitOrders:input_type -> tradsys.matching.v1.SubmitOrdersRequest
+	25, // 35: tradsys.matching.v1.MatchingService.LoadAlgorithm:input_type -> tradsys.matching.v1.LoadAlgorithmRequest
+	27, // 36: tradsys.matching.v1.MatchingService.UnloadAlgorithm:input_type -> tradsys.matching.v1.UnloadAlgorithmRequest
+	29, // 37: tradsys.matching.v1.MatchingService.ListAlgorithms:input_type -> tradsys.matching.v1.ListAlgorithmsRequest
+	31, // 38: tradsys.matching.v1.MatchingService.SetSymbolAlgorithm:input_type -> tradsys.matching.v1.SetSymbolAlgorithmRequest
+	8,  // 39: tradsys.matching.v1.MatchingService.SubmitOrder:output_type -> tradsys.matching.v1.SubmitOrderResponse
+	10, // 40: tradsys.matching.v1.MatchingService.CancelOrder:output_type -> tradsys.matching.v1.CancelOrderResponse
+	12, // 41: tradsys.matching.v1.MatchingService.ReplaceOrder:output_type -> tradsys.matching.v1.ReplaceOrderResponse
+	15, // 42: tradsys.matching.v1.MatchingService.GetOrder:output_type -> tradsys.matching.v1.GetOrderResponse
+	18, // 43: tradsys.matching.v1.MatchingService.GetOrderBook:output_type -> tradsys.matching.v1.GetOrderBookResponse
+	20, // 44: tradsys.matching.v1.MatchingService.StreamTrades:output_type -> tradsys.matching.v1.StreamTradesResponse
+	34, // 45: tradsys.matching.v1.MatchingService.ListSymbols:output_type -> tradsys.matching.v1.ListSymbolsResponse
+	23, // 46: tradsys.matching.v1.MatchingService.SubmitOrders:output_type -> tradsys.matching.v1.SubmitOrdersResponse
+	26, // 47: tradsys.matching.v1.MatchingService.LoadAlgorithm:output_type -> tradsys.matching.v1.LoadAlgorithmResponse
+	28, // 48: tradsys.matching.v1.MatchingService.UnloadAlgorithm:output_type -> tradsys.matching.v1.UnloadAlgorithmResponse
+	30, // 49: tradsys.matching.v1.MatchingService.ListAlgorithms:output_type -> tradsys.matching.v1.ListAlgorithmsResponse
+	32, // 50: tradsys.matching.v1.MatchingService.SetSymbolAlgorithm:output_type -> tradsys.matching.v1.SetSymbolAlgorithmResponse
+	39, // [39:51] is the sub-list for method output_type
+	27, // [27:39] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_tradsys_matching_v1_matching_proto_init() }
@@ -2407,7 +2630,7 @@ func file_tradsys_matching_v1_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tradsys_matching_v1_matching_proto_rawDesc), len(file_tradsys_matching_v1_matching_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	MatchingService_GetOrder_FullMethodName           = "/tradsys.matching.v1.MatchingService/GetOrder"
 	MatchingService_GetOrderBook_FullMethodName       = "/tradsys.matching.v1.MatchingService/GetOrderBook"
 	MatchingService_StreamTrades_FullMethodName       = "/tradsys.matching.v1.MatchingService/StreamTrades"
+	MatchingService_ListSymbols_FullMethodName        = "/tradsys.matching.v1.MatchingService/ListSymbols"
 	MatchingService_SubmitOrders_FullMethodName       = "/tradsys.matching.v1.MatchingService/SubmitOrders"
 	MatchingService_LoadAlgorithm_FullMethodName      = "/tradsys.matching.v1.MatchingService/LoadAlgorithm"
 	MatchingService_UnloadAlgorithm_FullMethodName    = "/tradsys.matching.v1.MatchingService/UnloadAlgorithm"
@@ -51,13 +52,17 @@ type MatchingServiceClient interface {
 	CancelOrder(ctx context.Context, in *CancelOrderRequest, opts ...grpc.CallOption) (*CancelOrderResponse, error)
 	// ReplaceOrder changes the price and/or open quantity of a resting order.
 	ReplaceOrder(ctx context.Context, in *ReplaceOrderRequest, opts ...grpc.CallOption) (*ReplaceOrderResponse, error)
-	// GetOrder returns a resting order.
+	// GetOrder returns a resting order, or one filled or cancelled recently.
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error)
 	// GetOrderBook returns the best `depth` price levels of each side.
 	GetOrderBook(ctx context.Context, in *GetOrderBookRequest, opts ...grpc.CallOption) (*GetOrderBookResponse, error)
 	// StreamTrades streams a symbol's trades, starting at from_sequence
-	// (resumable) or with the next trade when from_sequence is 0.
+	// (resumable) or with the next trade when from_sequence is 0. A symbol
+	// with no book yet is not an error: the stream waits for its first trade.
 	StreamTrades(ctx context.Context, in *StreamTradesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamTradesResponse], error)
+	// ListSymbols lists the symbols that have a book, with each book's
+	// algorithm, resting orders, best prices and last trade.
+	ListSymbols(ctx context.Context, in *ListSymbolsRequest, opts ...grpc.CallOption) (*ListSymbolsResponse, error)
 	// SubmitOrders submits a stream of orders; every order gets one answer, in
 	// order, once durable. A rejected order does not end the stream.
 	SubmitOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitOrdersRequest, SubmitOrdersResponse], error)
@@ -149,6 +154,16 @@ func (c *matchingServiceClient) StreamTrades(ctx context.Context, in *StreamTrad
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MatchingService_StreamTradesClient = grpc.ServerStreamingClient[StreamTradesResponse]
 
+func (c *matchingServiceClient) ListSymbols(ctx context.Context, in *ListSymbolsRequest, opts ...grpc.CallOption) (*ListSymbolsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSymbolsResponse)
+	err := c.cc.Invoke(ctx, MatchingService_ListSymbols_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *matchingServiceClient) SubmitOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitOrdersRequest, SubmitOrdersResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &MatchingService_ServiceDesc.Streams[1], MatchingService_SubmitOrders_FullMethodName, cOpts...)
@@ -221,13 +236,17 @@ type MatchingServiceServer interface {
 	CancelOrder(context.Context, *CancelOrderRequest) (*CancelOrderResponse, error)
 	// ReplaceOrder changes the price and/or open quantity of a resting order.
 	ReplaceOrder(context.Context, *ReplaceOrderRequest) (*ReplaceOrderResponse, error)
-	// GetOrder returns a resting order.
+	// GetOrder returns a resting order, or one filled or cancelled recently.
 	GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error)
 	// GetOrderBook returns the best `depth` price levels of each side.
 	GetOrderBook(context.Context, *GetOrderBookRequest) (*GetOrderBookResponse, error)
 	// StreamTrades streams a symbol's trades, starting at from_sequence
-	// (resumable) or with the next trade when from_sequence is 0.
+	// (resumable) or with the next trade when from_sequence is 0. A symbol
+	// with no book yet is not an error: the stream waits for its first trade.
 	StreamTrades(*StreamTradesRequest, grpc.ServerStreamingServer[StreamTradesResponse]) error
+	// ListSymbols lists the symbols that have a book, with each book's
+	// algorithm, resting orders, best prices and last trade.
+	ListSymbols(context.Context, *ListSymbolsRequest) (*ListSymbolsResponse, error)
 	// SubmitOrders submits a stream of orders; every order gets one answer, in
 	// order, once durable. A rejected order does not end the stream.
 	SubmitOrders(grpc.BidiStreamingServer[SubmitOrdersRequest, SubmitOrdersResponse]) error
@@ -267,6 +286,9 @@ func (UnimplementedMatchingServiceServer) GetOrderBook(context.Context, *GetOrde
 }
 func (UnimplementedMatchingServiceServer) StreamTrades(*StreamTradesRequest, grpc.ServerStreamingServer[StreamTradesResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamTrades not implemented")
+}
+func (UnimplementedMatchingServiceServer) ListSymbols(context.Context, *ListSymbolsRequest) (*ListSymbolsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSymbols not implemented")
 }
 func (UnimplementedMatchingServiceServer) SubmitOrders(grpc.BidiStreamingServer[SubmitOrdersRequest, SubmitOrdersResponse]) error {
 	return status.Error(codes.Unimplemented, "method SubmitOrders not implemented")
@@ -405,6 +427,24 @@ func _MatchingService_StreamTrades_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MatchingService_StreamTradesServer = grpc.ServerStreamingServer[StreamTradesResponse]
 
+func _MatchingService_ListSymbols_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSymbolsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).ListSymbols(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_ListSymbols_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).ListSymbols(ctx, req.(*ListSymbolsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MatchingService_SubmitOrders_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(MatchingServiceServer).SubmitOrders(&grpc.GenericServerStream[SubmitOrdersRequest, SubmitOrdersResponse]{ServerStream: stream})
 }
@@ -510,6 +550,10 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetOrderBook",
 			Handler:    _MatchingService_GetOrderBook_Handler,
+		},
+		{
+			MethodName: "ListSymbols",
+			Handler:    _MatchingService_ListSymbols_Handler,
 		},
 		{
 			MethodName: "LoadAlgorithm",

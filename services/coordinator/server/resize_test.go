@@ -1,0 +1,152 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	"github.com/tradsys/mesh/services/coordinator/coordtest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+func resize(ctx context.Context, c client, sid, lease string, bytes int64, wait time.Duration) (*coordinatorv1.ResizeMemoryResponse, error) {
+	return c.ResizeMemory(ctx, &coordinatorv1.ResizeMemoryRequest{SessionId: sid, LeaseId: lease, Bytes: bytes, WaitTimeout: durationpb.New(wait)})
+}
+
+func leaseOf(t *testing.T, c client, sid, id string) *coordinatorv1.MemoryLease {
+	t.Helper()
+	resp, err := c.ListLeases(ctxT(t), &coordinatorv1.ListLeasesRequest{SessionId: sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range resp.GetLeases() {
+		if l.GetLeaseId() == id {
+			return l
+		}
+	}
+	t.Fatalf("lease %s not listed", id)
+	return nil
+}
+
+func TestResizeShrinksAtOnceAndGrowsWhenItFits(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000})
+	ctx := ctxT(t)
+	s := session(t, c, "matching", 30*time.Second)
+	l, err := acquire(ctx, c, s, "matching", 600, 20, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := session(t, c, "other", 30*time.Second)
+	o, err := acquire(ctx, c, other, "other", 300, 20, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Growth by 200 with 100 free: refused after its wait, lease unchanged.
+	_, err = resize(ctx, c, s, l.GetLeaseId(), 800, 100*time.Millisecond)
+	wantCode(t, err, codes.ResourceExhausted, "requested 200", "free 100")
+	if got := leaseOf(t, c, s, l.GetLeaseId()); got.GetBytes() != 600 || got.GetFencingToken() != l.GetFencingToken() {
+		t.Fatalf("after a refused growth: %v", got)
+	}
+	if st := status_(t, c); st.GetUsedBytes() != 900 || st.GetMemoryWaiters() != 0 {
+		t.Fatalf("after a refused growth: used %d, waiters %d", st.GetUsedBytes(), st.GetMemoryWaiters())
+	}
+	// A waiting growth is granted when the other lease is released.
+	grown := make(chan error, 1)
+	go func() {
+		r, err := resize(ctx, c, s, l.GetLeaseId(), 800, 5*time.Second)
+		if err == nil && (r.GetBytes() != 800 || r.GetFencingToken() != l.GetFencingToken()) {
+			t.Errorf("grown lease answered %v", r)
+		}
+		grown <- err
+	}()
+	eventually(t, 5*time.Second, "the growth to wait", func() bool { return status_(t, c).GetMemoryWaiters() == 1 })
+	// A second resize while one is waiting is refused as in progress.
+	_, err = resize(ctx, c, s, l.GetLeaseId(), 300, 0)
+	wantCode(t, err, codes.Unavailable, "in progress")
+	if _, err := c.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: other, LeaseId: o.GetLeaseId()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-grown; err != nil {
+		t.Fatalf("growth after the release: %v", err)
+	}
+	if got := leaseOf(t, c, s, l.GetLeaseId()); got.GetBytes() != 800 {
+		t.Fatalf("lease after growth: %v", got)
+	}
+	// Shrinking is immediate and frees the bytes for others.
+	if r, err := resize(ctx, c, s, l.GetLeaseId(), 100, 0); err != nil || r.GetBytes() != 100 {
+		t.Fatalf("shrink: %v %v", r, err)
+	}
+	if _, err := acquire(ctx, c, other, "other", 900, 20, false, 0); err != nil {
+		t.Fatalf("the shrunk bytes are not free: %v", err)
+	}
+	// Reporting use without a size change.
+	used := int64(42)
+	if _, err := c.ResizeMemory(ctx, &coordinatorv1.ResizeMemoryRequest{SessionId: s, LeaseId: l.GetLeaseId(), Bytes: 100, UsedBytes: &used}); err != nil {
+		t.Fatal(err)
+	}
+	if got := leaseOf(t, c, s, l.GetLeaseId()); got.GetUsedBytes() != 42 || got.UsedBytes == nil {
+		t.Fatalf("used not recorded: %v", got)
+	}
+}
+
+// A growth preempts as an acquire at the lease's priority would: strictly
+// less important preemptible leases only.
+func TestResizeGrowthPreemptsLowerPriority(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000, PreemptGrace: 200 * time.Millisecond})
+	ctx := ctxT(t)
+	s := session(t, c, "matching", 30*time.Second)
+	l, err := acquire(ctx, c, s, "matching", 500, 20, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := session(t, c, "strategy", 30*time.Second)
+	same, err := acquire(ctx, c, low, "same-priority", 200, 20, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, err := acquire(ctx, c, low, "strategy", 300, 30, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := resize(ctx, c, s, l.GetLeaseId(), 800, 5*time.Second)
+	if err != nil || r.GetBytes() != 800 {
+		t.Fatalf("growth with preemption: %v %v", r, err)
+	}
+	leases, err := c.ListLeases(ctx, &coordinatorv1.ListLeasesRequest{SessionId: low})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases.GetLeases()) != 1 || leases.GetLeases()[0].GetLeaseId() != same.GetLeaseId() {
+		t.Fatalf("want only %s (same priority) left of the strategy's, not %s: %v", same.GetLeaseId(), victim.GetLeaseId(), leases.GetLeases())
+	}
+	// Growing a preempted lease is refused: it is to be released.
+	hi := session(t, c, "gateway", 30*time.Second)
+	go func() { _, _ = acquire(ctx, c, hi, "gateway", 200, 5, false, 5*time.Second) }()
+	eventually(t, 5*time.Second, "the notice", func() bool { return leaseOf(t, c, low, same.GetLeaseId()).GetRevokeAt() != nil })
+	_, err = resize(ctx, c, low, same.GetLeaseId(), 300, time.Second)
+	wantCode(t, err, codes.FailedPrecondition, "being revoked")
+}
+
+func TestResizeBadInput(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000})
+	ctx := ctxT(t)
+	s := session(t, c, "a", 30*time.Second)
+	b := session(t, c, "b", 30*time.Second)
+	l, err := acquire(ctx, c, s, "a", 100, 20, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = resize(ctx, c, s, l.GetLeaseId(), 0, 0)
+	wantCode(t, err, codes.InvalidArgument, "bytes")
+	_, err = resize(ctx, c, s, l.GetLeaseId(), 1001, 0)
+	wantCode(t, err, codes.InvalidArgument, "budget")
+	_, err = resize(ctx, c, s, "nope", 10, 0)
+	wantCode(t, err, codes.NotFound, "nope")
+	_, err = resize(ctx, c, b, l.GetLeaseId(), 10, 0)
+	wantCode(t, err, codes.PermissionDenied)
+	neg := int64(-1)
+	_, err = c.ResizeMemory(ctx, &coordinatorv1.ResizeMemoryRequest{SessionId: s, LeaseId: l.GetLeaseId(), Bytes: 10, UsedBytes: &neg})
+	wantCode(t, err, codes.InvalidArgument, "used_bytes")
+}
