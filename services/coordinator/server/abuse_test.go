@@ -96,15 +96,24 @@ func TestLimitsRefuseNamingTheLimit(t *testing.T) {
 		}
 		return err
 	}
+	// Two watchers held open, each confirmed by the event it sees.
 	var held []context.CancelFunc
-	for range 2 {
+	for len(held) < 2 {
 		wctx, cancel := context.WithCancel(ctx)
-		held = append(held, cancel)
-		stream, err := c.Watch(wctx, &coordinatorv1.WatchRequest{Types: []coordinatorv1.EventType{coordinatorv1.EventType_EVENT_TYPE_LOCK_DEADLOCK}})
+		stream, err := c.Watch(wctx, &coordinatorv1.WatchRequest{Types: []coordinatorv1.EventType{coordinatorv1.EventType_EVENT_TYPE_MEMORY_DENIED}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		go func() { _, _ = stream.Recv() }()
+		seen := make(chan error, 1)
+		go func() { _, err := stream.Recv(); seen <- err }()
+		time.Sleep(100 * time.Millisecond)
+		_, _ = acquire(ctx, c, xs[1], "probe", 10, 50, false, 0) // denied: an event
+		if err := <-seen; err != nil {
+			t.Logf("a watcher to hold: %v; again", err)
+			cancel()
+			continue
+		}
+		held = append(held, cancel)
 	}
 	eventually(t, 30*time.Second, "a third watcher refused", func() bool {
 		err := watch()
