@@ -18,7 +18,7 @@ PACKAGES := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/grpcurl $(BIN)/gotestsum
 SERVICES := $(notdir $(wildcard services/*))
 
-.PHONY: help tools proto proto-check lint build test test-short bench run clean static images compose-test swarm-test
+.PHONY: help tools proto proto-check lint build test test-short bench run clean static images compose-test swarm-test fault-test
 
 # `make help` prints every target that has a `## ` comment on its line.
 help: ## list the targets
@@ -81,6 +81,7 @@ bench: ## every benchmark against its baseline; results go in docs/benchmarks.md
 	cd services/historical && $(GO) test -run '^$$' -bench WireDay1m -benchtime 3000x ./server/
 	cd pkg && $(GO) test -run '^$$' -bench Day1m -benchtime 2000x ./candlewire/
 	cd services/connectors && $(GO) test -run '^$$' -bench . -benchtime 1s -cpu 1 ./feeds/
+	cd services/gateway && $(GO) test -run '^$$' -bench 'WebSocketFanout|SubmitRoundTrip' -benchtime 50x ./server/
 
 run: tools build ## tools, build, then start the local mesh in the foreground (tradsys up)
 	$(BIN)/tradsys up --bin-dir $(BIN)
@@ -112,6 +113,12 @@ images: static ## build the docker images tradsys/etcd and tradsys/<service>, ta
 # recreation, survives losing an etcd member and the coordinator leader.
 compose-test: images $(BIN)/grpcurl ## the docker-compose mesh: up, serves, keeps data, survives failures
 	bash deploy/compose-test.sh
+
+# Faults on the containerised mesh (leader kill, etcd member kill, a
+# service killed holding leases, leader paused), checked against the
+# recorded histories (budget at every etcd revision, porcupine on locks).
+fault-test: images ## faults on the compose mesh, checked against recorded histories
+	bash deploy/fault-test.sh
 
 # The same images as a Docker Swarm stack (deploy/stack.yml) on a one-node
 # swarm (created and left if there is none): mTLS from swarm secrets,

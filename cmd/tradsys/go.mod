@@ -5,8 +5,10 @@ go 1.26.0
 require (
 	github.com/tradsys/mesh/pkg v0.0.0
 	github.com/tradsys/mesh/proto v0.0.0
+	github.com/tradsys/mesh/services/connectors v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/services/coordinator v0.0.0
 	github.com/tradsys/mesh/services/orders v0.0.0-00010101000000-000000000000
+	github.com/tradsys/mesh/services/strategy v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -15,6 +17,7 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/coder/websocket v1.8.14 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect
 	github.com/coreos/go-systemd/v22 v22.7.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
@@ -75,8 +78,11 @@ require (
 replace (
 	github.com/tradsys/mesh/pkg => ../../pkg
 	github.com/tradsys/mesh/proto => ../../proto
+	github.com/tradsys/mesh/services/connectors => ../../services/connectors
 	github.com/tradsys/mesh/services/coordinator => ../../services/coordinator
+	github.com/tradsys/mesh/services/historical => ../../services/historical
 	github.com/tradsys/mesh/services/matching => ../../services/matching
 	github.com/tradsys/mesh/services/orders => ../../services/orders
 	github.com/tradsys/mesh/services/risk => ../../services/risk
+	github.com/tradsys/mesh/services/strategy => ../../services/strategy
 )

@@ -406,6 +406,29 @@ func (c *Client) ReleaseMemory(ctx context.Context, l MemoryLease) error {
 	}
 }
 
+// ResizeMemory changes a lease's size (growth waits up to wait) and tells
+// the coordinator what the holder uses (used < 0: not known). A resize is
+// idempotent, so an open outcome is retried until ctx ends.
+func (c *Client) ResizeMemory(ctx context.Context, l MemoryLease, bytes, used int64, wait time.Duration) (MemoryLease, error) {
+	req := &coordinatorv1.ResizeMemoryRequest{SessionId: l.Session, LeaseId: l.ID, Bytes: bytes}
+	if used >= 0 {
+		req.UsedBytes = &used
+	}
+	waitUntil := time.Now().Add(wait)
+	for attempt := 0; ; attempt++ {
+		req.WaitTimeout = durationpb.New(WaitWithin(ctx, max(time.Until(waitUntil), 0)))
+		resp, err := c.api.ResizeMemory(ctx, req)
+		switch {
+		case err == nil:
+			l.Bytes, l.FencingToken = resp.GetBytes(), resp.GetFencingToken()
+			return l, nil
+		case !retryable(err) || ctx.Err() != nil:
+			return l, wrap(err)
+		}
+		retryPause(ctx, attempt)
+	}
+}
+
 // AcquireLock takes a named lock and returns its fencing token. Acquiring
 // a lock the session holds is idempotent, so an open outcome is retried
 // until ctx ends; if it ends still open, the lock is released in case it

@@ -22,6 +22,10 @@ func (a CoordinatorAdapter) ReleaseMemory(ctx context.Context, l coordclient.Mem
 	return a.C.ReleaseMemory(ctx, l)
 }
 
+func (a CoordinatorAdapter) ResizeMemory(ctx context.Context, l coordclient.MemoryLease, bytes, used int64, wait time.Duration) (coordclient.MemoryLease, error) {
+	return a.C.ResizeMemory(ctx, l, bytes, used, wait)
+}
+
 func (a CoordinatorAdapter) ActivateRemote(ctx context.Context, name string) error {
 	_, err := a.C.API().ActivateComponent(ctx, &coordinatorv1.ActivateComponentRequest{Name: name})
 	return err

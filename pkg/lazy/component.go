@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tradsys/mesh/pkg/coordclient"
@@ -41,6 +42,10 @@ type Component struct {
 	reported   uint64
 	reportedCh chan struct{}
 	exitFn     func() // c.exit, bound once so Enter does not allocate
+	// Following the usage (memory.go).
+	usageStop    chan struct{}
+	refusal      atomic.Pointer[Refusal]
+	lastReported atomic.Int64 // used bytes last told to the coordinator; -1: never
 }
 
 // Name is the component's name.
@@ -299,6 +304,8 @@ func (c *Component) activate(attempt int) {
 	c.mu.Lock()
 	c.lease = lease
 	c.mu.Unlock()
+	c.rt.m.leased.WithLabelValues(c.spec.Name).Set(float64(lease.Bytes))
+	c.rt.updateMemoryLimit()
 	initDone := make(chan error, 1)
 	go func() { initDone <- c.spec.Init(ctx) }()
 	select {
@@ -315,6 +322,11 @@ func (c *Component) activate(attempt int) {
 	}
 	if err != nil {
 		c.releaseLease(lease)
+		c.mu.Lock()
+		c.lease = coordclient.MemoryLease{}
+		c.mu.Unlock()
+		c.rt.m.leased.WithLabelValues(c.spec.Name).Set(0)
+		c.rt.updateMemoryLimit()
 		fail("init", err)
 		return
 	}
@@ -324,6 +336,7 @@ func (c *Component) activate(attempt int) {
 	c.lastUsed = time.Now()
 	c.setStateLocked(Active, "")
 	c.armIdleLocked(c.spec.IdleTimeout)
+	c.startUsageLocked()
 	preempted := c.preempt
 	c.mu.Unlock()
 	c.rt.log.Info("component active", zap.String("component", c.spec.Name), zap.Duration("took", time.Since(start)),
@@ -412,6 +425,7 @@ func (c *Component) deactivate(ctx context.Context, reason string, drainFor time
 	if c.idle != nil {
 		c.idle.Stop()
 	}
+	c.stopUsageLocked()
 	c.setStateLocked(Draining, reason)
 	drainDeadline := time.NewTimer(max(drainFor, 0))
 	defer drainDeadline.Stop()
@@ -435,11 +449,18 @@ func (c *Component) deactivate(ctx context.Context, reason string, drainFor time
 	}
 	cancel()
 	c.releaseLease(lease)
+	c.mu.Lock()
+	c.lease = coordclient.MemoryLease{}
+	c.mu.Unlock()
+	c.rt.m.leased.WithLabelValues(c.spec.Name).Set(0)
+	c.rt.updateMemoryLimit()
 	c.rt.m.deactivations.WithLabelValues(c.spec.Name, reason).Inc()
 	c.rt.log.Info("component dormant", zap.String("component", c.spec.Name), zap.String("reason", reason))
 
 	c.mu.Lock()
 	c.lease = coordclient.MemoryLease{}
+	c.refusal.Store(nil)
+	c.lastReported.Store(-1)
 	c.setStateLocked(Dormant, "")
 	// Calls that queued while draining activate it again.
 	if c.waiting > 0 && !c.rt.isClosed() {

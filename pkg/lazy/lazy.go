@@ -66,6 +66,16 @@ type Spec struct {
 	QueueLimit   int           // calls that may wait for activation; default 1024
 	Init         func(ctx context.Context) error
 	Shutdown     func(ctx context.Context) error
+	// Usage, if set, is what the component really uses now (book sizes,
+	// cache bytes, strategy state), read every UsageInterval while it is
+	// active: the lease grows ahead of it with Headroom (a fraction, default
+	// 0.25) and shrinks when it falls, never below MemoryBytes (memory.go).
+	Usage         func() int64
+	UsageInterval time.Duration // default 1s
+	Headroom      float64
+	// OnMemory is told when a growth is refused (the component sheds load
+	// its own way) and, with nil, when usage fits the lease again.
+	OnMemory func(*Refusal)
 }
 
 // Coordinator is what the runtime needs from the coordinator (implemented
@@ -107,6 +117,10 @@ type Runtime struct {
 	endpoint string
 	onState  func(name string, s State)
 
+	goLimit bool
+	base    int64
+	limitMu sync.Mutex // orders the limit's updates
+
 	mu     sync.Mutex
 	comps  map[string]*Component
 	order  []string
@@ -126,6 +140,13 @@ type Options struct {
 	Endpoint string
 	// OnState is told every state change (lazygrpc sets health with it).
 	OnState func(name string, s State)
+	// GoMemoryLimit makes the runtime hold the process to its leases: the
+	// Go soft memory limit is BaseFootprint plus the leases held (memory.go).
+	// One runtime per process should set it.
+	GoMemoryLimit bool
+	// BaseFootprint is the process's memory without any component loaded;
+	// default twice the Go runtime's memory at New, at least 64 MiB.
+	BaseFootprint int64
 }
 
 // New returns an empty runtime.
@@ -139,8 +160,13 @@ func New(o Options) *Runtime {
 	if o.OnState == nil {
 		o.OnState = func(string, State) {}
 	}
-	return &Runtime{coord: o.Coordinator, log: o.Logger, m: newMetrics(o.Registry), endpoint: o.Endpoint,
-		onState: o.OnState, comps: map[string]*Component{}}
+	if o.BaseFootprint <= 0 {
+		o.BaseFootprint = baseFootprint()
+	}
+	r := &Runtime{coord: o.Coordinator, log: o.Logger, m: newMetrics(o.Registry), endpoint: o.Endpoint,
+		onState: o.OnState, comps: map[string]*Component{}, goLimit: o.GoMemoryLimit, base: o.BaseFootprint}
+	r.updateMemoryLimit()
+	return r
 }
 
 // Add declares a component; it starts DORMANT.
@@ -166,6 +192,12 @@ func (r *Runtime) Add(s Spec) (*Component, error) {
 	if s.QueueLimit <= 0 {
 		s.QueueLimit = 1024
 	}
+	if s.UsageInterval <= 0 {
+		s.UsageInterval = DefaultUsageInterval
+	}
+	if s.Headroom <= 0 {
+		s.Headroom = DefaultHeadroom
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.comps[s.Name]; dup {
@@ -173,6 +205,7 @@ func (r *Runtime) Add(s Spec) (*Component, error) {
 	}
 	c := &Component{rt: r, spec: s, state: Dormant, changed: make(chan struct{}), report: make(chan struct{}, 1)}
 	c.exitFn = c.exit
+	c.lastReported.Store(-1)
 	r.comps[s.Name] = c
 	r.order = append(r.order, s.Name)
 	r.m.state.WithLabelValues(s.Name).Set(float64(Dormant))

@@ -7,6 +7,9 @@ type metrics struct {
 	state, queue      *prometheus.GaugeVec
 	activations       *prometheus.CounterVec
 	deactivations     *prometheus.CounterVec
+	leased, used      *prometheus.GaugeVec
+	resizes, refusals *prometheus.CounterVec
+	goLimit           prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,6 +31,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tradsys_lazy_deactivations_total", Help: "Deactivations by reason (idle, operator, preempted, session-lost, shutdown).",
 		}, []string{"component", "reason"}),
 	}
-	reg.MustRegister(m.activationSeconds, m.state, m.queue, m.activations, m.deactivations)
+	m.leased = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tradsys_lazy_leased_bytes", Help: "Bytes of the component's memory lease (0 while dormant).",
+	}, []string{"component"})
+	m.used = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tradsys_lazy_used_bytes", Help: "What the component reports it uses (Spec.Usage), read while active.",
+	}, []string{"component"})
+	m.resizes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tradsys_lazy_lease_resizes_total", Help: "Memory lease resizes by direction (grow, shrink).",
+	}, []string{"component", "direction"})
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tradsys_lazy_lease_growth_refusals_total", Help: "Growths of the memory lease the coordinator refused.",
+	}, []string{"component"})
+	m.goLimit = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tradsys_lazy_go_memory_limit_bytes", Help: "The Go soft memory limit the runtime set: base footprint plus leases held.",
+	})
+	reg.MustRegister(m.activationSeconds, m.state, m.queue, m.activations, m.deactivations, m.leased, m.used, m.resizes, m.refusals, m.goLimit)
 	return m
 }

@@ -62,6 +62,10 @@ type Options struct {
 	SessionTTL time.Duration
 	Logger     *zap.Logger
 	Listener   net.Listener
+	// GoMemoryLimit holds the process to its leases (lazy.Options); Main
+	// sets it, a test running services in its own process does not.
+	GoMemoryLimit bool
+	BaseFootprint int64
 }
 
 // New assembles a service without serving it: the caller registers its
@@ -109,6 +113,7 @@ func New(cfg Config, o Options) (*Service, error) {
 	s.Runtime = lazy.New(lazy.Options{
 		Coordinator: lazy.CoordinatorAdapter{C: s.Coord}, Logger: o.Logger.Named("lazy"), Registry: srv.Registry(),
 		Endpoint: s.advertise, OnState: lazygrpc.HealthReporter(srv.Health()),
+		GoMemoryLimit: o.GoMemoryLimit, BaseFootprint: o.BaseFootprint,
 	})
 	lifecyclev1.RegisterLifecycleServiceServer(srv.GRPC(), lazygrpc.NewLifecycle(s.Runtime, cfg.MainComponent))
 	return s, nil
@@ -157,6 +162,9 @@ func Main(cfg Config, defineFlags func(fs *flag.FlagSet), setup func(ctx context
 	o.Flags.Register(fs, cfg.Listen, cfg.AdminListen)
 	fs.StringVar(&o.Advertise, "advertise", "", "address others reach this service at (default: --listen)")
 	fs.DurationVar(&o.SessionTTL, "session-ttl", 10*time.Second, "coordinator session TTL")
+	fs.BoolVar(&o.GoMemoryLimit, "go-memory-limit", true, "set the Go soft memory limit to --base-memory plus the memory leases held")
+	base := config.ByteSize(0)
+	fs.Var(&base, "base-memory", "the process's memory with no component loaded (default: measured at start, at least 64MiB)")
 	if defineFlags != nil {
 		defineFlags(fs)
 	}
@@ -170,6 +178,7 @@ func Main(cfg Config, defineFlags func(fs *flag.FlagSet), setup func(ctx context
 		os.Exit(2)
 	}
 	o.Logger = log
+	o.BaseFootprint = int64(base)
 	if o.Advertise == "" {
 		o.Advertise = o.Flags.Listen
 	}

@@ -140,6 +140,7 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 	c.st = st
 	c.leading.Store(true)
 	c.updateGaugesLocked()
+	c.orphanedComponentsLocked(st) // rows of sessions that ended between leaders
 	// A budget lowered under a previous leader whose revocation notices
 	// died with it: ask again.
 	c.fitBudgetLocked(st, "the leases exceed the memory budget")

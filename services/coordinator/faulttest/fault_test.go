@@ -252,6 +252,7 @@ func leaderProc(coords []*coordtest.CoordinatorProc, addrs []string) *coordtest.
 
 // leaseHistory is every change etcd made to the memory lease keys.
 type leaseHistory struct {
+	budget int64 // what check holds the sum to (the coordinators' --memory-budget)
 	mu     sync.Mutex
 	events []*clientv3.Event
 	cancel context.CancelFunc
@@ -260,7 +261,7 @@ type leaseHistory struct {
 
 func recordLeaseHistory(t *testing.T, cli *clientv3.Client, rev int64) *leaseHistory {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &leaseHistory{cancel: cancel, done: make(chan struct{})}
+	h := &leaseHistory{budget: budget, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(h.done)
 		next := rev
@@ -313,8 +314,8 @@ func (h *leaseHistory) check(t *testing.T) (revs int, most int64) {
 		}
 		revs++
 		most = max(most, sum)
-		if sum > budget {
-			t.Errorf("budget exceeded at etcd revision %d: %d of %d bytes granted", rev, sum, budget)
+		if sum > h.budget {
+			t.Errorf("budget exceeded at etcd revision %d: %d of %d bytes granted", rev, sum, h.budget)
 		}
 	}
 	return revs, most

@@ -241,16 +241,29 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 	order := Order{ClientOrderID: r.ClientOrderID, Account: r.Account, Symbol: r.Symbol, Side: r.Side, Type: r.Type,
 		Price: price, Quantity: qty}
 	pos, open := m.exposure(r.Account, r.Symbol, r.Side)
+	// The order is recorded (durably: it must be before matching sees it)
+	// while risk checks it, so the write's fsync and the risk call overlap.
+	var acct uint64
+	recorded := make(chan error, 1)
+	go func() {
+		recorded <- m.store.commit(func(t *txn) error {
+			p := t.create(&order)
+			acct = t.account(p.Account)
+			return nil
+		})
+	}()
 	failures, rerr := m.cfg.Risk.Validate(ctx, RiskCheck{Account: r.Account, Symbol: r.Symbol, Side: r.Side, Price: price,
 		Quantity: qty, TickSize: in.TickSize, LotSize: in.LotSize, Position: pos, OpenQuantity: open})
+	if err := <-recorded; err != nil {
+		return Order{}, false, err
+	}
 	if rerr != nil {
 		failures = []string{"risk check unavailable: " + rerr.Error()}
 	}
 	if len(failures) > 0 {
-		// Recorded (NEW then REJECTED, in one write) so GetOrder and a
-		// retry find it.
+		// Kept (NEW then REJECTED) so GetOrder and a retry find it.
 		err := m.store.commit(func(t *txn) error {
-			p := t.create(&order)
+			p := t.st.orders[order.ID]
 			p.RejectReasons = failures
 			return t.move(p, Rejected, "risk: "+joinReasons(failures))
 		})
@@ -261,14 +274,6 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 		return m.mustGet(order.ID), false, nil
 	}
 
-	var acct uint64
-	if err := m.store.commit(func(t *txn) error {
-		p := t.create(&order)
-		acct = t.account(p.Account)
-		return nil
-	}); err != nil {
-		return Order{}, false, err
-	}
 	exec, merr := m.cfg.Matching.Submit(ctx, MatchOrder{Symbol: r.Symbol, ID: order.ID, Account: acct, Side: r.Side,
 		Type: r.Type, Ticks: ticks, Lots: lots})
 	if merr != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/tradsys/mesh/pkg/fixed"
 	"github.com/tradsys/mesh/pkg/lazy"
@@ -54,8 +55,9 @@ func (s *Server) ValidateOrder(ctx context.Context, r *riskv1.ValidateOrderReque
 	}
 	_, _, eff := limits.Get(o.Account, o.Symbol)
 	resp := &riskv1.ValidateOrderResponse{Approved: true}
-	for _, name := range checks.Names {
-		res := s.check(ctx, name, o, eff, tick)
+	exits, errs := s.enterAll(ctx)
+	for i, name := range checks.Names {
+		res := s.check(name, exits[i], errs[i], o, eff, tick)
 		st := s.stats[name]
 		st.checks.Add(1)
 		result := "passed"
@@ -73,11 +75,42 @@ func (s *Server) ValidateOrder(ctx context.Context, r *riskv1.ValidateOrderReque
 	return resp, nil
 }
 
-func (s *Server) check(ctx context.Context, name string, o checks.Order, l checks.Limits, tick fixed.Decimal) checks.Result {
-	exit, err := s.validators[name].Enter(ctx)
-	if err != nil {
+// enterAll enters every validator's component (loading it if needed). When
+// some are not loaded, they are entered at once, so a cold order waits for
+// one round of activations, not five in a row.
+func (s *Server) enterAll(ctx context.Context) ([]func(), []error) {
+	exits, errs := make([]func(), len(checks.Names)), make([]error, len(checks.Names))
+	cold := false
+	for _, name := range checks.Names {
+		if s.validators[name].Status().State != lazy.Active {
+			cold = true
+			break
+		}
+	}
+	if !cold {
+		for i, name := range checks.Names {
+			exits[i], errs[i] = s.validators[name].Enter(ctx)
+		}
+		return exits, errs
+	}
+	var wg sync.WaitGroup
+	for i, name := range checks.Names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			exits[i], errs[i] = s.validators[name].Enter(ctx)
+		}()
+	}
+	wg.Wait()
+	return exits, errs
+}
+
+// check runs one validator inside its component; a validator that could
+// not be loaded fails with the cause.
+func (s *Server) check(name string, exit func(), enterErr error, o checks.Order, l checks.Limits, tick fixed.Decimal) checks.Result {
+	if enterErr != nil {
 		return checks.Result{Validator: name, Code: checks.CodeUnavailable,
-			Reason: fmt.Sprintf("validator %s could not be loaded, so the order is not passed unchecked: %v", ValidatorPrefix+name, err)}
+			Reason: fmt.Sprintf("validator %s could not be loaded, so the order is not passed unchecked: %v", ValidatorPrefix+name, enterErr)}
 	}
 	defer exit()
 	if name == checks.PriceBand {

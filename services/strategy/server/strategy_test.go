@@ -341,3 +341,30 @@ func TestBadConfigsNameTheField(t *testing.T) {
 		t.Fatalf("another config under a running name: %v", err)
 	}
 }
+
+func TestTWAPBuysItsTotalFromTheMarketMaker(t *testing.T) {
+	m := startMesh(t)
+	if _, err := m.strategy.StartStrategy(bg, &strategyv1.StartStrategyRequest{Config: marketMaker("mm", "mm")}); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 20*time.Second, "quotes", func() bool { return m.metrics(t, "mm").GetOrdersSent() >= 2 })
+	twap := &strategyv1.StrategyConfig{Name: "buyer", Type: strategyv1.StrategyType_STRATEGY_TYPE_TWAP, Account: "tw", Symbol: symbol,
+		Connector: "sim", Params: &strategyv1.StrategyConfig_Twap{Twap: &strategyv1.Twap{Side: strategyv1.Side_SIDE_BUY,
+			TotalQuantity: "2", Duration: durationpb.New(2 * time.Second), Slices: 4}}}
+	if _, err := m.strategy.StartStrategy(bg, &strategyv1.StartStrategyRequest{Config: twap}); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 20*time.Second, "the TWAP done", func() bool { return m.metrics(t, "buyer").GetPosition() == "2" })
+	tw, mm := m.metrics(t, "buyer"), m.metrics(t, "mm")
+	if tw.GetOrdersSent() < 4 || tw.GetBoughtQuantity() != "2" || tw.GetSoldQuantity() != "0" {
+		t.Fatalf("twap %v", tw)
+	}
+	// Every lot it bought, the market maker sold (nobody else trades).
+	if mm.GetSoldQuantity() != "2" || mm.GetCash() != strings.TrimPrefix(tw.GetCash(), "-") {
+		t.Fatalf("market maker %v against twap %v", mm, tw)
+	}
+	pos, err := m.orders.GetPositions(bg, &ordersv1.GetPositionsRequest{Account: "tw", Symbol: symbol})
+	if err != nil || len(pos.GetPositions()) != 1 || pos.GetPositions()[0].GetNetQuantity() != "2" {
+		t.Fatalf("orders' position of the TWAP account: %v %v", pos, err)
+	}
+}

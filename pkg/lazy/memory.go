@@ -1,0 +1,238 @@
+package lazy
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime/debug"
+	runtimemetrics "runtime/metrics"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/config"
+	"github.com/tradsys/mesh/pkg/coordclient"
+	"go.uber.org/zap"
+)
+
+// A lease is the limit, not an estimate written down once:
+//
+//   - the process's Go soft memory limit (debug.SetMemoryLimit) is its base
+//     footprint plus the leases its components hold, moved on every grant,
+//     resize and release, so the GC works to stay within what the
+//     coordinator granted;
+//   - a component that reports its usage (Spec.Usage) has its lease grown
+//     ahead of its growth (with headroom) and shrunk when usage falls; when
+//     a growth is refused the component is told (Spec.OnMemory) and sheds
+//     load its own way, and MemoryRefusal says so until it clears.
+
+// Resizer is a Coordinator that can resize leases (the real one can); a
+// component's usage is followed only with one.
+type Resizer interface {
+	// ResizeMemory sets l's size to bytes, waiting up to wait for a
+	// growth, and reports used (< 0: unknown).
+	ResizeMemory(ctx context.Context, l coordclient.MemoryLease, bytes, used int64, wait time.Duration) (coordclient.MemoryLease, error)
+}
+
+// Defaults of the usage policy.
+const (
+	DefaultUsageInterval = time.Second
+	DefaultHeadroom      = 0.25
+	leaseGranularity     = 1 << 20 // leases move in whole MiB
+)
+
+// Refusal is a growth the coordinator refused: the component uses more
+// than, or nearly all of, what it leases.
+type Refusal struct {
+	Component, LeaseID string
+	Used, Leased       int64
+	Wanted             int64
+	Err                error // the coordinator's answer (names the budget and its holders)
+}
+
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("component %s uses %s of its %s memory lease %s and may not grow to %s: %v", r.Component,
+		config.FormatBytes(r.Used), config.FormatBytes(r.Leased), r.LeaseID, config.FormatBytes(r.Wanted), r.Err)
+}
+
+func (r *Refusal) Unwrap() error { return r.Err }
+
+// MemoryRefusal is the refusal the component is under, or nil: its last
+// growth was refused and its usage has not fallen back within its lease.
+func (c *Component) MemoryRefusal() *Refusal { return c.refusal.Load() }
+
+// Leased is the size of the component's lease now (0 when it holds none).
+func (c *Component) Leased() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lease.Bytes
+}
+
+// startUsageLocked starts following the component's usage while it is
+// active; stopUsageLocked ends it.
+func (c *Component) startUsageLocked() {
+	if c.spec.Usage == nil {
+		return
+	}
+	if _, ok := c.rt.coord.(Resizer); !ok {
+		return
+	}
+	stop := make(chan struct{})
+	c.usageStop = stop
+	go c.followUsage(stop)
+}
+
+func (c *Component) stopUsageLocked() {
+	if c.usageStop != nil {
+		close(c.usageStop)
+		c.usageStop = nil
+	}
+}
+
+func (c *Component) followUsage(stop <-chan struct{}) {
+	t := time.NewTicker(c.spec.UsageInterval)
+	defer t.Stop()
+	for {
+		c.checkUsage(stop)
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkUsage resizes the lease to the usage when it left its band: grow
+// when usage reaches the lease less half the headroom, shrink (never below
+// Spec.MemoryBytes) when it is under half the lease with its headroom.
+func (c *Component) checkUsage(stop <-chan struct{}) {
+	used := c.spec.Usage()
+	name := c.spec.Name
+	c.rt.m.used.WithLabelValues(name).Set(float64(used))
+	c.mu.Lock()
+	l := c.lease
+	c.mu.Unlock()
+	if l.ID == "" {
+		return
+	}
+	h := c.spec.Headroom
+	withHeadroom := roundUp(float64(used) * (1 + h))
+	want := l.Bytes
+	switch {
+	case float64(used)*(1+h/2) > float64(l.Bytes):
+		want = withHeadroom
+	case withHeadroom*2 < l.Bytes && l.Bytes > c.spec.MemoryBytes:
+		want = max(withHeadroom, c.spec.MemoryBytes)
+	}
+	if want == l.Bytes && !c.reportDue(used) {
+		if r := c.refusal.Load(); r != nil && float64(used)*(1+h/2) <= float64(l.Bytes) {
+			c.clearRefusal(used)
+		}
+		return
+	}
+	// A growth may wait a tick for room, unless the last one was refused:
+	// then it only asks, so it never sits at the head of the coordinator's
+	// queue tick after tick.
+	wait := time.Duration(0)
+	if want > l.Bytes && c.refusal.Load() == nil {
+		wait = c.spec.UsageInterval
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait+5*time.Second)
+	go func() {
+		select {
+		case <-stop: // deactivating: the lease is on its way back
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	nl, err := c.rt.coord.(Resizer).ResizeMemory(ctx, l, want, used, wait)
+	stopped := ctx.Err() != nil // deactivating, or the coordinator did not answer
+	cancel()
+	if err != nil {
+		if want <= l.Bytes || stopped {
+			c.rt.log.Debug("resize of memory lease failed", zap.String("component", name), zap.Error(err))
+			return
+		}
+		c.rt.m.refusals.WithLabelValues(name).Inc()
+		r := &Refusal{Component: name, LeaseID: l.ID, Used: used, Leased: l.Bytes, Wanted: want, Err: err}
+		if c.refusal.Swap(r) == nil {
+			c.rt.log.Warn("memory lease may not grow: shedding load", zap.String("component", name),
+				zap.Int64("used_bytes", used), zap.Int64("leased_bytes", l.Bytes), zap.Int64("wanted_bytes", want), zap.Error(err))
+		}
+		if c.spec.OnMemory != nil {
+			c.spec.OnMemory(r)
+		}
+		return
+	}
+	c.lastReported.Store(used)
+	if nl.Bytes == l.Bytes {
+		return
+	}
+	c.mu.Lock()
+	if c.lease.ID == l.ID {
+		c.lease = nl
+	}
+	c.mu.Unlock()
+	dir := "grow"
+	if nl.Bytes < l.Bytes {
+		dir = "shrink"
+	}
+	c.rt.m.resizes.WithLabelValues(name, dir).Inc()
+	c.rt.m.leased.WithLabelValues(name).Set(float64(nl.Bytes))
+	c.rt.updateMemoryLimit()
+	if float64(used)*(1+h/2) <= float64(nl.Bytes) {
+		c.clearRefusal(used)
+	}
+}
+
+// reportDue says whether used moved enough since it was last told to the
+// coordinator (a tenth, or a MiB) to be worth a call.
+func (c *Component) reportDue(used int64) bool {
+	last := c.lastReported.Load()
+	d := used - last
+	if d < 0 {
+		d = -d
+	}
+	return last < 0 || d*10 > last && d > leaseGranularity
+}
+
+func (c *Component) clearRefusal(used int64) {
+	if c.refusal.Swap(nil) == nil {
+		return
+	}
+	c.rt.log.Info("memory lease fits again", zap.String("component", c.spec.Name), zap.Int64("used_bytes", used))
+	if c.spec.OnMemory != nil {
+		c.spec.OnMemory(nil)
+	}
+}
+
+func roundUp(b float64) int64 {
+	return int64(math.Ceil(b/leaseGranularity)) * leaseGranularity
+}
+
+// updateMemoryLimit sets the Go soft memory limit to the base footprint
+// plus every lease the components hold.
+func (r *Runtime) updateMemoryLimit() {
+	if !r.goLimit {
+		return
+	}
+	sum := r.base
+	for _, c := range r.Components() {
+		sum += c.Leased()
+	}
+	r.limitMu.Lock()
+	debug.SetMemoryLimit(sum)
+	r.limitMu.Unlock()
+	r.m.goLimit.Set(float64(sum))
+}
+
+// baseFootprint is what the process uses before any component loads: the
+// Go runtime's total memory now, doubled for the gRPC server's buffers and
+// garbage, and at least 64 MiB.
+func baseFootprint() int64 {
+	s := []runtimemetrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	runtimemetrics.Read(s)
+	var total int64
+	if s[0].Value.Kind() == runtimemetrics.KindUint64 {
+		total = int64(s[0].Value.Uint64())
+	}
+	return max(2*total, 64<<20)
+}
