@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -260,6 +261,38 @@ func TestDockerMeshFaults(t *testing.T) {
 	}
 	m.compose(t, "start", "matching")
 
+	// 3b. A process holding a memory lease and a lock killed (SIGKILL):
+	// both released within its session TTL.
+	killedTTL := 3 * time.Second
+	victim := startLockHolder(t, killedTTL, "fault/killed-holder", true)
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed = time.Now()
+	var memFreed, lockFreed time.Duration
+	waitFor(t, killedTTL+10*time.Second, "the killed holder's lease and lock to be released", func() bool {
+		lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if memFreed == 0 {
+			if resp, err := coord.ListLeases(lctx, &coordinatorv1.ListLeasesRequest{}); err == nil &&
+				!slices.ContainsFunc(resp.GetLeases(), func(l *coordinatorv1.MemoryLease) bool { return l.GetComponent() == "fault/killed-holder" }) {
+				memFreed = time.Since(killed)
+			}
+		}
+		if lockFreed == 0 {
+			if resp, err := coord.ListLocks(lctx, &coordinatorv1.ListLocksRequest{}); err == nil &&
+				!slices.ContainsFunc(resp.GetLocks(), func(l *coordinatorv1.Lock) bool { return l.GetName() == "fault/killed-holder" }) {
+				lockFreed = time.Since(killed)
+			}
+		}
+		return memFreed > 0 && lockFreed > 0
+	})
+	fmt.Printf("FIGURE a process holding memory and a lock killed: memory released after %s, lock after %s (session TTL %s)\n",
+		memFreed.Round(time.Millisecond), lockFreed.Round(time.Millisecond), killedTTL)
+	if max(memFreed, lockFreed) > killedTTL+3*time.Second {
+		t.Errorf("the killed holder's lease and lock were released after %s and %s, beyond its session TTL %s (+3s)", memFreed, lockFreed, killedTTL)
+	}
+
 	// 4. The coordinator leader paused past its election TTL, then resumed:
 	// it knows its term is over (is_leader 0) and, every write being a
 	// transaction on its election key, wrote nothing after it (the budget
@@ -283,7 +316,7 @@ func TestDockerMeshFaults(t *testing.T) {
 	// 5. A lock holder paused until its session expires, then resumed: its
 	// fencing token is stale and matching refuses its algorithm switch.
 	holderTTL := 3 * time.Second
-	holder := startLockHolder(t, m, holderTTL)
+	holder := startLockHolder(t, holderTTL, "matching/algorithms", false)
 	holderPaused := time.Now()
 	holder.signal(t, syscall.SIGSTOP)
 	waitFor(t, holderTTL+10*time.Second, "the paused holder's lock to be released", func() bool {
@@ -371,10 +404,15 @@ type lockHolder struct {
 	token uint64
 }
 
-func startLockHolder(t *testing.T, m dockerMesh, ttl time.Duration) *lockHolder {
+// startLockHolder starts a holder of lock (and of a 1 MiB memory lease
+// when withMemory) with a session of ttl.
+func startLockHolder(t *testing.T, ttl time.Duration, lock string, withMemory bool) *lockHolder {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDockerLockHolderHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "TRADSYS_LOCK_HOLDER=1", "TRADSYS_LOCK_HOLDER_TTL="+ttl.String())
+	cmd.Env = append(os.Environ(), "TRADSYS_LOCK_HOLDER=1", "TRADSYS_LOCK_HOLDER_TTL="+ttl.String(), "TRADSYS_LOCK_HOLDER_LOCK="+lock)
+	if withMemory {
+		cmd.Env = append(cmd.Env, "TRADSYS_LOCK_HOLDER_MEMORY=1")
+	}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -435,9 +473,15 @@ func TestDockerLockHolderHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lock := os.Getenv("TRADSYS_LOCK_HOLDER_LOCK")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	tok, err := c.AcquireLock(ctx, "matching/algorithms", 5*time.Second)
-	cancel()
+	defer cancel()
+	if os.Getenv("TRADSYS_LOCK_HOLDER_MEMORY") != "" {
+		if _, err := c.AcquireMemory(ctx, "fault/killed-holder", 1<<20, 50, false, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := c.AcquireLock(ctx, lock, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
