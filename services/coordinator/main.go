@@ -40,6 +40,14 @@ func main() {
 	maxTxnOps := fs.Int("etcd-max-txn-ops", coord.DefaultMaxTxnOps, "etcd's --max-txn-ops (operations per transaction): the coordinator's batches stay within it, and the embedded etcd uses it")
 	maxRequest := config.ByteSize(coord.DefaultMaxRequestBytes)
 	fs.Var(&maxRequest, "etcd-max-request-bytes", "etcd's --max-request-bytes: batches stay within it, larger records are refused, and the embedded etcd uses it")
+	var limits coord.Limits
+	fs.IntVar(&limits.Sessions, "max-sessions", 10000, "sessions in total")
+	fs.IntVar(&limits.SessionsPerOwner, "max-sessions-per-owner", 1000, "sessions per owner (with mTLS, per certificate identity)")
+	fs.IntVar(&limits.WaitersPerOwner, "max-waiters-per-owner", 1000, "memory and lock requests waiting per owner")
+	maxWatchers := fs.Int("max-watchers", server.DefaultMaxWatchers, "Watch streams on this replica")
+	maxWatchersPerOwner := fs.Int("max-watchers-per-owner", server.DefaultMaxWatchersPerOwner, "Watch streams on this replica per owner (certificate identity; without TLS, client IP)")
+	watchBuffer := fs.Int("watch-buffer", server.DefaultWatchBuffer, "events a watcher may fall behind before it is cut off (what an unread watcher can cost)")
+	compactRetain := fs.Int64("compact-retain", 10000, "etcd revisions of history the leader keeps, compacting the rest as it goes (steady churn keeps etcd's memory and restart time flat); negative: never")
 	var operators config.StringList
 	fs.Var(&operators, "operator-identity", "certificate identity (CN) allowed operator RPCs such as DeactivateComponent when mTLS is on (repeatable; default operator)")
 	electionTTL := fs.Int("election-ttl", 5, "leader election lease TTL in seconds (failover time after a crash)")
@@ -64,9 +72,10 @@ func main() {
 	}
 	r, err := server.Start(ctx, server.Options{
 		Flags: &common, Logger: log, Advertise: adv, OperatorIdentities: operators,
+		WatchBuffer: *watchBuffer, MaxWatchers: *maxWatchers, MaxWatchersPerOwner: *maxWatchersPerOwner,
 		EtcdEndpoints: endpoints, DataDir: *dataDir, EtcdClient: etcdClient, EtcdPeer: etcdPeer,
 		Coord: coord.Config{Prefix: *prefix, Budget: int64(budget), PreemptGrace: *grace, LockRanks: rankMap, ElectionTTL: *electionTTL,
-			MaxTxnOps: *maxTxnOps, MaxRequestBytes: int(maxRequest)},
+			MaxTxnOps: *maxTxnOps, MaxRequestBytes: int(maxRequest), Limits: limits, CompactRetain: *compactRetain},
 	})
 	if err != nil {
 		log.Fatal("start", zap.Error(err))

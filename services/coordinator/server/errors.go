@@ -28,6 +28,7 @@ func togRPCError(err error) error {
 		invalid    *coord.InvalidError
 		perm       *coord.PermissionError
 		capability *coord.CapabilityError
+		limit      *coord.LimitError
 		notGranted *coord.NotGrantedError
 		tooLarge   *coord.TooLargeError
 		deadlock   *coord.DeadlockError
@@ -54,6 +55,12 @@ func togRPCError(err error) error {
 	case errors.As(err, &capability):
 		code, reason = codes.PermissionDenied, "SESSION_NOT_PROVEN"
 		meta["session"] = capability.Session
+	case errors.As(err, &limit):
+		code, reason = codes.ResourceExhausted, "LIMIT_REACHED"
+		meta["limit"], meta["value"] = limit.Limit, fmt.Sprint(limit.Value)
+		if limit.Owner != "" {
+			meta["owner"] = limit.Owner
+		}
 	case errors.As(err, &notGranted):
 		code, reason = codes.ResourceExhausted, "MEMORY_NOT_GRANTED"
 		meta["requested_bytes"] = fmt.Sprint(notGranted.Requested)
