@@ -46,6 +46,11 @@ type Config struct {
 	Listen       string // gRPC address; default a free loopback port
 	// MaxTxnOps and MaxRequestBytes: etcd's limits as the replica knows them.
 	MaxTxnOps, MaxRequestBytes int
+	// Limits, WatchBuffer, MaxWatchers, MaxWatchersPerOwner: see
+	// coord.Limits and server.Options; zero takes the defaults.
+	Limits                                        coord.Limits
+	CompactRetain                                 int64
+	WatchBuffer, MaxWatchers, MaxWatchersPerOwner int
 	// TLSCert, TLSKey and TLSCA turn on mTLS (see proctest.PKI).
 	TLSCert, TLSKey, TLSCA string
 }
@@ -79,7 +84,8 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 		Logger:        log,
 		EtcdEndpoints: strings.Split(etcdEndpoint, ","),
 		Coord: coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL,
-			MaxTxnOps: c.MaxTxnOps, MaxRequestBytes: c.MaxRequestBytes},
+			MaxTxnOps: c.MaxTxnOps, MaxRequestBytes: c.MaxRequestBytes, Limits: c.Limits, CompactRetain: c.CompactRetain},
+		WatchBuffer: c.WatchBuffer, MaxWatchers: c.MaxWatchers, MaxWatchersPerOwner: c.MaxWatchersPerOwner,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ func classify(err error) (grpcerr.Info, bool) {
 		invalid    *coord.InvalidError
 		perm       *coord.PermissionError
 		capability *coord.CapabilityError
+		limit      *coord.LimitError
 		notGranted *coord.NotGrantedError
 		tooLarge   *coord.TooLargeError
 		deadlock   *coord.DeadlockError
@@ -55,6 +56,12 @@ func classify(err error) (grpcerr.Info, bool) {
 	case errors.As(err, &capability):
 		meta["session"] = capability.Session
 		return grpcerr.Classified(codes.PermissionDenied, "SESSION_NOT_PROVEN", meta)
+	case errors.As(err, &limit):
+		meta["limit"], meta["value"] = limit.Limit, fmt.Sprint(limit.Value)
+		if limit.Owner != "" {
+			meta["owner"] = limit.Owner
+		}
+		return grpcerr.Classified(codes.ResourceExhausted, "LIMIT_REACHED", meta)
 	case errors.As(err, &notGranted):
 		meta["requested_bytes"] = fmt.Sprint(notGranted.Requested)
 		meta["free_bytes"] = fmt.Sprint(notGranted.Free)

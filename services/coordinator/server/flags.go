@@ -20,7 +20,9 @@ func Defaults() Options {
 		Flags:   &grpcserver.Flags{},
 		DataDir: ".tradsys/etcd", EtcdClient: "127.0.0.1:2379", EtcdPeer: "127.0.0.1:2380",
 		Coord: coord.Config{Prefix: "/tradsys/", Budget: 4 << 30, PreemptGrace: 5 * time.Second, ElectionTTL: 5,
-			MaxTxnOps: coord.DefaultMaxTxnOps, MaxRequestBytes: coord.DefaultMaxRequestBytes},
+			MaxTxnOps: coord.DefaultMaxTxnOps, MaxRequestBytes: coord.DefaultMaxRequestBytes, CompactRetain: 10000,
+			Limits: coord.Limits{Sessions: 10000, SessionsPerOwner: 1000, WaitersPerOwner: 1000}},
+		MaxWatchers: DefaultMaxWatchers, MaxWatchersPerOwner: DefaultMaxWatchersPerOwner, WatchBuffer: DefaultWatchBuffer,
 	}
 }
 
@@ -44,6 +46,13 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Coord.MaxTxnOps, "etcd-max-txn-ops", o.Coord.MaxTxnOps, "etcd's --max-txn-ops (operations per transaction): the coordinator's batches stay within it, and the embedded etcd uses it")
 	fs.Var(intBytes{&o.Coord.MaxRequestBytes}, "etcd-max-request-bytes", "etcd's --max-request-bytes: batches stay within it, larger records are refused, and the embedded etcd uses it")
 	fs.Var((*config.StringList)(&o.OperatorIdentities), "operator-identity", "certificate identity (CN) allowed operator RPCs such as DeactivateComponent when mTLS is on (repeatable; default operator)")
+	fs.IntVar(&o.Coord.Limits.Sessions, "max-sessions", o.Coord.Limits.Sessions, "sessions in total")
+	fs.IntVar(&o.Coord.Limits.SessionsPerOwner, "max-sessions-per-owner", o.Coord.Limits.SessionsPerOwner, "sessions per owner (with mTLS, per certificate identity)")
+	fs.IntVar(&o.Coord.Limits.WaitersPerOwner, "max-waiters-per-owner", o.Coord.Limits.WaitersPerOwner, "memory and lock requests waiting per owner")
+	fs.IntVar(&o.MaxWatchers, "max-watchers", o.MaxWatchers, "Watch streams on this replica")
+	fs.IntVar(&o.MaxWatchersPerOwner, "max-watchers-per-owner", o.MaxWatchersPerOwner, "Watch streams on this replica per owner (certificate identity; without TLS, client IP)")
+	fs.IntVar(&o.WatchBuffer, "watch-buffer", o.WatchBuffer, "events a watcher may fall behind before it is cut off (what an unread watcher can cost)")
+	fs.Int64Var(&o.Coord.CompactRetain, "compact-retain", o.Coord.CompactRetain, "etcd revisions of history the leader keeps, compacting the rest as it goes (steady churn keeps etcd's memory and restart time flat); negative: never")
 	fs.IntVar(&o.Coord.ElectionTTL, "election-ttl", o.Coord.ElectionTTL, "leader election lease TTL in seconds (failover time after a crash)")
 }
 
