@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tradsys/mesh/pkg/grpcserver"
+	"github.com/tradsys/mesh/pkg/config"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -133,18 +133,18 @@ func (p *Proc) Kill(t testing.TB) {
 // credsFor dials the process the way it serves: with mTLS (using its own
 // certificate) when its args carry --tls-cert, --tls-key and --tls-ca.
 func credsFor(t testing.TB, args []string) credentials.TransportCredentials {
-	var f grpcserver.Flags
+	var f config.TLS
 	for i := 0; i+1 < len(args); i++ {
 		switch args[i] {
 		case "--tls-cert":
-			f.TLSCert = args[i+1]
+			f.CertFile = args[i+1]
 		case "--tls-key":
-			f.TLSKey = args[i+1]
+			f.KeyFile = args[i+1]
 		case "--tls-ca":
-			f.TLSCA = args[i+1]
+			f.CAFile = args[i+1]
 		}
 	}
-	if !f.TLSConfigured() {
+	if !f.Configured() {
 		return insecure.NewCredentials()
 	}
 	creds, err := f.ClientCredentials()

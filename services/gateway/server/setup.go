@@ -126,7 +126,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	gatewayv1.RegisterGatewayServiceServer(s.Server.GRPC(), &gatewayService{keys: keys, orders: ordersClient, md: md})
 	for _, method := range []string{gatewayv1.GatewayService_SubmitOrder_FullMethodName, gatewayv1.GatewayService_ReplaceOrder_FullMethodName,
 		gatewayv1.GatewayService_CancelOrder_FullMethodName, gatewayv1.GatewayService_StreamOrderUpdates_FullMethodName,
-		gatewayv1.GatewayService_StreamTrades_FullMethodName, gatewayv1.GatewayService_GetOrderBook_FullMethodName} {
+		gatewayv1.GatewayService_StreamTrades_FullMethodName, gatewayv1.GatewayService_GetOrderBook_FullMethodName,
+		gatewayv1.GatewayService_GetCandles_FullMethodName} {
 		s.Gate.Require(method, srv.Main)
 	}
 	mux := http.NewServeMux()
