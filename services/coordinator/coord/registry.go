@@ -229,35 +229,36 @@ func (c *Coordinator) putComponent(st *state, comp Component) error {
 	return <-done
 }
 
-// Components lists registry entries (one, when name is set).
-func (c *Coordinator) Components(name string) ([]Component, error) {
+// Components lists one page of registry entries in name order, and the
+// next page's token.
+func (c *Coordinator) Components(p Page) ([]Component, string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, err := c.current()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if name != "" {
-		comp := st.components[name]
-		if comp == nil {
-			return nil, &NotFoundError{Kind: "component", ID: name}
-		}
-		return []Component{*comp}, nil
-	}
-	out := make([]Component, 0, len(st.components))
-	for _, n := range sortedKeys(st.components) {
+	page, next := pageOf(sortedKeys(st.components), p)
+	out := make([]Component, 0, len(page))
+	for _, n := range page {
 		out = append(out, *st.components[n])
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // Component returns one registry entry.
 func (c *Coordinator) Component(name string) (Component, error) {
-	list, err := c.Components(name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.current()
 	if err != nil {
 		return Component{}, err
 	}
-	return list[0], nil
+	comp := st.components[name]
+	if comp == nil {
+		return Component{}, &NotFoundError{Kind: "component", ID: name}
+	}
+	return *comp, nil
 }
 
 // SetDesiredState records what an operator asked for; the component's next

@@ -130,7 +130,7 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 		leaderOK: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
 		epochKey: c.key(kEpoch), epochRev: st.epochRev, maxBatch: c.cfg.MaxBatch,
 		maxOps: c.cfg.MaxTxnOps, maxBytes: c.cfg.MaxRequestBytes - c.cfg.MaxRequestBytes/8,
-		notify: make(chan struct{}, 1),
+		notify: make(chan struct{}, 1), compactRetain: c.cfg.CompactRetain,
 		onLost: func(err error) { cancel(err) },
 	}
 	go st.w.run(tctx)
