@@ -138,8 +138,12 @@ func containsReason(err error, reason string) bool {
 // amount of memory (their event buffer), and one that fell behind is cut
 // off with RESOURCE_EXHAUSTED once it reads.
 func TestUnreadWatchersCostBoundedMemory(t *testing.T) {
-	const watchers, pairs = 100, 1000
-	r, c := coordtest.Start(t, coordtest.Config{Budget: 1 << 30, MaxWatchersPerOwner: watchers})
+	// A buffer far smaller than the events sent, so that a bounded watcher
+	// (about buffer events) and an unbounded one (all 2,000 events, ~1 MB)
+	// are far apart whatever else the process's heap holds (the embedded
+	// etcd's history grows with the load too).
+	const watchers, pairs, buffer = 100, 1000, 256
+	r, c := coordtest.Start(t, coordtest.Config{Budget: 1 << 30, MaxWatchersPerOwner: watchers, WatchBuffer: buffer})
 	ctx := ctxT(t)
 	heap := func() uint64 {
 		runtime.GC()
@@ -177,7 +181,7 @@ func TestUnreadWatchersCostBoundedMemory(t *testing.T) {
 	perWatcher := grown / watchers
 	t.Logf("%d unread watchers over %d events: heap grew %.1f MB, %.0f KB per watcher", watchers, 2*pairs, float64(grown)/1e6, float64(perWatcher)/1e3)
 	if perWatcher > 450_000 {
-		t.Fatalf("an unread watcher costs %d bytes; want its bounded buffer (%d events)", perWatcher, 1024)
+		t.Fatalf("an unread watcher costs %d bytes; want its bounded buffer (%d events)", perWatcher, buffer)
 	}
 	// The first watcher reads now: what was buffered, then the cut-off.
 	var err error

@@ -103,12 +103,12 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	}
 	r.Client = cli
 
-	creds, err := o.Flags.ClientCredentials()
+	creds, err := o.Flags.TLS.ClientCredentials()
 	if err != nil {
 		r.closeEtcd()
 		return nil, err
 	}
-	self, err := certIdentity(o.Flags.TLSCert)
+	self, err := certIdentity(o.Flags.TLS.CertFile)
 	if err != nil {
 		r.closeEtcd()
 		return nil, err

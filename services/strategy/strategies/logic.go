@@ -82,6 +82,10 @@ func (m *marketMaker) maybeQuote(ctx context.Context, r *runner, stale bool) {
 type trendFollower struct {
 	p       TrendFollowingParams
 	samples []fixed.Decimal
+	// held is its position as its orders' answers tell it (the update
+	// stream may lag a tick); it starts from the metrics' position.
+	held    fixed.Decimal
+	started bool
 }
 
 func (t *trendFollower) tick() time.Duration { return t.p.SampleInterval }
@@ -118,15 +122,20 @@ func (t *trendFollower) onTick(ctx context.Context, r *runner) {
 	case fast == slow:
 		return
 	}
-	diff := target - r.position()
+	if !t.started {
+		t.held, t.started = r.position(), true
+	}
+	diff := target - t.held
 	if diff == 0 || len(r.openIDs()) > 0 {
 		return
 	}
 	slip := fixed.Must("0.01")
 	if diff > 0 {
-		r.submit(ctx, true, true, scaleBy(p, slip), diff)
-	} else {
-		r.submit(ctx, false, true, scaleBy(p, -slip), -diff)
+		if o, ok := r.submit(ctx, true, true, scaleBy(p, slip), diff); ok {
+			t.held += o.Filled
+		}
+	} else if o, ok := r.submit(ctx, false, true, scaleBy(p, -slip), -diff); ok {
+		t.held -= o.Filled
 	}
 }
 
