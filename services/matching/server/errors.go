@@ -41,6 +41,7 @@ func classify(err error) (code codes.Code, reason, msg string, meta map[string]s
 		stale      *locks.StaleTokenError
 		unavail    *lazy.UnavailableError
 		coordDown  *coordclient.Unavailable
+		refusal    *lazy.Refusal
 	)
 	meta = map[string]string{}
 	msg = err.Error()
@@ -88,6 +89,16 @@ func classify(err error) (code codes.Code, reason, msg string, meta map[string]s
 		return codes.Unavailable, "ENGINE_NOT_LOADED", msg, meta, true
 	case errors.As(err, &journalErr), errors.Is(err, journal.ErrClosed):
 		return codes.Unavailable, "JOURNAL_UNAVAILABLE", msg + " (the input was not acknowledged)", meta, true
+	case errors.As(err, &refusal):
+		// The books use what the engine leases and the lease may not grow:
+		// new orders that could rest are refused until it fits again.
+		meta["component"], meta["lease"] = refusal.Component, refusal.LeaseID
+		meta["used_bytes"] = strconv.FormatInt(refusal.Used, 10)
+		meta["leased_bytes"] = strconv.FormatInt(refusal.Leased, 10)
+		if b := budgetOf(refusal.Err); b != "" {
+			meta["budget_bytes"] = b
+		}
+		return codes.ResourceExhausted, "MEMORY_LEASE_FULL", "new resting orders refused: " + msg, meta, true
 	case errors.As(err, &unavail):
 		meta["component"] = unavail.Component
 		return codes.Unavailable, "COMPONENT_UNAVAILABLE", msg, meta, true
@@ -100,6 +111,20 @@ func classify(err error) (code codes.Code, reason, msg string, meta map[string]s
 		return codes.NotFound, "UNKNOWN_COMPONENT", msg, meta, true
 	}
 	return codes.Internal, "INTERNAL", msg, meta, false
+}
+
+// budgetOf is the budget_bytes of the coordinator's refusal, if it says.
+func budgetOf(err error) string {
+	var st interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &st) {
+		return ""
+	}
+	for _, d := range st.GRPCStatus().Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetMetadata()["budget_bytes"]
+		}
+	}
+	return ""
 }
 
 // togRPCError is the one place where domain errors become gRPC statuses:

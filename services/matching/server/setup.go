@@ -93,6 +93,9 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 			return err
 		},
 		Shutdown: m.Close,
+		// The lease follows the books; when it may not grow, new resting
+		// orders are refused (submit) and nothing accepted is lost.
+		Usage: m.MemoryBytes,
 	})
 	if err != nil {
 		return nil, err
