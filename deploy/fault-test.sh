@@ -32,5 +32,6 @@ export TRADSYS_DOCKER_FAULTS_PROJECT=$P TRADSYS_DOCKER_FAULTS_ARTIFACTS=$artifac
 export TRADSYS_DOCKER_FAULTS_COORDINATORS="$(dc port coordinator1 7000),$(dc port coordinator2 7000)"
 export TRADSYS_DOCKER_FAULTS_ETCD="$(dc port etcd1 2379),$(dc port etcd2 2379),$(dc port etcd3 2379)"
 export TRADSYS_DOCKER_FAULTS_MATCHING=$(dc port matching 7103)
+export TRADSYS_DOCKER_FAULTS_ADMIN="$(dc port coordinator1 9000),$(dc port coordinator2 9000)"
 (cd services/coordinator && go test -count=1 -v -run '^TestDockerMeshFaults$' -timeout 5m ./faulttest/) 2>&1 | grep -E 'FIGURE|^(=== RUN|--- |PASS|FAIL|ok)|_test.go'
 echo "fault test: passed in $((SECONDS - start))s"

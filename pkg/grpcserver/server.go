@@ -62,7 +62,7 @@ func New(o Options) (*Server, error) {
 		o.Registry = prometheus.NewRegistry()
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	creds, err := o.Flags.ServerCredentials()
+	creds, err := o.Flags.TLS.ServerCredentials()
 	if err != nil {
 		return nil, err
 	}

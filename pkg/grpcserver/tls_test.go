@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/proctest"
 	"google.golang.org/grpc"
@@ -16,7 +17,7 @@ func TestMutualTLS(t *testing.T) {
 	certs := proctest.PKI(t, t.TempDir(), "server", "client")
 	strangers := proctest.PKI(t, t.TempDir(), "stranger") // another CA
 	flags := func(c proctest.Cert, ca string) *grpcserver.Flags {
-		return &grpcserver.Flags{Listen: "127.0.0.1:0", TLSCert: c.Cert, TLSKey: c.Key, TLSCA: ca, ShutdownTimeout: time.Second}
+		return &grpcserver.Flags{Listen: "127.0.0.1:0", TLS: config.TLS{CertFile: c.Cert, KeyFile: c.Key, CAFile: ca}, ShutdownTimeout: time.Second}
 	}
 	ca := certs["server"].CA
 	srv, err := grpcserver.New(grpcserver.Options{Name: "svc", Flags: flags(certs["server"], ca)})
@@ -39,7 +40,7 @@ func TestMutualTLS(t *testing.T) {
 		_, err = healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{})
 		return err
 	}
-	good, err := flags(certs["client"], ca).ClientCredentials()
+	good, err := flags(certs["client"], ca).TLS.ClientCredentials()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +50,14 @@ func TestMutualTLS(t *testing.T) {
 	if err := check(grpc.WithTransportCredentials(insecure.NewCredentials())); err == nil {
 		t.Fatal("plaintext client accepted by an mTLS server")
 	}
-	stranger, err := flags(strangers["stranger"], ca).ClientCredentials()
+	stranger, err := flags(strangers["stranger"], ca).TLS.ClientCredentials()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := check(grpc.WithTransportCredentials(stranger)); err == nil {
 		t.Fatal("client certificate from another CA accepted")
 	}
-	if _, err := (&grpcserver.Flags{TLSCert: "x"}).ServerCredentials(); err == nil {
+	if _, err := (config.TLS{CertFile: "x"}).ServerCredentials(); err == nil {
 		t.Fatal("partial TLS configuration accepted")
 	}
 }

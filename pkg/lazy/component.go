@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tradsys/mesh/pkg/coordclient"
 	"go.uber.org/zap"
 )
 
@@ -31,7 +30,7 @@ type Component struct {
 	changed  chan struct{} // closed and replaced on every state change
 	inflight int
 	waiting  int
-	lease    coordclient.MemoryLease
+	lease    Lease
 	lastUsed time.Time
 	idle     *time.Timer
 	preempt  bool // a revocation notice arrived while activating
@@ -323,7 +322,7 @@ func (c *Component) activate(attempt int) {
 	if err != nil {
 		c.releaseLease(lease)
 		c.mu.Lock()
-		c.lease = coordclient.MemoryLease{}
+		c.lease = Lease{}
 		c.mu.Unlock()
 		c.rt.m.leased.WithLabelValues(c.spec.Name).Set(0)
 		c.rt.updateMemoryLimit()
@@ -351,7 +350,7 @@ func deadlineOf(ctx context.Context) time.Time {
 	return d
 }
 
-func (c *Component) releaseLease(l coordclient.MemoryLease) {
+func (c *Component) releaseLease(l Lease) {
 	if l.ID == "" {
 		return
 	}
@@ -450,7 +449,7 @@ func (c *Component) deactivate(ctx context.Context, reason string, drainFor time
 	cancel()
 	c.releaseLease(lease)
 	c.mu.Lock()
-	c.lease = coordclient.MemoryLease{}
+	c.lease = Lease{}
 	c.mu.Unlock()
 	c.rt.m.leased.WithLabelValues(c.spec.Name).Set(0)
 	c.rt.updateMemoryLimit()
@@ -458,7 +457,7 @@ func (c *Component) deactivate(ctx context.Context, reason string, drainFor time
 	c.rt.log.Info("component dormant", zap.String("component", c.spec.Name), zap.String("reason", reason))
 
 	c.mu.Lock()
-	c.lease = coordclient.MemoryLease{}
+	c.lease = Lease{}
 	c.refusal.Store(nil)
 	c.lastReported.Store(-1)
 	c.setStateLocked(Dormant, "")

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/tradsys/mesh/pkg/coordclient"
 	"go.uber.org/zap"
 )
 
@@ -78,11 +77,35 @@ type Spec struct {
 	OnMemory func(*Refusal)
 }
 
-// Coordinator is what the runtime needs from the coordinator (implemented
-// by coordclient through CoordinatorAdapter).
+// Lease is a granted memory lease.
+type Lease struct {
+	ID           string
+	FencingToken uint64
+	Bytes        int64
+	// Session is the coordinator session that holds the lease.
+	Session string
+}
+
+// Settings are the tunables of one kind of component, each a flag with a
+// default in the service that declares it (service.ComponentFlags).
+type Settings struct {
+	MemoryBytes int64
+	Priority    int32 // lower is more important
+	InitTimeout time.Duration
+	IdleTimeout time.Duration // negative: never unload
+}
+
+// Spec is a Spec named name with these settings; the caller adds the rest
+// (Init, Shutdown, dependencies).
+func (s Settings) Spec(name string) Spec {
+	return Spec{Name: name, MemoryBytes: s.MemoryBytes, Priority: s.Priority, InitTimeout: s.InitTimeout, IdleTimeout: s.IdleTimeout}
+}
+
+// Coordinator is what the runtime needs from the coordinator
+// (lazygrpc.Coordinator implements it with the gRPC client).
 type Coordinator interface {
-	AcquireMemory(ctx context.Context, component string, bytes int64, priority int32, preemptible bool, wait time.Duration) (coordclient.MemoryLease, error)
-	ReleaseMemory(ctx context.Context, l coordclient.MemoryLease) error
+	AcquireMemory(ctx context.Context, component string, bytes int64, priority int32, preemptible bool, wait time.Duration) (Lease, error)
+	ReleaseMemory(ctx context.Context, l Lease) error
 	// ActivateRemote asks the coordinator to activate a component that lives
 	// in another service.
 	ActivateRemote(ctx context.Context, name string) error
@@ -268,6 +291,20 @@ func (r *Runtime) register(ctx context.Context, c *Component) {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// Announce records one component in the coordinator's registry now: for a
+// component added after Register ran (a connector configured at run time).
+func (r *Runtime) Announce(ctx context.Context, name string) error {
+	c, err := r.Get(name)
+	if err != nil {
+		return err
+	}
+	if err := r.coord.Register(ctx, c.spec, r.endpoint); err != nil {
+		return err
+	}
+	c.kickReport()
+	return nil
 }
 
 // SessionLost deactivates every active component: the coordinator session

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tradsys/mesh/pkg/config"
-	"github.com/tradsys/mesh/pkg/coordclient"
 	"go.uber.org/zap"
 )
 
@@ -29,7 +28,7 @@ import (
 type Resizer interface {
 	// ResizeMemory sets l's size to bytes, waiting up to wait for a
 	// growth, and reports used (< 0: unknown).
-	ResizeMemory(ctx context.Context, l coordclient.MemoryLease, bytes, used int64, wait time.Duration) (coordclient.MemoryLease, error)
+	ResizeMemory(ctx context.Context, l Lease, bytes, used int64, wait time.Duration) (Lease, error)
 }
 
 // Defaults of the usage policy.

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tradsys/mesh/pkg/coordclient"
 	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/lazy/lazygrpc"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 )
@@ -32,7 +33,7 @@ func TestLeaseFollowsUsageAndHoldsTheGoMemoryLimit(t *testing.T) {
 	t.Cleanup(func() { _ = cc.Close(context.Background()) })
 	reg := prometheus.NewRegistry()
 	const base = 100 * mib
-	rt := lazy.New(lazy.Options{Coordinator: lazy.CoordinatorAdapter{C: cc}, Registry: reg, GoMemoryLimit: true, BaseFootprint: base})
+	rt := lazy.New(lazy.Options{Coordinator: lazygrpc.Coordinator(cc), Registry: reg, GoMemoryLimit: true, BaseFootprint: base})
 	var used atomic.Int64
 	used.Store(2 * mib)
 	var mu sync.Mutex

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tradsys/mesh/pkg/grpcserver"
+	"github.com/tradsys/mesh/pkg/config"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -86,6 +86,11 @@ func Start(t testing.TB, bin, coordinator string, args ...string) *Proc {
 	p.Cmd = exec.Command(bin, append([]string{"--listen", p.Addr, "--admin-listen", p.Admin,
 		"--coordinator", coordinator, "--session-ttl", "3s", "--log-format", "console", "--log-level", "debug"}, args...)...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.log, p.log
+	// State a service keeps by default (its --data-dir: journals, stores,
+	// connector definitions) goes to a directory of this test, never to the
+	// package's source tree where runs would see each other's; an explicit
+	// --data-dir in args still wins.
+	p.Cmd.Env = append(os.Environ(), "TRADSYS_DATA_DIR="+t.TempDir())
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -128,18 +133,18 @@ func (p *Proc) Kill(t testing.TB) {
 // credsFor dials the process the way it serves: with mTLS (using its own
 // certificate) when its args carry --tls-cert, --tls-key and --tls-ca.
 func credsFor(t testing.TB, args []string) credentials.TransportCredentials {
-	var f grpcserver.Flags
+	var f config.TLS
 	for i := 0; i+1 < len(args); i++ {
 		switch args[i] {
 		case "--tls-cert":
-			f.TLSCert = args[i+1]
+			f.CertFile = args[i+1]
 		case "--tls-key":
-			f.TLSKey = args[i+1]
+			f.KeyFile = args[i+1]
 		case "--tls-ca":
-			f.TLSCA = args[i+1]
+			f.CAFile = args[i+1]
 		}
 	}
-	if !f.TLSConfigured() {
+	if !f.Configured() {
 		return insecure.NewCredentials()
 	}
 	creds, err := f.ClientCredentials()

@@ -26,6 +26,7 @@ import (
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Config names a service and its default addresses.
@@ -47,6 +48,9 @@ type Service struct {
 	Coord   *coordclient.Client
 	Runtime *lazy.Runtime
 	Gate    *lazygrpc.Gate
+	// ClientCreds are this process's credentials for calling others (the
+	// client side of --tls-*); Pool and Coord already use them.
+	ClientCreds credentials.TransportCredentials
 	// Pool is the process's shared client connections: use it for every
 	// call to another service ("tradsys:///matching" or "host:port").
 	Pool *clientpool.Pool
@@ -57,11 +61,14 @@ type Service struct {
 
 // Options are the parsed settings New needs; Main fills them from flags.
 type Options struct {
-	Flags      grpcserver.Flags
-	Advertise  string
-	SessionTTL time.Duration
-	Logger     *zap.Logger
-	Listener   net.Listener
+	Flags grpcserver.Flags
+	// Coordinator is the coordinator's address (--coordinator), several
+	// comma-separated for several replicas.
+	Coordinator string
+	Advertise   string
+	SessionTTL  time.Duration
+	Logger      *zap.Logger
+	Listener    net.Listener
 	// GoMemoryLimit holds the process to its leases (lazy.Options); Main
 	// sets it, a test running services in its own process does not.
 	GoMemoryLimit bool
@@ -80,7 +87,7 @@ func New(cfg Config, o Options) (*Service, error) {
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 10 * time.Second
 	}
-	s := &Service{Config: cfg, Flags: o.Flags, Log: o.Logger, Gate: lazygrpc.NewGate(), sessionTTL: o.SessionTTL}
+	s := &Service{Config: cfg, Flags: o.Flags, Log: o.Logger, Gate: lazygrpc.NewGate(lazygrpc.Errors(cfg.Name + ".tradsys")), sessionTTL: o.SessionTTL}
 	srv, err := grpcserver.New(grpcserver.Options{
 		Name: cfg.Name, Flags: &s.Flags, Logger: o.Logger, Listener: o.Listener,
 		// The gate is innermost: only valid requests trigger an activation.
@@ -95,12 +102,16 @@ func New(cfg Config, o Options) (*Service, error) {
 	if s.advertise == "" {
 		s.advertise = srv.Addr()
 	}
-	creds, err := s.Flags.ClientCredentials()
+	creds, err := s.Flags.TLS.ClientCredentials()
 	if err != nil {
 		return nil, err
 	}
+	s.ClientCreds = creds
+	if o.Coordinator == "" {
+		o.Coordinator = config.DefaultCoordinator
+	}
 	s.Coord, err = coordclient.Dial(coordclient.Options{
-		Addresses: strings.Split(s.Flags.Coordinator, ","), Owner: cfg.Name + "@" + s.advertise, TTL: o.SessionTTL,
+		Addresses: strings.Split(o.Coordinator, ","), Owner: cfg.Name + "@" + s.advertise, TTL: o.SessionTTL,
 		Creds: creds, Logger: o.Logger.Named("coordclient"),
 		OnSessionLost: func(string) { s.Runtime.SessionLost() },
 		OnPreempt:     func(lease string, deadline time.Time) { s.Runtime.Preempted(lease, deadline) },
@@ -111,11 +122,11 @@ func New(cfg Config, o Options) (*Service, error) {
 	s.Pool = clientpool.New(clientpool.Options{Creds: creds, Metrics: srv.Registry(),
 		Registry: &clientpool.RegistryResolver{API: s.Coord.API()}})
 	s.Runtime = lazy.New(lazy.Options{
-		Coordinator: lazy.CoordinatorAdapter{C: s.Coord}, Logger: o.Logger.Named("lazy"), Registry: srv.Registry(),
+		Coordinator: lazygrpc.Coordinator(s.Coord), Logger: o.Logger.Named("lazy"), Registry: srv.Registry(),
 		Endpoint: s.advertise, OnState: lazygrpc.HealthReporter(srv.Health()),
 		GoMemoryLimit: o.GoMemoryLimit, BaseFootprint: o.BaseFootprint,
 	})
-	lifecyclev1.RegisterLifecycleServiceServer(srv.GRPC(), lazygrpc.NewLifecycle(s.Runtime, cfg.MainComponent))
+	lifecyclev1.RegisterLifecycleServiceServer(srv.GRPC(), lazygrpc.NewLifecycle(s.Runtime, cfg.MainComponent, lazygrpc.Errors(cfg.Name+".tradsys")))
 	return s, nil
 }
 
@@ -160,6 +171,7 @@ func Main(cfg Config, defineFlags func(fs *flag.FlagSet), setup func(ctx context
 	fs := flag.NewFlagSet(cfg.Name, flag.ExitOnError)
 	var o Options
 	o.Flags.Register(fs, cfg.Listen, cfg.AdminListen)
+	config.RegisterCoordinatorFlag(fs, &o.Coordinator)
 	fs.StringVar(&o.Advertise, "advertise", "", "address others reach this service at (default: --listen)")
 	fs.DurationVar(&o.SessionTTL, "session-ttl", 10*time.Second, "coordinator session TTL")
 	fs.BoolVar(&o.GoMemoryLimit, "go-memory-limit", true, "set the Go soft memory limit to --base-memory plus the memory leases held")
@@ -192,7 +204,7 @@ func Main(cfg Config, defineFlags func(fs *flag.FlagSet), setup func(ctx context
 		log.Fatal("setup", zap.Error(err))
 	}
 	log.Info("dormant and serving", zap.String("grpc", s.Addr()), zap.String("admin", s.Server.AdminAddr()),
-		zap.String("coordinator", o.Flags.Coordinator))
+		zap.String("coordinator", o.Coordinator))
 	if err := s.Run(ctx); err != nil {
 		log.Fatal("serve", zap.Error(err))
 	}

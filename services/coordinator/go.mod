@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/anishathalye/porcupine v1.3.1
+	github.com/google/btree v1.1.3
 	github.com/prometheus/client_golang v1.25.0
 	github.com/tradsys/mesh/pkg v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/proto v0.0.0-00010101000000-000000000000

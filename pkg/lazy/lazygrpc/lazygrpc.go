@@ -1,16 +1,16 @@
 // Package lazygrpc puts the lazy runtime on a gRPC server: the gate
 // interceptors that activate a component before a call that needs it, the
-// tradsys.lifecycle.v1.LifecycleService, per-component health, and the one
-// table that maps runtime errors to gRPC statuses.
+// tradsys.lifecycle.v1.LifecycleService, per-component health, and the
+// coordinator the runtime runs against (Coordinator). Errors go through
+// package grpcerr's shared table.
 package lazygrpc
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
-	"github.com/tradsys/mesh/pkg/coordclient"
+	"github.com/tradsys/mesh/pkg/grpcerr"
 	"github.com/tradsys/mesh/pkg/lazy"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
@@ -21,53 +21,18 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// toStatus maps runtime errors: everything that keeps a component from
-// running a call is UNAVAILABLE (retryable), with a message naming the
-// component and the cause.
-func toStatus(err error) error {
-	var unavailable *lazy.UnavailableError
-	var coordDown *coordclient.Unavailable
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &unavailable):
-		return status.Error(codes.DeadlineExceeded, err.Error())
-	case errors.As(err, &coordDown) && !errors.As(err, &unavailable):
-		return status.Error(codes.Unavailable, err.Error())
-	case errors.As(err, &unavailable):
-		return refusal(err)
-	case errors.Is(err, lazy.ErrUnknown):
-		return status.Error(codes.NotFound, err.Error())
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	return status.Error(codes.Unavailable, err.Error())
-}
-
-// refusal is an activation failure as the caller sees it: UNAVAILABLE
-// naming the component and the cause; when the cause is the coordinator's
-// refusal of the memory lease, its code (RESOURCE_EXHAUSTED) and its
-// google.rpc.ErrorInfo (requested, free and budget bytes, the holders)
-// reach the caller unchanged.
-func refusal(err error) error {
-	var coordErr interface{ GRPCStatus() *status.Status }
-	if !errors.As(err, &coordErr) {
-		return status.Error(codes.Unavailable, err.Error())
-	}
-	p := coordErr.GRPCStatus().Proto()
-	p.Message = err.Error()
-	if codes.Code(p.Code) != codes.ResourceExhausted {
-		p.Code = int32(codes.Unavailable)
-	}
-	return status.FromProto(p).Err()
+// Errors is the error table of the gate and the LifecycleService: the
+// shared cases of grpcerr (a component that cannot run a call is
+// UNAVAILABLE naming it and the cause), and UNAVAILABLE (retryable) for
+// anything else that keeps a component from running.
+func Errors(domain string) grpcerr.Table {
+	return grpcerr.Table{Domain: domain, Fallback: func(err error) error { return status.Error(codes.Unavailable, err.Error()) }}
 }
 
 // Gate decides which calls need which component. Methods it does not know
 // (health, reflection, lifecycle, cheap reads) never trigger activation.
 type Gate struct {
+	errors  grpcerr.Table
 	mu      sync.RWMutex
 	methods map[string]*lazy.Component
 	// Resolve, when set, picks a component from the request itself (for
@@ -75,8 +40,10 @@ type Gate struct {
 	Resolve func(ctx context.Context, fullMethod string, req any) (*lazy.Component, error)
 }
 
-// NewGate returns an empty gate.
-func NewGate() *Gate { return &Gate{methods: map[string]*lazy.Component{}} }
+// NewGate returns an empty gate answering errors with errs (see Errors).
+func NewGate(errs grpcerr.Table) *Gate {
+	return &Gate{errors: errs, methods: map[string]*lazy.Component{}}
+}
 
 // Require makes every call of fullMethod ("/pkg.Service/Method") need c.
 func (g *Gate) Require(fullMethod string, c *lazy.Component) {
@@ -106,7 +73,7 @@ func (g *Gate) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h
 	}
 	exit, err := c.Enter(ctx)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, g.errors.ToStatus(err)
 	}
 	defer exit()
 	return h(ctx, req)
@@ -124,7 +91,7 @@ func (g *Gate) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 	}
 	exit, err := c.Enter(ss.Context())
 	if err != nil {
-		return toStatus(err)
+		return g.errors.ToStatus(err)
 	}
 	defer exit()
 	return h(srv, ss)
@@ -146,13 +113,16 @@ func HealthReporter(h *health.Server) func(string, lazy.State) {
 // Lifecycle implements tradsys.lifecycle.v1.LifecycleService.
 type Lifecycle struct {
 	lifecyclev1.UnimplementedLifecycleServiceServer
-	rt *lazy.Runtime
+	rt     *lazy.Runtime
+	errors grpcerr.Table
 	// Main is the component Activate/Deactivate use when none is named.
 	Main string
 }
 
-// NewLifecycle serves rt's components.
-func NewLifecycle(rt *lazy.Runtime, main string) *Lifecycle { return &Lifecycle{rt: rt, Main: main} }
+// NewLifecycle serves rt's components, answering errors with errs.
+func NewLifecycle(rt *lazy.Runtime, main string, errs grpcerr.Table) *Lifecycle {
+	return &Lifecycle{rt: rt, Main: main, errors: errs}
+}
 
 func (l *Lifecycle) pick(name string) (*lazy.Component, error) {
 	if name == "" {
@@ -193,7 +163,7 @@ func (l *Lifecycle) Activate(ctx context.Context, r *lifecyclev1.ActivateRequest
 		return nil, err
 	}
 	if err := c.Activate(ctx); err != nil {
-		return nil, toStatus(err)
+		return nil, l.errors.ToStatus(err)
 	}
 	waitReported(ctx, c)
 	return &lifecyclev1.ActivateResponse{Component: statusPB(c)}, nil
@@ -209,7 +179,7 @@ func (l *Lifecycle) Deactivate(ctx context.Context, r *lifecyclev1.DeactivateReq
 		reason = "operator"
 	}
 	if err := c.Deactivate(ctx, reason); err != nil {
-		return nil, toStatus(err)
+		return nil, l.errors.ToStatus(err)
 	}
 	waitReported(ctx, c)
 	return &lifecyclev1.DeactivateResponse{Component: statusPB(c)}, nil

@@ -45,7 +45,7 @@ func Start(t testing.TB, name, coordAddr string, sessionTTL time.Duration, setup
 		t.Fatal(err)
 	}
 	s, err := service.New(service.Config{Name: name},
-		service.Options{Flags: grpcserver.Flags{Coordinator: coordAddr, ShutdownTimeout: 5 * time.Second}, Listener: lis,
+		service.Options{Coordinator: coordAddr, Flags: grpcserver.Flags{ShutdownTimeout: 5 * time.Second}, Listener: lis,
 			SessionTTL: sessionTTL})
 	if err != nil {
 		t.Fatal(err)

@@ -119,9 +119,10 @@ type Options struct {
 	// RingSize is how many events per symbol each connector keeps for
 	// resuming readers (default 16384: the bundled week fits).
 	RingSize int
-	// Register records a dynamically declared component with the
-	// coordinator's registry (nil: not recorded).
-	Register func(ctx context.Context, s lazy.Spec) error
+	// Announce records a component declared at run time in the
+	// coordinator's registry (the service passes Runtime.Announce; nil: not
+	// recorded).
+	Announce func(ctx context.Context, name string) error
 }
 
 // Manager owns the connectors.
@@ -273,9 +274,9 @@ func (m *Manager) connFor(ctx context.Context, name string) (*Conn, error) {
 		if comp, err = m.o.Runtime.Add(spec); err != nil {
 			return nil, err
 		}
-		if m.o.Register != nil {
+		if m.o.Announce != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-			if err := m.o.Register(rctx, spec); err != nil {
+			if err := m.o.Announce(rctx, spec.Name); err != nil {
 				m.log.Warn("register connector component", zap.String("component", spec.Name), zap.Error(err))
 			}
 			cancel()

@@ -8,10 +8,8 @@ import (
 
 	"github.com/tradsys/mesh/pkg/grpcfuzz"
 	"github.com/tradsys/mesh/pkg/grpcserver"
-	"github.com/tradsys/mesh/pkg/lazy"
 	"github.com/tradsys/mesh/pkg/service"
 	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
-	"github.com/tradsys/mesh/services/connectors/manager"
 	"github.com/tradsys/mesh/services/connectors/server"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"google.golang.org/grpc"
@@ -21,27 +19,24 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// startService runs the connectors service in this process, wired exactly
-// as main wires it, against the coordinator at coord.
+// startService runs the connectors service in this process, wired by
+// server.Setup as main wires it, against the coordinator at coord.
 func startService(tb testing.TB, coord string) (connectorsv1.ConnectorServiceClient, *grpc.ClientConn) {
 	tb.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := service.New(service.Config{Name: "connectors"}, service.Options{Listener: lis,
-		Flags: grpcserver.Flags{Listen: lis.Addr().String(), Coordinator: coord, ShutdownTimeout: 2 * time.Second}})
+	s, err := service.New(service.Config{Name: "connectors"}, service.Options{Listener: lis, Coordinator: coord,
+		Flags: grpcserver.Flags{Listen: lis.Addr().String(), ShutdownTimeout: 2 * time.Second}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := s.Runtime.Add(lazy.Spec{Name: "connectors", MemoryBytes: 4 << 20, Priority: 25, IdleTimeout: -1}); err != nil {
+	o := server.Defaults()
+	o.RingSize, o.DataDir = 1024, tb.TempDir()
+	if _, err := server.Setup(context.Background(), s, o); err != nil {
 		tb.Fatal(err)
 	}
-	m := manager.New(manager.Options{Runtime: s.Runtime, Dependencies: []string{"connectors"}, RingSize: 1024,
-		Register: func(ctx context.Context, spec lazy.Spec) error {
-			return lazy.CoordinatorAdapter{C: s.Coord}.Register(ctx, spec, s.Addr())
-		}})
-	server.Register(s.Server.GRPC(), m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

@@ -52,6 +52,14 @@ type Config struct {
 	// not fit is refused before it reaches etcd.
 	MaxTxnOps       int
 	MaxRequestBytes int
+	// Limits bound what callers can make the leader hold.
+	Limits Limits
+	// CompactRetain is how many etcd revisions the leader keeps: every
+	// CompactRetain revisions it compacts etcd's history to the last
+	// CompactRetain, so that steady churn (every grant writes a fresh key)
+	// keeps etcd's memory and restart time flat. Zero: 10000; negative:
+	// never (etcd's own --auto-compaction applies).
+	CompactRetain int64
 	// DefaultSessionTTL applies when a session asks for none; default 10s.
 	DefaultSessionTTL time.Duration
 }
@@ -109,6 +117,10 @@ func New(cli *clientv3.Client, cfg Config, log *zap.Logger, reg prometheus.Regis
 	}
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.CompactRetain == 0 {
+		cfg.CompactRetain = 10000
 	}
 	if cfg.DefaultSessionTTL <= 0 {
 		cfg.DefaultSessionTTL = 10 * time.Second
@@ -205,3 +217,58 @@ func (c *Coordinator) Ready() bool {
 
 // Advertise is this replica's advertised address.
 func (c *Coordinator) Advertise() string { return c.cfg.Advertise }
+
+// Limits bound what callers can make the leader hold; a request past one
+// is refused with LimitError (RESOURCE_EXHAUSTED naming the limit). An
+// owner is a session's owner: with mTLS, the certificate's identity.
+type Limits struct {
+	Sessions         int // sessions in total; default 10000
+	SessionsPerOwner int // default 1000
+	WaitersPerOwner  int // memory and lock requests waiting, per owner; default 1000
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.Sessions <= 0 {
+		l.Sessions = 10000
+	}
+	if l.SessionsPerOwner <= 0 {
+		l.SessionsPerOwner = 1000
+	}
+	if l.WaitersPerOwner <= 0 {
+		l.WaitersPerOwner = 1000
+	}
+	return l
+}
+
+// sessionRoomLocked refuses a new session of owner past the limits.
+func (c *Coordinator) sessionRoomLocked(st *state, owner string) error {
+	if st.sessionCount >= c.cfg.Limits.Sessions {
+		return &LimitError{Limit: "max-sessions", Value: c.cfg.Limits.Sessions}
+	}
+	if st.ownerSessions[owner] >= c.cfg.Limits.SessionsPerOwner {
+		return &LimitError{Limit: "max-sessions-per-owner", Value: c.cfg.Limits.SessionsPerOwner, Owner: owner}
+	}
+	return nil
+}
+
+// waiterRoomLocked refuses one more waiting request of owner past the limit.
+func (c *Coordinator) waiterRoomLocked(st *state, owner string) error {
+	if st.ownerWaiters[owner] >= c.cfg.Limits.WaitersPerOwner {
+		return &LimitError{Limit: "max-waiters-per-owner", Value: c.cfg.Limits.WaitersPerOwner, Owner: owner}
+	}
+	return nil
+}
+
+// countSession and countWaiter keep the per-owner counts (delta +1 or -1).
+func (st *state) countSession(owner string, delta int) {
+	st.sessionCount += delta
+	if st.ownerSessions[owner] += delta; st.ownerSessions[owner] <= 0 {
+		delete(st.ownerSessions, owner)
+	}
+}
+
+func (st *state) countWaiter(owner string, delta int) {
+	if st.ownerWaiters[owner] += delta; st.ownerWaiters[owner] <= 0 {
+		delete(st.ownerWaiters, owner)
+	}
+}

@@ -63,6 +63,20 @@ func (e *CapabilityError) Error() string {
 	return fmt.Sprintf("session %s: this session_id does not prove the session (acting for a session needs the session_id CreateSession returned, not its public id)", e.Session)
 }
 
+// LimitError is a request past one of the coordinator's limits.
+type LimitError struct {
+	Limit string // the flag that sets it
+	Value int
+	Owner string // the owner it counts for, if per owner
+}
+
+func (e *LimitError) Error() string {
+	if e.Owner != "" {
+		return fmt.Sprintf("limit reached: owner %q already has %d (--%s)", e.Owner, e.Value, e.Limit)
+	}
+	return fmt.Sprintf("limit reached: %d (--%s)", e.Value, e.Limit)
+}
+
 // NotGrantedError is a memory request that did not fit in time.
 type NotGrantedError struct {
 	Component               string

@@ -117,6 +117,10 @@ func (c *Coordinator) AcquireLock(ctx context.Context, req LockRequest) (uint64,
 			c.mu.Unlock()
 			return 0, e
 		}
+		if err := c.waiterRoomLocked(st, s.owner); err != nil {
+			c.mu.Unlock()
+			return 0, err
+		}
 		if cycle := c.findCycleLocked(st, s, ls); cycle != nil {
 			e := &DeadlockError{Cycle: cycle}
 			c.m.deadlocks.Inc()
@@ -125,6 +129,7 @@ func (c *Coordinator) AcquireLock(ctx context.Context, req LockRequest) (uint64,
 			return 0, e
 		}
 		ls.waiters = append(ls.waiters, w)
+		st.countWaiter(s.owner, 1)
 		s.waits[w] = struct{}{}
 		c.emit(Event{Type: EventLockWaiting, SessionID: s.id, Owner: s.owner, LockName: req.Name})
 		c.updateGaugesLocked()
@@ -179,6 +184,7 @@ func (c *Coordinator) removeLockWaiterLocked(st *state, w *lockWaiter) {
 		for i, o := range ls.waiters {
 			if o == w {
 				ls.waiters = append(ls.waiters[:i], ls.waiters[i+1:]...)
+				st.countWaiter(w.sess.owner, -1)
 				break
 			}
 		}
@@ -267,6 +273,7 @@ func (c *Coordinator) passOnLocked(st *state, ls *lockState, relDone func(error)
 	if len(ls.waiters) > 0 {
 		w := ls.waiters[0]
 		ls.waiters = ls.waiters[1:]
+		st.countWaiter(w.sess.owner, -1)
 		delete(w.sess.waits, w)
 		w.chosen = true
 		c.grantLockLocked(st, ls, w, relDone)
@@ -463,20 +470,33 @@ func (c *Coordinator) findCycleLocked(st *state, s *session, ls *lockState) []De
 	return cycle
 }
 
-// ListLocks lists held locks with their waiters.
-func (c *Coordinator) ListLocks() ([]LockInfo, error) {
+// ListLocks lists one page of held locks with their waiters, in name
+// order (of one session's when sessionID is set), and the next page's token.
+func (c *Coordinator) ListLocks(sessionID string, p Page) ([]LockInfo, string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, err := c.current()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var out []LockInfo
-	for _, name := range sortedKeys(st.locks) {
-		ls := st.locks[name]
-		if ls.holder == nil || ls.holder.pending {
-			continue
+	var names []string
+	if sessionID != "" {
+		if s := st.sessions[PublicID(sessionID)]; s != nil {
+			names = sortedKeys(s.held)
 		}
+	} else {
+		names = sortedKeys(st.locks)
+	}
+	held := names[:0:0]
+	for _, n := range names {
+		if ls := st.locks[n]; ls != nil && ls.holder != nil && !ls.holder.pending {
+			held = append(held, n)
+		}
+	}
+	page, next := pageOf(held, p)
+	out := make([]LockInfo, 0, len(page))
+	for _, name := range page {
+		ls := st.locks[name]
 		li := LockInfo{Name: name, SessionID: ls.holder.sess.id, Owner: ls.holder.sess.owner,
 			FencingToken: ls.holder.token, Rank: ls.holder.rank, AcquiredAt: ls.holder.acquiredAt}
 		for _, w := range ls.waiters {
@@ -484,5 +504,5 @@ func (c *Coordinator) ListLocks() ([]LockInfo, error) {
 		}
 		out = append(out, li)
 	}
-	return out, nil
+	return out, next, nil
 }

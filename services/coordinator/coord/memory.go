@@ -87,6 +87,10 @@ func (c *Coordinator) AcquireMemory(ctx context.Context, req MemoryRequest) (Lea
 			return Lease{}, &InProgressError{What: "memory request " + strconv.Quote(id) + " of this session"}
 		}
 	}
+	if err := c.waiterRoomLocked(st, s.owner); err != nil {
+		c.mu.Unlock()
+		return Lease{}, err
+	}
 	w := &memWaiter{req: req, sess: s, done: make(chan memResult, 1)}
 	r := c.waitLocked(ctx, st, w)
 	if r.err == nil && ctx.Err() != nil {
@@ -107,6 +111,7 @@ func (c *Coordinator) waitLocked(ctx context.Context, st *state, w *memWaiter) m
 	st.memQ = append(st.memQ, nil)
 	copy(st.memQ[i+1:], st.memQ[i:])
 	st.memQ[i] = w
+	st.countWaiter(s.owner, 1)
 	s.memWait[w] = struct{}{}
 	if req.RequestID != "" {
 		s.waitByRequest[req.RequestID] = w
@@ -190,6 +195,7 @@ func (c *Coordinator) removeMemWaiterLocked(st *state, w *memWaiter) {
 	for i, o := range st.memQ {
 		if o == w {
 			st.memQ = append(st.memQ[:i], st.memQ[i+1:]...)
+			st.countWaiter(w.sess.owner, -1)
 			break
 		}
 	}
@@ -218,6 +224,7 @@ func (c *Coordinator) scheduleLocked(st *state) {
 			return
 		}
 		st.memQ = st.memQ[1:]
+		st.countWaiter(w.sess.owner, -1)
 		delete(w.sess.memWait, w)
 		if w.sess.waitByRequest[w.req.RequestID] == w {
 			delete(w.sess.waitByRequest, w.req.RequestID)
@@ -239,6 +246,7 @@ func (c *Coordinator) grantLocked(st *state, w *memWaiter) {
 	// hand them out twice while this one is being committed.
 	st.used += l.bytes
 	st.leases[l.id], s.leases[l.id] = l, l
+	st.leaseOrder.ReplaceOrInsert(l.id)
 	if l.requestID != "" {
 		s.byRequest[l.requestID] = l
 	}
@@ -427,6 +435,7 @@ func (c *Coordinator) removeLeaseLocked(st *state, l *lease, ev EventType, why s
 		return
 	}
 	delete(st.leases, l.id)
+	st.leaseOrder.Delete(l.id)
 	delete(l.sess.leases, l.id)
 	if l.sess.byRequest[l.requestID] == l {
 		delete(l.sess.byRequest, l.requestID)
@@ -448,21 +457,60 @@ func (c *Coordinator) removeLeaseLocked(st *state, l *lease, ev EventType, why s
 	c.updateGaugesLocked()
 }
 
-// ListLeases lists granted leases, of one session when sessionID is set.
-func (c *Coordinator) ListLeases(sessionID string) ([]Lease, error) {
+// LeaseQuery selects leases for ListLeases; zero fields select all.
+type LeaseQuery struct {
+	SessionID, Component string
+	Page
+}
+
+// ListLeases lists one page of granted leases, in lease id order, and the
+// token of the next page ("" at the end). The work under the coordinator's
+// mutex is in the size of the page (the ids are kept in a B-tree), not of
+// all leases, so a client listing does not slow grants down.
+func (c *Coordinator) ListLeases(q LeaseQuery) ([]Lease, string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, err := c.current()
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	match := func(l *lease) bool {
+		return !l.pending && (q.Component == "" || l.component == q.Component)
 	}
 	var out []Lease
-	for _, id := range sortedKeys(st.leases) {
-		l := st.leases[id]
-		if l.pending || (sessionID != "" && l.sess.id != PublicID(sessionID)) {
-			continue
+	next := ""
+	if q.SessionID != "" {
+		s := st.sessions[PublicID(q.SessionID)]
+		if s == nil {
+			return nil, "", nil
 		}
-		out = append(out, c.leaseInfo(l))
+		var ids []string
+		for id, l := range s.leases {
+			if match(l) {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+		var page []string
+		page, next = pageOf(ids, q.Page)
+		for _, id := range page {
+			out = append(out, c.leaseInfo(s.leases[id]))
+		}
+		return out, next, nil
 	}
-	return out, nil
+	size := q.size()
+	st.leaseOrder.AscendGreaterOrEqual(q.Token, func(id string) bool {
+		if id == q.Token {
+			return true
+		}
+		if l := st.leases[id]; l != nil && match(l) {
+			if len(out) == size {
+				next = out[len(out)-1].ID
+				return false
+			}
+			out = append(out, c.leaseInfo(l))
+		}
+		return true
+	})
+	return out, next, nil
 }

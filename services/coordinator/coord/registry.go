@@ -103,14 +103,40 @@ func (c *Coordinator) deleteComponent(st *state, name string) error {
 // loaded any more (it stopped, or it must re-open a session and activate
 // again). One COMPONENT_STATE_CHANGED per row that changes.
 func (c *Coordinator) componentsEndedLocked(st *state, s *session, why string) {
+	c.markDormantLocked(st, func(comp *Component) string {
+		if comp.Session != s.id {
+			return ""
+		}
+		return fmt.Sprintf("owner session %s (%s) %s", s.id, s.owner, why)
+	})
+}
+
+// orphanedComponentsLocked does the same, at the start of a term, for rows
+// whose session ended while no coordinator led (its etcd lease expired
+// meanwhile): the new leader finds the row still naming it.
+func (c *Coordinator) orphanedComponentsLocked(st *state) {
+	c.markDormantLocked(st, func(comp *Component) string {
+		if comp.Session == "" || st.sessions[comp.Session] != nil {
+			return ""
+		}
+		return fmt.Sprintf("owner session %s (%s) ended while no coordinator led", comp.Session, comp.Owner)
+	})
+}
+
+// markDormantLocked writes DORMANT, now, and the cause for every row not
+// DORMANT for which cause returns one; each write is one event.
+func (c *Coordinator) markDormantLocked(st *state, cause func(*Component) string) {
 	for _, name := range sortedKeys(st.components) {
 		old := st.components[name]
-		if old.Session != s.id || old.State == StateDormant {
+		if old.State == StateDormant {
+			continue
+		}
+		why := cause(old)
+		if why == "" {
 			continue
 		}
 		comp := *old
-		comp.State, comp.DesiredState, comp.StateChangedAt = StateDormant, StateUnspecified, time.Now()
-		comp.Cause = fmt.Sprintf("owner session %s (%s) %s", s.id, s.owner, why)
+		comp.State, comp.DesiredState, comp.StateChangedAt, comp.Cause = StateDormant, StateUnspecified, time.Now(), why
 		val, _ := json.Marshal(comp)
 		key := c.key(kComponents, name)
 		st.submit(&wop{keys: []string{key}, build: static(clientv3.OpPut(key, string(val))), done: func(_ int64, _ int, err error) {
@@ -123,7 +149,7 @@ func (c *Coordinator) componentsEndedLocked(st *state, s *session, why string) {
 			}
 			c.mu.Unlock()
 			c.emit(Event{Type: EventComponentStateChanged, Component: name, State: comp.State, Message: comp.Cause,
-				SessionID: s.id, Owner: s.owner})
+				SessionID: comp.Session, Owner: comp.Owner})
 		}})
 	}
 }
@@ -203,35 +229,36 @@ func (c *Coordinator) putComponent(st *state, comp Component) error {
 	return <-done
 }
 
-// Components lists registry entries (one, when name is set).
-func (c *Coordinator) Components(name string) ([]Component, error) {
+// Components lists one page of registry entries in name order, and the
+// next page's token.
+func (c *Coordinator) Components(p Page) ([]Component, string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, err := c.current()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if name != "" {
-		comp := st.components[name]
-		if comp == nil {
-			return nil, &NotFoundError{Kind: "component", ID: name}
-		}
-		return []Component{*comp}, nil
-	}
-	out := make([]Component, 0, len(st.components))
-	for _, n := range sortedKeys(st.components) {
+	page, next := pageOf(sortedKeys(st.components), p)
+	out := make([]Component, 0, len(page))
+	for _, n := range page {
 		out = append(out, *st.components[n])
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // Component returns one registry entry.
 func (c *Coordinator) Component(name string) (Component, error) {
-	list, err := c.Components(name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.current()
 	if err != nil {
 		return Component{}, err
 	}
-	return list[0], nil
+	comp := st.components[name]
+	if comp == nil {
+		return Component{}, &NotFoundError{Kind: "component", ID: name}
+	}
+	return *comp, nil
 }
 
 // SetDesiredState records what an operator asked for; the component's next

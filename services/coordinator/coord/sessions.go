@@ -81,7 +81,10 @@ func (c *Coordinator) CreateSession(ctx context.Context, owner string, ttl time.
 		ttl = c.cfg.DefaultSessionTTL
 	}
 	c.mu.Lock()
-	_, err := c.current()
+	st, err := c.current()
+	if err == nil {
+		err = c.sessionRoomLocked(st, owner)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return Session{}, err
@@ -99,24 +102,30 @@ func (c *Coordinator) CreateSession(ctx context.Context, owner string, ttl time.
 	done := make(chan error, 1)
 
 	c.mu.Lock()
-	st, err := c.current()
+	st, err = c.current()
+	if err == nil {
+		err = c.sessionRoomLocked(st, owner)
+	}
 	if err != nil {
 		c.mu.Unlock()
 		_, _ = c.cli.Revoke(context.WithoutCancel(ctx), g.ID)
 		return Session{}, err
 	}
+	st.countSession(owner, 1) // reserved until the commit settles
 	st.submit(&wop{
 		build: static(clientv3.OpPut(c.key(kSessions, id), string(val), clientv3.WithLease(g.ID))),
 		keys:  []string{c.key(kSessions, id)},
 		done: func(_ int64, _ int, err error) {
-			if err == nil {
-				c.mu.Lock()
-				if c.st == st {
+			c.mu.Lock()
+			if c.st == st {
+				if err == nil {
 					st.sessions[id] = newSession(id, g.ID, owner, ttl, hashSecret(secret))
 					c.updateGaugesLocked()
+				} else {
+					st.countSession(owner, -1)
 				}
-				c.mu.Unlock()
 			}
+			c.mu.Unlock()
 			done <- err
 		},
 	})
@@ -244,6 +253,7 @@ func (c *Coordinator) CloseSession(ctx context.Context, id string) (CloseResult,
 // with it), fails its waiters and passes its locks and memory on.
 func (c *Coordinator) endSessionLocked(st *state, s *session, why string) {
 	delete(st.sessions, s.id)
+	st.countSession(s.owner, -1)
 	c.known.Delete(s.id)
 	for w := range s.memWait {
 		c.removeMemWaiterLocked(st, w)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -20,12 +21,17 @@ type state struct {
 	epochRev   int64
 	sessions   map[string]*session
 	leases     map[string]*lease
+	leaseOrder *btree.BTreeG[string] // lease ids in order, for paging lists in O(page)
 	used       int64
 	budget     int64 // the stored budget (kBudget), not this replica's flag
 	memQ       []*memWaiter
 	arrivals   uint64
 	locks      map[string]*lockState
 	components map[string]*Component
+
+	sessionCount  int            // sessions, with those being created
+	ownerSessions map[string]int // the same per owner
+	ownerWaiters  map[string]int // memory and lock requests waiting per owner
 }
 
 type sessionRecord struct {
@@ -66,7 +72,8 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 		return nil, 0, err
 	}
 	st := &state{
-		sessions: map[string]*session{}, leases: map[string]*lease{},
+		sessions: map[string]*session{}, leases: map[string]*lease{}, leaseOrder: btree.NewOrderedG[string](32),
+		ownerSessions: map[string]int{}, ownerWaiters: map[string]int{},
 		locks: map[string]*lockState{}, components: map[string]*Component{},
 	}
 	var leaseKVs, lockKVs []*mvccpb.KeyValue
@@ -84,6 +91,7 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 				continue
 			}
 			st.sessions[id] = newSession(id, eid, r.Owner, r.TTL, r.SecretHash)
+			st.countSession(r.Owner, 1)
 		case strings.HasPrefix(k, kLeases):
 			leaseKVs = append(leaseKVs, kv)
 		case k == kEpoch:
@@ -123,6 +131,7 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 			l.token = r.Token
 		}
 		st.leases[l.id], s.leases[l.id] = l, l
+		st.leaseOrder.ReplaceOrInsert(l.id)
 		if l.requestID != "" {
 			s.byRequest[l.requestID] = l
 		}
@@ -221,4 +230,34 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// Page asks for one page of a list: at most Size entries (0: the most a
+// page holds) after the entry named by Token.
+type Page struct {
+	Token string
+	Size  int
+}
+
+// MaxPage is the most entries a list page holds.
+const MaxPage = 10000
+
+func (p Page) size() int {
+	if p.Size <= 0 || p.Size > MaxPage {
+		return MaxPage
+	}
+	return p.Size
+}
+
+// pageOf cuts a page out of sorted keys, with the token of the next.
+func pageOf(keys []string, p Page) (page []string, next string) {
+	i := sort.SearchStrings(keys, p.Token)
+	if i < len(keys) && keys[i] == p.Token {
+		i++
+	}
+	page = keys[i:min(len(keys), i+p.size())]
+	if i+len(page) < len(keys) {
+		next = page[len(page)-1]
+	}
+	return page, next
 }

@@ -130,7 +130,7 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 		leaderOK: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
 		epochKey: c.key(kEpoch), epochRev: st.epochRev, maxBatch: c.cfg.MaxBatch,
 		maxOps: c.cfg.MaxTxnOps, maxBytes: c.cfg.MaxRequestBytes - c.cfg.MaxRequestBytes/8,
-		notify: make(chan struct{}, 1),
+		notify: make(chan struct{}, 1), compactRetain: c.cfg.CompactRetain,
 		onLost: func(err error) { cancel(err) },
 	}
 	go st.w.run(tctx)
@@ -140,6 +140,7 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 	c.st = st
 	c.leading.Store(true)
 	c.updateGaugesLocked()
+	c.orphanedComponentsLocked(st) // rows of sessions that ended between leaders
 	// A budget lowered under a previous leader whose revocation notices
 	// died with it: ask again.
 	c.fitBudgetLocked(st, "the leases exceed the memory budget")

@@ -34,6 +34,10 @@ type writer struct {
 	maxBytes int         // below etcd's --max-request-bytes, with room for framing
 	onLost   func(error) // leadership or state lost: resync
 
+	compactRetain int64 // see Config.CompactRetain
+	compactedTo   int64 // the last revision compacted to; under qmu
+	compacting    bool  // a compaction is running; under qmu
+
 	qmu     sync.Mutex
 	q       []*wop
 	stopped bool
@@ -175,6 +179,7 @@ func (w *writer) commit(ctx context.Context, batch []*wop) {
 		for i, op := range batch {
 			op.done(rev, i, nil)
 		}
+		w.maybeCompact(ctx, rev)
 		return
 	}
 	if len(batch) > 1 && (errors.Is(err, errLeaseGone) || errors.Is(err, errCompare) || errors.Is(err, errTooLarge)) {
@@ -253,4 +258,35 @@ func (w *writer) lostLeadership(ctx context.Context) (bool, error) {
 // static is a build func for writes that do not depend on the index.
 func static(ops ...clientv3.Op) func(int) []clientv3.Op {
 	return func(int) []clientv3.Op { return ops }
+}
+
+// maybeCompact compacts etcd's history to rev-compactRetain once that is
+// compactRetain past the last compaction, in the background. The leader's
+// own watch is at the head, far above it.
+func (w *writer) maybeCompact(ctx context.Context, rev int64) {
+	if w.compactRetain <= 0 {
+		return
+	}
+	w.qmu.Lock()
+	due := !w.compacting && rev-w.compactRetain >= w.compactedTo+w.compactRetain
+	w.compacting = w.compacting || due
+	w.qmu.Unlock()
+	if !due {
+		return
+	}
+	to := rev - w.compactRetain
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := w.cli.Compact(cctx, to)
+		cancel()
+		if err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+			w.log.Warn("etcd compaction failed; retried later", zap.Int64("revision", to), zap.Error(err))
+		}
+		w.qmu.Lock() // hand the result back under a lock the writer takes
+		if err == nil || errors.Is(err, rpctypes.ErrCompacted) {
+			w.compactedTo = to
+		}
+		w.compacting = false
+		w.qmu.Unlock()
+	}()
 }

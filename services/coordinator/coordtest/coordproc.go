@@ -62,8 +62,15 @@ func (p *CoordinatorProc) signal(sig syscall.Signal) {
 	}
 }
 
-// Pause stops the replica with SIGSTOP; Resume continues it.
-func (p *CoordinatorProc) Pause()  { p.signal(syscall.SIGSTOP) }
+// Pause stops the replica with SIGSTOP (returning once it is stopped);
+// Resume continues it.
+func (p *CoordinatorProc) Pause() {
+	p.signal(syscall.SIGSTOP)
+	p.mu.Lock()
+	pid := p.cmd.Process.Pid
+	p.mu.Unlock()
+	waitStopped(pid)
+}
 func (p *CoordinatorProc) Resume() { p.signal(syscall.SIGCONT) }
 
 // Kill ends the replica with SIGKILL, as a crash would, and waits for it.

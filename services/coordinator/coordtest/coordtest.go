@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coord"
@@ -45,8 +46,17 @@ type Config struct {
 	Listen       string // gRPC address; default a free loopback port
 	// MaxTxnOps and MaxRequestBytes: etcd's limits as the replica knows them.
 	MaxTxnOps, MaxRequestBytes int
+	// Limits, WatchBuffer, MaxWatchers, MaxWatchersPerOwner: see
+	// coord.Limits and server.Options; zero takes the defaults.
+	Limits                                        coord.Limits
+	CompactRetain                                 int64
+	WatchBuffer, MaxWatchers, MaxWatchersPerOwner int
 	// TLSCert, TLSKey and TLSCA turn on mTLS (see proctest.PKI).
 	TLSCert, TLSKey, TLSCA string
+}
+
+func (c Config) tls() config.TLS {
+	return config.TLS{CertFile: c.TLSCert, KeyFile: c.TLSKey, CAFile: c.TLSCA}
 }
 
 // Replica starts a coordinator replica on etcdEndpoint (several members
@@ -70,12 +80,12 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 		log = zaptest.NewLogger(t)
 	}
 	r, err := server.Start(context.Background(), server.Options{
-		Flags: &grpcserver.Flags{Listen: c.Listen, ShutdownTimeout: 2 * time.Second,
-			TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSCA: c.TLSCA},
+		Flags:         &grpcserver.Flags{Listen: c.Listen, ShutdownTimeout: 2 * time.Second, TLS: c.tls()},
 		Logger:        log,
 		EtcdEndpoints: strings.Split(etcdEndpoint, ","),
 		Coord: coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL,
-			MaxTxnOps: c.MaxTxnOps, MaxRequestBytes: c.MaxRequestBytes},
+			MaxTxnOps: c.MaxTxnOps, MaxRequestBytes: c.MaxRequestBytes, Limits: c.Limits, CompactRetain: c.CompactRetain},
+		WatchBuffer: c.WatchBuffer, MaxWatchers: c.MaxWatchers, MaxWatchersPerOwner: c.MaxWatchersPerOwner,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +96,7 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 }
 
 func clientCreds(t testing.TB, c Config) credentials.TransportCredentials {
-	creds, err := (&grpcserver.Flags{TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSCA: c.TLSCA}).ClientCredentials()
+	creds, err := c.tls().ClientCredentials()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,8 +185,36 @@ func (m *EtcdMember) signal(sig syscall.Signal) {
 	}
 }
 
-// Pause stops the member with SIGSTOP; Resume continues it.
-func (m *EtcdMember) Pause()  { m.signal(syscall.SIGSTOP) }
+// Pause stops the member with SIGSTOP, and returns once every thread of
+// it is stopped; Resume continues it.
+func (m *EtcdMember) Pause() {
+	m.signal(syscall.SIGSTOP)
+	m.mu.Lock()
+	pid := m.cmd.Process.Pid
+	m.mu.Unlock()
+	waitStopped(pid)
+}
+
+// waitStopped waits (up to 5s) until every thread of pid is stopped.
+func waitStopped(pid int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			// The state follows the ")" closing the command name.
+			if i := strings.LastIndexByte(string(b), ')'); err != nil || i < 0 || i+2 >= len(b) || b[i+2] != 'T' && b[i+2] != 't' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 func (m *EtcdMember) Resume() { m.signal(syscall.SIGCONT) }
 
 // Kill ends the member with SIGKILL, as a crash would, and waits for it.

@@ -1,15 +1,21 @@
 package faulttest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,8 +25,10 @@ import (
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // dockerMesh is the docker-compose mesh deploy/fault-test.sh started: its
@@ -29,6 +37,7 @@ type dockerMesh struct {
 	project      string
 	coordinators []string // coordinator1, coordinator2
 	etcd         []string // etcd1..3
+	admin        []string // coordinator1, coordinator2 admin (/metrics)
 	matching     string
 	artifacts    string // where a failing run's histories go
 }
@@ -42,6 +51,7 @@ func dockerMeshFromEnv(t *testing.T) dockerMesh {
 		project:      p,
 		coordinators: strings.Split(os.Getenv("TRADSYS_DOCKER_FAULTS_COORDINATORS"), ","),
 		etcd:         strings.Split(os.Getenv("TRADSYS_DOCKER_FAULTS_ETCD"), ","),
+		admin:        strings.Split(os.Getenv("TRADSYS_DOCKER_FAULTS_ADMIN"), ","),
 		matching:     os.Getenv("TRADSYS_DOCKER_FAULTS_MATCHING"),
 		artifacts:    os.Getenv("TRADSYS_DOCKER_FAULTS_ARTIFACTS"),
 	}
@@ -56,6 +66,10 @@ func (m dockerMesh) compose(t *testing.T, args ...string) {
 	}
 }
 
+// dockerSessionTTL is the load's session TTL: the services' own
+// (coordclient's default), which a failover must stay within.
+const dockerSessionTTL = 10 * time.Second
+
 // leaderService is the compose service of the coordinator leader
 // ("coordinator1"), as its advertised address names it.
 func (m dockerMesh) leaderService() string {
@@ -67,7 +81,9 @@ func (m dockerMesh) leaderService() string {
 // 2 coordinators, matching), under a memory and lock load whose histories
 // are checked afterwards: the coordinator leader killed, an etcd member
 // killed and restarted, a service holding memory leases killed, the
-// coordinator leader paused past its election TTL. Each prints its figure.
+// coordinator leader paused past its election TTL, a lock holder paused
+// until its session expired (matching refuses its stale token). Each
+// prints its figure.
 // The checks: no session of the load lost, the budget held at every etcd
 // revision, the lock history linearizable (porcupine). A failing run's
 // histories are written to TRADSYS_DOCKER_FAULTS_ARTIFACTS.
@@ -105,7 +121,7 @@ func TestDockerMeshFaults(t *testing.T) {
 		granted int
 	)
 	newClient := func(owner string) *coordclient.Client {
-		c, err := coordclient.Dial(coordclient.Options{Addresses: m.coordinators, Owner: owner, TTL: sessionTTL,
+		c, err := coordclient.Dial(coordclient.Options{Addresses: m.coordinators, Owner: owner, TTL: dockerSessionTTL,
 			OnSessionLost: func(sid string) { mu.Lock(); lost = append(lost, owner+" "+sid); mu.Unlock() }})
 		if err != nil {
 			t.Fatal(err)
@@ -171,8 +187,8 @@ func TestDockerMeshFaults(t *testing.T) {
 	}
 	killed := time.Now()
 	m.compose(t, "kill", old)
-	waitFor(t, sessionTTL, "a new coordinator leader", func() bool { l := m.leaderService(); return l != "" && l != old })
-	fmt.Printf("FIGURE coordinator leader %s killed: %s leads after %s (session TTL %s)\n", old, m.leaderService(), time.Since(killed).Round(time.Millisecond), sessionTTL)
+	waitFor(t, dockerSessionTTL, "a new coordinator leader", func() bool { l := m.leaderService(); return l != "" && l != old })
+	fmt.Printf("FIGURE coordinator leader %s killed: %s leads after %s (session TTL %s)\n", old, m.leaderService(), time.Since(killed).Round(time.Millisecond), dockerSessionTTL)
 	m.compose(t, "start", old)
 	time.Sleep(2 * time.Second)
 
@@ -234,24 +250,113 @@ func TestDockerMeshFaults(t *testing.T) {
 	}
 	killed = time.Now()
 	m.compose(t, "kill", "matching")
-	const serviceTTL = 10 * time.Second // coordclient's default session TTL
-	waitFor(t, serviceTTL+5*time.Second, "the killed matching's leases to be released", func() bool { return len(matchingLeases()) == 0 })
+	// Released when etcd expires the session's lease: TTL after the last
+	// keep-alive, plus etcd's expiry check and the coordinator's watch; the
+	// bound allows 3s for those and this poll on a loaded machine.
+	waitFor(t, dockerSessionTTL+10*time.Second, "the killed matching's leases to be released", func() bool { return len(matchingLeases()) == 0 })
 	delay := time.Since(killed)
-	fmt.Printf("FIGURE matching killed holding %d memory leases: all released after %s (its session TTL %s)\n", len(held), delay.Round(time.Millisecond), serviceTTL)
-	if delay > serviceTTL+time.Second {
-		t.Errorf("matching's leases released after %s, beyond its session TTL %s", delay, serviceTTL)
+	fmt.Printf("FIGURE matching killed holding %d memory leases: all released after %s (its session TTL %s)\n", len(held), delay.Round(time.Millisecond), dockerSessionTTL)
+	if delay > dockerSessionTTL+3*time.Second {
+		t.Errorf("matching's leases released after %s, beyond its session TTL %s (+3s)", delay, dockerSessionTTL)
 	}
 	m.compose(t, "start", "matching")
 
-	// 4. The coordinator leader paused past its election TTL, then resumed.
+	// 3b. A process holding a memory lease and a lock killed (SIGKILL):
+	// both released within its session TTL.
+	killedTTL := 3 * time.Second
+	victim := startLockHolder(t, killedTTL, "fault/killed-holder", true)
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed = time.Now()
+	var memFreed, lockFreed time.Duration
+	waitFor(t, killedTTL+10*time.Second, "the killed holder's lease and lock to be released", func() bool {
+		lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if memFreed == 0 {
+			if resp, err := coord.ListLeases(lctx, &coordinatorv1.ListLeasesRequest{}); err == nil &&
+				!slices.ContainsFunc(resp.GetLeases(), func(l *coordinatorv1.MemoryLease) bool { return l.GetComponent() == "fault/killed-holder" }) {
+				memFreed = time.Since(killed)
+			}
+		}
+		if lockFreed == 0 {
+			if resp, err := coord.ListLocks(lctx, &coordinatorv1.ListLocksRequest{}); err == nil &&
+				!slices.ContainsFunc(resp.GetLocks(), func(l *coordinatorv1.Lock) bool { return l.GetName() == "fault/killed-holder" }) {
+				lockFreed = time.Since(killed)
+			}
+		}
+		return memFreed > 0 && lockFreed > 0
+	})
+	fmt.Printf("FIGURE a process holding memory and a lock killed: memory released after %s, lock after %s (session TTL %s)\n",
+		memFreed.Round(time.Millisecond), lockFreed.Round(time.Millisecond), killedTTL)
+	if max(memFreed, lockFreed) > killedTTL+3*time.Second {
+		t.Errorf("the killed holder's lease and lock were released after %s and %s, beyond its session TTL %s (+3s)", memFreed, lockFreed, killedTTL)
+	}
+
+	// 4. The coordinator leader paused past its election TTL, then resumed:
+	// it knows its term is over (is_leader 0) and, every write being a
+	// transaction on its election key, wrote nothing after it (the budget
+	// and lock histories below cover the whole pause).
 	old = m.leaderService()
 	paused := time.Now()
 	m.compose(t, "pause", old)
-	waitFor(t, sessionTTL, "a leader other than the paused one", func() bool { l := m.leaderService(); return l != "" && l != old })
+	waitFor(t, dockerSessionTTL, "a leader other than the paused one", func() bool { l := m.leaderService(); return l != "" && l != old })
 	fmt.Printf("FIGURE coordinator leader %s paused: %s leads after %s\n", old, m.leaderService(), time.Since(paused).Round(time.Millisecond))
 	time.Sleep(time.Duration(electionTTL)*time.Second + time.Second)
 	m.compose(t, "unpause", old)
-	time.Sleep(3 * time.Second)
+	oldAdmin := m.admin[0]
+	if old == "coordinator2" {
+		oldAdmin = m.admin[1]
+	}
+	waitFor(t, 10*time.Second, "the resumed "+old+" to report is_leader 0", func() bool {
+		return strings.Contains(scrape(oldAdmin), "\ntradsys_coordinator_is_leader 0")
+	})
+	time.Sleep(2 * time.Second)
+
+	// 5. A lock holder paused until its session expires, then resumed: its
+	// fencing token is stale and matching refuses its algorithm switch.
+	holderTTL := 3 * time.Second
+	holder := startLockHolder(t, holderTTL, "matching/algorithms", false)
+	holderPaused := time.Now()
+	holder.signal(t, syscall.SIGSTOP)
+	waitFor(t, holderTTL+10*time.Second, "the paused holder's lock to be released", func() bool {
+		lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		resp, err := coord.ListLocks(lctx, &coordinatorv1.ListLocksRequest{})
+		if err != nil {
+			return false
+		}
+		for _, l := range resp.GetLocks() {
+			if l.GetName() == "matching/algorithms" && l.GetFencingToken() == holder.token {
+				return false
+			}
+		}
+		return true
+	})
+	expired := time.Since(holderPaused)
+	switcher := newClient("docker-switch")
+	lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	newer, err := switcher.AcquireLock(lctx, "matching/algorithms", 5*time.Second)
+	cancel()
+	if err != nil {
+		t.Fatalf("lock after the holder's session expired: %v", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_, err = matchingv1.NewMatchingServiceClient(conn).SetSymbolAlgorithm(sctx, &matchingv1.SetSymbolAlgorithmRequest{Symbol: "FAULT", Algorithm: "pro-rata", FencingToken: newer})
+	cancel()
+	if err != nil {
+		t.Fatalf("switch with the current token %d: %v", newer, err)
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_ = switcher.ReleaseLock(rctx, "matching/algorithms")
+	cancel()
+	holder.signal(t, syscall.SIGCONT)
+	refusal := holder.switchAlgorithm(t)
+	fmt.Printf("FIGURE lock holder paused: its session (TTL %s) ended %s later; resumed, its token %d (newest %d) was refused: %s\n",
+		holderTTL, expired.Round(time.Millisecond), holder.token, newer, refusal)
+	if !strings.Contains(refusal, "FailedPrecondition") || !strings.Contains(refusal, "STALE_FENCING_TOKEN") {
+		t.Errorf("matching did not refuse the stale token %d as STALE_FENCING_TOKEN: %s", holder.token, refusal)
+	}
 
 	stopLoad()
 	wg.Wait()
@@ -262,7 +367,7 @@ func TestDockerMeshFaults(t *testing.T) {
 	}
 	mu.Lock()
 	for _, l := range lost {
-		t.Errorf("session lost under faults (TTL %s): %s", sessionTTL, l)
+		t.Errorf("session lost under faults (TTL %s): %s", dockerSessionTTL, l)
 	}
 	mu.Unlock()
 
@@ -276,6 +381,132 @@ func TestDockerMeshFaults(t *testing.T) {
 	if t.Failed() && m.artifacts != "" {
 		writeArtifacts(t, m.artifacts, ops, info, history)
 	}
+}
+
+// scrape is a /metrics page ("" when it does not answer).
+func scrape(addr string) string {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// lockHolder is a separate process (this test binary, running
+// TestDockerLockHolderHelper) holding the lock matching/algorithms, so that
+// it can be paused with SIGSTOP like a real holder.
+type lockHolder struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Scanner
+	token uint64
+}
+
+// startLockHolder starts a holder of lock (and of a 1 MiB memory lease
+// when withMemory) with a session of ttl.
+func startLockHolder(t *testing.T, ttl time.Duration, lock string, withMemory bool) *lockHolder {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDockerLockHolderHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TRADSYS_LOCK_HOLDER=1", "TRADSYS_LOCK_HOLDER_TTL="+ttl.String(), "TRADSYS_LOCK_HOLDER_LOCK="+lock)
+	if withMemory {
+		cmd.Env = append(cmd.Env, "TRADSYS_LOCK_HOLDER_MEMORY=1")
+	}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	h := &lockHolder{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	line := h.line(t, "TOKEN ")
+	if h.token, err = strconv.ParseUint(line, 10, 64); err != nil {
+		t.Fatalf("lock holder: %q", line)
+	}
+	return h
+}
+
+func (h *lockHolder) signal(t *testing.T, sig syscall.Signal) {
+	if err := h.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// line is the next line of the holder's output that starts with prefix.
+func (h *lockHolder) line(t *testing.T, prefix string) string {
+	for h.out.Scan() {
+		if rest, ok := strings.CutPrefix(h.out.Text(), prefix); ok {
+			return rest
+		}
+	}
+	t.Fatalf("lock holder ended before printing %q", prefix)
+	return ""
+}
+
+// switchAlgorithm has the holder switch FAULT to fifo with its token and
+// returns what matching answered ("OK" or the gRPC code, reason and message).
+func (h *lockHolder) switchAlgorithm(t *testing.T) string {
+	fmt.Fprintln(h.in, "switch")
+	return h.line(t, "RESULT ")
+}
+
+// TestDockerLockHolderHelper is the lock holder process of
+// TestDockerMeshFaults (it runs only as that test's child).
+func TestDockerLockHolderHelper(t *testing.T) {
+	if os.Getenv("TRADSYS_LOCK_HOLDER") != "1" {
+		t.Skip("the lock holder child of TestDockerMeshFaults")
+	}
+	m := dockerMeshFromEnv(t)
+	ttl, err := time.ParseDuration(os.Getenv("TRADSYS_LOCK_HOLDER_TTL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := coordclient.Dial(coordclient.Options{Addresses: m.coordinators, Owner: "docker-paused-holder", TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := os.Getenv("TRADSYS_LOCK_HOLDER_LOCK")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if os.Getenv("TRADSYS_LOCK_HOLDER_MEMORY") != "" {
+		if _, err := c.AcquireMemory(ctx, "fault/killed-holder", 1<<20, 50, false, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := c.AcquireLock(ctx, lock, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("TOKEN %d\n", tok)
+	bufio.NewScanner(os.Stdin).Scan() // paused and resumed meanwhile
+	conn, err := grpc.NewClient(m.matching, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = matchingv1.NewMatchingServiceClient(conn).SetSymbolAlgorithm(ctx, &matchingv1.SetSymbolAlgorithmRequest{Symbol: "FAULT", Algorithm: "fifo", FencingToken: tok})
+	result := "OK"
+	if err != nil {
+		st := status.Convert(err)
+		reason := ""
+		for _, d := range st.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok {
+				reason = info.GetReason()
+			}
+		}
+		result = fmt.Sprintf("%s %s %s", st.Code(), reason, st.Message())
+	}
+	fmt.Printf("RESULT %s\n", result)
 }
 
 // writeArtifacts keeps a failing run's histories: the lock operations

@@ -62,7 +62,8 @@ func TestFaultsUnderLoadKeepEveryPromise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flags := []string{"--election-ttl", strconv.Itoa(electionTTL), "--memory-budget", strconv.Itoa(budget), "--preempt-grace", "1s"}
+	flags := []string{"--election-ttl", strconv.Itoa(electionTTL), "--memory-budget", strconv.Itoa(budget), "--preempt-grace", "1s",
+		"--compact-retain", "-1"} // the history is replayed from the start
 	coords := []*coordtest.CoordinatorProc{
 		coordtest.StartCoordinatorProc(t, etcd.Endpoints(), flags...),
 		coordtest.StartCoordinatorProc(t, etcd.Endpoints(), flags...),

@@ -23,15 +23,16 @@ import (
 // Service implements tradsys.coordinator.v1.CoordinatorService.
 type Service struct {
 	coordinatorv1.UnimplementedCoordinatorServiceServer
-	c          *coord.Coordinator
-	components *componentConns
-	ids        *identities
+	c           *coord.Coordinator
+	components  *componentConns
+	ids         *identities
+	watchBuffer int
 }
 
 // NewService wraps a coordinator replica; creds are used to call the
 // components' LifecycleService.
 func NewService(c *coord.Coordinator, creds credentials.TransportCredentials, ids *identities) *Service {
-	return &Service{c: c, components: &componentConns{creds: creds, conns: map[string]*grpc.ClientConn{}}, ids: ids}
+	return &Service{c: c, components: &componentConns{creds: creds, conns: map[string]*grpc.ClientConn{}}, ids: ids, watchBuffer: DefaultWatchBuffer}
 }
 
 func priority(p *int32) int32 {
@@ -89,11 +90,12 @@ func (s *Service) ReleaseMemory(ctx context.Context, r *coordinatorv1.ReleaseMem
 }
 
 func (s *Service) ListLeases(ctx context.Context, r *coordinatorv1.ListLeasesRequest) (*coordinatorv1.ListLeasesResponse, error) {
-	leases, err := s.c.ListLeases(r.GetSessionId())
+	leases, next, err := s.c.ListLeases(coord.LeaseQuery{SessionID: r.GetSessionId(), Component: r.GetComponent(),
+		Page: coord.Page{Token: r.GetPageToken(), Size: int(r.GetPageSize())}})
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	out := &coordinatorv1.ListLeasesResponse{}
+	out := &coordinatorv1.ListLeasesResponse{NextPageToken: next}
 	for _, l := range leases {
 		out.Leases = append(out.Leases, memoryLease(l))
 	}
@@ -157,12 +159,12 @@ func (s *Service) ReleaseLock(ctx context.Context, r *coordinatorv1.ReleaseLockR
 	return &coordinatorv1.ReleaseLockResponse{}, nil
 }
 
-func (s *Service) ListLocks(ctx context.Context, _ *coordinatorv1.ListLocksRequest) (*coordinatorv1.ListLocksResponse, error) {
-	locks, err := s.c.ListLocks()
+func (s *Service) ListLocks(ctx context.Context, r *coordinatorv1.ListLocksRequest) (*coordinatorv1.ListLocksResponse, error) {
+	locks, next, err := s.c.ListLocks(r.GetSessionId(), coord.Page{Token: r.GetPageToken(), Size: int(r.GetPageSize())})
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	out := &coordinatorv1.ListLocksResponse{}
+	out := &coordinatorv1.ListLocksResponse{NextPageToken: next}
 	for _, l := range locks {
 		out.Locks = append(out.Locks, &coordinatorv1.Lock{Name: l.Name, SessionId: l.SessionID, Owner: l.Owner,
 			FencingToken: l.FencingToken, Rank: l.Rank, Waiters: l.Waiters, AcquiredAt: timestamppb.New(l.AcquiredAt)})
@@ -183,11 +185,18 @@ func (s *Service) RegisterComponent(ctx context.Context, r *coordinatorv1.Regist
 }
 
 func (s *Service) ListComponents(ctx context.Context, r *coordinatorv1.ListComponentsRequest) (*coordinatorv1.ListComponentsResponse, error) {
-	comps, err := s.c.Components(r.GetName())
+	if r.GetName() != "" {
+		comp, err := s.c.Component(r.GetName())
+		if err != nil {
+			return nil, togRPCError(err)
+		}
+		return &coordinatorv1.ListComponentsResponse{Components: []*coordinatorv1.Component{componentPB(comp)}}, nil
+	}
+	comps, next, err := s.c.Components(coord.Page{Token: r.GetPageToken(), Size: int(r.GetPageSize())})
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	out := &coordinatorv1.ListComponentsResponse{}
+	out := &coordinatorv1.ListComponentsResponse{NextPageToken: next}
 	for _, c := range comps {
 		out.Components = append(out.Components, componentPB(c))
 	}
@@ -238,15 +247,14 @@ func (s *Service) GetStatus(ctx context.Context, _ *coordinatorv1.GetStatusReque
 	}, nil
 }
 
-// watchBuffer is how many events a watcher may fall behind before it is cut off.
-const watchBuffer = 4096
-
 func (s *Service) Watch(r *coordinatorv1.WatchRequest, stream coordinatorv1.CoordinatorService_WatchServer) error {
 	f := coord.EventFilter{SessionID: coord.PublicID(r.GetSessionId()), Component: r.GetComponent()}
 	for _, t := range r.GetTypes() {
 		f.Types = append(f.Types, coord.EventType(t))
 	}
-	sub := s.c.Subscribe(f, watchBuffer)
+	// A watcher may fall watchBuffer events behind, then it is cut off
+	// (RESOURCE_EXHAUSTED): that buffer is what an unread watcher can cost.
+	sub := s.c.Subscribe(f, s.watchBuffer)
 	defer sub.Close()
 	for {
 		select {
@@ -255,7 +263,7 @@ func (s *Service) Watch(r *coordinatorv1.WatchRequest, stream coordinatorv1.Coor
 		case e, ok := <-sub.C:
 			if !ok {
 				if sub.Lagged() {
-					return status.Errorf(codes.ResourceExhausted, "watcher fell more than %d events behind; re-watch", watchBuffer)
+					return status.Errorf(codes.ResourceExhausted, "watcher fell more than %d events behind; re-watch", s.watchBuffer)
 				}
 				return nil
 			}

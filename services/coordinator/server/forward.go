@@ -23,7 +23,7 @@ import (
 // twice (two replicas that disagree on the leader would bounce it forever).
 const forwardedKey = "x-tradsys-forwarded"
 
-const servicePrefix = "/tradsys.coordinator.v1.CoordinatorService/"
+var servicePrefix = "/" + coordinatorv1.CoordinatorService_ServiceDesc.ServiceName + "/"
 
 // servedByAnyReplica are the calls a follower answers itself, from etcd:
 // renewing a session must not wait for a leader, or every session shorter

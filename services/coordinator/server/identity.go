@@ -47,8 +47,8 @@ func certIdentity(file string) (string, error) {
 	return cert.Subject.CommonName, nil
 }
 
-// caller is the authenticated identity of the call, or "" without TLS.
-func (a *identities) caller(ctx context.Context) string {
+// peerIdentity is the common name of the peer's verified certificate.
+func (a *identities) peerIdentity(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return ""
@@ -57,7 +57,12 @@ func (a *identities) caller(ctx context.Context) string {
 	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
 		return ""
 	}
-	cn := ti.State.VerifiedChains[0][0].Subject.CommonName
+	return ti.State.VerifiedChains[0][0].Subject.CommonName
+}
+
+// caller is the authenticated identity of the call, or "" without TLS.
+func (a *identities) caller(ctx context.Context) string {
+	cn := a.peerIdentity(ctx)
 	if cn != "" && cn == a.self {
 		if md, ok := metadata.FromIncomingContext(ctx); ok {
 			if v := md.Get(callerKey); len(v) == 1 && v[0] != "" {

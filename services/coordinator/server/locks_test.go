@@ -25,7 +25,7 @@ func TestLockMutualExclusionAndGrowingTokens(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := 0; w < workers; w++ {
-		sid := session(t, c, fmt.Sprintf("worker-%d", w), 10*time.Second)
+		sid := session(t, c, fmt.Sprintf("worker-%d", w), time.Minute) // outlives the test on a loaded machine: it never renews
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -36,6 +36,10 @@ type Options struct {
 	// OperatorIdentities may call operator RPCs (DeactivateComponent) when
 	// mTLS is on; default "operator".
 	OperatorIdentities []string
+	// WatchBuffer is how many events a watcher may fall behind before it
+	// is cut off; MaxWatchers and MaxWatchersPerOwner bound watchers on this
+	// replica. Zero takes the defaults.
+	WatchBuffer, MaxWatchers, MaxWatchersPerOwner int
 }
 
 // Running is a serving replica.
@@ -99,12 +103,12 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	}
 	r.Client = cli
 
-	creds, err := o.Flags.ClientCredentials()
+	creds, err := o.Flags.TLS.ClientCredentials()
 	if err != nil {
 		r.closeEtcd()
 		return nil, err
 	}
-	self, err := certIdentity(o.Flags.TLSCert)
+	self, err := certIdentity(o.Flags.TLS.CertFile)
 	if err != nil {
 		r.closeEtcd()
 		return nil, err
@@ -116,6 +120,13 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	for _, op := range o.OperatorIdentities {
 		ids.operators[op] = true
 	}
+	watchers := &watchLimits{ids: ids, total: o.MaxWatchers, perOwner: o.MaxWatchersPerOwner, owner: map[string]int{}}
+	if watchers.total <= 0 {
+		watchers.total = DefaultMaxWatchers
+	}
+	if watchers.perOwner <= 0 {
+		watchers.perOwner = DefaultMaxWatchersPerOwner
+	}
 	var fwd *Forwarder
 	srv, err := grpcserver.New(grpcserver.Options{
 		Name: coordinatorv1.CoordinatorService_ServiceDesc.ServiceName, Flags: o.Flags, Logger: o.Logger, Listener: o.Listener,
@@ -124,7 +135,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		Unary: []grpc.UnaryServerInterceptor{ids.unary, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			return fwd.Unary(ctx, req, info, h)
 		}},
-		Stream: []grpc.StreamServerInterceptor{ids.stream, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		Stream: []grpc.StreamServerInterceptor{ids.stream, watchers.stream, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			return fwd.Stream(srv, ss, info, h)
 		}},
 	})
@@ -142,6 +153,9 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	fwd = NewForwarder(r.Coord, creds)
 	r.fwd = fwd
 	r.svc = NewService(r.Coord, creds, ids)
+	if o.WatchBuffer > 0 {
+		r.svc.watchBuffer = o.WatchBuffer
+	}
 	coordinatorv1.RegisterCoordinatorServiceServer(srv.GRPC(), r.svc)
 
 	rctx, cancel := context.WithCancel(ctx)

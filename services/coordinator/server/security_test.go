@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tradsys/mesh/pkg/grpcserver"
+	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/proctest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
@@ -109,7 +109,7 @@ func TestKnowingAPublicSessionIDIsNotEnoughToAct(t *testing.T) {
 
 func tlsClient(t *testing.T, addr string, cert proctest.Cert) client {
 	t.Helper()
-	creds, err := (&grpcserver.Flags{TLSCert: cert.Cert, TLSKey: cert.Key, TLSCA: cert.CA}).ClientCredentials()
+	creds, err := (config.TLS{CertFile: cert.Cert, KeyFile: cert.Key, CAFile: cert.CA}).ClientCredentials()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/tradsys/mesh/pkg/lazy"
 	"github.com/tradsys/mesh/pkg/service"
 	"github.com/tradsys/mesh/pkg/service/servicetest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
@@ -24,14 +23,11 @@ import (
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"github.com/tradsys/mesh/services/gateway/server"
 	"github.com/tradsys/mesh/services/historical/candles"
-	"github.com/tradsys/mesh/services/historical/history"
 	historicalserver "github.com/tradsys/mesh/services/historical/server"
-	"github.com/tradsys/mesh/services/historical/sources"
 	matchingserver "github.com/tradsys/mesh/services/matching/server"
 	ordersserver "github.com/tradsys/mesh/services/orders/server"
 	riskserver "github.com/tradsys/mesh/services/risk/server"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 var bg = context.Background()
@@ -86,19 +82,10 @@ func startMesh(t testing.TB, tune func(*server.Options)) *mesh {
 	})
 	m.matching = matchingv1.NewMatchingServiceClient(dialGRPC(t, ms.Addr()))
 	hs := startService(t, "historical", m.coordAddr, func(ctx context.Context, s *service.Service) error {
-		h, err := history.Open(history.Options{DataDir: t.TempDir(), MaxCacheBytes: 16 << 20})
-		if err != nil {
-			return err
-		}
-		comp, err := s.Runtime.Add(lazy.Spec{Name: "historical", MemoryBytes: 16 << 20, Priority: 40,
-			Init:     func(context.Context) error { return h.LoadCache() },
-			Shutdown: func(context.Context) error { h.UnloadCache(); return nil }})
-		if err != nil {
-			return err
-		}
-		historicalserver.Register(s.Server.GRPC(), s.Gate, comp, h, sources.New(ctx, h, insecure.NewCredentials(), s.Log))
-		_, err = sources.FollowMatching(ctx, h, s.Pool, sources.MatchingConfig{Address: ms.Addr(), Symbols: []string{symbol},
-			TickSize: sources.DefaultTickSize, LotSize: candles.Fixed(candles.Scale), Logger: s.Log})
+		o := historicalserver.Defaults()
+		o.DataDir, o.MaxCacheBytes = t.TempDir(), 16<<20
+		o.TradesFrom, o.TradesSymbols, o.LotSize = ms.Addr(), []string{symbol}, candles.Fixed(candles.Scale)
+		_, err := historicalserver.Setup(ctx, s, o)
 		return err
 	})
 	rs := startService(t, "risk", m.coordAddr, func(ctx context.Context, s *service.Service) error {

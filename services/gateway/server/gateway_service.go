@@ -154,3 +154,26 @@ func (g *gatewayService) GetOrderBook(ctx context.Context, r *gatewayv1.GetOrder
 	}
 	return out, nil
 }
+
+func (g *gatewayService) GetCandles(ctx context.Context, r *gatewayv1.GetCandlesRequest) (*gatewayv1.GetCandlesResponse, error) {
+	if _, err := g.caller(ctx, ""); err != nil {
+		return nil, err
+	}
+	interval, limit := r.GetInterval(), int(r.GetLimit())
+	if interval == "" {
+		interval = "1m"
+	}
+	if limit == 0 {
+		limit = 120
+	}
+	cs, err := g.md.Candles(ctx, r.GetSymbol(), interval, limit)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &gatewayv1.GetCandlesResponse{Symbol: r.GetSymbol(), Interval: interval}
+	for _, c := range cs {
+		out.Candles = append(out.Candles, &gatewayv1.Candle{OpenTime: c.OpenTime, Open: c.Open, High: c.High, Low: c.Low, Close: c.Close,
+			Volume: c.Volume, Trades: c.Trades, Partial: c.Partial})
+	}
+	return out, nil
+}

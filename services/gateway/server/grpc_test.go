@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tradsys/mesh/pkg/grpcfuzz"
+	"github.com/tradsys/mesh/pkg/proctest"
 	gatewayv1 "github.com/tradsys/mesh/proto/tradsys/gateway/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	"google.golang.org/grpc/codes"
@@ -83,6 +84,18 @@ func TestGRPCGatewayOrdersWithKeys(t *testing.T) {
 	if err != nil || book.GetLastTradeSequence() != 1 || len(book.GetAsks()) != 0 {
 		t.Fatalf("book after the trade: %v %v", book, err)
 	}
+	// Historical made the trade a candle.
+	proctest.Eventually(t, 10*time.Second, "the trade's candle", func() bool {
+		resp, err := gw.GetCandles(withKey(keyA), &gatewayv1.GetCandlesRequest{Symbol: symbol})
+		if err != nil || len(resp.GetCandles()) == 0 {
+			return false
+		}
+		c := resp.GetCandles()[len(resp.GetCandles())-1]
+		return c.GetTrades() == 1 && c.GetClose() == "100.00000000" && c.GetVolume() == "2.00000000"
+	})
+	if _, err := gw.GetCandles(withKey(keyA), &gatewayv1.GetCandlesRequest{Symbol: symbol, Interval: "2m"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("interval 2m: %v", err)
+	}
 	// Bad input names the field.
 	_, err = gw.SubmitOrder(withKey(keyA), &gatewayv1.SubmitOrderRequest{Symbol: symbol, Side: ordersv1.Side_SIDE_BUY,
 		Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: "1e3", Quantity: "1"})
@@ -104,6 +117,7 @@ func FuzzGatewayService(f *testing.F) {
 	seed("StreamOrderUpdates", &gatewayv1.StreamOrderUpdatesRequest{Symbol: symbol, FromSequence: 1})
 	seed("StreamTrades", &gatewayv1.StreamTradesRequest{Symbol: symbol, FromSequence: 1})
 	seed("GetOrderBook", &gatewayv1.GetOrderBookRequest{Symbol: symbol, Depth: 50})
+	seed("GetCandles", &gatewayv1.GetCandlesRequest{Symbol: symbol, Interval: "5m", Limit: 1000})
 	m := startMesh(f, nil)
 	conn := dialGRPC(f, m.gwAddr)
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {

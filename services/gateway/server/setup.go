@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -37,11 +38,8 @@ type Options struct {
 	// Targets of the services behind the gateway ("host:port" or
 	// "tradsys:///<component>").
 	Matching, Historical, Orders string
-	// The component.
-	MemoryBytes int64
-	Priority    int32
-	InitTimeout time.Duration
-	IdleTimeout time.Duration
+	// Server is the component "gateway": the WebSocket server.
+	Server lazy.Settings
 	// Hub is the WebSocket tuning (send buffers, workers, intervals).
 	Hub hub.Config
 	// SocketSendBuffer is each client socket's kernel send buffer (bytes;
@@ -55,11 +53,29 @@ func Defaults() Options {
 	return Options{
 		HTTPListen: "127.0.0.1:8080", APIKeys: ".tradsys/gateway/api-keys", CreateAPIKey: true,
 		Matching: "tradsys:///matching", Historical: "tradsys:///historical", Orders: "tradsys:///orders",
-		MemoryBytes: 200 << 20, Priority: 10, InitTimeout: 15 * time.Second, IdleTimeout: 5 * time.Minute,
+		Server: lazy.Settings{MemoryBytes: 200 << 20, Priority: 10, InitTimeout: 15 * time.Second, IdleTimeout: 5 * time.Minute},
 		Hub: hub.Config{SendBuffer: 1024, WriteTimeout: 5 * time.Second, Workers: 16, Queue: 1024,
 			BookInterval: 200 * time.Millisecond, CandleInterval: time.Second},
 		SocketSendBuffer: 256 << 10,
 	}
+}
+
+// RegisterFlags adds the gateway's own flags, defaulting to o's values.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.HTTPListen, "http-listen", o.HTTPListen, "address of the page and the WebSocket endpoint /ws")
+	fs.StringVar(&o.APIKeys, "api-keys", o.APIKeys, "API key file: one '<secret> <account> [name=] [rate=] [burst=]' a line")
+	fs.BoolVar(&o.CreateAPIKey, "create-api-key", o.CreateAPIKey, "when --api-keys does not exist, write it with a fresh key for account 1")
+	fs.StringVar(&o.Matching, "matching", o.Matching, "matching service (host:port or tradsys:///matching)")
+	fs.StringVar(&o.Historical, "historical", o.Historical, "historical service (host:port or tradsys:///historical)")
+	fs.StringVar(&o.Orders, "orders", o.Orders, "orders service (host:port or tradsys:///orders)")
+	service.ComponentFlags(fs, "", "the WebSocket server", &o.Server)
+	fs.IntVar(&o.Hub.SendBuffer, "send-buffer", o.Hub.SendBuffer, "frames queued per connection; one more closes it as a slow consumer (4001)")
+	fs.DurationVar(&o.Hub.WriteTimeout, "write-timeout", o.Hub.WriteTimeout, "a client that takes longer to accept one frame is closed as slow")
+	fs.IntVar(&o.SocketSendBuffer, "socket-send-buffer", o.SocketSendBuffer, "kernel send buffer of each client socket in bytes (0: the system's)")
+	fs.IntVar(&o.Hub.Workers, "workers", o.Hub.Workers, "workers running calls to other services")
+	fs.IntVar(&o.Hub.Queue, "queue", o.Hub.Queue, "calls waiting for a worker; beyond it clients get 'busy'")
+	fs.DurationVar(&o.Hub.BookInterval, "book-interval", o.Hub.BookInterval, "how often a subscribed book is read")
+	fs.DurationVar(&o.Hub.CandleInterval, "candle-interval", o.Hub.CandleInterval, "how often subscribed candles are read")
 }
 
 // Server is the running gateway.
@@ -80,8 +96,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	if o.HTTPListen == "" {
 		o.HTTPListen = d.HTTPListen
 	}
-	if o.MemoryBytes <= 0 {
-		o.MemoryBytes = d.MemoryBytes
+	if o.Server.MemoryBytes <= 0 {
+		o.Server.MemoryBytes = d.Server.MemoryBytes
 	}
 	keys, created, err := hub.LoadKeys(o.APIKeys, o.CreateAPIKey)
 	if err != nil {
@@ -111,22 +127,19 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	hcfg.Metrics = s.Server.Registry()
 	h := hub.New(hcfg, keys, md, &orders{c: ordersClient}, &mesh{coord: s.Coord.API()})
 	srv := &Server{Hub: h}
-	srv.Main, err = s.Runtime.Add(lazy.Spec{
-		Name: MainComponent, MemoryBytes: o.MemoryBytes, Priority: o.Priority, Pinned: true,
-		InitTimeout: o.InitTimeout, IdleTimeout: o.IdleTimeout, DrainTimeout: 5 * time.Second,
-		Init: func(context.Context) error { h.Start(); return nil },
-		Shutdown: func(ctx context.Context) error {
-			h.Stop(ctx)
-			return nil
-		},
-	})
+	spec := o.Server.Spec(MainComponent)
+	spec.Pinned, spec.DrainTimeout = true, 5*time.Second
+	spec.Init = func(context.Context) error { h.Start(); return nil }
+	spec.Shutdown = func(ctx context.Context) error { h.Stop(ctx); return nil }
+	srv.Main, err = s.Runtime.Add(spec)
 	if err != nil {
 		return nil, err
 	}
 	gatewayv1.RegisterGatewayServiceServer(s.Server.GRPC(), &gatewayService{keys: keys, orders: ordersClient, md: md})
 	for _, method := range []string{gatewayv1.GatewayService_SubmitOrder_FullMethodName, gatewayv1.GatewayService_ReplaceOrder_FullMethodName,
 		gatewayv1.GatewayService_CancelOrder_FullMethodName, gatewayv1.GatewayService_StreamOrderUpdates_FullMethodName,
-		gatewayv1.GatewayService_StreamTrades_FullMethodName, gatewayv1.GatewayService_GetOrderBook_FullMethodName} {
+		gatewayv1.GatewayService_StreamTrades_FullMethodName, gatewayv1.GatewayService_GetOrderBook_FullMethodName,
+		gatewayv1.GatewayService_GetCandles_FullMethodName} {
 		s.Gate.Require(method, srv.Main)
 	}
 	mux := http.NewServeMux()

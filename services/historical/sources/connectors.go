@@ -16,9 +16,7 @@ import (
 	"github.com/tradsys/mesh/services/historical/candles"
 	"github.com/tradsys/mesh/services/historical/history"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -26,31 +24,22 @@ import (
 type Followers struct {
 	h     *history.History
 	log   *zap.Logger
-	creds credentials.TransportCredentials
+	conns Conns
 	ctx   context.Context
 
 	mu        sync.Mutex
-	following map[string]bool // source name -> running
-	conns     map[string]*grpc.ClientConn
+	following map[string]bool   // source name -> running
 	keptPath  string            // follows.json, once KeepFollows is called
 	kept      map[string]Follow // source name -> request, as kept on disk
 }
 
-// New returns Followers that stop when ctx ends.
-func New(ctx context.Context, h *history.History, creds credentials.TransportCredentials, log *zap.Logger) *Followers {
+// New returns Followers that stop when ctx ends; they call connectors
+// services over conns (the service's shared pool).
+func New(ctx context.Context, h *history.History, conns Conns, log *zap.Logger) *Followers {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	f := &Followers{h: h, log: log, creds: creds, ctx: ctx, following: map[string]bool{}, conns: map[string]*grpc.ClientConn{}}
-	go func() {
-		<-ctx.Done()
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		for _, c := range f.conns {
-			c.Close()
-		}
-	}()
-	return f
+	return &Followers{h: h, log: log, conns: conns, ctx: ctx, following: map[string]bool{}}
 }
 
 // SourceName names a followed connector.
@@ -61,25 +50,11 @@ func SourceName(address, connector string) string {
 	return "connectors://" + address + "/" + connector
 }
 
-func (f *Followers) conn(address string) (*grpc.ClientConn, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if c := f.conns[address]; c != nil {
-		return c, nil
-	}
-	c, err := grpc.NewClient(address, grpc.WithTransportCredentials(f.creds))
-	if err != nil {
-		return nil, err
-	}
-	f.conns[address] = c
-	return c, nil
-}
-
 // Follow starts following connector on the connectors service at address
 // (every connector, including later ones, when connector is ""). It is
 // idempotent: following the same thing again returns its existing source.
 func (f *Followers) Follow(address, connector string, symbols []string) (*history.Source, error) {
-	conn, err := f.conn(address)
+	conn, err := f.conns.Conn(address)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tradsys/mesh/pkg/latency"
+	"github.com/tradsys/mesh/pkg/lazy"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"github.com/tradsys/mesh/services/matching/server"
@@ -73,7 +74,7 @@ func benchEnv(b *testing.B, nofsync bool) *env {
 		b.Cleanup(func() { os.RemoveAll(d) })
 		dir = d
 	}
-	e := startEnvOn(b, r.Addr(), cc, server.Options{DataDir: dir, NoFsync: nofsync, IdleTimeout: -1},
+	e := startEnvOn(b, r.Addr(), cc, server.Options{DataDir: dir, NoFsync: nofsync, Engine: lazy.Settings{IdleTimeout: -1}},
 		func(g *grpc.Server) { testpb.RegisterTestServiceServer(g, echo{}) })
 	// Activate first: the benchmark measures the active service.
 	if _, err := e.mc.SubmitOrder(bg, limit("WARM", 1, buy, 1, 1)); err != nil {

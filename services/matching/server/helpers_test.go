@@ -47,7 +47,7 @@ func startEnvOn(t testing.TB, coordAddr string, cc coordinatorv1.CoordinatorServ
 		t.Fatal(err)
 	}
 	svc, err := service.New(service.Config{Name: "matching", MainComponent: server.MainComponent},
-		service.Options{Flags: grpcserver.Flags{Coordinator: coordAddr, ShutdownTimeout: 5 * time.Second}, Listener: lis,
+		service.Options{Coordinator: coordAddr, Flags: grpcserver.Flags{ShutdownTimeout: 5 * time.Second}, Listener: lis,
 			SessionTTL: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

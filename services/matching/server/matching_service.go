@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"time"
@@ -106,7 +107,7 @@ func (s *Server) submit(ctx context.Context, r *matchingv1.SubmitOrderRequest) (
 	o := toOrder(r)
 	if refusal := s.main.MemoryRefusal(); refusal != nil && o.Type == engine.Limit {
 		// Only orders that may rest add to the books; the rest still trade.
-		return nil, refusal
+		return nil, fmt.Errorf("new resting orders refused: %w", refusal)
 	}
 	return s.m.Submit(r.GetSymbol(), o)
 }

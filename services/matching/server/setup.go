@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"flag"
 	"time"
 
 	"github.com/tradsys/mesh/pkg/lazy"
@@ -21,23 +22,19 @@ const (
 	AlgorithmPrefix = "matching/algorithm/"
 )
 
-// Options are the service's own settings (main.go fills them from flags).
+// Options are the service's own settings; RegisterFlags makes each a flag.
 type Options struct {
 	DataDir     string
 	NoFsync     bool
 	CommitDelay time.Duration // --fsync-interval
 	TradeRing   int
-	// Main component: memory estimate (raised to 1.5x the books' memory at
-	// the last unload when that is larger), priority, timeouts.
-	MemoryBytes int64
-	Priority    int32
-	InitTimeout time.Duration
-	IdleTimeout time.Duration
-	// Algorithm plugins.
-	AlgorithmMemoryBytes int64
-	AlgorithmPriority    int32
-	AlgorithmIdleTimeout time.Duration
-	DefaultAlgorithm     string
+	// Engine is the main component "matching"; its memory estimate is
+	// raised to 1.5x the books' memory at the last unload when that is
+	// larger.
+	Engine lazy.Settings
+	// Algorithm is each algorithm plugin "matching/algorithm/<name>".
+	Algorithm        lazy.Settings
+	DefaultAlgorithm string
 	// LockWait bounds waiting for the lock "matching/algorithms".
 	LockWait time.Duration
 	// DoneOrders and DoneOrderTTL bound the finished orders GetOrder still
@@ -46,29 +43,48 @@ type Options struct {
 	DoneOrderTTL time.Duration
 }
 
-// Defaults are the seed's values.
+// Defaults are the defaults of every flag (see README for where they
+// differ from the seed's table).
 func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/matching", TradeRing: 16384,
-		MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
-		AlgorithmMemoryBytes: 50 << 20, AlgorithmPriority: 30, AlgorithmIdleTimeout: 5 * time.Minute,
-		DefaultAlgorithm: "fifo", LockWait: 5 * time.Second,
+		Engine:           lazy.Settings{MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
+		Algorithm:        lazy.Settings{MemoryBytes: 50 << 20, Priority: 30, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
+		DefaultAlgorithm: "fifo", LockWait: 5 * time.Second, DoneOrders: 100000, DoneOrderTTL: time.Hour,
 	}
+}
+
+// RegisterFlags makes every option a flag (and TRADSYS_* variable) with
+// the current value as its default.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the journal, snapshots and trade rings")
+	fs.DurationVar(&o.CommitDelay, "fsync-interval", o.CommitDelay, "how long a committer waits before forcing an fsync, so more orders share it (0: at once; group commit always applies)")
+	fs.BoolVar(&o.NoFsync, "no-fsync", o.NoFsync, "do not fsync the journal (benchmarks only: acknowledged orders may be lost)")
+	fs.IntVar(&o.TradeRing, "trade-ring", o.TradeRing, "trades kept per symbol for StreamTrades resumption")
+	service.ComponentFlags(fs, "", "the engine (raised to 1.5x the books at the last unload)", &o.Engine)
+	service.ComponentFlags(fs, "algorithm-", "each algorithm plugin", &o.Algorithm)
+	fs.StringVar(&o.DefaultAlgorithm, "default-algorithm", o.DefaultAlgorithm, "algorithm of new books: fifo or pro-rata")
+	fs.DurationVar(&o.LockWait, "lock-wait", o.LockWait, "how long algorithm changes wait for the lock matching/algorithms")
+	fs.IntVar(&o.DoneOrders, "done-orders", o.DoneOrders, "finished (filled or cancelled) orders GetOrder still answers for (negative: none)")
+	fs.DurationVar(&o.DoneOrderTTL, "done-order-ttl", o.DoneOrderTTL, "how long GetOrder answers for a finished order (negative: no time bound)")
 }
 
 // Setup builds the matching service on s: the domain, the components, the
 // gate rules and the gRPC service. ctx is the service's lifetime (streams
-// end when it does).
+// end when it does). Zero options take their defaults.
 func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) {
 	d := Defaults()
 	if o.TradeRing <= 0 {
 		o.TradeRing = d.TradeRing
 	}
-	if o.MemoryBytes <= 0 {
-		o.MemoryBytes = d.MemoryBytes
+	if o.Engine.MemoryBytes <= 0 {
+		o.Engine.MemoryBytes = d.Engine.MemoryBytes
 	}
-	if o.AlgorithmMemoryBytes <= 0 {
-		o.AlgorithmMemoryBytes = d.AlgorithmMemoryBytes
+	if o.Algorithm.MemoryBytes <= 0 {
+		o.Algorithm.MemoryBytes = d.Algorithm.MemoryBytes
+	}
+	if o.Algorithm.InitTimeout <= 0 {
+		o.Algorithm.InitTimeout = o.Engine.InitTimeout
 	}
 	if o.LockWait <= 0 {
 		o.LockWait = d.LockWait
@@ -83,47 +99,47 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		return nil, err
 	}
 	// The estimate follows the books' size at the last unload.
-	mem := max(o.MemoryBytes, m.LastMemoryBytes()*3/2)
+	mem := max(o.Engine.MemoryBytes, m.LastMemoryBytes()*3/2)
 	srv := &Server{m: m, locker: s.Coord, lockWait: o.LockWait, done: ctx.Done(), log: s.Log, algos: map[string]*lazy.Component{}}
-	srv.main, err = s.Runtime.Add(lazy.Spec{
-		Name: MainComponent, MemoryBytes: mem, Priority: o.Priority, Pinned: true,
-		InitTimeout: o.InitTimeout, IdleTimeout: o.IdleTimeout, DrainTimeout: 10 * time.Second,
-		Init: func(ctx context.Context) error {
-			_, err := m.Open(ctx)
-			return err
-		},
-		Shutdown: m.Close,
-		// The lease follows the books; when it may not grow, new resting
-		// orders are refused (submit) and nothing accepted is lost.
-		Usage: m.MemoryBytes,
-	})
+	engine := o.Engine.Spec(MainComponent)
+	engine.MemoryBytes, engine.Pinned, engine.DrainTimeout = mem, true, 10*time.Second
+	engine.Init = func(ctx context.Context) error {
+		_, err := m.Open(ctx)
+		return err
+	}
+	engine.Shutdown = m.Close
+	// The lease follows the books; when it may not grow, new resting orders
+	// are refused (submit) and nothing accepted is lost.
+	engine.Usage = m.MemoryBytes
+	srv.main, err = s.Runtime.Add(engine)
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range matching.Algorithms() {
-		c, err := s.Runtime.Add(lazy.Spec{
-			Name: AlgorithmPrefix + name, MemoryBytes: o.AlgorithmMemoryBytes, Priority: o.AlgorithmPriority,
-			InitTimeout: o.InitTimeout, IdleTimeout: o.AlgorithmIdleTimeout, DrainTimeout: 10 * time.Second,
-			Init: func(context.Context) error {
-				s.Log.Info("matching algorithm loaded", zap.String("algorithm", name))
-				return nil
-			},
-			Shutdown: func(context.Context) error {
-				s.Log.Info("matching algorithm unloaded", zap.String("algorithm", name))
-				return nil
-			},
-		})
+		algo := o.Algorithm.Spec(AlgorithmPrefix + name)
+		algo.DrainTimeout = 10 * time.Second
+		algo.Init = func(context.Context) error {
+			s.Log.Info("matching algorithm loaded", zap.String("algorithm", name))
+			return nil
+		}
+		algo.Shutdown = func(context.Context) error {
+			s.Log.Info("matching algorithm unloaded", zap.String("algorithm", name))
+			return nil
+		}
+		c, err := s.Runtime.Add(algo)
 		if err != nil {
 			return nil, err
 		}
 		srv.algos[name] = c
 	}
 	matchingv1.RegisterMatchingServiceServer(s.Server.GRPC(), srv)
-	for _, method := range []string{matchingv1.MatchingService_SubmitOrder_FullMethodName, matchingv1.MatchingService_CancelOrder_FullMethodName,
+	for _, method := range []string{
+		matchingv1.MatchingService_SubmitOrder_FullMethodName, matchingv1.MatchingService_CancelOrder_FullMethodName,
 		matchingv1.MatchingService_ReplaceOrder_FullMethodName, matchingv1.MatchingService_GetOrder_FullMethodName,
 		matchingv1.MatchingService_GetOrderBook_FullMethodName, matchingv1.MatchingService_StreamTrades_FullMethodName,
 		matchingv1.MatchingService_SubmitOrders_FullMethodName, matchingv1.MatchingService_SetSymbolAlgorithm_FullMethodName,
-		matchingv1.MatchingService_ListSymbols_FullMethodName} {
+		matchingv1.MatchingService_ListSymbols_FullMethodName,
+	} {
 		s.Gate.Require(method, srv.main)
 	}
 	return srv, nil

@@ -40,7 +40,7 @@ func Serve(t testing.TB, name, main, coordAddr string, setup func(ctx context.Co
 		t.Fatal(err)
 	}
 	svc, err := service.New(service.Config{Name: name, MainComponent: main},
-		service.Options{Flags: grpcserver.Flags{Coordinator: coordAddr, ShutdownTimeout: 5 * time.Second}, Listener: lis,
+		service.Options{Coordinator: coordAddr, Flags: grpcserver.Flags{ShutdownTimeout: 5 * time.Second}, Listener: lis,
 			SessionTTL: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

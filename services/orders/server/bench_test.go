@@ -35,7 +35,7 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 			Orders: func(o *server.Options) {
 				o.NoFsync, o.IdleTimeout, o.StreamSubmits = nofsync, -1, mode.stream
 			},
-			Matching: func(o *matchingserver.Options) { o.NoFsync, o.IdleTimeout = nofsync, -1 },
+			Matching: func(o *matchingserver.Options) { o.NoFsync, o.Engine.IdleTimeout = nofsync, -1 },
 		})
 		m.Instrument(b, "BENCH", "0.01", "0.001")
 		hc := healthpb.NewHealthClient(m.Orders.Conn)

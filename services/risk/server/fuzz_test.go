@@ -29,7 +29,7 @@ func startRisk(t testing.TB) *grpc.ClientConn {
 		t.Fatal(err)
 	}
 	svc, err := service.New(service.Config{Name: "risk", MainComponent: server.MainComponent},
-		service.Options{Flags: grpcserver.Flags{Coordinator: coord.Addr(), ShutdownTimeout: 5 * time.Second}, Listener: lis, SessionTTL: 5 * time.Second})
+		service.Options{Coordinator: coord.Addr(), Flags: grpcserver.Flags{ShutdownTimeout: 5 * time.Second}, Listener: lis, SessionTTL: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,13 @@ package server
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/lazy"
 	"github.com/tradsys/mesh/pkg/service"
 	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
@@ -28,14 +31,13 @@ type Options struct {
 	// Targets of the services strategies use ("host:port" or
 	// "tradsys:///<component>").
 	Connectors, Orders string
-	// The host component.
-	MemoryBytes int64
-	Priority    int32
-	InitTimeout time.Duration
-	// Strategy plugins: memory by type, priority, init timeout.
-	TypeMemory          map[strategies.Type]int64
-	StrategyPriority    int32
-	StrategyInitTimeout time.Duration
+	// Host is the component "strategy" (it never idles: it hosts the
+	// running strategies).
+	Host lazy.Settings
+	// Strategy is each strategy plugin's priority and init timeout (they
+	// never idle); their memory is by type, TypeMemory.
+	Strategy   lazy.Settings
+	TypeMemory map[strategies.Type]int64
 }
 
 // Defaults are the seed's values.
@@ -46,9 +48,52 @@ func Defaults() Options {
 	}
 	return Options{
 		DataDir: ".tradsys/strategy", Connectors: "tradsys:///connectors", Orders: "tradsys:///orders",
-		MemoryBytes: 16 << 20, Priority: 30, InitTimeout: 30 * time.Second,
-		TypeMemory: tm, StrategyPriority: 30, StrategyInitTimeout: 30 * time.Second,
+		Host:       lazy.Settings{MemoryBytes: 16 << 20, Priority: 30, InitTimeout: 30 * time.Second, IdleTimeout: -1},
+		Strategy:   lazy.Settings{Priority: 30, InitTimeout: 30 * time.Second, IdleTimeout: -1},
+		TypeMemory: tm,
 	}
+}
+
+// RegisterFlags adds the strategy service's own flags, defaulting to o's
+// values.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the saved strategy configs")
+	fs.StringVar(&o.Connectors, "connectors", o.Connectors, "connectors service (host:port or tradsys:///connectors)")
+	fs.StringVar(&o.Orders, "orders", o.Orders, "orders service (host:port or tradsys:///orders)")
+	service.ComponentFlags(fs, "", "the strategy host", &o.Host)
+	fs.Func("strategy-priority", fmt.Sprintf("priority of the strategies' memory leases, lower is more important (default %d)", o.Strategy.Priority),
+		func(v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			o.Strategy.Priority = int32(n)
+			return err
+		})
+	fs.DurationVar(&o.Strategy.InitTimeout, "strategy-init-timeout", o.Strategy.InitTimeout, "how long starting one strategy may take")
+	for t := range o.TypeMemory {
+		fs.Var(typeMemory{o.TypeMemory, t}, string(t)+"-memory", "memory estimate (lease) of a "+string(t)+" strategy")
+	}
+}
+
+// typeMemory is one strategy type's memory as a flag.
+type typeMemory struct {
+	m map[strategies.Type]int64
+	t strategies.Type
+}
+
+func (f typeMemory) String() string {
+	if f.m == nil {
+		return ""
+	}
+	b := config.ByteSize(f.m[f.t])
+	return b.String()
+}
+
+func (f typeMemory) Set(s string) error {
+	var b config.ByteSize
+	if err := b.Set(s); err != nil {
+		return err
+	}
+	f.m[f.t] = int64(b)
+	return nil
 }
 
 // Server implements tradsys.strategy.v1.StrategyService.
@@ -94,22 +139,24 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 			return nil, err
 		}
 	}
-	srv.main, err = s.Runtime.Add(lazy.Spec{
-		Name: MainComponent, MemoryBytes: o.MemoryBytes, Priority: o.Priority, Pinned: true,
-		InitTimeout: o.InitTimeout, IdleTimeout: -1, // hosts running strategies: never idle
-		Init: func(context.Context) error {
-			go srv.resume(ctx)
-			return nil
-		},
-		Shutdown: func(ctx context.Context) error {
-			for _, st := range m.List() {
-				if c := srv.componentOf(st.Config); c != nil {
-					_ = c.Deactivate(ctx, "host unloading")
-				}
+	host := o.Host.Spec(MainComponent)
+	host.Pinned = true
+	if host.IdleTimeout == 0 {
+		host.IdleTimeout = -1 // it hosts running strategies
+	}
+	host.Init = func(context.Context) error {
+		go srv.resume(ctx)
+		return nil
+	}
+	host.Shutdown = func(ctx context.Context) error {
+		for _, st := range m.List() {
+			if c := srv.componentOf(st.Config); c != nil {
+				_ = c.Deactivate(ctx, "host unloading")
 			}
-			return nil
-		},
-	})
+		}
+		return nil
+	}
+	srv.main, err = s.Runtime.Add(host)
 	if err != nil {
 		return nil, err
 	}
@@ -170,12 +217,14 @@ func (s *Server) component(cfg strategies.Config) (*lazy.Component, error) {
 		mem = strategies.MemoryBytes(cfg.Type)
 	}
 	strategy := cfg.Name
-	c, err := s.rt.Add(lazy.Spec{
-		Name: name, MemoryBytes: mem, Priority: s.o.StrategyPriority,
-		InitTimeout: s.o.StrategyInitTimeout, IdleTimeout: -1, DrainTimeout: 5 * time.Second,
-		Init:     func(context.Context) error { return s.m.Run(strategy) },
-		Shutdown: func(ctx context.Context) error { return s.m.Halt(ctx, strategy) },
-	})
+	spec := s.o.Strategy.Spec(name)
+	spec.MemoryBytes, spec.DrainTimeout = mem, 5*time.Second
+	if spec.IdleTimeout == 0 {
+		spec.IdleTimeout = -1 // a strategy trades without calls: never idle by default
+	}
+	spec.Init = func(context.Context) error { return s.m.Run(strategy) }
+	spec.Shutdown = func(ctx context.Context) error { return s.m.Halt(ctx, strategy) }
+	c, err := s.rt.Add(spec)
 	if err != nil {
 		return nil, fmt.Errorf("strategy component %s: %w", name, err)
 	}

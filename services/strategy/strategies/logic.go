@@ -82,6 +82,10 @@ func (m *marketMaker) maybeQuote(ctx context.Context, r *runner, stale bool) {
 type trendFollower struct {
 	p       TrendFollowingParams
 	samples []fixed.Decimal
+	// held is its position as its orders' answers tell it (the update
+	// stream may lag a tick); it starts from the metrics' position.
+	held    fixed.Decimal
+	started bool
 }
 
 func (t *trendFollower) tick() time.Duration { return t.p.SampleInterval }
@@ -118,25 +122,34 @@ func (t *trendFollower) onTick(ctx context.Context, r *runner) {
 	case fast == slow:
 		return
 	}
-	diff := target - r.position()
+	if !t.started {
+		t.held, t.started = r.position(), true
+	}
+	diff := target - t.held
 	if diff == 0 || len(r.openIDs()) > 0 {
 		return
 	}
 	slip := fixed.Must("0.01")
 	if diff > 0 {
-		r.submit(ctx, true, true, scaleBy(p, slip), diff)
-	} else {
-		r.submit(ctx, false, true, scaleBy(p, -slip), -diff)
+		if o, ok := r.submit(ctx, true, true, scaleBy(p, slip), diff); ok {
+			t.held += o.Filled
+		}
+	} else if o, ok := r.submit(ctx, false, true, scaleBy(p, -slip), -diff); ok {
+		t.held -= o.Filled
 	}
 }
 
 // twap sends the parent quantity in Slices IOC children, one every
-// Duration/Slices; each child asks for what keeps the executed quantity
-// on the schedule (a child that did not fill is made up by the next).
+// Duration/Slices; each child asks for what keeps the executed quantity on
+// the schedule (a child that did not fill is made up by the next), and
+// after the last slice it keeps sweeping what is left for up to Slices
+// more ticks. Executed quantity is counted from the children's answers
+// (not the update stream, which may lag), so it never sends twice for one
+// fill.
 type twap struct {
-	p     TWAPParams
-	start time.Time
-	sent  int
+	p        TWAPParams
+	sent     int
+	executed fixed.Decimal
 }
 
 func (t *twap) tick() time.Duration {
@@ -150,33 +163,27 @@ func (t *twap) onPrice(ctx context.Context, r *runner) {
 }
 
 func (t *twap) onTick(ctx context.Context, r *runner) {
-	if t.sent >= t.p.Slices {
+	if t.sent >= 2*t.p.Slices || t.executed >= t.p.TotalQuantity {
 		return
 	}
 	p, ok := r.price()
 	if !ok {
 		return
 	}
-	if t.start.IsZero() {
-		t.start = time.Now()
-	}
 	t.sent++
-	// Executed so far, in the parent's direction.
-	done := r.position()
-	if !t.p.Buy {
-		done = -done
-	}
 	target := t.p.TotalQuantity / fixed.Decimal(t.p.Slices) * fixed.Decimal(t.sent)
-	if t.sent == t.p.Slices {
+	if t.sent >= t.p.Slices {
 		target = t.p.TotalQuantity
 	}
-	want := min(target, t.p.TotalQuantity) - done
+	want := target - t.executed
 	if want <= 0 {
 		return
 	}
-	if t.p.Buy {
-		r.submit(ctx, true, true, scaleBy(p, t.p.MaxSlippage), want)
-	} else {
-		r.submit(ctx, false, true, scaleBy(p, -t.p.MaxSlippage), want)
+	limit := scaleBy(p, t.p.MaxSlippage)
+	if !t.p.Buy {
+		limit = scaleBy(p, -t.p.MaxSlippage)
+	}
+	if o, ok := r.submit(ctx, t.p.Buy, true, limit, want); ok {
+		t.executed += o.Filled
 	}
 }

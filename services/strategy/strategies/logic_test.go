@@ -109,6 +109,22 @@ func TestTrendFollowerFollowsTheCross(t *testing.T) {
 	}
 }
 
+func TestTWAPSweepsWhatIsLeftAfterTheLastSlice(t *testing.T) {
+	r, p := testRunner(t, Config{Name: "tw", Type: TWAP, Account: "a", Symbol: "X", Connector: "c",
+		TWAP: &TWAPParams{Buy: true, TotalQuantity: fixed.Must("1"), Slices: 2}})
+	l := logicFor(r.cfg)
+	r.see("10")
+	p.refuse = true
+	l.onPrice(ctx, r)
+	l.onTick(ctx, r) // both slices miss
+	p.refuse = false
+	l.onTick(ctx, r) // the sweep takes it all
+	l.onTick(ctx, r)
+	if len(p.sent) != 3 || p.sent[2].Quantity != fixed.Must("1") || r.position() != fixed.Must("1") {
+		t.Fatalf("children %+v, position %s", p.sent, r.position().Text())
+	}
+}
+
 func TestTWAPSlicesAddUpToTheTotalAndMakeUpMisses(t *testing.T) {
 	r, p := testRunner(t, Config{Name: "tw", Type: TWAP, Account: "a", Symbol: "X", Connector: "c",
 		TWAP: &TWAPParams{Buy: false, TotalQuantity: fixed.Must("1"), Slices: 4}})
@@ -118,9 +134,13 @@ func TestTWAPSlicesAddUpToTheTotalAndMakeUpMisses(t *testing.T) {
 	p.refuse = true
 	l.onTick(ctx, r) // the second finds no liquidity
 	p.refuse = false
+	if len(p.sent) != 2 {
+		t.Fatalf("sent %d children, want 2", len(p.sent))
+	}
 	l.onTick(ctx, r) // the third makes it up
 	l.onTick(ctx, r)
-	l.onTick(ctx, r) // after the last slice: nothing
+	l.onTick(ctx, r) // done: nothing more
+	l.onTick(ctx, r)
 	var want []string
 	for _, o := range p.sent {
 		if o.Buy || !o.IOC || o.Price != fixed.Must("49.5") {

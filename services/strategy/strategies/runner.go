@@ -232,8 +232,18 @@ func (r *runner) submit(ctx context.Context, buy, ioc bool, price, qty fixed.Dec
 	r.seq++
 	id := fmt.Sprintf("%s%d", r.prefix, r.seq)
 	r.mu.Unlock()
-	o, err := r.orders.Submit(ctx, OrderRequest{Account: r.cfg.Account, ClientOrderID: id, Symbol: r.cfg.Symbol, Buy: buy, IOC: ioc,
-		Price: price, Quantity: qty})
+	req := OrderRequest{Account: r.cfg.Account, ClientOrderID: id, Symbol: r.cfg.Symbol, Buy: buy, IOC: ioc, Price: price, Quantity: qty}
+	// Not cut short by the strategy stopping: an order orders may have
+	// recorded must be known (and so cancelled at the stop). A failed call
+	// is asked once more with the same client order id, which orders
+	// answers with the order it recorded, if it did.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	o, err := r.orders.Submit(cctx, req)
+	if err != nil && cctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		o, err = r.orders.Submit(cctx, req)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -259,7 +269,9 @@ func (r *runner) cancel(ctx context.Context, id uint64) {
 	r.mu.Lock()
 	r.m.CancelsSent++
 	r.mu.Unlock()
-	o, err := r.orders.Cancel(ctx, r.cfg.Account, id)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	o, err := r.orders.Cancel(cctx, r.cfg.Account, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil && !o.Done() {

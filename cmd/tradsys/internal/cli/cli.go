@@ -24,7 +24,7 @@ const (
 )
 
 // DefaultCoordinator is the coordinator's default gRPC address.
-const DefaultCoordinator = "127.0.0.1:7000"
+const DefaultCoordinator = config.DefaultCoordinator
 
 // DefaultOrders and DefaultMatching are the orders and matching services'
 // default gRPC addresses.
@@ -69,28 +69,22 @@ func init() {
 
 // globals are the flags every command takes, before or after its name.
 type globals struct {
-	coordinator string
-	orders      string
-	matching    string
-	strategy    string
-	output      string
-	timeout     time.Duration
-	tlsCert     string
-	tlsKey      string
-	tlsCA       string
+	client   config.Client // --coordinator and the client side of mTLS
+	orders   string
+	matching string
+	strategy string
+	output   string
+	timeout  time.Duration
 }
 
 func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.coordinator, "coordinator", g.coordinator, "coordinator gRPC address, comma-separated for several replicas (env TRADSYS_COORDINATOR)")
+	g.client.RegisterFlags(fs)
 	fs.StringVar(&g.orders, "orders", g.orders, "orders service gRPC address (env TRADSYS_ORDERS)")
 	fs.StringVar(&g.matching, "matching", g.matching, "matching service gRPC address, for book (env TRADSYS_MATCHING)")
 	fs.StringVar(&g.strategy, "strategy", g.strategy, "strategy service gRPC address (env TRADSYS_STRATEGY)")
 	fs.StringVar(&g.output, "o", g.output, "output: table or json (env TRADSYS_OUTPUT)")
 	fs.StringVar(&g.output, "output", g.output, "same as -o")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "deadline for each coordinator call (env TRADSYS_TIMEOUT)")
-	fs.StringVar(&g.tlsCert, "tls-cert", g.tlsCert, "PEM client certificate for mTLS (with --tls-key and --tls-ca)")
-	fs.StringVar(&g.tlsKey, "tls-key", g.tlsKey, "PEM client private key")
-	fs.StringVar(&g.tlsCA, "tls-ca", g.tlsCA, "PEM CA bundle the coordinator's certificate must chain to")
 }
 
 func (g *globals) check() error {
@@ -102,7 +96,7 @@ func (g *globals) check() error {
 	if g.timeout <= 0 {
 		return usagef("--timeout %s: must be positive", g.timeout)
 	}
-	if strings.TrimSpace(g.coordinator) == "" {
+	if strings.TrimSpace(g.client.Coordinator) == "" {
 		return usagef("--coordinator: empty address")
 	}
 	return nil
@@ -171,7 +165,7 @@ func usagef(format string, args ...any) error {
 // output to stdout and diagnostics to stderr, and returns the exit code.
 // Cancelling ctx is Ctrl-C: watch returns, up shuts the mesh down.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{g: globals{coordinator: DefaultCoordinator, orders: DefaultOrders, matching: DefaultMatching, strategy: DefaultStrategy, output: "table", timeout: 10 * time.Second}, stdout: stdout, stderr: stderr}
+	e := &env{g: globals{client: config.Client{Coordinator: DefaultCoordinator}, orders: DefaultOrders, matching: DefaultMatching, strategy: DefaultStrategy, output: "table", timeout: 10 * time.Second}, stdout: stdout, stderr: stderr}
 	root := flag.NewFlagSet("tradsys", flag.ContinueOnError)
 	root.SetOutput(stderr)
 	e.g.register(root)

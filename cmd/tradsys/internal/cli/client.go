@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/tradsys/mesh/pkg/coordclient"
-	"github.com/tradsys/mesh/pkg/grpcserver"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -18,12 +17,12 @@ import (
 // tried in order (pick_first), so a CLI pointed at all replicas keeps
 // working while one is down; any replica answers, followers forward.
 func (e *env) dial() (coordinatorv1.CoordinatorServiceClient, func(), error) {
-	creds, err := e.g.tlsFlags().ClientCredentials()
+	creds, err := e.g.client.TLS.ClientCredentials()
 	if err != nil {
 		return nil, nil, err
 	}
 	var addrs []string
-	for _, a := range strings.Split(e.g.coordinator, ",") {
+	for _, a := range strings.Split(e.g.client.Coordinator, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			addrs = append(addrs, a)
 		}
@@ -37,7 +36,7 @@ func (e *env) dial() (coordinatorv1.CoordinatorServiceClient, func(), error) {
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds), replicas}
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("coordinator %s: %w", e.g.coordinator, err)
+		return nil, nil, fmt.Errorf("coordinator %s: %w", e.g.client.Coordinator, err)
 	}
 	return coordinatorv1.NewCoordinatorServiceClient(conn), func() { conn.Close() }, nil
 }
@@ -54,7 +53,7 @@ func call[Req, Resp any](ctx context.Context, e *env, rpc func(coordinatorv1.Coo
 	defer cancel()
 	resp, err := rpc(client, ctx, req)
 	if err != nil {
-		return zero, rpcError{addr: e.g.coordinator, err: err}
+		return zero, rpcError{addr: e.g.client.Coordinator, err: err}
 	}
 	return resp, nil
 }
@@ -101,9 +100,4 @@ func describe(err error) string {
 		msg += fmt.Sprintf("\nis a coordinator running at %s? (--coordinator, TRADSYS_COORDINATOR, or start one with `tradsys up`)", addr)
 	}
 	return msg
-}
-
-// tlsFlags are the --tls-* flags in the shape pkg/grpcserver reads.
-func (g *globals) tlsFlags() *grpcserver.Flags {
-	return &grpcserver.Flags{TLSCert: g.tlsCert, TLSKey: g.tlsKey, TLSCA: g.tlsCA}
 }

@@ -20,7 +20,7 @@ func (e *env) dialService(addr string) (*grpc.ClientConn, error) {
 	if strings.TrimSpace(addr) == "" {
 		return nil, usagef("empty service address")
 	}
-	creds, err := e.g.tlsFlags().ClientCredentials()
+	creds, err := e.g.client.TLS.ClientCredentials()
 	if err != nil {
 		return nil, err
 	}

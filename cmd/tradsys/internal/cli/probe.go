@@ -21,7 +21,7 @@ func runProbe(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("probe: want one address, got %d", len(pos))
 	}
-	creds, err := e.g.tlsFlags().ClientCredentials()
+	creds, err := e.g.client.TLS.ClientCredentials()
 	if err != nil {
 		return err
 	}

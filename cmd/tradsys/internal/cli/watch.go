@@ -77,7 +77,7 @@ func runWatch(ctx context.Context, e *env, args []string) error {
 			if err == nil || errors.Is(err, io.EOF) {
 				return errors.New("the coordinator ended the watch")
 			}
-			return rpcError{addr: e.g.coordinator, err: err}
+			return rpcError{addr: e.g.client.Coordinator, err: err}
 		}
 		fmt.Fprintf(e.stderr, "tradsys: watch interrupted (%s); re-watching\n", describe(err))
 		select {

@@ -263,8 +263,10 @@ func (m *Mesh) argsFor(s Service) []string {
 	args := []string{
 		"--listen", m.addr(s.Port),
 		"--admin-listen", m.addr(s.AdminPort),
-		"--coordinator", m.CoordinatorAddr(),
 		"--log-format", m.o.LogFormat,
+	}
+	if s != Coordinator {
+		args = append(args, "--coordinator", m.CoordinatorAddr())
 	}
 	if s == Coordinator {
 		args = append(args,

@@ -114,7 +114,7 @@ func (nopServer) UnaryCall(context.Context, *testpb.SimpleRequest) (*testpb.Simp
 // TCP; gated says whether UnaryCall needs its component.
 func startService(ctx context.Context, coordAddr string, initTime time.Duration, gated bool) (*grpc.ClientConn, *lazy.Component, *atomic.Int64) {
 	s, err := service.New(service.Config{Name: "bench"}, service.Options{
-		Flags: grpcserver.Flags{Listen: "127.0.0.1:0", Coordinator: coordAddr, ShutdownTimeout: time.Second, LogLevel: "error"},
+		Coordinator: coordAddr, Flags: grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: time.Second, LogLevel: "error"},
 	})
 	check(err)
 	var initNanos atomic.Int64
@@ -128,7 +128,7 @@ func startService(ctx context.Context, coordAddr string, initTime time.Duration,
 	check(err)
 	testpb.RegisterTestServiceServer(s.Server.GRPC(), nopServer{})
 	if gated {
-		s.Gate.Require("/grpc.testing.TestService/UnaryCall", comp)
+		s.Gate.Require(testpb.TestService_UnaryCall_FullMethodName, comp)
 	}
 	go func() { _ = s.Run(ctx) }()
 	conn, err := grpc.NewClient(s.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -264,7 +264,7 @@ type benchService struct {
 
 func startService(ctx context.Context, coordAddr, name string, n int, initTime time.Duration) *benchService {
 	s, err := service.New(service.Config{Name: name}, service.Options{
-		Flags: grpcserver.Flags{Listen: "127.0.0.1:0", Coordinator: coordAddr, ShutdownTimeout: time.Second, LogLevel: "error"},
+		Coordinator: coordAddr, Flags: grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: time.Second, LogLevel: "error"},
 	})
 	check(err)
 	b := &benchService{initNanos: make([]atomic.Int64, n)}

@@ -22,56 +22,51 @@ import (
 
 func main() {
 	var (
-		name                         string
-		initDelay, initTimeout, idle time.Duration
-		failInit                     bool
-		memory                       = config.ByteSize(10 << 20)
-		priority                     int
-		deps                         config.StringList
-		pinned                       bool
-		initAlloc                    = config.ByteSize(0)
+		name      string
+		settings  = lazy.Settings{MemoryBytes: 10 << 20, Priority: 50, InitTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		initDelay time.Duration
+		failInit  bool
+		deps      config.StringList
+		pinned    bool
+		initAlloc = config.ByteSize(0)
 	)
 	service.Main(service.Config{Name: envOr("LAZYTEST_NAME", "lazytest"), Listen: "127.0.0.1:0"}, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "component", "lazytest", "component name")
 		fs.DurationVar(&initDelay, "init-delay", 100*time.Millisecond, "how long Init takes")
-		fs.DurationVar(&initTimeout, "init-timeout", 5*time.Second, "component init timeout")
-		fs.DurationVar(&idle, "idle-timeout", time.Minute, "idle timeout")
+		service.ComponentFlags(fs, "", "the component", &settings)
 		fs.BoolVar(&failInit, "fail-init", false, "make Init fail")
-		fs.Var(&memory, "memory", "memory estimate")
-		fs.IntVar(&priority, "priority", 50, "priority")
 		fs.Var(&deps, "deps", "dependencies")
 		fs.BoolVar(&pinned, "pinned", false, "not preemptible")
 		fs.Var(&initAlloc, "init-alloc", "bytes Init allocates and touches (the heavy internals)")
 	}, func(ctx context.Context, s *service.Service) error {
 		srv := &testServer{}
-		comp, err := s.Runtime.Add(lazy.Spec{
-			Name: name, MemoryBytes: int64(memory), Priority: int32(priority), Dependencies: deps, Pinned: pinned,
-			InitTimeout: initTimeout, IdleTimeout: idle,
-			Init: func(ctx context.Context) error {
-				srv.inits.Add(1)
-				time.Sleep(initDelay) // ignores ctx on purpose: the runtime must cope
-				if failInit {
-					return errors.New("simulated init failure")
-				}
-				srv.heavy = make([]byte, int(initAlloc))
-				for i := 0; i < len(srv.heavy); i += 4096 {
-					srv.heavy[i] = 1 // touch every page so it is resident
-				}
-				srv.activeSince.Store(time.Now().UnixNano())
-				return nil
-			},
-			Shutdown: func(context.Context) error {
-				srv.heavy = nil
-				debug.FreeOSMemory() // give the heavy part back to the OS
-				srv.shutdowns.Add(1)
-				return nil
-			},
-		})
+		spec := settings.Spec(name)
+		spec.Dependencies, spec.Pinned = deps, pinned
+		spec.Init = func(ctx context.Context) error {
+			srv.inits.Add(1)
+			time.Sleep(initDelay) // ignores ctx on purpose: the runtime must cope
+			if failInit {
+				return errors.New("simulated init failure")
+			}
+			srv.heavy = make([]byte, int(initAlloc))
+			for i := 0; i < len(srv.heavy); i += 4096 {
+				srv.heavy[i] = 1 // touch every page so it is resident
+			}
+			srv.activeSince.Store(time.Now().UnixNano())
+			return nil
+		}
+		spec.Shutdown = func(context.Context) error {
+			srv.heavy = nil
+			debug.FreeOSMemory() // give the heavy part back to the OS
+			srv.shutdowns.Add(1)
+			return nil
+		}
+		comp, err := s.Runtime.Add(spec)
 		if err != nil {
 			return err
 		}
 		testpb.RegisterTestServiceServer(s.Server.GRPC(), srv)
-		s.Gate.Require("/grpc.testing.TestService/UnaryCall", comp)
+		s.Gate.Require(testpb.TestService_UnaryCall_FullMethodName, comp)
 		return nil
 	})
 }

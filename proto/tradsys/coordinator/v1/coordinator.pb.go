@@ -746,7 +746,14 @@ func (*ReleaseMemoryResponse) Descriptor() ([]byte, []int) {
 type ListLeasesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only leases of this session (its public id, or its session_id), when set.
-	SessionId     string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Only leases of this component, when set.
+	Component string `protobuf:"bytes,2,opt,name=component,proto3" json:"component,omitempty"`
+	// At most this many leases (ordered by lease_id); unset or zero means
+	// 10000, the most a page holds.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, to continue after it.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -788,9 +795,32 @@ func (x *ListLeasesRequest) GetSessionId() string {
 	return ""
 }
 
+func (x *ListLeasesRequest) GetComponent() string {
+	if x != nil {
+		return x.Component
+	}
+	return ""
+}
+
+func (x *ListLeasesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLeasesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListLeasesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Leases        []*MemoryLease         `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Leases []*MemoryLease         `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"`
+	// Set when more leases follow: pass it as page_token.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -830,6 +860,13 @@ func (x *ListLeasesResponse) GetLeases() []*MemoryLease {
 		return x.Leases
 	}
 	return nil
+}
+
+func (x *ListLeasesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type MemoryLease struct {
@@ -1446,7 +1483,14 @@ func (*ReleaseLockResponse) Descriptor() ([]byte, []int) {
 }
 
 type ListLocksRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many locks (ordered by name); unset or zero means 10000,
+	// the most a page holds.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, to continue after it.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only locks held by this session (its public id), when set.
+	SessionId     string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1481,9 +1525,32 @@ func (*ListLocksRequest) Descriptor() ([]byte, []int) {
 	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
+func (x *ListLocksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLocksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListLocksRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
 type ListLocksResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Locks         []*Lock                `protobuf:"bytes,1,rep,name=locks,proto3" json:"locks,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Locks []*Lock                `protobuf:"bytes,1,rep,name=locks,proto3" json:"locks,omitempty"`
+	// Set when more locks follow: pass it as page_token.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1523,6 +1590,13 @@ func (x *ListLocksResponse) GetLocks() []*Lock {
 		return x.Locks
 	}
 	return nil
+}
+
+func (x *ListLocksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type Lock struct {
@@ -1772,7 +1846,12 @@ func (x *RegisterComponentResponse) GetComponent() *Component {
 type ListComponentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this component, when set.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// At most this many components (ordered by name); unset or zero means
+	// 10000, the most a page holds.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, to continue after it.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1814,9 +1893,25 @@ func (x *ListComponentsRequest) GetName() string {
 	return ""
 }
 
+func (x *ListComponentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListComponentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListComponentsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Components    []*Component           `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Components []*Component           `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	// Set when more components follow: pass it as page_token.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1856,6 +1951,13 @@ func (x *ListComponentsResponse) GetComponents() []*Component {
 		return x.Components
 	}
 	return nil
+}
+
+func (x *ListComponentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type ActivateComponentRequest struct {
@@ -2743,12 +2845,17 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x19\n" +
 	"\blease_id\x18\x02 \x01(\tR\aleaseId\"\x17\n" +
-	"\x15ReleaseMemoryResponse\"2\n" +
+	"\x15ReleaseMemoryResponse\"\x8c\x01\n" +
 	"\x11ListLeasesRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"Q\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1c\n" +
+	"\tcomponent\x18\x02 \x01(\tR\tcomponent\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"y\n" +
 	"\x12ListLeasesResponse\x12;\n" +
-	"\x06leases\x18\x01 \x03(\v2#.tradsys.coordinator.v1.MemoryLeaseR\x06leases\"\xba\x03\n" +
+	"\x06leases\x18\x01 \x03(\v2#.tradsys.coordinator.v1.MemoryLeaseR\x06leases\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xba\x03\n" +
 	"\vMemoryLease\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x1d\n" +
 	"\n" +
@@ -2804,10 +2911,16 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"\x15\n" +
-	"\x13ReleaseLockResponse\"\x12\n" +
-	"\x10ListLocksRequest\"G\n" +
+	"\x13ReleaseLockResponse\"m\n" +
+	"\x10ListLocksRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\"o\n" +
 	"\x11ListLocksResponse\x122\n" +
-	"\x05locks\x18\x01 \x03(\v2\x1c.tradsys.coordinator.v1.LockR\x05locks\"\xdf\x01\n" +
+	"\x05locks\x18\x01 \x03(\v2\x1c.tradsys.coordinator.v1.LockR\x05locks\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdf\x01\n" +
 	"\x04Lock\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
@@ -2830,13 +2943,17 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"session_id\x18\b \x01(\tR\tsessionIdB\v\n" +
 	"\t_priority\"\\\n" +
 	"\x19RegisterComponentResponse\x12?\n" +
-	"\tcomponent\x18\x01 \x01(\v2!.tradsys.coordinator.v1.ComponentR\tcomponent\"+\n" +
+	"\tcomponent\x18\x01 \x01(\v2!.tradsys.coordinator.v1.ComponentR\tcomponent\"g\n" +
 	"\x15ListComponentsRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"[\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x83\x01\n" +
 	"\x16ListComponentsResponse\x12A\n" +
 	"\n" +
 	"components\x18\x01 \x03(\v2!.tradsys.coordinator.v1.ComponentR\n" +
-	"components\".\n" +
+	"components\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\".\n" +
 	"\x18ActivateComponentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\\\n" +
 	"\x19ActivateComponentResponse\x12?\n" +

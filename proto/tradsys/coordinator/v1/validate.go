@@ -157,7 +157,33 @@ func (r *ReleaseMemoryRequest) Validate() error {
 	return checkName("lease_id", r.GetLeaseId(), true)
 }
 
+// MaxPageSize is the most a list page holds (and the default page size).
+const MaxPageSize = 10000
+
+func checkPage(size int32, token string) error {
+	if size < 0 || size > MaxPageSize {
+		return validate.Errorf("page_size", "%d is outside 0..%d", size, MaxPageSize)
+	}
+	return checkName("page_token", token, false)
+}
+
 func (r *ListLeasesRequest) Validate() error {
+	if err := checkPage(r.GetPageSize(), r.GetPageToken()); err != nil {
+		return err
+	}
+	if err := checkName("component", r.GetComponent(), false); err != nil {
+		return err
+	}
+	if r.GetSessionId() == "" {
+		return nil
+	}
+	return checkSessionID(r.GetSessionId())
+}
+
+func (r *ListLocksRequest) Validate() error {
+	if err := checkPage(r.GetPageSize(), r.GetPageToken()); err != nil {
+		return err
+	}
 	if r.GetSessionId() == "" {
 		return nil
 	}
@@ -218,6 +244,9 @@ func (r *RegisterComponentRequest) Validate() error {
 }
 
 func (r *ListComponentsRequest) Validate() error {
+	if err := checkPage(r.GetPageSize(), r.GetPageToken()); err != nil {
+		return err
+	}
 	return checkName("name", r.GetName(), false)
 }
 func (r *ActivateComponentRequest) Validate() error   { return checkName("name", r.GetName(), true) }

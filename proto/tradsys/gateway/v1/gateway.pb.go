@@ -856,6 +856,231 @@ func (x *GetOrderBookResponse) GetLastTradeSequence() uint64 {
 	return 0
 }
 
+type GetCandlesRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Symbol string                 `protobuf:"bytes,1,opt,name=symbol,proto3" json:"symbol,omitempty"`
+	// "1m" (default), "5m", "15m", "1h" or "1d".
+	Interval string `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	// 1..1000; 0 means 120.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCandlesRequest) Reset() {
+	*x = GetCandlesRequest{}
+	mi := &file_tradsys_gateway_v1_gateway_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCandlesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCandlesRequest) ProtoMessage() {}
+
+func (x *GetCandlesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_gateway_v1_gateway_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCandlesRequest.ProtoReflect.Descriptor instead.
+func (*GetCandlesRequest) Descriptor() ([]byte, []int) {
+	return file_tradsys_gateway_v1_gateway_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetCandlesRequest) GetSymbol() string {
+	if x != nil {
+		return x.Symbol
+	}
+	return ""
+}
+
+func (x *GetCandlesRequest) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+func (x *GetCandlesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// Candle is one OHLCV candle (decimal strings, as historical keeps them).
+type Candle struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unix milliseconds.
+	OpenTime int64  `protobuf:"varint,1,opt,name=open_time,json=openTime,proto3" json:"open_time,omitempty"`
+	Open     string `protobuf:"bytes,2,opt,name=open,proto3" json:"open,omitempty"`
+	High     string `protobuf:"bytes,3,opt,name=high,proto3" json:"high,omitempty"`
+	Low      string `protobuf:"bytes,4,opt,name=low,proto3" json:"low,omitempty"`
+	Close    string `protobuf:"bytes,5,opt,name=close,proto3" json:"close,omitempty"`
+	Volume   string `protobuf:"bytes,6,opt,name=volume,proto3" json:"volume,omitempty"`
+	Trades   int64  `protobuf:"varint,7,opt,name=trades,proto3" json:"trades,omitempty"`
+	// Still being built.
+	Partial       bool `protobuf:"varint,8,opt,name=partial,proto3" json:"partial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Candle) Reset() {
+	*x = Candle{}
+	mi := &file_tradsys_gateway_v1_gateway_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Candle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Candle) ProtoMessage() {}
+
+func (x *Candle) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_gateway_v1_gateway_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Candle.ProtoReflect.Descriptor instead.
+func (*Candle) Descriptor() ([]byte, []int) {
+	return file_tradsys_gateway_v1_gateway_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Candle) GetOpenTime() int64 {
+	if x != nil {
+		return x.OpenTime
+	}
+	return 0
+}
+
+func (x *Candle) GetOpen() string {
+	if x != nil {
+		return x.Open
+	}
+	return ""
+}
+
+func (x *Candle) GetHigh() string {
+	if x != nil {
+		return x.High
+	}
+	return ""
+}
+
+func (x *Candle) GetLow() string {
+	if x != nil {
+		return x.Low
+	}
+	return ""
+}
+
+func (x *Candle) GetClose() string {
+	if x != nil {
+		return x.Close
+	}
+	return ""
+}
+
+func (x *Candle) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *Candle) GetTrades() int64 {
+	if x != nil {
+		return x.Trades
+	}
+	return 0
+}
+
+func (x *Candle) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+type GetCandlesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Symbol        string                 `protobuf:"bytes,1,opt,name=symbol,proto3" json:"symbol,omitempty"`
+	Interval      string                 `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	Candles       []*Candle              `protobuf:"bytes,3,rep,name=candles,proto3" json:"candles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCandlesResponse) Reset() {
+	*x = GetCandlesResponse{}
+	mi := &file_tradsys_gateway_v1_gateway_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCandlesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCandlesResponse) ProtoMessage() {}
+
+func (x *GetCandlesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_gateway_v1_gateway_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCandlesResponse.ProtoReflect.Descriptor instead.
+func (*GetCandlesResponse) Descriptor() ([]byte, []int) {
+	return file_tradsys_gateway_v1_gateway_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetCandlesResponse) GetSymbol() string {
+	if x != nil {
+		return x.Symbol
+	}
+	return ""
+}
+
+func (x *GetCandlesResponse) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+func (x *GetCandlesResponse) GetCandles() []*Candle {
+	if x != nil {
+		return x.Candles
+	}
+	return nil
+}
+
 var File_tradsys_gateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_tradsys_gateway_v1_gateway_proto_rawDesc = "" +
@@ -916,14 +1141,33 @@ const file_tradsys_gateway_v1_gateway_proto_rawDesc = "" +
 	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x122\n" +
 	"\x04bids\x18\x02 \x03(\v2\x1e.tradsys.gateway.v1.PriceLevelR\x04bids\x122\n" +
 	"\x04asks\x18\x03 \x03(\v2\x1e.tradsys.gateway.v1.PriceLevelR\x04asks\x12.\n" +
-	"\x13last_trade_sequence\x18\x04 \x01(\x04R\x11lastTradeSequence2\xf2\x04\n" +
+	"\x13last_trade_sequence\x18\x04 \x01(\x04R\x11lastTradeSequence\"]\n" +
+	"\x11GetCandlesRequest\x12\x16\n" +
+	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x12\x1a\n" +
+	"\binterval\x18\x02 \x01(\tR\binterval\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xbf\x01\n" +
+	"\x06Candle\x12\x1b\n" +
+	"\topen_time\x18\x01 \x01(\x03R\bopenTime\x12\x12\n" +
+	"\x04open\x18\x02 \x01(\tR\x04open\x12\x12\n" +
+	"\x04high\x18\x03 \x01(\tR\x04high\x12\x10\n" +
+	"\x03low\x18\x04 \x01(\tR\x03low\x12\x14\n" +
+	"\x05close\x18\x05 \x01(\tR\x05close\x12\x16\n" +
+	"\x06volume\x18\x06 \x01(\tR\x06volume\x12\x16\n" +
+	"\x06trades\x18\a \x01(\x03R\x06trades\x12\x18\n" +
+	"\apartial\x18\b \x01(\bR\apartial\"~\n" +
+	"\x12GetCandlesResponse\x12\x16\n" +
+	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x12\x1a\n" +
+	"\binterval\x18\x02 \x01(\tR\binterval\x124\n" +
+	"\acandles\x18\x03 \x03(\v2\x1a.tradsys.gateway.v1.CandleR\acandles2\xcf\x05\n" +
 	"\x0eGatewayService\x12^\n" +
 	"\vSubmitOrder\x12&.tradsys.gateway.v1.SubmitOrderRequest\x1a'.tradsys.gateway.v1.SubmitOrderResponse\x12a\n" +
 	"\fReplaceOrder\x12'.tradsys.gateway.v1.ReplaceOrderRequest\x1a(.tradsys.gateway.v1.ReplaceOrderResponse\x12^\n" +
 	"\vCancelOrder\x12&.tradsys.gateway.v1.CancelOrderRequest\x1a'.tradsys.gateway.v1.CancelOrderResponse\x12u\n" +
 	"\x12StreamOrderUpdates\x12-.tradsys.gateway.v1.StreamOrderUpdatesRequest\x1a..tradsys.gateway.v1.StreamOrderUpdatesResponse0\x01\x12c\n" +
 	"\fStreamTrades\x12'.tradsys.gateway.v1.StreamTradesRequest\x1a(.tradsys.gateway.v1.StreamTradesResponse0\x01\x12a\n" +
-	"\fGetOrderBook\x12'.tradsys.gateway.v1.GetOrderBookRequest\x1a(.tradsys.gateway.v1.GetOrderBookResponseB<Z:github.com/tradsys/mesh/proto/tradsys/gateway/v1;gatewayv1b\x06proto3"
+	"\fGetOrderBook\x12'.tradsys.gateway.v1.GetOrderBookRequest\x1a(.tradsys.gateway.v1.GetOrderBookResponse\x12[\n" +
+	"\n" +
+	"GetCandles\x12%.tradsys.gateway.v1.GetCandlesRequest\x1a&.tradsys.gateway.v1.GetCandlesResponseB<Z:github.com/tradsys/mesh/proto/tradsys/gateway/v1;gatewayv1b\x06proto3"
 
 var (
 	file_tradsys_gateway_v1_gateway_proto_rawDescOnce sync.Once
@@ -937,7 +1181,7 @@ func file_tradsys_gateway_v1_gateway_proto_rawDescGZIP() []byte {
 	return file_tradsys_gateway_v1_gateway_proto_rawDescData
 }
 
-var file_tradsys_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_tradsys_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_tradsys_gateway_v1_gateway_proto_goTypes = []any{
 	(*SubmitOrderRequest)(nil),         // 0: tradsys.gateway.v1.SubmitOrderRequest
 	(*SubmitOrderResponse)(nil),        // 1: tradsys.gateway.v1.SubmitOrderResponse
@@ -953,40 +1197,46 @@ var file_tradsys_gateway_v1_gateway_proto_goTypes = []any{
 	(*PriceLevel)(nil),                 // 11: tradsys.gateway.v1.PriceLevel
 	(*GetOrderBookRequest)(nil),        // 12: tradsys.gateway.v1.GetOrderBookRequest
 	(*GetOrderBookResponse)(nil),       // 13: tradsys.gateway.v1.GetOrderBookResponse
-	(v1.Side)(0),                       // 14: tradsys.orders.v1.Side
-	(v1.OrderType)(0),                  // 15: tradsys.orders.v1.OrderType
-	(*v1.Order)(nil),                   // 16: tradsys.orders.v1.Order
-	(*v1.OrderEvent)(nil),              // 17: tradsys.orders.v1.OrderEvent
+	(*GetCandlesRequest)(nil),          // 14: tradsys.gateway.v1.GetCandlesRequest
+	(*Candle)(nil),                     // 15: tradsys.gateway.v1.Candle
+	(*GetCandlesResponse)(nil),         // 16: tradsys.gateway.v1.GetCandlesResponse
+	(v1.Side)(0),                       // 17: tradsys.orders.v1.Side
+	(v1.OrderType)(0),                  // 18: tradsys.orders.v1.OrderType
+	(*v1.Order)(nil),                   // 19: tradsys.orders.v1.Order
+	(*v1.OrderEvent)(nil),              // 20: tradsys.orders.v1.OrderEvent
 }
 var file_tradsys_gateway_v1_gateway_proto_depIdxs = []int32{
-	14, // 0: tradsys.gateway.v1.SubmitOrderRequest.side:type_name -> tradsys.orders.v1.Side
-	15, // 1: tradsys.gateway.v1.SubmitOrderRequest.type:type_name -> tradsys.orders.v1.OrderType
-	16, // 2: tradsys.gateway.v1.SubmitOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	16, // 3: tradsys.gateway.v1.ReplaceOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	16, // 4: tradsys.gateway.v1.CancelOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	16, // 5: tradsys.gateway.v1.StreamOrderUpdatesResponse.order:type_name -> tradsys.orders.v1.Order
-	17, // 6: tradsys.gateway.v1.StreamOrderUpdatesResponse.event:type_name -> tradsys.orders.v1.OrderEvent
-	14, // 7: tradsys.gateway.v1.Trade.taker_side:type_name -> tradsys.orders.v1.Side
+	17, // 0: tradsys.gateway.v1.SubmitOrderRequest.side:type_name -> tradsys.orders.v1.Side
+	18, // 1: tradsys.gateway.v1.SubmitOrderRequest.type:type_name -> tradsys.orders.v1.OrderType
+	19, // 2: tradsys.gateway.v1.SubmitOrderResponse.order:type_name -> tradsys.orders.v1.Order
+	19, // 3: tradsys.gateway.v1.ReplaceOrderResponse.order:type_name -> tradsys.orders.v1.Order
+	19, // 4: tradsys.gateway.v1.CancelOrderResponse.order:type_name -> tradsys.orders.v1.Order
+	19, // 5: tradsys.gateway.v1.StreamOrderUpdatesResponse.order:type_name -> tradsys.orders.v1.Order
+	20, // 6: tradsys.gateway.v1.StreamOrderUpdatesResponse.event:type_name -> tradsys.orders.v1.OrderEvent
+	17, // 7: tradsys.gateway.v1.Trade.taker_side:type_name -> tradsys.orders.v1.Side
 	8,  // 8: tradsys.gateway.v1.StreamTradesResponse.trade:type_name -> tradsys.gateway.v1.Trade
 	11, // 9: tradsys.gateway.v1.GetOrderBookResponse.bids:type_name -> tradsys.gateway.v1.PriceLevel
 	11, // 10: tradsys.gateway.v1.GetOrderBookResponse.asks:type_name -> tradsys.gateway.v1.PriceLevel
-	0,  // 11: tradsys.gateway.v1.GatewayService.SubmitOrder:input_type -> tradsys.gateway.v1.SubmitOrderRequest
-	2,  // 12: tradsys.gateway.v1.GatewayService.ReplaceOrder:input_type -> tradsys.gateway.v1.ReplaceOrderRequest
-	4,  // 13: tradsys.gateway.v1.GatewayService.CancelOrder:input_type -> tradsys.gateway.v1.CancelOrderRequest
-	6,  // 14: tradsys.gateway.v1.GatewayService.StreamOrderUpdates:input_type -> tradsys.gateway.v1.StreamOrderUpdatesRequest
-	9,  // 15: tradsys.gateway.v1.GatewayService.StreamTrades:input_type -> tradsys.gateway.v1.StreamTradesRequest
-	12, // 16: tradsys.gateway.v1.GatewayService.GetOrderBook:input_type -> tradsys.gateway.v1.GetOrderBookRequest
-	1,  // 17: tradsys.gateway.v1.GatewayService.SubmitOrder:output_type -> tradsys.gateway.v1.SubmitOrderResponse
-	3,  // 18: tradsys.gateway.v1.GatewayService.ReplaceOrder:output_type -> tradsys.gateway.v1.ReplaceOrderResponse
-	5,  // 19: tradsys.gateway.v1.GatewayService.CancelOrder:output_type -> tradsys.gateway.v1.CancelOrderResponse
-	7,  // 20: tradsys.gateway.v1.GatewayService.StreamOrderUpdates:output_type -> tradsys.gateway.v1.StreamOrderUpdatesResponse
-	10, // 21: tradsys.gateway.v1.GatewayService.StreamTrades:output_type -> tradsys.gateway.v1.StreamTradesResponse
-	13, // 22: tradsys.gateway.v1.GatewayService.GetOrderBook:output_type -> tradsys.gateway.v1.GetOrderBookResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	15, // 11: tradsys.gateway.v1.GetCandlesResponse.candles:type_name -> tradsys.gateway.v1.Candle
+	0,  // 12: tradsys.gateway.v1.GatewayService.SubmitOrder:input_type -> tradsys.gateway.v1.SubmitOrderRequest
+	2,  // 13: tradsys.gateway.v1.GatewayService.ReplaceOrder:input_type -> tradsys.gateway.v1.ReplaceOrderRequest
+	4,  // 14: tradsys.gateway.v1.GatewayService.CancelOrder:input_type -> tradsys.gateway.v1.CancelOrderRequest
+	6,  // 15: tradsys.gateway.v1.GatewayService.StreamOrderUpdates:input_type -> tradsys.gateway.v1.StreamOrderUpdatesRequest
+	9,  // 16: tradsys.gateway.v1.GatewayService.StreamTrades:input_type -> tradsys.gateway.v1.StreamTradesRequest
+	12, // 17: tradsys.gateway.v1.GatewayService.GetOrderBook:input_type -> tradsys.gateway.v1.GetOrderBookRequest
+	14, // 18: tradsys.gateway.v1.GatewayService.GetCandles:input_type -> tradsys.gateway.v1.GetCandlesRequest
+	1,  // 19: tradsys.gateway.v1.GatewayService.SubmitOrder:output_type -> tradsys.gateway.v1.SubmitOrderResponse
+	3,  // 20: tradsys.gateway.v1.GatewayService.ReplaceOrder:output_type -> tradsys.gateway.v1.ReplaceOrderResponse
+	5,  // 21: tradsys.gateway.v1.GatewayService.CancelOrder:output_type -> tradsys.gateway.v1.CancelOrderResponse
+	7,  // 22: tradsys.gateway.v1.GatewayService.StreamOrderUpdates:output_type -> tradsys.gateway.v1.StreamOrderUpdatesResponse
+	10, // 23: tradsys.gateway.v1.GatewayService.StreamTrades:output_type -> tradsys.gateway.v1.StreamTradesResponse
+	13, // 24: tradsys.gateway.v1.GatewayService.GetOrderBook:output_type -> tradsys.gateway.v1.GetOrderBookResponse
+	16, // 25: tradsys.gateway.v1.GatewayService.GetCandles:output_type -> tradsys.gateway.v1.GetCandlesResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_tradsys_gateway_v1_gateway_proto_init() }
@@ -1000,7 +1250,7 @@ func file_tradsys_gateway_v1_gateway_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tradsys_gateway_v1_gateway_proto_rawDesc), len(file_tradsys_gateway_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

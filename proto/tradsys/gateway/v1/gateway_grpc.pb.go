@@ -25,6 +25,7 @@ const (
 	GatewayService_StreamOrderUpdates_FullMethodName = "/tradsys.gateway.v1.GatewayService/StreamOrderUpdates"
 	GatewayService_StreamTrades_FullMethodName       = "/tradsys.gateway.v1.GatewayService/StreamTrades"
 	GatewayService_GetOrderBook_FullMethodName       = "/tradsys.gateway.v1.GatewayService/GetOrderBook"
+	GatewayService_GetCandles_FullMethodName         = "/tradsys.gateway.v1.GatewayService/GetCandles"
 )
 
 // GatewayServiceClient is the client API for GatewayService service.
@@ -52,6 +53,9 @@ type GatewayServiceClient interface {
 	StreamTrades(ctx context.Context, in *StreamTradesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamTradesResponse], error)
 	// GetOrderBook returns a symbol's book depth.
 	GetOrderBook(ctx context.Context, in *GetOrderBookRequest, opts ...grpc.CallOption) (*GetOrderBookResponse, error)
+	// GetCandles returns a symbol's latest candles from historical, oldest
+	// first, the current one marked partial.
+	GetCandles(ctx context.Context, in *GetCandlesRequest, opts ...grpc.CallOption) (*GetCandlesResponse, error)
 }
 
 type gatewayServiceClient struct {
@@ -140,6 +144,16 @@ func (c *gatewayServiceClient) GetOrderBook(ctx context.Context, in *GetOrderBoo
 	return out, nil
 }
 
+func (c *gatewayServiceClient) GetCandles(ctx context.Context, in *GetCandlesRequest, opts ...grpc.CallOption) (*GetCandlesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCandlesResponse)
+	err := c.cc.Invoke(ctx, GatewayService_GetCandles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GatewayServiceServer is the server API for GatewayService service.
 // All implementations must embed UnimplementedGatewayServiceServer
 // for forward compatibility.
@@ -165,6 +179,9 @@ type GatewayServiceServer interface {
 	StreamTrades(*StreamTradesRequest, grpc.ServerStreamingServer[StreamTradesResponse]) error
 	// GetOrderBook returns a symbol's book depth.
 	GetOrderBook(context.Context, *GetOrderBookRequest) (*GetOrderBookResponse, error)
+	// GetCandles returns a symbol's latest candles from historical, oldest
+	// first, the current one marked partial.
+	GetCandles(context.Context, *GetCandlesRequest) (*GetCandlesResponse, error)
 	mustEmbedUnimplementedGatewayServiceServer()
 }
 
@@ -192,6 +209,9 @@ func (UnimplementedGatewayServiceServer) StreamTrades(*StreamTradesRequest, grpc
 }
 func (UnimplementedGatewayServiceServer) GetOrderBook(context.Context, *GetOrderBookRequest) (*GetOrderBookResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOrderBook not implemented")
+}
+func (UnimplementedGatewayServiceServer) GetCandles(context.Context, *GetCandlesRequest) (*GetCandlesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCandles not implemented")
 }
 func (UnimplementedGatewayServiceServer) mustEmbedUnimplementedGatewayServiceServer() {}
 func (UnimplementedGatewayServiceServer) testEmbeddedByValue()                        {}
@@ -308,6 +328,24 @@ func _GatewayService_GetOrderBook_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GatewayService_GetCandles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCandlesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GatewayServiceServer).GetCandles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GatewayService_GetCandles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GatewayServiceServer).GetCandles(ctx, req.(*GetCandlesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GatewayService_ServiceDesc is the grpc.ServiceDesc for GatewayService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -330,6 +368,10 @@ var GatewayService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetOrderBook",
 			Handler:    _GatewayService_GetOrderBook_Handler,
+		},
+		{
+			MethodName: "GetCandles",
+			Handler:    _GatewayService_GetCandles_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

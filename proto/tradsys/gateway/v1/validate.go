@@ -89,3 +89,18 @@ func (r *GetOrderBookRequest) Validate() error {
 	}
 	return nil
 }
+
+func (r *GetCandlesRequest) Validate() error {
+	if err := validate.Symbol("symbol", r.GetSymbol()); err != nil {
+		return err
+	}
+	switch r.GetInterval() {
+	case "", "1m", "5m", "15m", "1h", "1d":
+	default:
+		return validate.Errorf("interval", "%q is not 1m, 5m, 15m, 1h or 1d", r.GetInterval())
+	}
+	if r.GetLimit() < 0 || r.GetLimit() > 1000 {
+		return validate.Errorf("limit", "%d is outside 0..1000", r.GetLimit())
+	}
+	return nil
+}
