@@ -132,50 +132,15 @@ func TestDockerMeshFaults(t *testing.T) {
 	for i := range 3 {
 		c := newClient(fmt.Sprint("docker-mem", i))
 		wg.Go(func() {
-			for ctx.Err() == nil {
-				cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				l, err := c.AcquireMemory(cctx, fmt.Sprint("fault/mem", i), history.budget/3+rand.Int64N(history.budget/6), 50, false, time.Second)
-				cancel()
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				mu.Lock()
-				granted++
-				mu.Unlock()
-				time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-				_ = c.ReleaseMemory(rctx, l)
-				cancel()
-			}
+			memoryLoad(ctx, c, fmt.Sprint("fault/mem", i), func() int64 { return history.budget/3 + rand.Int64N(history.budget/6) },
+				func(bool) { mu.Lock(); granted++; mu.Unlock() })
 		})
 	}
 	t0 := time.Now()
 	for i := range 3 {
 		c := newClient(fmt.Sprint("docker-lock", i))
 		wg.Go(func() {
-			record := func(in lockInput, call time.Time, out lockOutput) {
-				mu.Lock()
-				ops = append(ops, porcupine.Operation{ClientId: i, Input: in, Call: int64(call.Sub(t0)), Output: out, Return: int64(time.Since(t0))})
-				mu.Unlock()
-			}
-			for ctx.Err() == nil {
-				call := time.Now()
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-				tok, err := c.AcquireLock(cctx, lockName, time.Second)
-				cancel()
-				record(lockInput{acquire: true, client: i}, call, outcome(err, tok))
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				time.Sleep(time.Duration(rand.IntN(10)) * time.Millisecond)
-				call = time.Now()
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-				err = c.ReleaseLock(rctx, lockName)
-				cancel()
-				record(lockInput{client: i}, call, outcome(err, 0))
-			}
+			lockLoad(ctx, c, i, t0, func(op porcupine.Operation) { mu.Lock(); ops = append(ops, op); mu.Unlock() })
 		})
 	}
 	time.Sleep(2 * time.Second)

@@ -102,26 +102,15 @@ func TestFaultsUnderLoadKeepEveryPromise(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
-				cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				l, err := c.AcquireMemory(cctx, fmt.Sprint("fault/mem", i), int64(100+rand.IntN(300)), 50, false, time.Second)
-				cancel()
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				mu.Lock()
-				granted++
-				mu.Unlock()
-				time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-				if err := c.ReleaseMemory(rctx, l); err == nil {
+			memoryLoad(ctx, c, fmt.Sprint("fault/mem", i), func() int64 { return int64(100 + rand.IntN(300)) },
+				func(releasedToo bool) {
 					mu.Lock()
-					released++
+					granted++
+					if releasedToo {
+						released++
+					}
 					mu.Unlock()
-				}
-				cancel()
-			}
+				})
 		}()
 	}
 	t0 := time.Now()
@@ -130,28 +119,7 @@ func TestFaultsUnderLoadKeepEveryPromise(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			record := func(in lockInput, call time.Time, out lockOutput) {
-				mu.Lock()
-				ops = append(ops, porcupine.Operation{ClientId: i, Input: in, Call: int64(call.Sub(t0)), Output: out, Return: int64(time.Since(t0))})
-				mu.Unlock()
-			}
-			for ctx.Err() == nil {
-				call := time.Now()
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-				tok, err := c.AcquireLock(cctx, lockName, time.Second)
-				cancel()
-				record(lockInput{acquire: true, client: i}, call, outcome(err, tok))
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				time.Sleep(time.Duration(rand.IntN(10)) * time.Millisecond)
-				call = time.Now()
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-				err = c.ReleaseLock(rctx, lockName)
-				cancel()
-				record(lockInput{client: i}, call, outcome(err, 0))
-			}
+			lockLoad(ctx, c, i, t0, func(op porcupine.Operation) { mu.Lock(); ops = append(ops, op); mu.Unlock() })
 		}()
 	}
 
@@ -238,6 +206,50 @@ func TestFaultsUnderLoadKeepEveryPromise(t *testing.T) {
 		t.Fatalf("lock history of %d operations is not linearizable", len(ops))
 	}
 	t.Logf("lock history of %d operations: %s", len(ops), res)
+}
+
+// memoryLoad acquires and releases memory leases of size() bytes until ctx
+// ends; counted is told of each grant (and whether its release succeeded).
+func memoryLoad(ctx context.Context, c *coordclient.Client, component string, size func() int64, counted func(releasedToo bool)) {
+	for ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		l, err := c.AcquireMemory(cctx, component, size(), 50, false, time.Second)
+		cancel()
+		if err != nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		err = c.ReleaseMemory(rctx, l)
+		cancel()
+		counted(err == nil)
+	}
+}
+
+// lockLoad acquires and releases lockName as client until ctx ends,
+// recording each call as a porcupine operation (times from t0).
+func lockLoad(ctx context.Context, c *coordclient.Client, client int, t0 time.Time, record func(porcupine.Operation)) {
+	op := func(in lockInput, call time.Time, out lockOutput) {
+		record(porcupine.Operation{ClientId: client, Input: in, Call: int64(call.Sub(t0)), Output: out, Return: int64(time.Since(t0))})
+	}
+	for ctx.Err() == nil {
+		call := time.Now()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		tok, err := c.AcquireLock(cctx, lockName, time.Second)
+		cancel()
+		op(lockInput{acquire: true, client: client}, call, outcome(err, tok))
+		if err != nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		time.Sleep(time.Duration(rand.IntN(10)) * time.Millisecond)
+		call = time.Now()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		err = c.ReleaseLock(rctx, lockName)
+		cancel()
+		op(lockInput{client: client}, call, outcome(err, 0))
+	}
 }
 
 func leaderProc(coords []*coordtest.CoordinatorProc, addrs []string) *coordtest.CoordinatorProc {

@@ -41,6 +41,7 @@ func main() {
 	only := flag.String("only", "", "run only measurements whose name contains this")
 	noFsync := flag.Bool("no-fsync", false, "run etcd without fsync (shows the cost above the disk; both sides alike)")
 	rounds := flag.Int("rounds", 3, "alternating baseline/coordinator rounds per measurement (medians are reported)")
+	compactRetain := flag.Int64("compact-retain", 0, "the coordinator's --compact-retain (0: its default, 10000; -1: never). Its compactions also speed up the etcd baseline, which shares the etcd")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -56,7 +57,7 @@ func main() {
 	r, err := server.Start(context.Background(), server.Options{
 		Flags:   &grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: time.Second},
 		DataDir: dir, EtcdClient: "127.0.0.1:0", EtcdPeer: "127.0.0.1:0", EtcdNoFsync: *noFsync,
-		Coord: coord.Config{Budget: 1 << 40},
+		Coord: coord.Config{Budget: 1 << 40, CompactRetain: *compactRetain},
 	})
 	check(err)
 	defer r.Stop()
