@@ -49,7 +49,11 @@ func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/matching", TradeRing: 16384,
 		Engine:           lazy.Settings{MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
-		Algorithm:        lazy.Settings{MemoryBytes: 50 << 20, Priority: 30, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
+		// An algorithm plugin holds no memory of its own (the books are the
+		// engine's, leased and followed by its lease): its lease is the
+		// plugin's lifecycle handle (activation, preemption, the algorithms
+		// lock), so it is the smallest unit, not the seed's 50 MB estimate.
+		Algorithm:        lazy.Settings{MemoryBytes: 1 << 20, Priority: 30, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
 		DefaultAlgorithm: "fifo", LockWait: 5 * time.Second, DoneOrders: 100000, DoneOrderTTL: time.Hour,
 	}
 }
