@@ -48,7 +48,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/matching", TradeRing: 16384,
-		Engine:           lazy.Settings{MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
+		Engine: lazy.Settings{MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
 		// An algorithm plugin holds no memory of its own (the books are the
 		// engine's, leased and followed by its lease): its lease is the
 		// plugin's lifecycle handle (activation, preemption, the algorithms
