@@ -12,6 +12,7 @@ package grpcerr
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/tradsys/mesh/pkg/coordclient"
 	"github.com/tradsys/mesh/pkg/lazy"
@@ -28,6 +29,7 @@ const (
 	ReasonCoordinatorWaitTimeout = "COORDINATOR_WAIT_TIMEOUT" // DEADLINE_EXCEEDED: a coordinator wait (a lock) ran out
 	ReasonCoordinatorUnavailable = "COORDINATOR_UNAVAILABLE"  // UNAVAILABLE: the coordinator or the session is gone
 	ReasonInternal               = "INTERNAL"                 // INTERNAL: an error no table knows
+	ReasonMemoryLeaseFull        = "MEMORY_LEASE_FULL"        // RESOURCE_EXHAUSTED: a component's lease may not grow; it sheds load
 )
 
 // Info is how one error is answered.
@@ -65,6 +67,21 @@ var shared = []struct {
 	reason string
 	match  func(err error, meta map[string]string) bool
 }{
+	{codes.ResourceExhausted, ReasonMemoryLeaseFull, func(err error, meta map[string]string) bool {
+		// The component uses what it leases and the coordinator refused it
+		// more: it refuses new work that would need memory.
+		var r *lazy.Refusal
+		if !errors.As(err, &r) {
+			return false
+		}
+		meta["component"], meta["lease"] = r.Component, r.LeaseID
+		meta["used_bytes"] = strconv.FormatInt(r.Used, 10)
+		meta["leased_bytes"] = strconv.FormatInt(r.Leased, 10)
+		if info := ErrorInfo(r.Err); info != nil && info.GetMetadata()["budget_bytes"] != "" {
+			meta["budget_bytes"] = info.GetMetadata()["budget_bytes"]
+		}
+		return true
+	}},
 	{codes.Unavailable, ReasonComponentUnavailable, func(err error, meta map[string]string) bool {
 		var u *lazy.UnavailableError
 		if !errors.As(err, &u) {

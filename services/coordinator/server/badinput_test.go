@@ -196,6 +196,8 @@ func FuzzRequests(f *testing.F) {
 	grpcfuzz.Seed(f, methods, "ReleaseLock", &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: "l"})
 	grpcfuzz.Seed(f, methods, "RegisterComponent", &coordinatorv1.RegisterComponentRequest{Name: "a", Dependencies: []string{"b"}})
 	grpcfuzz.Seed(f, methods, "Watch", &coordinatorv1.WatchRequest{SessionId: sid})
+	grpcfuzz.Seed(f, methods, "ResizeMemory", &coordinatorv1.ResizeMemoryRequest{SessionId: sid, LeaseId: "x", Bytes: 200})
+	grpcfuzz.Seed(f, methods, "SetBudget", &coordinatorv1.SetBudgetRequest{BudgetBytes: 1 << 20})
 	for i := range methods {
 		f.Add(uint8(i), []byte{})
 	}

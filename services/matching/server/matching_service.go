@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"time"
@@ -103,7 +104,12 @@ func (s *Server) submit(ctx context.Context, r *matchingv1.SubmitOrderRequest) (
 		return nil, err
 	}
 	defer exit()
-	return s.m.Submit(r.GetSymbol(), toOrder(r))
+	o := toOrder(r)
+	if refusal := s.main.MemoryRefusal(); refusal != nil && o.Type == engine.Limit {
+		// Only orders that may rest add to the books; the rest still trade.
+		return nil, fmt.Errorf("new resting orders refused: %w", refusal)
+	}
+	return s.m.Submit(r.GetSymbol(), o)
 }
 
 func (s *Server) SubmitOrder(ctx context.Context, r *matchingv1.SubmitOrderRequest) (*matchingv1.SubmitOrderResponse, error) {

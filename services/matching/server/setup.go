@@ -48,8 +48,12 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/matching", TradeRing: 16384,
-		Engine:           lazy.Settings{MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
-		Algorithm:        lazy.Settings{MemoryBytes: 50 << 20, Priority: 30, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
+		Engine: lazy.Settings{MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
+		// An algorithm plugin holds no memory of its own (the books are the
+		// engine's, leased and followed by its lease): its lease is the
+		// plugin's lifecycle handle (activation, preemption, the algorithms
+		// lock), so it is the smallest unit, not the seed's 50 MB estimate.
+		Algorithm:        lazy.Settings{MemoryBytes: 1 << 20, Priority: 30, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
 		DefaultAlgorithm: "fifo", LockWait: 5 * time.Second, DoneOrders: 100000, DoneOrderTTL: time.Hour,
 	}
 }
@@ -108,6 +112,9 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		return err
 	}
 	engine.Shutdown = m.Close
+	// The lease follows the books; when it may not grow, new resting orders
+	// are refused (submit) and nothing accepted is lost.
+	engine.Usage = m.MemoryBytes
 	srv.main, err = s.Runtime.Add(engine)
 	if err != nil {
 		return nil, err

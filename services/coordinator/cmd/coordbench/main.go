@@ -2,6 +2,7 @@
 // embedded etcd in the same run, and prints a table with the ratios:
 //
 //   - memory: AcquireMemory+ReleaseMemory pairs/s vs etcd txn put+delete pairs/s
+//   - resize: ResizeMemory grow+shrink pairs/s vs AcquireMemory+ReleaseMemory pairs/s
 //   - locks:  AcquireLock+ReleaseLock/s on distinct names vs concurrency.Mutex
 //   - handoffs: lock grants/s on one lock vs concurrency.Mutex (contended
 //     at n > 1 clients; every measurement runs at every client count)
@@ -91,6 +92,10 @@ func main() {
 			row(tw, name, n, median(os), median(bs))
 		}
 		measure("AcquireMemory+ReleaseMemory vs txn put+delete", coordMemory(c), etcdPutDelete(cli))
+		// A resize against an acquire, both as the coordinator does them
+		// (a decision, one fenced etcd write each way): the baseline column
+		// is AcquireMemory+ReleaseMemory here, not raw etcd.
+		measure("ResizeMemory grow+shrink vs AcquireMemory+ReleaseMemory", coordResize(c), coordMemory(c))
 		measure("AcquireLock+ReleaseLock vs Mutex, distinct names", coordLockDistinct(c), mutexDistinct(cli))
 		// At 1 client there is no one to hand off to: the row is the same
 		// lock taken and released again, which is the baseline the 64-client
@@ -201,6 +206,22 @@ func coordMemory(c coordinatorv1.CoordinatorServiceClient) worker {
 				return err
 			}
 			_, err = c.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: sid, LeaseId: g.GetLeaseId()})
+			return err
+		}, cleanup
+	}
+}
+
+func coordResize(c coordinatorv1.CoordinatorServiceClient) worker {
+	return func(id int) (func() error, func()) {
+		sid, cleanup := coordSession(c, id)
+		g, err := c.AcquireMemory(context.Background(), &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: "bench", Bytes: 1 << 20})
+		check(err)
+		return func() error {
+			ctx := context.Background()
+			if _, err := c.ResizeMemory(ctx, &coordinatorv1.ResizeMemoryRequest{SessionId: sid, LeaseId: g.GetLeaseId(), Bytes: 2 << 20}); err != nil {
+				return err
+			}
+			_, err := c.ResizeMemory(ctx, &coordinatorv1.ResizeMemoryRequest{SessionId: sid, LeaseId: g.GetLeaseId(), Bytes: 1 << 20})
 			return err
 		}, cleanup
 	}
