@@ -46,11 +46,12 @@ proto-check: proto ## fail when the committed generated code is stale
 	@git diff --exit-code -- proto || { echo "generated code is stale: run make proto and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- proto | grep '^??')" || { echo "untracked generated files in proto/"; exit 1; }
 
-lint: $(BIN)/buf ## buf lint, gofmt and go vet of every module
+lint: $(BIN)/buf ## buf lint, gofmt, go vet and go mod tidy -diff of every module
 	buf lint
 	@out=$$(grep -E '^[a-z][a-z-]*:' $(MAKEFILE_LIST) | grep -v '## '); test -z "$$out" || { echo "Makefile targets without a '## ' help text:"; echo "$$out"; exit 1; }
 	@out=$$(gofmt -l $(MODULES)); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go.mod/go.sum not tidy: run go mod tidy there"; exit 1; }; done
 
 build: ## build tradsys and every tradsys-<service> into ./bin
 	@mkdir -p $(BIN)
@@ -77,8 +78,8 @@ test-short: $(BIN)/gotestsum ## every module's tests with -short, no -race (quic
 # the ratio; results and commands are kept in docs/benchmarks.md.
 bench: ## every benchmark against its baseline; results go in docs/benchmarks.md
 	$(GO) run ./services/coordinator/cmd/coordbench --duration 3s
-	cd pkg && $(GO) run ./lazy/internal/lazybench --cycles 200 --warm-calls 10000
-	cd pkg && $(GO) run ./lazy/internal/lazymanybench --components 100 --registry 10000 --warm-calls 10000
+	cd tests && $(GO) run ./cmd/lazybench --cycles 200 --warm-calls 10000
+	cd tests && $(GO) run ./cmd/lazymanybench --components 100 --registry 10000 --warm-calls 10000
 	cd services/matching && $(GO) test -run '^$$' -bench 'EngineMix|EngineLatency' -benchtime 2s -cpu 1 ./engine/
 	cd services/matching && $(GO) test -run '^$$' -bench E2E -benchtime 10000x ./server/
 	cd services/historical && $(GO) test -run '^$$' -bench . -benchtime 1s -cpu 1 ./candles/

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	if testsvcBin, err = proctest.Build(dir, "lazytestsvc", "./internal/lazytestsvc"); err != nil {
+	if testsvcBin, err = proctest.Build(dir, "lazytestsvc", "./lazytestsvc"); err != nil {
 		panic("build lazytestsvc: " + err.Error())
 	}
 	code := m.Run()

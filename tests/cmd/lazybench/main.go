@@ -27,9 +27,9 @@ import (
 
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/lazy"
-	"github.com/tradsys/mesh/pkg/lazy/internal/benchkit"
 	"github.com/tradsys/mesh/pkg/service"
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
+	"github.com/tradsys/mesh/tests/internal/benchkit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -152,7 +152,7 @@ func mb(kb int64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
 // footprint builds lazytestsvc (no race detector) and reads its VmRSS.
 func footprint(coordAddr, dir string) (dormant, active, after int64) {
 	bin := filepath.Join(dir, "lazytestsvc")
-	build := exec.Command("go", "build", "-o", bin, "github.com/tradsys/mesh/pkg/lazy/internal/lazytestsvc")
+	build := exec.Command("go", "build", "-o", bin, "github.com/tradsys/mesh/tests/lazy/lazytestsvc")
 	build.Stderr = os.Stderr
 	check(build.Run())
 	l, err := net.Listen("tcp", "127.0.0.1:0")

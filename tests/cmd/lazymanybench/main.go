@@ -30,11 +30,11 @@ import (
 
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/lazy"
-	"github.com/tradsys/mesh/pkg/lazy/internal/benchkit"
 	"github.com/tradsys/mesh/pkg/service"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coord"
 	"github.com/tradsys/mesh/services/coordinator/server"
+	"github.com/tradsys/mesh/tests/internal/benchkit"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
