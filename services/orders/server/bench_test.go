@@ -33,7 +33,7 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 		m := orderstest.Start(b, orderstest.Config{
 			Risk: func(o *riskserver.Options) { o.Defaults.OrdersPerSecond, o.Defaults.OrderBurst = 1e6, 1e6 },
 			Orders: func(o *server.Options) {
-				o.NoFsync, o.IdleTimeout, o.StreamSubmits = nofsync, -1, mode.stream
+				o.NoFsync, o.Store.IdleTimeout, o.StreamSubmits = nofsync, -1, mode.stream
 			},
 			Matching: func(o *matchingserver.Options) { o.NoFsync, o.Engine.IdleTimeout = nofsync, -1 },
 		})

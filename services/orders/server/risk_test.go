@@ -88,7 +88,7 @@ func TestRiskRejectionsListEveryFailedCheck(t *testing.T) {
 // cause: the order is rejected, never passed unchecked.
 func TestValidatorLeaseRefusedRejects(t *testing.T) {
 	m := startMesh(t, meshConfig{budget: 512 << 20, riskOpts: func(o *riskserver.Options) {
-		o.ValidatorMemoryBytes = 1 << 30 // more than the whole budget: refused at once
+		o.Validator.MemoryBytes = 1 << 30 // more than the whole budget: refused at once
 	}})
 	m.instrument(t, "BTC-USD", "0.01", "0.001")
 	o := m.submit(t, "gina", "g1", "BTC-USD", buy, "100", "1")

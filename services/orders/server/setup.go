@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"errors"
+	"flag"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 // MainComponent is the orders component.
 const MainComponent = "orders"
 
-// Options are the service's own settings (main.go fills them from flags).
+// Options are the service's own settings; RegisterFlags makes each a flag.
 type Options struct {
 	DataDir     string
 	NoFsync     bool // benchmarks only
@@ -33,10 +34,8 @@ type Options struct {
 	// CallTimeout bounds each call to risk and matching when the caller's
 	// deadline is later (or unset).
 	CallTimeout time.Duration
-	MemoryBytes int64
-	Priority    int32
-	InitTimeout time.Duration
-	IdleTimeout time.Duration
+	// Store is the main component "orders" (the order store).
+	Store lazy.Settings
 }
 
 // Defaults are the seed's values.
@@ -44,8 +43,21 @@ func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/orders", KeepUpdates: 100_000,
 		Risk: "tradsys:///risk", Matching: "tradsys:///matching", CallTimeout: 10 * time.Second,
-		MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute,
+		Store: lazy.Settings{MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute},
 	}
+}
+
+// RegisterFlags makes every option a flag (and TRADSYS_* variable) with
+// the current value as its default.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the order store (bbolt)")
+	fs.BoolVar(&o.NoFsync, "no-fsync", o.NoFsync, "do not fsync the order store (benchmarks only: acknowledged orders may be lost)")
+	fs.IntVar(&o.KeepUpdates, "keep-updates", o.KeepUpdates, "order updates kept for StreamOrderUpdates resumption")
+	fs.StringVar(&o.Risk, "risk", o.Risk, "risk service (host:port or tradsys:///risk)")
+	fs.StringVar(&o.Matching, "matching", o.Matching, "matching service (host:port or tradsys:///matching)")
+	fs.BoolVar(&o.StreamSubmits, "stream-submits", o.StreamSubmits, "send submits to matching on one shared SubmitOrders stream (false: a unary SubmitOrder each)")
+	fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "longest wait for one call to risk or matching")
+	service.ComponentFlags(fs, "", "the order store", &o.Store)
 }
 
 // Setup builds the orders service on s.
@@ -54,8 +66,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	if o.DataDir == "" {
 		o.DataDir = d.DataDir
 	}
-	if o.MemoryBytes <= 0 {
-		o.MemoryBytes = d.MemoryBytes
+	if o.Store.MemoryBytes <= 0 {
+		o.Store.MemoryBytes = d.Store.MemoryBytes
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = d.CallTimeout
@@ -80,8 +92,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		go func() { <-ctx.Done(); match.stream.close() }()
 	}
 	srv.main, err = s.Runtime.Add(lazy.Spec{
-		Name: MainComponent, MemoryBytes: o.MemoryBytes, Priority: o.Priority, Pinned: true,
-		InitTimeout: o.InitTimeout, IdleTimeout: o.IdleTimeout, DrainTimeout: 10 * time.Second,
+		Name: MainComponent, MemoryBytes: o.Store.MemoryBytes, Priority: o.Store.Priority, Pinned: true,
+		InitTimeout: o.Store.InitTimeout, IdleTimeout: o.Store.IdleTimeout, DrainTimeout: 10 * time.Second,
 		Init: func(context.Context) error {
 			m, err := oms.Open(oms.Config{Dir: o.DataDir, NoSync: o.NoFsync, KeepUpdates: o.KeepUpdates,
 				Risk: risk, Matching: match, Logger: s.Log.Named("oms"), Metrics: metrics})

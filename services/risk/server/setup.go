@@ -7,6 +7,9 @@ package server
 
 import (
 	"context"
+	"flag"
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +29,7 @@ const (
 	ValidatorPrefix = "risk/validator/"
 )
 
-// Options are the service's own settings (main.go fills them from flags).
+// Options are the service's own settings; RegisterFlags makes each a flag.
 type Options struct {
 	DataDir string
 	// Matching is where the price band follows trades ("host:port" or
@@ -34,15 +37,10 @@ type Options struct {
 	Matching string
 	// Defaults are the limits where no account entry sets one.
 	Defaults checks.Limits
-	// The limit store component.
-	MemoryBytes int64
-	Priority    int32
-	InitTimeout time.Duration
-	IdleTimeout time.Duration
-	// Validator plugins.
-	ValidatorMemoryBytes int64
-	ValidatorPriority    int32
-	ValidatorIdleTimeout time.Duration
+	// Store is the main component "risk" (the limit store).
+	Store lazy.Settings
+	// Validator is each validator plugin "risk/validator/<name>".
+	Validator lazy.Settings
 }
 
 // Defaults are the seed's values (a risk validator: 30 MB, priority 35,
@@ -50,10 +48,30 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/risk", Matching: "tradsys:///matching",
-		Defaults:    checks.Limits{PriceBand: 10_000_000 /* 0.1 */, OrdersPerSecond: 1000, OrderBurst: 2000},
-		MemoryBytes: 10 << 20, Priority: 35, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute,
-		ValidatorMemoryBytes: 30 << 20, ValidatorPriority: 35, ValidatorIdleTimeout: 5 * time.Minute,
+		Defaults:  checks.Limits{PriceBand: 10_000_000 /* 0.1 */, OrdersPerSecond: 1000, OrderBurst: 2000},
+		Store:     lazy.Settings{MemoryBytes: 10 << 20, Priority: 35, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute},
+		Validator: lazy.Settings{MemoryBytes: 30 << 20, Priority: 35, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute},
 	}
+}
+
+// RegisterFlags makes every option a flag (and TRADSYS_* variable) with
+// the current value as its default.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	l := &o.Defaults
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the limit store (bbolt)")
+	fs.StringVar(&o.Matching, "matching", o.Matching, "matching service whose trades feed the price band (host:port or tradsys:///matching; empty: none)")
+	fs.TextVar(&l.MaxOrderQuantity, "max-order-quantity", l.MaxOrderQuantity, "default largest quantity of one order (0: none)")
+	fs.TextVar(&l.MaxNotional, "max-notional", l.MaxNotional, "default largest price x quantity of one order (0: none)")
+	fs.TextVar(&l.MaxPosition, "max-position", l.MaxPosition, "default largest absolute position per account and symbol (0: none)")
+	fs.TextVar(&l.PriceBand, "price-band", l.PriceBand, "default price band around the last trade, a fraction (0.1 is 10%; 0: none)")
+	fs.Float64Var(&l.OrdersPerSecond, "orders-per-second", l.OrdersPerSecond, "default order rate per account (0: none)")
+	fs.Func("order-burst", fmt.Sprintf("default order-rate burst per account (default %d)", l.OrderBurst), func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 32)
+		l.OrderBurst = int32(n)
+		return err
+	})
+	service.ComponentFlags(fs, "", "the limit store", &o.Store)
+	service.ComponentFlags(fs, "validator-", "each validator plugin", &o.Validator)
 }
 
 // Server implements tradsys.risk.v1.RiskService.
@@ -77,11 +95,11 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	if o.DataDir == "" {
 		o.DataDir = d.DataDir
 	}
-	if o.MemoryBytes <= 0 {
-		o.MemoryBytes = d.MemoryBytes
+	if o.Store.MemoryBytes <= 0 {
+		o.Store.MemoryBytes = d.Store.MemoryBytes
 	}
-	if o.ValidatorMemoryBytes <= 0 {
-		o.ValidatorMemoryBytes = d.ValidatorMemoryBytes
+	if o.Validator.MemoryBytes <= 0 {
+		o.Validator.MemoryBytes = d.Validator.MemoryBytes
 	}
 	trades := checks.NewLastTrades()
 	srv := &Server{checker: checks.NewChecker(trades), validators: map[string]*lazy.Component{},
@@ -100,8 +118,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	srv.follow = &follower{conn: conn, trades: trades, log: s.Log.Named("trades"), symbols: map[string]context.CancelFunc{}}
 	var err error
 	srv.main, err = s.Runtime.Add(lazy.Spec{
-		Name: MainComponent, MemoryBytes: o.MemoryBytes, Priority: o.Priority, Pinned: true,
-		InitTimeout: o.InitTimeout, IdleTimeout: o.IdleTimeout, DrainTimeout: 10 * time.Second,
+		Name: MainComponent, MemoryBytes: o.Store.MemoryBytes, Priority: o.Store.Priority, Pinned: true,
+		InitTimeout: o.Store.InitTimeout, IdleTimeout: o.Store.IdleTimeout, DrainTimeout: 10 * time.Second,
 		Init: func(context.Context) error {
 			l, err := checks.OpenLimits(o.DataDir, o.Defaults)
 			if err != nil {
@@ -122,8 +140,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	}
 	for _, name := range checks.Names {
 		spec := lazy.Spec{
-			Name: ValidatorPrefix + name, MemoryBytes: o.ValidatorMemoryBytes, Priority: o.ValidatorPriority,
-			InitTimeout: o.InitTimeout, IdleTimeout: o.ValidatorIdleTimeout, DrainTimeout: 10 * time.Second,
+			Name: ValidatorPrefix + name, MemoryBytes: o.Validator.MemoryBytes, Priority: o.Validator.Priority,
+			InitTimeout: o.Validator.InitTimeout, IdleTimeout: o.Validator.IdleTimeout, DrainTimeout: 10 * time.Second,
 			Init: func(context.Context) error {
 				s.Log.Info("risk validator loaded", zap.String("validator", name))
 				return nil
