@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
 	"github.com/tradsys/mesh/services/historical/candles"
 	"github.com/tradsys/mesh/services/historical/history"
@@ -117,7 +118,7 @@ func (f *Followers) followOne(client connectorsv1.ConnectorServiceClient, src *h
 	}()
 	log := f.log.With(zap.String("source", src.Name))
 	resume := map[string]uint64{}
-	backoff := 100 * time.Millisecond
+	retry := reconnectBackoff(5 * time.Second)
 	batch := make([]candles.Trade, 0, 256)
 	for f.ctx.Err() == nil {
 		stream, err := client.StreamMarketData(f.ctx, &connectorsv1.StreamMarketDataRequest{
@@ -132,7 +133,7 @@ func (f *Followers) followOne(client connectorsv1.ConnectorServiceClient, src *h
 				if !src.Connected() {
 					src.SetConnected(true)
 					src.SetError(nil)
-					backoff = 100 * time.Millisecond
+					retry.Reset()
 				}
 				resume[msg.GetSymbol()] = msg.GetSequence() + 1
 				tr := msg.GetTrade()
@@ -154,6 +155,7 @@ func (f *Followers) followOne(client connectorsv1.ConnectorServiceClient, src *h
 			return
 		}
 		src.SetError(err)
+		wait := retry.NextBackOff()
 		switch status.Code(err) {
 		case codes.NotFound:
 			if discovered {
@@ -167,15 +169,20 @@ func (f *Followers) followOne(client connectorsv1.ConnectorServiceClient, src *h
 			log.Warn("resume point lost; restarting from the oldest retained event", zap.Error(err))
 			resume = map[string]uint64{}
 		default:
-			log.Info("stream ended; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
+			log.Info("stream ended; reconnecting", zap.Error(err), zap.Duration("backoff", wait))
 		}
 		select {
 		case <-f.ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// reconnectBackoff is the followers' reconnect schedule (cenkalti/backoff):
+// 100ms doubling up to max, reset by the first message of a new stream.
+func reconnectBackoff(max time.Duration) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: max}
 }
 
 func tradeFromPB(t *connectorsv1.Trade) (candles.Trade, error) {

@@ -132,8 +132,7 @@ func (f *matchingFollower) run(ctx context.Context) {
 	}
 	next := uint64(1) // the oldest trade matching keeps (OUT_OF_RANGE tells us which)
 	received := false // whether any trade was received yet
-	const minBackoff, maxBackoff = 100 * time.Millisecond, 2 * time.Second
-	backoff := minBackoff
+	retry := reconnectBackoff(2 * time.Second)
 	batch := make([]candles.Trade, 1)
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithCancel(ctx)
@@ -148,7 +147,7 @@ func (f *matchingFollower) run(ctx context.Context) {
 				if !f.src.Connected() {
 					f.src.SetConnected(true)
 					f.src.SetError(nil)
-					backoff = minBackoff
+					retry.Reset()
 				}
 				tr := msg.GetTrade()
 				seq := tr.GetSequence()
@@ -179,6 +178,7 @@ func (f *matchingFollower) run(ctx context.Context) {
 			return
 		}
 		f.src.SetError(err)
+		var wait time.Duration
 		switch status.Code(err) {
 		case codes.OutOfRange:
 			oldest, ok := oldestSequence(err)
@@ -196,17 +196,18 @@ func (f *matchingFollower) run(ctx context.Context) {
 			}
 			continue // at once: this is not a failure to back off from
 		case codes.NotFound:
-			f.log.Debug("symbol unknown to matching yet; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+			wait = retry.NextBackOff()
+			f.log.Debug("symbol unknown to matching yet; retrying", zap.Error(err), zap.Duration("backoff", wait))
 		default:
+			wait = retry.NextBackOff()
 			f.log.Info("trade stream ended; reconnecting", zap.Error(err), zap.Uint64("from_sequence", next),
-				zap.Duration("backoff", backoff))
+				zap.Duration("backoff", wait))
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
