@@ -3,6 +3,7 @@ module github.com/tradsys/mesh/pkg
 go 1.26.0
 
 require (
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4
 	github.com/prometheus/client_golang v1.25.0
 	github.com/tradsys/mesh/proto v0.0.0-00010101000000-000000000000

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -275,7 +276,7 @@ func (r *Runtime) Register(ctx context.Context) {
 }
 
 func (r *Runtime) register(ctx context.Context, c *Component) {
-	backoff := 100 * time.Millisecond
+	retry := &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := r.coord.Register(rctx, c.spec, r.endpoint)
@@ -287,9 +288,8 @@ func (r *Runtime) register(ctx context.Context, c *Component) {
 		r.log.Warn("register component failed; retrying", zap.String("component", c.spec.Name), zap.Error(err))
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-time.After(retry.NextBackOff()):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
