@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/tradsys/mesh/pkg/fixed"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	"go.uber.org/zap"
@@ -28,7 +29,7 @@ func (f *follower) ensure(symbol string, tick fixed.Decimal) {
 func (f *follower) run(ctx context.Context, symbol string, tick fixed.Decimal) {
 	api := matchingv1.NewMatchingServiceClient(f.conn)
 	var from uint64
-	backoff := 100 * time.Millisecond
+	retry := &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 2 * time.Second}
 	for ctx.Err() == nil {
 		if from == 0 {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -53,7 +54,7 @@ func (f *follower) run(ctx context.Context, symbol string, tick fixed.Decimal) {
 				if t.GetPrice() > 0 && t.GetPrice() <= int64(fixed.Max)/int64(tick) {
 					f.trades.Set(symbol, fixed.Decimal(t.GetPrice()*int64(tick)))
 				}
-				backoff = 100 * time.Millisecond
+				retry.Reset()
 			}
 		}
 		if ctx.Err() != nil {
@@ -61,11 +62,10 @@ func (f *follower) run(ctx context.Context, symbol string, tick fixed.Decimal) {
 		}
 		f.log.Debug("trade stream ended; resuming", zap.String("symbol", symbol), zap.Error(err))
 		select {
-		case <-time.After(backoff):
+		case <-time.After(retry.NextBackOff()):
 		case <-ctx.Done():
 			return
 		}
-		backoff = min(2*backoff, 2*time.Second)
 		from = 0 // the newest trade again (the ring may have moved on)
 	}
 }
