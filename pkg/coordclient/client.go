@@ -187,7 +187,7 @@ func (c *Client) Session(ctx context.Context) (string, error) {
 	if c.opts.OnPreempt != nil {
 		go c.watchPreemptions(sctx, sid)
 	}
-	c.log.Info("coordinator session opened", zap.String("session", sid), zap.Duration("ttl", ttl))
+	c.log.Info("coordinator session opened", zap.String("session", publicID(sid)), zap.Duration("ttl", ttl))
 	return sid, nil
 }
 
@@ -220,7 +220,7 @@ func (c *Client) keepAlive(ctx context.Context, sid string, ttl time.Duration) {
 			continue
 		case status.Code(err) == codes.NotFound:
 		case time.Since(lastOK) < ttl:
-			c.log.Warn("session keep-alive failed; the session lives until its TTL", zap.String("session", sid), zap.Error(err))
+			c.log.Warn("session keep-alive failed; the session lives until its TTL", zap.String("session", publicID(sid)), zap.Error(err))
 			continue
 		}
 		if ctx.Err() != nil {
@@ -243,7 +243,7 @@ func (c *Client) lost(sid string, cause error) {
 		c.cancel = nil
 	}
 	c.mu.Unlock()
-	c.log.Warn("coordinator session lost", zap.String("session", sid), zap.Error(cause))
+	c.log.Warn("coordinator session lost", zap.String("session", publicID(sid)), zap.Error(cause))
 	if c.opts.OnSessionLost != nil {
 		c.opts.OnSessionLost(sid)
 	}
@@ -388,7 +388,7 @@ func (c *Client) reconcileMemory(ctx context.Context, sid, id string) {
 		retryPause(rctx, attempt)
 	}
 	c.log.Warn("could not reconcile a memory request whose outcome is unknown; its lease, if any, lives until released or the session ends",
-		zap.String("session", sid), zap.String("request_id", id))
+		zap.String("session", publicID(sid)), zap.String("request_id", id))
 }
 
 // ReleaseMemory gives a lease back; a lease whose session already ended is
@@ -478,4 +478,11 @@ func (c *Client) ReleaseLock(ctx context.Context, name string) error {
 		}
 		retryPause(ctx, attempt)
 	}
+}
+
+// publicID is the public part of a session id ("<public>.<secret>"): logs
+// name the session without the secret that lets a holder act for it.
+func publicID(sid string) string {
+	public, _, _ := strings.Cut(sid, ".")
+	return public
 }
