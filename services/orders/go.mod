@@ -9,6 +9,7 @@ replace github.com/tradsys/mesh/pkg => ../../pkg
 replace github.com/tradsys/mesh/proto => ../../proto
 
 require (
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/prometheus/client_golang v1.25.0
 	github.com/tradsys/mesh/proto v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/services/coordinator v0.0.0-00010101000000-000000000000
@@ -24,7 +25,6 @@ require (
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
-	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect
 	github.com/coreos/go-systemd/v22 v22.7.0 // indirect

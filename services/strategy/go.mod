@@ -17,6 +17,7 @@ replace github.com/tradsys/mesh/services/risk => ../risk
 replace github.com/tradsys/mesh/services/connectors => ../connectors
 
 require (
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/tradsys/mesh/pkg v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/proto v0.0.0-00010101000000-000000000000
 	github.com/tradsys/mesh/services/connectors v0.0.0-00010101000000-000000000000
@@ -32,7 +33,6 @@ require (
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
-	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/coder/websocket v1.8.14 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect

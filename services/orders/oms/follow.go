@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 )
 
@@ -23,11 +24,11 @@ func (m *OMS) follow(symbol string) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		backoff := 100 * time.Millisecond
+		retry := &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 2 * time.Second}
 		for m.ctx.Err() == nil {
 			from := m.appliedThrough(symbol) + 1
 			err := m.cfg.Matching.Trades(m.ctx, symbol, from, func(tr Trade) error {
-				backoff = 100 * time.Millisecond
+				retry.Reset()
 				return m.applyStreamed(symbol, tr)
 			})
 			if m.ctx.Err() != nil {
@@ -55,11 +56,10 @@ func (m *OMS) follow(symbol string) {
 			}
 			m.log.Debug("trade stream ended; resuming", zap.String("symbol", symbol), zap.Error(err))
 			select {
-			case <-time.After(backoff):
+			case <-time.After(retry.NextBackOff()):
 			case <-m.ctx.Done():
 				return
 			}
-			backoff = min(2*backoff, 2*time.Second)
 		}
 	}()
 }

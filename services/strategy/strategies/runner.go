@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/tradsys/mesh/pkg/fixed"
 	"go.uber.org/zap"
 )
@@ -127,18 +128,18 @@ loop:
 }
 
 func retry(ctx context.Context, log *zap.Logger, what string, f func() error) {
-	backoff := 100 * time.Millisecond
+	schedule := &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
 	for ctx.Err() == nil {
 		err := f()
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn(what+" stream failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+		wait := schedule.NextBackOff()
+		log.Warn(what+" stream failed; retrying", zap.Error(err), zap.Duration("backoff", wait))
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
