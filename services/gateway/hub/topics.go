@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 )
 
@@ -146,7 +147,7 @@ func (r *running) leave(t *topic, c *Conn) {
 // backoff.
 func (h *Hub) feed(ctx context.Context, t *topic, run func(ctx context.Context) error) {
 	defer h.m.topics.Dec()
-	backoff := 200 * time.Millisecond
+	retry := &backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := run(ctx)
@@ -154,15 +155,15 @@ func (h *Hub) feed(ctx context.Context, t *topic, run func(ctx context.Context) 
 			return
 		}
 		if time.Since(start) > 10*time.Second {
-			backoff = 200 * time.Millisecond
+			retry.Reset()
 		}
-		h.log.Warn("feed failed; retrying", zap.String("topic", t.key), zap.Duration("backoff", backoff), zap.Error(err))
+		wait := retry.NextBackOff()
+		h.log.Warn("feed failed; retrying", zap.String("topic", t.key), zap.Duration("backoff", wait), zap.Error(err))
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
