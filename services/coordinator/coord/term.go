@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -23,22 +24,27 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	if _, err := c.ensureBudget(ctx); err != nil {
 		c.log.Warn("cannot read or store the memory budget yet; retried when elected", zap.Error(err))
 	}
-	backoff := 100 * time.Millisecond
+	// Retries of the election session and the campaign back off from
+	// 100 ms to 5 s, with jitter so that replicas do not retry in step.
+	retry := &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, RandomizationFactor: 0.2,
+		Multiplier: 2, MaxInterval: 5 * time.Second}
+	retry.Reset()
 	for ctx.Err() == nil {
 		sess, err := concurrency.NewSession(c.cli, concurrency.WithTTL(c.cfg.ElectionTTL), concurrency.WithContext(ctx))
 		if err != nil {
-			c.log.Warn("cannot open election session; retrying", zap.Error(err), zap.Duration("backoff", backoff))
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, 5*time.Second)
+			wait := retry.NextBackOff()
+			c.log.Warn("cannot open election session; retrying", zap.Error(err), zap.Duration("backoff", wait))
+			sleep(ctx, wait)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		retry.Reset()
 		el := concurrency.NewElection(sess, c.key(kElection))
 		if err := el.Campaign(ctx, c.cfg.Advertise); err != nil {
 			sess.Close()
 			if ctx.Err() == nil {
-				c.log.Warn("campaign failed; retrying", zap.Error(err))
-				sleep(ctx, backoff)
+				wait := retry.NextBackOff()
+				c.log.Warn("campaign failed; retrying", zap.Error(err), zap.Duration("backoff", wait))
+				sleep(ctx, wait)
 			}
 			continue
 		}
