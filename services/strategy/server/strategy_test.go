@@ -355,6 +355,10 @@ func TestTWAPBuysItsTotalFromTheMarketMaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	proctest.Eventually(t, 20*time.Second, "the TWAP done", func() bool { return m.metrics(t, "buyer").GetPosition() == "2" })
+	// The TWAP counts its fills from its orders' answers; the market maker,
+	// whose orders rest, learns of its fills from orders' update stream,
+	// which may lag by a moment: wait for it before comparing the two.
+	proctest.Eventually(t, 10*time.Second, "the market maker's fills", func() bool { return m.metrics(t, "mm").GetSoldQuantity() == "2" })
 	tw, mm := m.metrics(t, "buyer"), m.metrics(t, "mm")
 	if tw.GetOrdersSent() < 4 || tw.GetBoughtQuantity() != "2" || tw.GetSoldQuantity() != "0" {
 		t.Fatalf("twap %v", tw)
