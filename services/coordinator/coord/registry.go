@@ -3,8 +3,8 @@ package coord
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -32,7 +32,7 @@ func (c *Coordinator) RegisterComponent(ctx context.Context, comp Component) (Co
 	}
 	comp.Owner = ""
 	if comp.Session != "" {
-		s, err := c.sessionRefLocked(ctx, st, comp.Session)
+		s, err := c.sessionRefLocked(ctx, comp.Session)
 		if err != nil {
 			c.mu.Unlock()
 			return Component{}, err
@@ -285,8 +285,12 @@ func (c *Coordinator) ReportState(ctx context.Context, name string, state Compon
 	owner := ""
 	if session != "" {
 		c.mu.Lock()
-		session, owner = c.reporterLocked(ctx, session)
+		var err error
+		session, owner, err = c.reporterLocked(ctx, session)
 		c.mu.Unlock()
+		if err != nil {
+			return Component{}, err
+		}
 	}
 	changed := false
 	comp, err := c.updateComponent(name, func(comp *Component) {
@@ -327,33 +331,29 @@ func (c *Coordinator) updateComponent(name string, change func(*Component)) (Com
 	return comp, c.putComponent(st, comp)
 }
 
-// sessionRefLocked finds the session a registry row is to belong to. A row
-// only names its owning session (it grants nothing, and ends DORMANT with
-// it), so the session's public id is enough; a session_id carrying a
-// secret must prove the session like any other call.
-func (c *Coordinator) sessionRefLocked(ctx context.Context, st *state, id string) (*session, error) {
-	if strings.Contains(id, ".") {
-		_, s, err := c.sessionLocked(ctx, id)
-		return s, err
-	}
-	s := st.sessions[id]
-	if s == nil {
-		return nil, &NotFoundError{Kind: "session", ID: id}
-	}
-	return s, nil
+// sessionRefLocked finds the session a registry row is to belong to. The
+// session_id must prove the session (<public>.<secret>, and with mTLS the
+// caller must own it) like any other call: a row names its owning session,
+// ends DORMANT with it, and a restart's rows replace those of another owner
+// at the same endpoint, so a public id (which anyone can read from a list)
+// must not be enough to claim or displace rows.
+func (c *Coordinator) sessionRefLocked(ctx context.Context, id string) (*session, error) {
+	_, s, err := c.sessionLocked(ctx, id)
+	return s, err
 }
 
 // reporterLocked is the public id and owner of the session a state report
-// came from, or "" if it ended or does not prove itself: the row is then
-// not handed to it.
-func (c *Coordinator) reporterLocked(ctx context.Context, id string) (string, string) {
-	st, err := c.current()
-	if err != nil {
-		return "", ""
+// came from, or "" if that session has ended (the row is then not handed
+// to it, and the report still counts). A session_id that does not prove its
+// session is refused.
+func (c *Coordinator) reporterLocked(ctx context.Context, id string) (string, string, error) {
+	s, err := c.sessionRefLocked(ctx, id)
+	var nf *NotFoundError
+	switch {
+	case errors.As(err, &nf):
+		return "", "", nil
+	case err != nil:
+		return "", "", err
 	}
-	s, err := c.sessionRefLocked(ctx, st, id)
-	if err != nil {
-		return "", ""
-	}
-	return s.id, s.owner
+	return s.id, s.owner, nil
 }

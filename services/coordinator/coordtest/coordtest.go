@@ -53,6 +53,8 @@ type Config struct {
 	WatchBuffer, MaxWatchers, MaxWatchersPerOwner int
 	// TLSCert, TLSKey and TLSCA turn on mTLS (see proctest.PKI).
 	TLSCert, TLSKey, TLSCA string
+	// ReplicaIdentities: see server.Options.
+	ReplicaIdentities []string
 }
 
 func (c Config) tls() config.TLS {
@@ -86,6 +88,7 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 		Coord: coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL,
 			MaxTxnOps: c.MaxTxnOps, MaxRequestBytes: c.MaxRequestBytes, Limits: c.Limits, CompactRetain: c.CompactRetain},
 		WatchBuffer: c.WatchBuffer, MaxWatchers: c.MaxWatchers, MaxWatchersPerOwner: c.MaxWatchersPerOwner,
+		ReplicaIdentities: c.ReplicaIdentities,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Coord.MaxTxnOps, "etcd-max-txn-ops", o.Coord.MaxTxnOps, "etcd's --max-txn-ops (operations per transaction): the coordinator's batches stay within it, and the embedded etcd uses it")
 	fs.Var(intBytes{&o.Coord.MaxRequestBytes}, "etcd-max-request-bytes", "etcd's --max-request-bytes: batches stay within it, larger records are refused, and the embedded etcd uses it")
 	fs.Var((*config.StringList)(&o.OperatorIdentities), "operator-identity", "certificate identity (CN) allowed operator RPCs such as DeactivateComponent when mTLS is on (repeatable; default operator)")
+	fs.Var((*config.StringList)(&o.ReplicaIdentities), "replica-identity", "certificate identities (CN) of the other coordinator replicas, which may forward a caller's identity when mTLS is on (repeatable; this replica's own is always one); never an operator or client identity")
 	fs.IntVar(&o.Coord.Limits.Sessions, "max-sessions", o.Coord.Limits.Sessions, "sessions in total")
 	fs.IntVar(&o.Coord.Limits.SessionsPerOwner, "max-sessions-per-owner", o.Coord.Limits.SessionsPerOwner, "sessions per owner (with mTLS, per certificate identity)")
 	fs.IntVar(&o.Coord.Limits.WaitersPerOwner, "max-waiters-per-owner", o.Coord.Limits.WaitersPerOwner, "memory and lock requests waiting per owner")

@@ -69,5 +69,5 @@ func (l *watchLimits) forwardedByReplica(ss grpc.ServerStream) bool {
 	if !ok || len(md.Get(forwardedKey)) == 0 {
 		return false
 	}
-	return l.ids.self == "" || l.ids.peerIdentity(ss.Context()) == l.ids.self
+	return l.ids.self == "" || l.ids.isReplica(ss.Context())
 }

@@ -36,6 +36,10 @@ type Options struct {
 	// OperatorIdentities may call operator RPCs (DeactivateComponent) when
 	// mTLS is on; default "operator".
 	OperatorIdentities []string
+	// ReplicaIdentities are the certificate identities of the coordinator
+	// replicas (this one's is always among them): only they may forward a
+	// caller's identity. None may be an operator identity.
+	ReplicaIdentities []string
 	// WatchBuffer is how many events a watcher may fall behind before it
 	// is cut off; MaxWatchers and MaxWatchersPerOwner bound watchers on this
 	// replica. Zero takes the defaults.
@@ -113,12 +117,13 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		r.closeEtcd()
 		return nil, err
 	}
-	ids := &identities{self: self, operators: map[string]bool{}}
 	if len(o.OperatorIdentities) == 0 {
 		o.OperatorIdentities = []string{"operator"}
 	}
-	for _, op := range o.OperatorIdentities {
-		ids.operators[op] = true
+	ids, err := newIdentities(self, o.ReplicaIdentities, o.OperatorIdentities)
+	if err != nil {
+		r.closeEtcd()
+		return nil, err
 	}
 	watchers := &watchLimits{ids: ids, total: o.MaxWatchers, perOwner: o.MaxWatchersPerOwner, owner: map[string]int{}}
 	if watchers.total <= 0 {

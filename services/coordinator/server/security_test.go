@@ -7,12 +7,16 @@ import (
 	"time"
 
 	"github.com/tradsys/mesh/pkg/config"
+	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/proctest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	"github.com/tradsys/mesh/services/coordinator/coord"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
+	"github.com/tradsys/mesh/services/coordinator/server"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -181,5 +185,108 @@ func TestMutualTLSBindsSessionsToTheCertificate(t *testing.T) {
 		if _, err := cop.DeactivateComponent(ctx, &coordinatorv1.DeactivateComponentRequest{Name: "comp"}); err != nil {
 			t.Fatalf("operator via %s: %v", addr, err)
 		}
+	}
+}
+
+// Issue 9 review (a): a caller's identity forwarded by a follower is
+// believed only from a configured coordinator replica. Replicas with
+// certificates of their own (coordinator1, coordinator2, as deploy/pki.sh
+// makes them) forward their callers' identities to each other; a client with
+// a valid certificate of the mesh's CA that names another caller in the
+// forwarding metadata is refused, and so is an unconfigured "replica".
+func TestOnlyReplicasMayForwardACallersIdentity(t *testing.T) {
+	certs := proctest.PKI(t, t.TempDir(), "coordinator1", "coordinator2", "coordinator3", "a", "b", "operator")
+	etcd := coordtest.Etcd(t)
+	replica := func(name string) coordtest.Config {
+		c := certs[name]
+		return coordtest.Config{TLSCert: c.Cert, TLSKey: c.Key, TLSCA: c.CA, ReplicaIdentities: []string{"coordinator1", "coordinator2"}}
+	}
+	leader := coordtest.Replica(t, etcd, replica("coordinator1"))
+	eventually(t, 10*time.Second, "a leader", leader.Coord.IsLeader)
+	follower := coordtest.Replica(t, etcd, replica("coordinator2"))
+	ctx := ctxT(t)
+
+	// Through the follower, a's session is a's, and a acts for it on either replica.
+	viaFollower, viaLeader := tlsClient(t, follower.Addr(), certs["a"]), tlsClient(t, leader.Addr(), certs["a"])
+	a := session(t, viaFollower, "a", 30*time.Second)
+	if _, err := lock(ctx, viaFollower, a, "L", 0); err != nil {
+		t.Fatalf("a's lock through the follower: %v", err)
+	}
+	locks, err := viaLeader.ListLocks(ctx, &coordinatorv1.ListLocksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(locks.GetLocks()) != 1 || locks.GetLocks()[0].GetOwner() != "a" {
+		t.Fatalf("locks after a locked through the follower: %v, want L owned by \"a\"", locks.GetLocks())
+	}
+	if _, err := viaLeader.KeepAlive(ctx, &coordinatorv1.KeepAliveRequest{SessionId: a}); err != nil {
+		t.Fatal(err)
+	}
+
+	// b, and a third coordinator certificate nobody configured, name a as
+	// the caller: refused on both replicas, whatever the call.
+	forged := metadata.AppendToOutgoingContext(ctx, "x-tradsys-caller", "a", "x-tradsys-forwarded", "1")
+	for _, who := range []string{"b", "coordinator3"} {
+		for _, addr := range []string{leader.Addr(), follower.Addr()} {
+			c := tlsClient(t, addr, certs[who])
+			_, err := c.ReleaseLock(forged, &coordinatorv1.ReleaseLockRequest{SessionId: a, Name: "L"})
+			wantCode(t, err, codes.PermissionDenied, "replica", `"`+who+`"`)
+			_, err = c.CreateSession(forged, &coordinatorv1.CreateSessionRequest{Owner: "a", Ttl: durationpb.New(time.Minute)})
+			wantCode(t, err, codes.PermissionDenied, "replica")
+			w, err := c.Watch(forged, &coordinatorv1.WatchRequest{})
+			if err == nil {
+				_, err = w.Recv()
+			}
+			wantCode(t, err, codes.PermissionDenied, "replica")
+		}
+	}
+	if st := status_(t, tlsClient(t, leader.Addr(), certs["operator"])); st.GetLocks() != 1 || st.GetSessions() != 1 {
+		t.Fatalf("after the forgeries: %v, want a's session and lock only", st)
+	}
+
+	// A replica identity that is also an operator's is refused at start.
+	_, err = server.Start(ctx, server.Options{
+		Flags:         &grpcserver.Flags{Listen: "127.0.0.1:0", TLS: config.TLS{CertFile: certs["coordinator1"].Cert, KeyFile: certs["coordinator1"].Key, CAFile: certs["coordinator1"].CA}},
+		EtcdEndpoints: []string{etcd}, ReplicaIdentities: []string{"operator"},
+	})
+	if err == nil || !strings.Contains(err.Error(), "operator") {
+		t.Fatalf("replica identity = operator identity: %v, want refused", err)
+	}
+}
+
+// Issue 9 review (b): a registry row is claimed (RegisterComponent) and
+// moved (ReportComponentState) only with the session's credential, not its
+// public id, which anyone reads from a list.
+func TestRegistryRowsNeedTheSessionCredential(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{})
+	ctx := ctxT(t)
+	created, err := c.CreateSession(ctx, &coordinatorv1.CreateSessionRequest{Owner: "svc", Ttl: durationpb.New(30 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, pub := created.GetSessionId(), created.GetPublicId()
+	_, err = c.RegisterComponent(ctx, &coordinatorv1.RegisterComponentRequest{Name: "comp", Endpoint: "host:1", MemoryBytes: 1, SessionId: pub})
+	wantCode(t, err, codes.PermissionDenied, pub, "prove")
+	if _, err := c.RegisterComponent(ctx, &coordinatorv1.RegisterComponentRequest{Name: "comp", Endpoint: "host:1", MemoryBytes: 1, SessionId: full}); err != nil {
+		t.Fatal(err)
+	}
+	other := session(t, c, "intruder", 30*time.Second)
+	_, err = c.RegisterComponent(ctx, &coordinatorv1.RegisterComponentRequest{Name: "intruder", Endpoint: "host:1", MemoryBytes: 1, SessionId: coord.PublicID(other) + "." + strings.Repeat("0", 32)})
+	wantCode(t, err, codes.PermissionDenied, "prove")
+	_, err = c.ReportComponentState(ctx, &coordinatorv1.ReportComponentStateRequest{Name: "comp",
+		State: coordinatorv1.ComponentState_COMPONENT_STATE_ACTIVE, SessionId: coord.PublicID(other)})
+	wantCode(t, err, codes.PermissionDenied, "prove")
+	rows, err := c.ListComponents(ctx, &coordinatorv1.ListComponentsRequest{Name: "comp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row := rows.GetComponents()[0]; row.GetSessionId() != pub || row.GetOwner() != "svc" || row.GetState() != coordinatorv1.ComponentState_COMPONENT_STATE_DORMANT {
+		t.Fatalf("row after the strangers: %v, want svc's, DORMANT", row)
+	}
+	// The holder reports with its credential; a report from a session that
+	// has ended still counts (the row is not handed to it).
+	if _, err := c.ReportComponentState(ctx, &coordinatorv1.ReportComponentStateRequest{Name: "comp",
+		State: coordinatorv1.ComponentState_COMPONENT_STATE_ACTIVE, SessionId: full}); err != nil {
+		t.Fatal(err)
 	}
 }
