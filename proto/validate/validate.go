@@ -126,3 +126,38 @@ func SignedDecimal(field, s string, maxIntDigits int) error {
 	}
 	return nil
 }
+
+// OptionalPositiveDecimal is PositiveDecimal for a field that may be empty.
+func OptionalPositiveDecimal(field, s string, maxIntDigits int) error {
+	if s == "" {
+		return nil
+	}
+	return PositiveDecimal(field, s, maxIntDigits)
+}
+
+// Enum is a generated protobuf enum (each API has its own Side).
+type Enum interface {
+	~int32
+	String() string
+}
+
+// Order checks what every order-shaped request (orders' SubmitOrder,
+// risk's ValidateOrder) starts with: the account (ID), the symbol, and a
+// side that is buy or sell.
+func Order[E Enum](account, symbol string, side, buy, sell E) error {
+	if err := ID("account", account); err != nil {
+		return err
+	}
+	if err := Symbol("symbol", symbol); err != nil {
+		return err
+	}
+	return Side("side", side, buy, sell)
+}
+
+// Side accepts an order side that is buy or sell.
+func Side[E Enum](field string, side, buy, sell E) error {
+	if side != buy && side != sell {
+		return Errorf(field, "%v is not %v or %v", side, buy, sell)
+	}
+	return nil
+}

@@ -27,3 +27,47 @@ func TestIDAndSignedDecimal(t *testing.T) {
 		}
 	}
 }
+
+type side int32
+
+func (s side) String() string {
+	return [...]string{"SIDE_UNSPECIFIED", "SIDE_BUY", "SIDE_SELL", "side(3)"}[s]
+}
+
+func TestOrder(t *testing.T) {
+	if err := Order("alice", "BTC-USD", side(1), 1, 2); err != nil {
+		t.Errorf("buy: %v", err)
+	}
+	if err := Order("alice", "BTC-USD", side(2), 1, 2); err != nil {
+		t.Errorf("sell: %v", err)
+	}
+	for _, c := range []struct {
+		account, symbol string
+		side            side
+		want            string
+	}{
+		{"", "BTC-USD", 1, "invalid account: must not be empty"},
+		{"a b", "BTC-USD", 1, `invalid account: "a b" has byte ' ' at offset 1 (want [A-Za-z0-9._:@-])`},
+		{"alice", "", 1, "invalid symbol: must not be empty"},
+		{"alice", "BTC/USD", 1, `invalid symbol: "BTC/USD" has byte '/' at offset 3 (want [A-Za-z0-9._-])`},
+		{"alice", "BTC-USD", 0, "invalid side: SIDE_UNSPECIFIED is not SIDE_BUY or SIDE_SELL"},
+		{"alice", "BTC-USD", 3, "invalid side: side(3) is not SIDE_BUY or SIDE_SELL"},
+	} {
+		err := Order(c.account, c.symbol, c.side, 1, 2)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("Order(%q, %q, %v) = %v, want %q", c.account, c.symbol, c.side, err, c.want)
+		}
+	}
+}
+
+func TestOptionalPositiveDecimal(t *testing.T) {
+	if err := OptionalPositiveDecimal("price", "", 11); err != nil {
+		t.Errorf("empty: %v", err)
+	}
+	if err := OptionalPositiveDecimal("price", "1.5", 11); err != nil {
+		t.Errorf("1.5: %v", err)
+	}
+	if err := OptionalPositiveDecimal("price", "0", 11); err == nil || err.Error() != `invalid price: "0" must be more than zero` {
+		t.Errorf("0: %v", err)
+	}
+}

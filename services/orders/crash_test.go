@@ -15,10 +15,10 @@ import (
 	"github.com/tradsys/mesh/pkg/fixed"
 	"github.com/tradsys/mesh/pkg/proctest"
 	"github.com/tradsys/mesh/pkg/service"
+	"github.com/tradsys/mesh/pkg/service/servicetest"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
-	"github.com/tradsys/mesh/services/orders/orderstest"
 	riskserver "github.com/tradsys/mesh/services/risk/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -68,13 +68,13 @@ func startCrashMesh(t *testing.T) *crashMesh {
 	}
 	t.Cleanup(func() { c.ordersConn.Close(); c.matchingConn.Close() })
 	c.startMatching(t)
-	risk := orderstest.Serve(t, "risk", riskserver.MainComponent, c.coord, func(ctx context.Context, s *service.Service) error {
+	risk := servicetest.Start(t, "risk", c.coord, 0, func(ctx context.Context, s *service.Service) error {
 		o := riskserver.Defaults()
 		o.DataDir, o.Matching = t.TempDir(), c.matchingAddr
 		_, err := riskserver.Setup(ctx, s, o)
 		return err
 	})
-	c.riskAddr = risk.Addr
+	c.riskAddr = risk.Addr()
 	c.startOrders(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -6,12 +6,11 @@ package orderstest
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/service"
+	"github.com/tradsys/mesh/pkg/service/servicetest"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	riskv1 "github.com/tradsys/mesh/proto/tradsys/risk/v1"
@@ -20,10 +19,10 @@ import (
 	"github.com/tradsys/mesh/services/orders/server"
 	riskserver "github.com/tradsys/mesh/services/risk/server"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
-// Running is one service served in-process.
+// Running is one service served in-process (servicetest.Start) and a
+// client connection to it.
 type Running struct {
 	Addr string
 	Conn *grpc.ClientConn
@@ -31,46 +30,10 @@ type Running struct {
 	Stop func()
 }
 
-// Serve starts a service called name against the coordinator at coordAddr;
-// setup registers its gRPC services and components.
-func Serve(t testing.TB, name, main, coordAddr string, setup func(ctx context.Context, s *service.Service) error) *Running {
+func serve(t testing.TB, name, coordAddr string, setup func(ctx context.Context, s *service.Service) error) *Running {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(service.Config{Name: name, MainComponent: main},
-		service.Options{Coordinator: coordAddr, Flags: grpcserver.Flags{ShutdownTimeout: 5 * time.Second}, Listener: lis,
-			SessionTTL: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := setup(ctx, svc); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	conn, err := grpc.NewClient(svc.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &Running{Addr: svc.Addr(), Conn: conn}
-	stopped := false
-	r.Stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s run: %v", name, err)
-		}
-		conn.Close()
-	}
-	t.Cleanup(r.Stop)
-	return r
+	r := servicetest.Start(t, name, coordAddr, 0, setup)
+	return &Running{Addr: r.Addr(), Conn: servicetest.Dial(t, r.Addr()), Stop: r.Stop}
 }
 
 // Config tweaks the mesh; zero values take test-friendly defaults.
@@ -99,7 +62,7 @@ func Start(t testing.TB, c Config) *Mesh {
 	t.Helper()
 	coord, _ := coordtest.Start(t, coordtest.Config{Budget: c.Budget})
 	m := &Mesh{CoordAddr: coord.Addr()}
-	m.Matching = Serve(t, "matching", matchingserver.MainComponent, m.CoordAddr, func(ctx context.Context, s *service.Service) error {
+	m.Matching = serve(t, "matching", m.CoordAddr, func(ctx context.Context, s *service.Service) error {
 		o := matchingserver.Defaults()
 		o.DataDir, o.TradeRing = t.TempDir(), 4096
 		if c.Matching != nil {
@@ -108,7 +71,7 @@ func Start(t testing.TB, c Config) *Mesh {
 		_, err := matchingserver.Setup(ctx, s, o)
 		return err
 	})
-	m.Risk = Serve(t, "risk", riskserver.MainComponent, m.CoordAddr, func(ctx context.Context, s *service.Service) error {
+	m.Risk = serve(t, "risk", m.CoordAddr, func(ctx context.Context, s *service.Service) error {
 		o := riskserver.Defaults()
 		o.DataDir, o.Matching = t.TempDir(), m.Matching.Addr
 		if c.Risk != nil {
@@ -132,7 +95,7 @@ func Start(t testing.TB, c Config) *Mesh {
 // StartOrders (re)starts the orders service with OrdersOptions.
 func (m *Mesh) StartOrders(t testing.TB) {
 	t.Helper()
-	m.Orders = Serve(t, "orders", server.MainComponent, m.CoordAddr, func(ctx context.Context, s *service.Service) error {
+	m.Orders = serve(t, "orders", m.CoordAddr, func(ctx context.Context, s *service.Service) error {
 		_, err := server.Setup(ctx, s, m.OrdersOptions)
 		return err
 	})

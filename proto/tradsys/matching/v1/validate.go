@@ -66,10 +66,8 @@ func (r *SubmitOrderRequest) validate(prefix string) error {
 	if err := checkOrderID(prefix+"order_id", r.GetOrderId()); err != nil {
 		return err
 	}
-	switch r.GetSide() {
-	case Side_SIDE_BUY, Side_SIDE_SELL:
-	default:
-		return validate.Errorf(prefix+"side", "%v is not SIDE_BUY or SIDE_SELL", r.GetSide())
+	if err := validate.Side(prefix+"side", r.GetSide(), Side_SIDE_BUY, Side_SIDE_SELL); err != nil {
+		return err
 	}
 	switch r.GetType() {
 	case OrderType_ORDER_TYPE_MARKET:

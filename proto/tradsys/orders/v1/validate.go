@@ -23,10 +23,7 @@ const (
 func decimal(field, s string) error { return validate.PositiveDecimal(field, s, MaxIntDigits) }
 
 func optionalDecimal(field, s string) error {
-	if s == "" {
-		return nil
-	}
-	return decimal(field, s)
+	return validate.OptionalPositiveDecimal(field, s, MaxIntDigits)
 }
 
 func checkOrderID(field string, v uint64) error {
@@ -47,19 +44,11 @@ func checkTime(field string, t *timestamppb.Timestamp) error {
 }
 
 func (r *SubmitOrderRequest) Validate() error {
-	if err := validate.ID("account", r.GetAccount()); err != nil {
+	if err := validate.Order(r.GetAccount(), r.GetSymbol(), r.GetSide(), Side_SIDE_BUY, Side_SIDE_SELL); err != nil {
 		return err
 	}
 	if err := validate.ID("client_order_id", r.GetClientOrderId()); err != nil {
 		return err
-	}
-	if err := validate.Symbol("symbol", r.GetSymbol()); err != nil {
-		return err
-	}
-	switch r.GetSide() {
-	case Side_SIDE_BUY, Side_SIDE_SELL:
-	default:
-		return validate.Errorf("side", "%v is not SIDE_BUY or SIDE_SELL", r.GetSide())
 	}
 	switch r.GetType() {
 	case OrderType_ORDER_TYPE_MARKET:

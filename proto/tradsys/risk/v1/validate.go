@@ -25,10 +25,7 @@ const (
 func decimal(field, s string) error { return validate.PositiveDecimal(field, s, MaxIntDigits) }
 
 func optionalDecimal(field, s string) error {
-	if s == "" {
-		return nil
-	}
-	return decimal(field, s)
+	return validate.OptionalPositiveDecimal(field, s, MaxIntDigits)
 }
 
 func optionalSigned(field, s string) error {
@@ -51,16 +48,8 @@ func checkValidator(field, v string) error {
 }
 
 func (r *ValidateOrderRequest) Validate() error {
-	if err := validate.ID("account", r.GetAccount()); err != nil {
+	if err := validate.Order(r.GetAccount(), r.GetSymbol(), r.GetSide(), Side_SIDE_BUY, Side_SIDE_SELL); err != nil {
 		return err
-	}
-	if err := validate.Symbol("symbol", r.GetSymbol()); err != nil {
-		return err
-	}
-	switch r.GetSide() {
-	case Side_SIDE_BUY, Side_SIDE_SELL:
-	default:
-		return validate.Errorf("side", "%v is not SIDE_BUY or SIDE_SELL", r.GetSide())
 	}
 	if err := optionalDecimal("price", r.GetPrice()); err != nil {
 		return err
