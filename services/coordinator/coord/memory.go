@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -307,7 +308,7 @@ func (c *Coordinator) preemptForLocked(st *state, w *memWaiter, free int64) {
 			need -= l.bytes // already on its way out
 			continue
 		}
-		if l.preemptible && l.priority > w.req.Priority {
+		if l.preemptible && l.priority > w.req.Priority && !pluginOf(l, w) {
 			candidates = append(candidates, l)
 		}
 	}
@@ -327,6 +328,16 @@ func (c *Coordinator) preemptForLocked(st *state, w *memWaiter, free int64) {
 		return
 	}
 	c.revokeLocked(st, victims, "preempted by "+w.req.Component+" (priority "+strconv.Itoa(int(w.req.Priority))+")")
+}
+
+// pluginOf says whether l is a plugin of w's component held by the same
+// session ("matching/algorithm/fifo" of "matching"): the requester runs on
+// it, so preempting it to make room for the requester would break the
+// requester (the engine's growth would unload the algorithm every order
+// needs). Such a lease is never the requester's victim, whatever its
+// priority; others may still preempt it.
+func pluginOf(l *lease, w *memWaiter) bool {
+	return l.sess == w.sess && strings.HasPrefix(l.component, w.req.Component+"/")
 }
 
 // preemptionOrder sorts candidates for preemption: least important (largest

@@ -150,3 +150,41 @@ func TestResizeBadInput(t *testing.T) {
 	_, err = c.ResizeMemory(ctx, &coordinatorv1.ResizeMemoryRequest{SessionId: s, LeaseId: l.GetLeaseId(), Bytes: 10, UsedBytes: &neg})
 	wantCode(t, err, codes.InvalidArgument, "used_bytes")
 }
+
+// A component's growth never preempts its own plugins (the matching
+// engine, priority 20, runs every order through its algorithm plugin,
+// priority 30): the growth is refused instead, and the plugin stays.
+// Another session's request at the same priority may still preempt it.
+func TestGrowthDoesNotPreemptOwnPlugin(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000, PreemptGrace: 200 * time.Millisecond})
+	ctx := ctxT(t)
+	s := session(t, c, "matching", 30*time.Second)
+	engine, err := acquire(ctx, c, s, "matching", 600, 20, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	algo, err := acquire(ctx, c, s, "matching/algorithm/fifo", 400, 30, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = resize(ctx, c, s, engine.GetLeaseId(), 800, 300*time.Millisecond)
+	wantCode(t, err, codes.ResourceExhausted, "requested 200")
+	if got := leaseOf(t, c, s, algo.GetLeaseId()); got.GetRevokeAt() != nil {
+		t.Fatalf("the engine's growth revoked its own algorithm plugin: %v", got)
+	}
+	// A plugin of the same name prefix in another session is fair game, and
+	// so is this plugin for another session's request.
+	other := session(t, c, "gateway", 30*time.Second)
+	if _, err := acquire(ctx, c, other, "matching", 300, 20, false, 5*time.Second); err != nil {
+		t.Fatalf("another session's request at priority 20 could not preempt the plugin: %v", err)
+	}
+	leases, err := c.ListLeases(ctx, &coordinatorv1.ListLeasesRequest{SessionId: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases.GetLeases() {
+		if l.GetLeaseId() == algo.GetLeaseId() {
+			t.Fatalf("the plugin survived another session's preemption: %v", l)
+		}
+	}
+}
