@@ -97,7 +97,10 @@ func TestRegistryWatchAndLifecycleAgree(t *testing.T) {
 	ctx := context.Background()
 	w := watchComponents(t, c)
 	const name = "truth"
-	p1 := startService(t, r.Addr(), "--component", name, "--idle-timeout", "1h")
+	// The process also has a plugin (as connectors registers
+	// connectors/exchange/<name> on Connect): owned by the same session.
+	const plugin = name + "/exchange/old"
+	p1 := startService(t, r.Addr(), "--component", name, "--idle-timeout", "1h", "--plugin", plugin)
 
 	// Registered by the process's session, DORMANT, nothing desired.
 	eventually(t, 5*time.Second, "registered", func() bool {
@@ -180,17 +183,14 @@ func TestRegistryWatchAndLifecycleAgree(t *testing.T) {
 		t.Errorf("%d state events for 3 activations and 2 deactivations: %s", got, statesString(states))
 	}
 
-	// A plugin the process registered at run time (as connectors registers
-	// connectors/exchange/<name> on Connect): owned by the same session.
-	const plugin = name + "/exchange/old"
-	if _, err := c.RegisterComponent(ctx, &coordinatorv1.RegisterComponentRequest{Name: plugin, Endpoint: p1.Addr,
-		MemoryBytes: 1 << 20, SessionId: session1}); err != nil {
+	eventually(t, 10*time.Second, "the plugin registered by the same session", func() bool {
+		resp, err := c.ListComponents(ctx, &coordinatorv1.ListComponentsRequest{Name: plugin})
+		return err == nil && len(resp.GetComponents()) == 1 && resp.GetComponents()[0].GetSessionId() == session1
+	})
+	if _, err := c.ActivateComponent(ctx, &coordinatorv1.ActivateComponentRequest{Name: plugin}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ReportComponentState(ctx, &coordinatorv1.ReportComponentStateRequest{Name: plugin,
-		State: active, SessionId: session1}); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, 10*time.Second, "the plugin ACTIVE", func() bool { return row(t, c, plugin).GetState() == active })
 
 	// A crash: the session expires (3s TTL), and the rows it owned read
 	// DORMANT with the time and the cause, one event each.

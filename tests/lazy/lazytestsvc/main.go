@@ -27,6 +27,7 @@ func main() {
 		initDelay time.Duration
 		failInit  bool
 		deps      config.StringList
+		plugins   config.StringList
 		pinned    bool
 		initAlloc = config.ByteSize(0)
 	)
@@ -36,6 +37,7 @@ func main() {
 		service.ComponentFlags(fs, "", "the component", &settings)
 		fs.BoolVar(&failInit, "fail-init", false, "make Init fail")
 		fs.Var(&deps, "deps", "dependencies")
+		fs.Var(&plugins, "plugin", "more components this process registers (as connectors registers connectors/exchange/<name>); repeatable")
 		fs.BoolVar(&pinned, "pinned", false, "not preemptible")
 		fs.Var(&initAlloc, "init-alloc", "bytes Init allocates and touches (the heavy internals)")
 	}, func(ctx context.Context, s *service.Service) error {
@@ -64,6 +66,14 @@ func main() {
 		comp, err := s.Runtime.Add(spec)
 		if err != nil {
 			return err
+		}
+		for _, name := range plugins {
+			p := settings.Spec(name)
+			p.Init = func(context.Context) error { return nil }
+			p.Shutdown = func(context.Context) error { return nil }
+			if _, err := s.Runtime.Add(p); err != nil {
+				return err
+			}
 		}
 		testpb.RegisterTestServiceServer(s.Server.GRPC(), srv)
 		s.Gate.Require(testpb.TestService_UnaryCall_FullMethodName, comp)
