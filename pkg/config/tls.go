@@ -66,6 +66,34 @@ func (t TLS) credentials(server bool) (credentials.TransportCredentials, error) 
 	if !t.Configured() {
 		return insecure.NewCredentials(), nil
 	}
+	cfg, err := t.config(server)
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+// ServerConfig is the server side of mTLS as a crypto/tls configuration
+// (for HTTP servers such as the admin endpoint): our certificate, and a
+// client certificate that chains to the CA required. Nil when TLS is not
+// configured.
+func (t TLS) ServerConfig() (*tls.Config, error) {
+	if !t.Configured() {
+		return nil, nil
+	}
+	return t.config(true)
+}
+
+// ClientConfig is the client side as a crypto/tls configuration (an
+// HTTPS client of the admin endpoint); nil when TLS is not configured.
+func (t TLS) ClientConfig() (*tls.Config, error) {
+	if !t.Configured() {
+		return nil, nil
+	}
+	return t.config(false)
+}
+
+func (t TLS) config(server bool) (*tls.Config, error) {
 	cert, pool, err := t.load()
 	if err != nil {
 		return nil, err
@@ -76,5 +104,5 @@ func (t TLS) credentials(server bool) (credentials.TransportCredentials, error) 
 	} else {
 		cfg.RootCAs = pool
 	}
-	return credentials.NewTLS(cfg), nil
+	return cfg, nil
 }

@@ -23,11 +23,14 @@ import (
 //  1. logging: outermost, so it records the final code of every call,
 //     including panics turned into INTERNAL and validation failures.
 //  2. metrics: counts and times every call the same way logging sees it.
-//  3. recovery: turns a panic anywhere below into INTERNAL instead of a
+//  3. UTF-8: a request whose string fields are not UTF-8 answers
+//     INVALID_ARGUMENT naming the field (see utf8.go: grpc would say
+//     INTERNAL); for streams, every message received.
+//  4. recovery: turns a panic anywhere below into INTERNAL instead of a
 //     crashed process ("no input may crash a process").
-//  4. validation: rejects bad requests with INVALID_ARGUMENT naming the field
+//  5. validation: rejects bad requests with INVALID_ARGUMENT naming the field
 //     before any service logic (or forwarding, or lazy activation) runs.
-//  5. the service's own interceptors (leader forwarding, the lazy gate):
+//  6. the service's own interceptors (leader forwarding, the lazy gate):
 //     innermost, so they only ever see valid requests.
 func chain(log *zap.Logger, m *rpcMetrics, extraUnary []grpc.UnaryServerInterceptor, extraStream []grpc.StreamServerInterceptor) []grpc.ServerOption {
 	logOpts := []logging.Option{
@@ -41,12 +44,14 @@ func chain(log *zap.Logger, m *rpcMetrics, extraUnary []grpc.UnaryServerIntercep
 	unary := append([]grpc.UnaryServerInterceptor{
 		logging.UnaryServerInterceptor(zapAdapter(log), logOpts...),
 		m.unary,
+		utf8Unary,
 		recovery.UnaryServerInterceptor(recOpts...),
 		validator.UnaryServerInterceptor(),
 	}, extraUnary...)
 	stream := append([]grpc.StreamServerInterceptor{
 		logging.StreamServerInterceptor(zapAdapter(log), logOpts...),
 		m.stream,
+		utf8Stream,
 		recovery.StreamServerInterceptor(recOpts...),
 		validator.StreamServerInterceptor(),
 	}, extraStream...)

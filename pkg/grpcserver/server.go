@@ -1,11 +1,13 @@
 // Package grpcserver is the one way a TradSys process serves gRPC: the
 // standard interceptor chain, grpc.health.v1 and reflection registered the
 // standard way, Prometheus metrics and /healthz on an admin HTTP port, mTLS
-// when certificates are configured, and graceful shutdown.
+// when certificates are configured (on the admin port too), and graceful
+// shutdown.
 package grpcserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -47,6 +49,7 @@ type Server struct {
 	lis      net.Listener
 	admin    *http.Server
 	adminLis net.Listener
+	adminTLS bool
 }
 
 // New builds the server and binds its listeners; nothing is served until
@@ -66,7 +69,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append(chain(o.Logger, newRPCMetrics(o.Registry), o.Unary, o.Stream), grpc.Creds(creds))
+	// The UTF-8 codec and the chain go together (see utf8.go).
+	opts := append(chain(o.Logger, newRPCMetrics(o.Registry), o.Unary, o.Stream), grpc.Creds(creds), grpc.ForceServerCodecV2(newUTF8Codec()))
 	s := &Server{
 		name: o.Name, flags: o.Flags, log: o.Logger, registry: o.Registry,
 		grpc: grpc.NewServer(opts...), health: health.NewServer(),
@@ -86,6 +90,21 @@ func New(o Options) (*Server, error) {
 		if s.adminLis, err = net.Listen("tcp", o.Flags.AdminListen); err != nil {
 			s.lis.Close()
 			return nil, fmt.Errorf("--admin-listen %s: %w", o.Flags.AdminListen, err)
+		}
+		// With TLS on, the admin port is HTTPS with the mesh's certificates
+		// and, like the gRPC port, requires a client certificate from the
+		// mesh's CA (as etcd serves --listen-metrics-urls with its client
+		// TLS settings): metrics name components, owners (certificate
+		// identities) and sessions' counts, and an unauthenticated reader on
+		// the network should learn none of it. Scrapers present a
+		// certificate (Prometheus: tls_config cert_file/key_file/ca_file).
+		if tlsCfg, err := o.Flags.TLS.ServerConfig(); err != nil {
+			s.adminLis.Close()
+			s.lis.Close()
+			return nil, err
+		} else if tlsCfg != nil {
+			s.adminTLS = true
+			s.adminLis = tls.NewListener(s.adminLis, tlsCfg)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
@@ -122,6 +141,17 @@ func (s *Server) AdminAddr() string {
 	return s.adminLis.Addr().String()
 }
 
+// AdminURL is the admin endpoint's base URL (https:// when TLS is on), or "".
+func (s *Server) AdminURL() string {
+	if s.adminLis == nil {
+		return ""
+	}
+	if s.adminTLS {
+		return "https://" + s.AdminAddr()
+	}
+	return "http://" + s.AdminAddr()
+}
+
 // SetServing flips the overall and the service's health status.
 func (s *Server) SetServing(serving bool) {
 	st := healthpb.HealthCheckResponse_NOT_SERVING
@@ -144,7 +174,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 		}()
 	}
-	s.log.Info("serving", zap.String("grpc", s.Addr()), zap.String("admin", s.AdminAddr()))
+	s.log.Info("serving", zap.String("grpc", s.Addr()), zap.String("admin", s.AdminURL()))
 	var err error
 	select {
 	case <-ctx.Done():

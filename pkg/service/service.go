@@ -203,7 +203,7 @@ func Main(cfg Config, defineFlags func(fs *flag.FlagSet), setup func(ctx context
 	if err := setup(ctx, s); err != nil {
 		log.Fatal("setup", zap.Error(err))
 	}
-	log.Info("dormant and serving", zap.String("grpc", s.Addr()), zap.String("admin", s.Server.AdminAddr()),
+	log.Info("dormant and serving", zap.String("grpc", s.Addr()), zap.String("admin", s.Server.AdminURL()),
 		zap.String("coordinator", o.Coordinator))
 	if err := s.Run(ctx); err != nil {
 		log.Fatal("serve", zap.Error(err))
