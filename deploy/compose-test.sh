@@ -74,6 +74,15 @@ order_status() { ord "$1" "{\"order_id\":$OID}" GetOrder | jq -r '.order.status 
 ORDER=$(order_status "$O")
 echo "order $OID: $ORDER"
 
+echo "== a trade made through orders becomes a candle (historical follows matching without waking it)"
+ord "$O" '{"instrument":{"symbol":"BTC-USD","tick_size":"0.01","lot_size":"0.00000001"}}' CreateInstrument >/dev/null
+ord "$O" '{"account":"maker","client_order_id":"m1","symbol":"BTC-USD","side":"SIDE_SELL","type":"ORDER_TYPE_LIMIT","price":"86780.01","quantity":"0.5"}' SubmitOrder >/dev/null
+has '"status": "ORDER_STATUS_FILLED"' ord "$O" '{"account":"taker","client_order_id":"t1","symbol":"BTC-USD","side":"SIDE_BUY","type":"ORDER_TYPE_LIMIT","price":"86780.01","quantity":"0.2"}' SubmitOrder \
+	|| fail "the crossing order through orders did not fill"
+live_close() { grpcurl -plaintext -d '{"symbol":"BTC-USD","interval":"INTERVAL_1M","include_partial":true}' "$1" tradsys.historical.v1.HistoricalDataService/GetLatest 2>/dev/null | jq -r '.candle.close // empty'; }
+for _ in $(seq 1 60); do [ -n "$(live_close "$H")" ] && break; sleep 1; done
+jq -en --arg c "$(live_close "$H")" '$c | tonumber == 86780.01' >/dev/null || fail "no BTC-USD candle closing at 86780.01 in historical: '$(live_close "$H")'"
+
 echo "== a strategy (its config is saved by strategy)"
 S=$(dc port strategy 7107)
 strategies() { grpcurl -plaintext -d '{}' "$1" tradsys.strategy.v1.StrategyService/ListStrategies | jq -c '[.strategies[]?.config.name] | sort'; }

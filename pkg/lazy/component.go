@@ -37,10 +37,11 @@ type Component struct {
 	report   chan struct{}
 	// gen counts state changes; reported is the last gen the coordinator
 	// acknowledged, and reportedCh is closed and replaced when it moves.
-	gen        uint64
-	reported   uint64
-	reportedCh chan struct{}
-	exitFn     func() // c.exit, bound once so Enter does not allocate
+	gen         uint64
+	reported    uint64
+	reportedCh  chan struct{}
+	exitFn      func() // c.exit, bound once so Enter does not allocate
+	exitQuietFn func() // c.exitQuiet, likewise for EnterWhenActive
 	// Following the usage (memory.go).
 	usageStop    chan struct{}
 	refusal      atomic.Pointer[Refusal]
@@ -240,6 +241,44 @@ func (c *Component) exit() {
 	c.mu.Lock()
 	c.inflight--
 	c.lastUsed = time.Now()
+	if c.inflight == 0 && c.state == Draining {
+		c.setStateLocked(Draining, c.cause) // wake the drainer
+	}
+	c.mu.Unlock()
+}
+
+// EnterWhenActive is Enter for a follower that must neither wake the
+// component nor keep it loaded: it waits (without activating) until the
+// component is ACTIVE or ctx ends, then counts the call in flight until
+// exit, which is meant to come soon (one read). Neither the entry nor the
+// exit counts as use, so the idle timer runs as if the follower were not
+// there. A trade stream that has nothing to say until someone else's order
+// wakes the engine is the case it is for.
+func (c *Component) EnterWhenActive(ctx context.Context) (exit func(), err error) {
+	c.mu.Lock()
+	for c.state != Active {
+		if c.rt.isClosed() {
+			c.mu.Unlock()
+			return nil, &UnavailableError{Component: c.spec.Name, Cause: ErrShuttingDown}
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.inflight++
+	c.mu.Unlock()
+	return c.exitQuietFn, nil
+}
+
+// exitQuiet is exit without counting as use (EnterWhenActive).
+func (c *Component) exitQuiet() {
+	c.mu.Lock()
+	c.inflight--
 	if c.inflight == 0 && c.state == Draining {
 		c.setStateLocked(Draining, c.cause) // wake the drainer
 	}

@@ -136,7 +136,7 @@ func (f *matchingFollower) run(ctx context.Context) {
 	batch := make([]candles.Trade, 1)
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithCancel(ctx)
-		stream, err := f.client.StreamTrades(sctx, &matchingv1.StreamTradesRequest{Symbol: f.symbol, FromSequence: next})
+		stream, err := f.client.StreamTrades(sctx, &matchingv1.StreamTradesRequest{Symbol: f.symbol, FromSequence: next, Passive: true})
 		if err == nil {
 			for {
 				var msg *matchingv1.StreamTradesResponse

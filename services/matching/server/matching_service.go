@@ -216,8 +216,21 @@ func (s *Server) ListSymbols(ctx context.Context, _ *matchingv1.ListSymbolsReque
 // follows new ones. It ends with UNAVAILABLE when the engine unloads or the
 // service stops (the client resumes from the next sequence), and with
 // OUT_OF_RANGE when it falls further behind than the ring keeps.
+//
+// It is not behind the gate: an ordinary stream enters the engine here (it
+// wakes it and counts in flight while open, as a gated call would), and a
+// passive one only reads while someone else keeps the engine active, so a
+// follower such as historical never wakes matching (see passiveTrades).
 func (s *Server) StreamTrades(r *matchingv1.StreamTradesRequest, stream grpc.ServerStreamingServer[matchingv1.StreamTradesResponse]) error {
+	if r.GetPassive() {
+		return s.passiveTrades(r, stream)
+	}
 	ctx := stream.Context()
+	exit, err := s.main.Enter(ctx)
+	if err != nil {
+		return togRPCError(err)
+	}
+	defer exit()
 	from := r.GetFromSequence()
 	if from == 0 {
 		from = s.m.DurableTradeSeq(r.GetSymbol()) + 1
@@ -227,7 +240,6 @@ func (s *Server) StreamTrades(r *matchingv1.StreamTradesRequest, stream grpc.Ser
 	buf := make([]engine.Trade, 0, 256)
 	for {
 		var wake <-chan struct{}
-		var err error
 		buf, from, wake, err = s.m.ReadTrades(r.GetSymbol(), from, cap(buf), buf[:0])
 		if err != nil {
 			return togRPCError(err)
@@ -250,6 +262,60 @@ func (s *Server) StreamTrades(r *matchingv1.StreamTradesRequest, stream grpc.Ser
 			if st := s.main.Status().State; st != lazy.Active {
 				return status.Errorf(codes.Unavailable, "matching engine %s; resume from_sequence %d", st, from)
 			}
+		}
+	}
+}
+
+// passiveTrades is StreamTrades with passive set: each read enters the
+// engine only once it is active, without counting as use, and leaves it
+// before sending, so the engine idles out and unloads as if nobody
+// followed it; the stream then waits for the next activation.
+func (s *Server) passiveTrades(r *matchingv1.StreamTradesRequest, stream grpc.ServerStreamingServer[matchingv1.StreamTradesResponse]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() { // the service stopping ends a stream waiting for activation
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	from := r.GetFromSequence()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	buf := make([]engine.Trade, 0, 256)
+	for {
+		exit, err := s.main.EnterWhenActive(ctx)
+		if err != nil {
+			if ctx.Err() != nil && stream.Context().Err() == nil {
+				return status.Errorf(codes.Unavailable, "matching service stopping; resume from_sequence %d", from)
+			}
+			return togRPCError(err)
+		}
+		if from == 0 {
+			from = s.m.DurableTradeSeq(r.GetSymbol()) + 1
+		}
+		var wake <-chan struct{}
+		buf, from, wake, err = s.m.ReadTrades(r.GetSymbol(), from, cap(buf), buf[:0])
+		exit()
+		switch {
+		case errors.Is(err, matching.ErrNotActive):
+			continue // unloaded between the entry and the read: wait for the next activation
+		case err != nil:
+			return togRPCError(err)
+		}
+		for i := range buf {
+			if err := stream.Send(&matchingv1.StreamTradesResponse{Trade: tradePB(&buf[i])}); err != nil {
+				return err
+			}
+		}
+		if len(buf) > 0 {
+			continue
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+		case <-tick.C: // an unload does not close wake; the next entry waits for the next activation
 		}
 	}
 }

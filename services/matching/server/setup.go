@@ -140,7 +140,7 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	for _, method := range []string{
 		matchingv1.MatchingService_SubmitOrder_FullMethodName, matchingv1.MatchingService_CancelOrder_FullMethodName,
 		matchingv1.MatchingService_ReplaceOrder_FullMethodName, matchingv1.MatchingService_GetOrder_FullMethodName,
-		matchingv1.MatchingService_GetOrderBook_FullMethodName, matchingv1.MatchingService_StreamTrades_FullMethodName,
+		matchingv1.MatchingService_GetOrderBook_FullMethodName, // StreamTrades enters the engine itself (passive streams do not wake it)
 		matchingv1.MatchingService_SubmitOrders_FullMethodName, matchingv1.MatchingService_SetSymbolAlgorithm_FullMethodName,
 		matchingv1.MatchingService_ListSymbols_FullMethodName,
 	} {

@@ -58,6 +58,26 @@ func call[Req, Resp any](ctx context.Context, e *env, rpc func(coordinatorv1.Coo
 	return resp, nil
 }
 
+// callService runs one unary RPC on the domain service at addr with the
+// --timeout deadline, as call does for the coordinator. rpc is the method
+// as a method expression, e.g. strategyv1.StrategyServiceClient.StopStrategy.
+func callService[C, Req, Resp any](ctx context.Context, e *env, addr string, newClient func(grpc.ClientConnInterface) C,
+	rpc func(C, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+	var zero Resp
+	conn, err := e.dialService(addr)
+	if err != nil {
+		return zero, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, e.g.timeout)
+	defer cancel()
+	resp, err := rpc(newClient(conn), ctx, req)
+	if err != nil {
+		return zero, rpcError{addr: addr, err: err}
+	}
+	return resp, nil
+}
+
 // rpcError is a failed call to the coordinator at addr.
 type rpcError struct {
 	addr string

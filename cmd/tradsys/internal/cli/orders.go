@@ -27,19 +27,9 @@ func (e *env) dialService(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 }
 
-// withOrders runs fn with an orders client and the --timeout deadline.
-func withOrders(ctx context.Context, e *env, fn func(context.Context, ordersv1.OrderServiceClient) error) error {
-	conn, err := e.dialService(e.g.orders)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, e.g.timeout)
-	defer cancel()
-	if err := fn(ctx, ordersv1.NewOrderServiceClient(conn)); err != nil {
-		return rpcError{addr: e.g.orders, err: err}
-	}
-	return nil
+// callOrders runs one OrderService RPC (see callService).
+func callOrders[Req, Resp any](ctx context.Context, e *env, rpc func(ordersv1.OrderServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+	return callService(ctx, e, e.g.orders, ordersv1.NewOrderServiceClient, rpc, req)
 }
 
 func enumName(s fmt.Stringer, prefix string) string {
@@ -92,11 +82,8 @@ func runOrderSubmit(ctx context.Context, e *env, args []string) error {
 	if req.ClientOrderId == "" {
 		req.ClientOrderId = "cli-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
-	var resp *ordersv1.SubmitOrderResponse
-	if err := withOrders(ctx, e, func(ctx context.Context, c ordersv1.OrderServiceClient) (err error) {
-		resp, err = c.SubmitOrder(ctx, req)
-		return err
-	}); err != nil {
+	resp, err := callOrders(ctx, e, ordersv1.OrderServiceClient.SubmitOrder, req)
+	if err != nil {
 		return err
 	}
 	if e.json() {
@@ -119,11 +106,8 @@ func runOrderCancel(ctx context.Context, e *env, args []string) error {
 	if err != nil || id == 0 {
 		return usagef("order cancel: ORDER_ID %q is not an order id", pos[0])
 	}
-	var resp *ordersv1.CancelOrderResponse
-	if err := withOrders(ctx, e, func(ctx context.Context, c ordersv1.OrderServiceClient) (err error) {
-		resp, err = c.CancelOrder(ctx, &ordersv1.CancelOrderRequest{Account: *account, OrderId: id})
-		return err
-	}); err != nil {
+	resp, err := callOrders(ctx, e, ordersv1.OrderServiceClient.CancelOrder, &ordersv1.CancelOrderRequest{Account: *account, OrderId: id})
+	if err != nil {
 		return err
 	}
 	if e.json() {
@@ -159,11 +143,8 @@ func runOrderList(ctx context.Context, e *env, args []string) error {
 		}
 		req.Statuses = append(req.Statuses, ordersv1.OrderStatus(v))
 	}
-	var resp *ordersv1.ListOrdersResponse
-	if err := withOrders(ctx, e, func(ctx context.Context, c ordersv1.OrderServiceClient) (err error) {
-		resp, err = c.ListOrders(ctx, req)
-		return err
-	}); err != nil {
+	resp, err := callOrders(ctx, e, ordersv1.OrderServiceClient.ListOrders, req)
+	if err != nil {
 		return err
 	}
 	if e.json() {
@@ -202,11 +183,8 @@ func runPositions(ctx context.Context, e *env, args []string) error {
 	if err := noArgs(fs, pos); err != nil {
 		return err
 	}
-	var resp *ordersv1.GetPositionsResponse
-	if err := withOrders(ctx, e, func(ctx context.Context, c ordersv1.OrderServiceClient) (err error) {
-		resp, err = c.GetPositions(ctx, &ordersv1.GetPositionsRequest{Account: *account, Symbol: *symbol})
-		return err
-	}); err != nil {
+	resp, err := callOrders(ctx, e, ordersv1.OrderServiceClient.GetPositions, &ordersv1.GetPositionsRequest{Account: *account, Symbol: *symbol})
+	if err != nil {
 		return err
 	}
 	if e.json() {
@@ -244,26 +222,25 @@ func runInstruments(ctx context.Context, e *env, args []string) error {
 		return usagef("instruments create: --tick-size and --lot-size are required")
 	}
 	var instruments []*ordersv1.Instrument
-	err = withOrders(ctx, e, func(ctx context.Context, c ordersv1.OrderServiceClient) error {
-		switch verb {
-		case "list":
-			resp, err := c.ListInstruments(ctx, &ordersv1.ListInstrumentsRequest{})
-			instruments = resp.GetInstruments()
-			return err
-		case "create":
-			resp, err := c.CreateInstrument(ctx, &ordersv1.CreateInstrumentRequest{Instrument: &ordersv1.Instrument{
-				Symbol: pos[1], TickSize: *tick, LotSize: *lot, MinPrice: *minPrice, MaxPrice: *maxPrice, MaxQuantity: *maxQty}})
-			instruments = []*ordersv1.Instrument{resp.GetInstrument()}
-			return err
-		}
+	switch verb {
+	case "list":
+		var resp *ordersv1.ListInstrumentsResponse
+		resp, err = callOrders(ctx, e, ordersv1.OrderServiceClient.ListInstruments, &ordersv1.ListInstrumentsRequest{})
+		instruments = resp.GetInstruments()
+	case "create":
+		var resp *ordersv1.CreateInstrumentResponse
+		resp, err = callOrders(ctx, e, ordersv1.OrderServiceClient.CreateInstrument, &ordersv1.CreateInstrumentRequest{Instrument: &ordersv1.Instrument{
+			Symbol: pos[1], TickSize: *tick, LotSize: *lot, MinPrice: *minPrice, MaxPrice: *maxPrice, MaxQuantity: *maxQty}})
+		instruments = []*ordersv1.Instrument{resp.GetInstrument()}
+	default: // halt, resume
 		st := ordersv1.InstrumentStatus_INSTRUMENT_STATUS_TRADING
 		if verb == "halt" {
 			st = ordersv1.InstrumentStatus_INSTRUMENT_STATUS_HALTED
 		}
-		resp, err := c.UpdateInstrumentStatus(ctx, &ordersv1.UpdateInstrumentStatusRequest{Symbol: pos[1], Status: st})
+		var resp *ordersv1.UpdateInstrumentStatusResponse
+		resp, err = callOrders(ctx, e, ordersv1.OrderServiceClient.UpdateInstrumentStatus, &ordersv1.UpdateInstrumentStatusRequest{Symbol: pos[1], Status: st})
 		instruments = []*ordersv1.Instrument{resp.GetInstrument()}
-		return err
-	})
+	}
 	if err != nil {
 		return err
 	}
@@ -323,25 +300,15 @@ func runBook(ctx context.Context, e *env, args []string) error {
 	if *depth < 1 || *depth > matchingv1.MaxDepth {
 		return usagef("book: --depth %d: want 1..%d", *depth, matchingv1.MaxDepth)
 	}
-	conn, err := e.dialService(e.g.matching)
+	book, err := callService(ctx, e, e.g.matching, matchingv1.NewMatchingServiceClient, matchingv1.MatchingServiceClient.GetOrderBook,
+		&matchingv1.GetOrderBookRequest{Symbol: pos[0], Depth: int32(*depth)})
 	if err != nil {
 		return err
-	}
-	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, e.g.timeout)
-	defer cancel()
-	book, err := matchingv1.NewMatchingServiceClient(conn).GetOrderBook(cctx, &matchingv1.GetOrderBookRequest{Symbol: pos[0], Depth: int32(*depth)})
-	if err != nil {
-		return rpcError{addr: e.g.matching, err: err}
 	}
 	// The grid from orders turns ticks and lots into decimals; without it
 	// (orders down, no instrument) the book is shown in ticks and lots.
-	var grid *ordersv1.Instrument
-	_ = withOrders(ctx, e, func(ctx context.Context, c ordersv1.OrderServiceClient) error {
-		resp, err := c.GetInstrument(ctx, &ordersv1.GetInstrumentRequest{Symbol: pos[0]})
-		grid = resp.GetInstrument()
-		return err
-	})
+	instrument, _ := callOrders(ctx, e, ordersv1.OrderServiceClient.GetInstrument, &ordersv1.GetInstrumentRequest{Symbol: pos[0]})
+	grid := instrument.GetInstrument()
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
 	price, qty, units := itoa, itoa, "ticks and lots"
 	if grid != nil {

@@ -7,22 +7,13 @@ import (
 	"time"
 
 	strategyv1 "github.com/tradsys/mesh/proto/tradsys/strategy/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// withStrategy runs fn with a strategy client and the --timeout deadline.
-func withStrategy(ctx context.Context, e *env, fn func(context.Context, strategyv1.StrategyServiceClient) error) error {
-	conn, err := e.dialService(e.g.strategy)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, e.g.timeout)
-	defer cancel()
-	if err := fn(ctx, strategyv1.NewStrategyServiceClient(conn)); err != nil {
-		return rpcError{addr: e.g.strategy, err: err}
-	}
-	return nil
+// callStrategy runs one StrategyService RPC (see callService).
+func callStrategy[Req, Resp any](ctx context.Context, e *env, rpc func(strategyv1.StrategyServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+	return callService(ctx, e, e.g.strategy, strategyv1.NewStrategyServiceClient, rpc, req)
 }
 
 func runStrategy(ctx context.Context, e *env, args []string) error {
@@ -97,11 +88,8 @@ func runStrategyStart(ctx context.Context, e *env, args []string) error {
 		cfg.Params = &strategyv1.StrategyConfig_Twap{Twap: &strategyv1.Twap{Side: strategyv1.Side(s), TotalQuantity: *total,
 			Duration: durationpb.New(*duration), Slices: int32(*slices)}}
 	}
-	var resp *strategyv1.StartStrategyResponse
-	if err := withStrategy(ctx, e, func(ctx context.Context, c strategyv1.StrategyServiceClient) (err error) {
-		resp, err = c.StartStrategy(ctx, &strategyv1.StartStrategyRequest{Config: cfg})
-		return err
-	}); err != nil {
+	resp, err := callStrategy(ctx, e, strategyv1.StrategyServiceClient.StartStrategy, &strategyv1.StartStrategyRequest{Config: cfg})
+	if err != nil {
 		return err
 	}
 	if e.json() {
@@ -119,11 +107,8 @@ func runStrategyStop(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("strategy stop: want NAME")
 	}
-	var resp *strategyv1.StopStrategyResponse
-	if err := withStrategy(ctx, e, func(ctx context.Context, c strategyv1.StrategyServiceClient) (err error) {
-		resp, err = c.StopStrategy(ctx, &strategyv1.StopStrategyRequest{Name: pos[0]})
-		return err
-	}); err != nil {
+	resp, err := callStrategy(ctx, e, strategyv1.StrategyServiceClient.StopStrategy, &strategyv1.StopStrategyRequest{Name: pos[0]})
+	if err != nil {
 		return err
 	}
 	if e.json() {
@@ -141,11 +126,8 @@ func runStrategyList(ctx context.Context, e *env, args []string) error {
 	if err := noArgs(fs, pos); err != nil {
 		return err
 	}
-	var resp *strategyv1.ListStrategiesResponse
-	if err := withStrategy(ctx, e, func(ctx context.Context, c strategyv1.StrategyServiceClient) (err error) {
-		resp, err = c.ListStrategies(ctx, &strategyv1.ListStrategiesRequest{})
-		return err
-	}); err != nil {
+	resp, err := callStrategy(ctx, e, strategyv1.StrategyServiceClient.ListStrategies, &strategyv1.ListStrategiesRequest{})
+	if err != nil {
 		return err
 	}
 	if e.json() {
@@ -163,11 +145,8 @@ func runStrategyMetrics(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("strategy metrics: want NAME")
 	}
-	var resp *strategyv1.GetStrategyMetricsResponse
-	if err := withStrategy(ctx, e, func(ctx context.Context, c strategyv1.StrategyServiceClient) (err error) {
-		resp, err = c.GetStrategyMetrics(ctx, &strategyv1.GetStrategyMetricsRequest{Name: pos[0]})
-		return err
-	}); err != nil {
+	resp, err := callStrategy(ctx, e, strategyv1.StrategyServiceClient.GetStrategyMetrics, &strategyv1.GetStrategyMetricsRequest{Name: pos[0]})
+	if err != nil {
 		return err
 	}
 	if e.json() {

@@ -1349,7 +1349,15 @@ type StreamTradesRequest struct {
 	// First trade sequence to send; 0: only trades after the call. A sequence
 	// older than the service still keeps is OUT_OF_RANGE, naming the oldest
 	// available sequence.
-	FromSequence  uint64 `protobuf:"varint,2,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	FromSequence uint64 `protobuf:"varint,2,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	// Follow without waking: the stream neither activates a dormant engine
+	// nor keeps an active one loaded. While the engine is dormant the stream
+	// waits (it does not end); trades are sent while other calls keep the
+	// engine active. For followers such as historical, which have nothing to
+	// read until somebody trades. With from_sequence 0 it starts after the
+	// last trade at the moment it first finds the engine active, so a
+	// follower that must not miss a trade gives a sequence.
+	Passive       bool `protobuf:"varint,3,opt,name=passive,proto3" json:"passive,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1396,6 +1404,13 @@ func (x *StreamTradesRequest) GetFromSequence() uint64 {
 		return x.FromSequence
 	}
 	return 0
+}
+
+func (x *StreamTradesRequest) GetPassive() bool {
+	if x != nil {
+		return x.Passive
+	}
+	return false
 }
 
 type StreamTradesResponse struct {
@@ -2405,10 +2420,11 @@ const file_tradsys_matching_v1_matching_proto_rawDesc = "" +
 	"\x04asks\x18\x03 \x03(\v2\x1f.tradsys.matching.v1.PriceLevelR\x04asks\x12.\n" +
 	"\x13last_trade_sequence\x18\x04 \x01(\x04R\x11lastTradeSequence\x12\x1c\n" +
 	"\talgorithm\x18\x05 \x01(\tR\talgorithm\x12%\n" +
-	"\x0eresting_orders\x18\x06 \x01(\x03R\rrestingOrders\"R\n" +
+	"\x0eresting_orders\x18\x06 \x01(\x03R\rrestingOrders\"l\n" +
 	"\x13StreamTradesRequest\x12\x16\n" +
 	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x12#\n" +
-	"\rfrom_sequence\x18\x02 \x01(\x04R\ffromSequence\"H\n" +
+	"\rfrom_sequence\x18\x02 \x01(\x04R\ffromSequence\x12\x18\n" +
+	"\apassive\x18\x03 \x01(\bR\apassive\"H\n" +
 	"\x14StreamTradesResponse\x120\n" +
 	"\x05trade\x18\x01 \x01(\v2\x1a.tradsys.matching.v1.TradeR\x05trade\"T\n" +
 	"\x13SubmitOrdersRequest\x12=\n" +
