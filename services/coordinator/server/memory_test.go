@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // budgetAuditor replays etcd's own history of memory lease keys and of the
@@ -115,11 +117,11 @@ func (a *budgetAuditor) stop() (maxSeen int64, revs int) {
 }
 
 // churn runs clients that acquire random sizes at random priorities, hold
-// briefly and release, until stop closes. It returns grants made.
-func churn(t *testing.T, c client, clients int, budget int64, stop <-chan struct{}) func() int {
+// briefly and release, until stop closes. wait waits for them and returns
+// the grants made; granted is the count so far.
+func churn(t *testing.T, c client, clients int, budget int64, stop <-chan struct{}) (wait func() int, granted func() int) {
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	grants := 0
+	var grants atomic.Int64
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -147,9 +149,7 @@ func churn(t *testing.T, c client, clients int, budget int64, stop <-chan struct
 				cancel()
 				switch status.Code(err) {
 				case codes.OK:
-					mu.Lock()
-					grants++
-					mu.Unlock()
+					grants.Add(1)
 					time.Sleep(time.Duration(rng.Intn(5)) * time.Millisecond)
 					if rng.Intn(2) == 0 {
 						// Grow or shrink it; a refused growth leaves it be.
@@ -178,7 +178,7 @@ func churn(t *testing.T, c client, clients int, budget int64, stop <-chan struct
 			}
 		}(i)
 	}
-	return func() int { wg.Wait(); return grants }
+	return func() int { wg.Wait(); return int(grants.Load()) }, func() int { return int(grants.Load()) }
 }
 
 func TestBudgetNeverExceededUnderConcurrency(t *testing.T) {
@@ -188,7 +188,7 @@ func TestBudgetNeverExceededUnderConcurrency(t *testing.T) {
 	c := coordtest.Client(t, r.Addr())
 	audit := auditBudget(t, etcd, budget)
 	stop := make(chan struct{})
-	wait := churn(t, c, 24, budget, stop)
+	wait, _ := churn(t, c, 24, budget, stop)
 	// The budget is lowered under the churn and raised again: grants and
 	// growths must respect whichever budget is in force.
 	for _, b := range []int64{600, budget, 400, budget} {
@@ -207,34 +207,69 @@ func TestBudgetNeverExceededUnderConcurrency(t *testing.T) {
 	}
 }
 
+// The budget holds at every etcd revision across a leader's kill -9 under
+// churn through a follower; a lease granted before the kill survives it
+// unchanged, and the new leader grants with larger fencing tokens.
+//
+// Robust on a loaded machine without asserting less: the churn's phases wait
+// for grants to happen (before the kill, and again under the new leader)
+// instead of sleeping a fixed time; the surviving session is kept alive (a
+// slow failover must not expire it: that is not what is tested); setup calls
+// retry while leadership settles (with a request id, so a retried grant is
+// the same grant); and the last grant may wait for leases orphaned by the
+// kill to go with their sessions.
 func TestBudgetHeldAcrossLeaderKill(t *testing.T) {
 	const budget = 1000
 	etcd := coordtest.Etcd(t)
 	r1 := coordtest.Replica(t, etcd, coordtest.Config{Budget: budget, ElectionTTL: 1})
+	eventually(t, 30*time.Second, "a leader", func() bool { return r1.Coord.IsLeader() })
 	r2 := coordtest.Replica(t, etcd, coordtest.Config{Budget: budget, ElectionTTL: 1})
-	leader, follower := r1, r2
-	if !r1.Coord.IsLeader() {
-		leader, follower = r2, r1
+	// Clients talk to a follower, which forwards to the leader.
+	c1, c2 := coordtest.Client(t, r1.Addr()), coordtest.Client(t, r2.Addr())
+	settled := func(call func(context.Context) error) {
+		t.Helper()
+		var err error
+		eventually(t, 30*time.Second, "the call to pass while leadership settles", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = call(ctx)
+			return status.Code(err) != codes.Unavailable
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	// Clients talk to the follower, which forwards to the leader.
-	c := coordtest.Client(t, follower.Addr())
-	// A lease that must survive the failover.
-	sid := session(t, c, "survivor", 30*time.Second)
-	kept, err := acquire(ctxT(t), c, sid, "survivor", 100, 10, false, 0)
-	if err != nil {
-		t.Fatal(err)
+	var sid string
+	settled(func(ctx context.Context) error {
+		resp, err := c2.CreateSession(ctx, &coordinatorv1.CreateSessionRequest{Owner: "survivor", Ttl: durationpb.New(10 * time.Second)})
+		sid = resp.GetSessionId()
+		return err
+	})
+	var kept *coordinatorv1.AcquireMemoryResponse
+	settled(func(ctx context.Context) (err error) {
+		kept, err = c2.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: "survivor", Bytes: 100,
+			Priority: prio(10), RequestId: "survivor-1"})
+		return err
+	})
+	alive := make(chan struct{})
+	keepAlive := keepSessionAlive(t, []client{c1, c2}, sid, alive)
+
+	leader, follower, c := r1, r2, c2
+	if !r1.Coord.IsLeader() {
+		leader, follower, c = r2, r1, c1
 	}
 	audit := auditBudget(t, etcd, budget)
 	stop := make(chan struct{})
-	wait := churn(t, c, 16, budget, stop)
-	time.Sleep(time.Second)
+	wait, granted := churn(t, c, 16, budget, stop)
+	eventually(t, 60*time.Second, "grants under churn before the kill", func() bool { return granted() >= 30 })
 	leader.Kill()
-	eventually(t, 15*time.Second, "follower to take over", follower.Coord.IsLeader)
-	time.Sleep(time.Second)
+	eventually(t, 30*time.Second, "the follower to take over", follower.Coord.IsLeader)
+	atTakeover := granted()
+	eventually(t, 60*time.Second, "grants under churn by the new leader", func() bool { return granted() >= atTakeover+30 })
 	close(stop)
 	grants := wait()
 	maxSeen, revs := audit.stop()
-	t.Logf("%d grants, %d revisions audited (%d resizes), peak %d", grants, revs, audit.resized, maxSeen)
+	t.Logf("%d grants (%d before the takeover), %d revisions audited (%d resizes), peak %d", grants, atTakeover, revs, audit.resized, maxSeen)
 	if audit.resized == 0 {
 		t.Fatal("no resize audited")
 	}
@@ -246,14 +281,49 @@ func TestBudgetHeldAcrossLeaderKill(t *testing.T) {
 		leases.GetLeases()[0].GetFencingToken() != kept.GetFencingToken() {
 		t.Fatalf("lease lost or changed across failover: %v", leases.GetLeases())
 	}
-	// The new leader still grants, with larger fencing tokens.
-	after, err := acquire(ctxT(t), c, sid, "after", 10, 10, false, 5*time.Second)
+	// The new leader still grants, with larger fencing tokens. Leases the
+	// kill orphaned (granted, answer lost) go with their sessions' TTL.
+	after, err := acquire(ctxT(t), c, sid, "after", 10, 10, false, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if after.GetFencingToken() <= kept.GetFencingToken() {
 		t.Fatalf("token after failover %d not above %d", after.GetFencingToken(), kept.GetFencingToken())
 	}
+	close(alive)
+	if err := <-keepAlive; err != nil {
+		t.Fatalf("the surviving session was not renewed across the failover: %v", err)
+	}
+}
+
+// keepSessionAlive renews sid every 300 ms through whichever of cs answers
+// until done closes, and then reports the first time no renewal succeeded
+// for its whole TTL (nil if none).
+func keepSessionAlive(t *testing.T, cs []client, sid string, done <-chan struct{}) <-chan error {
+	out := make(chan error, 1)
+	go func() {
+		var lost error
+		last := time.Now()
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				out <- lost
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := cs[i%len(cs)].KeepAlive(ctx, &coordinatorv1.KeepAliveRequest{SessionId: sid})
+			cancel()
+			if err == nil {
+				last = time.Now()
+			} else if lost == nil && (status.Code(err) == codes.NotFound || time.Since(last) > 10*time.Second) {
+				lost = fmt.Errorf("after %s without a renewal: %w", time.Since(last).Round(time.Millisecond), err)
+			}
+		}
+	}()
+	return out
 }
 
 func TestWaitersServedByPriorityThenArrival(t *testing.T) {
