@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 )
@@ -191,6 +192,12 @@ func TestRegistryWatchAndLifecycleAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the plugin ACTIVE", func() bool { return row(t, c, plugin).GetState() == active })
+	// The coordinator reached the process (two deactivates, two activates
+	// of the component, one of the plugin) through the mesh's client pool:
+	// one shared connection to the endpoint.
+	if n := counter(t, r.Server.Registry(), "tradsys_clientpool_connections_created_total"); n != 1 {
+		t.Errorf("the coordinator made %v client connections to the process's endpoint, want 1 from pkg/clientpool", n)
+	}
 
 	// A crash: the session expires (3s TTL), and the rows it owned read
 	// DORMANT with the time and the cause, one event each.
@@ -236,6 +243,21 @@ func TestRegistryWatchAndLifecycleAgree(t *testing.T) {
 		t.Errorf("restarted lifecycle %s", s)
 	}
 	noRepeats(t, "whole run", w.states(name))
+}
+
+// counter is a counter's value in reg (-1 when reg has no such metric).
+func counter(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return -1
 }
 
 func statesString(states []coordinatorv1.ComponentState) string {

@@ -6,15 +6,12 @@ package server
 
 import (
 	"context"
-	"sync"
-	"time"
 
+	"github.com/tradsys/mesh/pkg/clientpool"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
 	"github.com/tradsys/mesh/services/coordinator/coord"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -24,15 +21,17 @@ import (
 type Service struct {
 	coordinatorv1.UnimplementedCoordinatorServiceServer
 	c           *coord.Coordinator
-	components  *componentConns
+	components  *clientpool.Pool
 	ids         *identities
 	watchBuffer int
 }
 
-// NewService wraps a coordinator replica; creds are used to call the
-// components' LifecycleService.
-func NewService(c *coord.Coordinator, creds credentials.TransportCredentials, ids *identities) *Service {
-	return &Service{c: c, components: &componentConns{creds: creds, conns: map[string]*grpc.ClientConn{}}, ids: ids, watchBuffer: DefaultWatchBuffer}
+// NewService wraps a coordinator replica; components is the mesh's client
+// pool (pkg/clientpool, as every service's s.Pool) through which the
+// replica calls the components' LifecycleService: one shared connection per
+// endpoint, health-aware, its transports closed when idle.
+func NewService(c *coord.Coordinator, components *clientpool.Pool, ids *identities) *Service {
+	return &Service{c: c, components: components, ids: ids, watchBuffer: DefaultWatchBuffer}
 }
 
 func priority(p *int32) int32 {
@@ -303,7 +302,7 @@ func (s *Service) drive(ctx context.Context, comp coord.Component, activate bool
 	if comp.Endpoint == "" {
 		return comp, nil
 	}
-	conn, err := s.components.get(comp.Endpoint)
+	conn, err := s.components.Conn(comp.Endpoint)
 	if err != nil {
 		return comp, status.Errorf(codes.Unavailable, "component %s at %s: %v", comp.Name, comp.Endpoint, err)
 	}
@@ -328,34 +327,4 @@ func (s *Service) drive(ctx context.Context, comp coord.Component, activate bool
 		comp = fresh
 	}
 	return comp, nil
-}
-
-// componentConns caches one connection per component endpoint.
-type componentConns struct {
-	creds credentials.TransportCredentials
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
-}
-
-func (cc *componentConns) get(endpoint string) (*grpc.ClientConn, error) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if c := cc.conns[endpoint]; c != nil {
-		return c, nil
-	}
-	c, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(cc.creds), grpc.WithIdleTimeout(5*time.Minute))
-	if err != nil {
-		return nil, err
-	}
-	cc.conns[endpoint] = c
-	return c, nil
-}
-
-func (cc *componentConns) close() {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	for _, c := range cc.conns {
-		c.Close()
-	}
-	cc.conns = map[string]*grpc.ClientConn{}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/clientpool"
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coord"
@@ -157,7 +158,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	r.Coord = coord.New(cli, cfg, o.Logger.Named("coord"), srv.Registry())
 	fwd = NewForwarder(r.Coord, creds)
 	r.fwd = fwd
-	r.svc = NewService(r.Coord, creds, ids)
+	r.svc = NewService(r.Coord, clientpool.New(clientpool.Options{Creds: creds, Metrics: srv.Registry()}), ids)
 	if o.WatchBuffer > 0 {
 		r.svc.watchBuffer = o.WatchBuffer
 	}
@@ -205,7 +206,7 @@ func (r *Running) Stop() {
 		r.cancel()
 		<-r.done
 		r.fwd.Close()
-		r.svc.components.close()
+		r.svc.components.Close()
 		r.Client.Close()
 		r.closeEtcd()
 	})
@@ -220,7 +221,7 @@ func (r *Running) Kill() {
 		r.cancel()
 		<-r.done
 		r.fwd.Close()
-		r.svc.components.close()
+		r.svc.components.Close()
 		r.closeEtcd()
 	})
 }
