@@ -291,6 +291,9 @@ type MemoryLease struct {
 	FencingToken uint64
 	Bytes        int64
 	Session      string
+	// RevokeAt is set (by ResizeMemory) while a revocation notice is
+	// outstanding: the force-release time.
+	RevokeAt time.Time
 }
 
 // retryable is an answer that leaves the outcome open (the coordinator
@@ -420,7 +423,10 @@ func (c *Client) ResizeMemory(ctx context.Context, l MemoryLease, bytes, used in
 		resp, err := c.api.ResizeMemory(ctx, req)
 		switch {
 		case err == nil:
-			l.Bytes, l.FencingToken = resp.GetBytes(), resp.GetFencingToken()
+			l.Bytes, l.FencingToken, l.RevokeAt = resp.GetBytes(), resp.GetFencingToken(), time.Time{}
+			if resp.RevokeAt != nil {
+				l.RevokeAt = resp.GetRevokeAt().AsTime()
+			}
 			return l, nil
 		case !retryable(err) || ctx.Err() != nil:
 			return l, wrap(err)

@@ -44,6 +44,7 @@ type Component struct {
 	exitQuietFn func() // c.exitQuiet, likewise for EnterWhenActive
 	// Following the usage (memory.go).
 	usageStop    chan struct{}
+	resizeMu     sync.Mutex // one resize of the lease at a time (usage, shrink under notice)
 	refusal      atomic.Pointer[Refusal]
 	lastReported atomic.Int64 // used bytes last told to the coordinator; -1: never
 }
@@ -344,6 +345,9 @@ func (c *Component) activate(attempt int) {
 	c.mu.Unlock()
 	c.rt.m.leased.WithLabelValues(c.spec.Name).Set(float64(lease.Bytes))
 	c.rt.updateMemoryLimit()
+	if c.spec.Fit != nil {
+		c.spec.Fit(lease.Bytes)
+	}
 	initDone := make(chan error, 1)
 	go func() { initDone <- c.spec.Init(ctx) }()
 	select {

@@ -76,6 +76,17 @@ type Spec struct {
 	// OnMemory is told when a growth is refused (the component sheds load
 	// its own way) and, with nil, when usage fits the lease again.
 	OnMemory func(*Refusal)
+	// Fit, if set, is told the lease's size whenever it changes (granted
+	// before Init, grown, shrunk) and must keep the component's usage within
+	// it (a cache evicts down to it). It also makes the component shrink
+	// rather than unload under a lowered budget: on a revocation notice the
+	// runtime halves the lease (never below MinBytes), calling Fit first,
+	// until the coordinator withdraws the notice; only if it does not does
+	// the component deactivate.
+	Fit func(leased int64)
+	// MinBytes is the least the lease shrinks to with the usage or under a
+	// lowered budget; default MemoryBytes.
+	MinBytes int64
 }
 
 // Lease is a granted memory lease.
@@ -85,6 +96,9 @@ type Lease struct {
 	Bytes        int64
 	// Session is the coordinator session that holds the lease.
 	Session string
+	// RevokeAt is set (by a resize) while a revocation notice is
+	// outstanding: the force-release time.
+	RevokeAt time.Time
 }
 
 // Settings are the tunables of one kind of component, each a flag with a
@@ -222,6 +236,9 @@ func (r *Runtime) Add(s Spec) (*Component, error) {
 	if s.Headroom <= 0 {
 		s.Headroom = DefaultHeadroom
 	}
+	if s.MinBytes <= 0 || s.MinBytes > s.MemoryBytes {
+		s.MinBytes = s.MemoryBytes
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.comps[s.Name]; dup {
@@ -317,12 +334,19 @@ func (r *Runtime) SessionLost() {
 	}
 }
 
-// Preempted handles a revocation notice for a lease.
+// Preempted handles a revocation notice for a lease: a component that can
+// fit a smaller lease (Spec.Fit) first shrinks it (memory.go); one that
+// cannot, or is not kept, deactivates within the deadline.
 func (r *Runtime) Preempted(leaseID string, deadline time.Time) {
 	for _, c := range r.Components() {
 		if c.leaseID() == leaseID {
 			r.log.Info("preempted", zap.String("component", c.spec.Name), zap.Time("deadline", deadline))
-			go func() { _ = c.deactivate(context.Background(), "preempted", time.Until(deadline)) }()
+			go func() {
+				if c.shrinkToKeep(leaseID, deadline) {
+					return
+				}
+				_ = c.deactivate(context.Background(), "preempted", time.Until(deadline))
+			}()
 		}
 	}
 }

@@ -103,6 +103,8 @@ func (c *Component) followUsage(stop <-chan struct{}) {
 // when usage reaches the lease less half the headroom, shrink (never below
 // Spec.MemoryBytes) when it is under half the lease with its headroom.
 func (c *Component) checkUsage(stop <-chan struct{}) {
+	c.resizeMu.Lock()
+	defer c.resizeMu.Unlock()
 	used := c.spec.Usage()
 	name := c.spec.Name
 	c.rt.m.used.WithLabelValues(name).Set(float64(used))
@@ -118,8 +120,8 @@ func (c *Component) checkUsage(stop <-chan struct{}) {
 	switch {
 	case float64(used)*(1+h/2) > float64(l.Bytes):
 		want = withHeadroom
-	case withHeadroom*2 < l.Bytes && l.Bytes > c.spec.MemoryBytes:
-		want = max(withHeadroom, c.spec.MemoryBytes)
+	case withHeadroom*2 < l.Bytes && l.Bytes > c.spec.MinBytes:
+		want = max(withHeadroom, c.spec.MinBytes)
 	}
 	if want == l.Bytes && !c.reportDue(used) {
 		if r := c.refusal.Load(); r != nil && float64(used)*(1+h/2) <= float64(l.Bytes) {
@@ -177,9 +179,68 @@ func (c *Component) checkUsage(stop <-chan struct{}) {
 	c.rt.m.resizes.WithLabelValues(name, dir).Inc()
 	c.rt.m.leased.WithLabelValues(name).Set(float64(nl.Bytes))
 	c.rt.updateMemoryLimit()
+	if c.spec.Fit != nil {
+		c.spec.Fit(nl.Bytes)
+	}
 	if float64(used)*(1+h/2) <= float64(nl.Bytes) {
 		c.clearRefusal(used)
 	}
+}
+
+// shrinkToKeep answers a revocation notice of a component that can fit a
+// smaller lease (Spec.Fit): it halves the lease, never below MinBytes,
+// making the component fit each size before asking for it, until the
+// coordinator withdraws the notice (a lease revoked for a lowered budget
+// is kept once the leases fit). It says whether the lease was kept; if
+// not, the caller deactivates the component as usual.
+func (c *Component) shrinkToKeep(leaseID string, deadline time.Time) bool {
+	rs, ok := c.rt.coord.(Resizer)
+	if c.spec.Fit == nil || !ok {
+		return false
+	}
+	c.resizeMu.Lock()
+	defer c.resizeMu.Unlock()
+	name := c.spec.Name
+	for time.Until(deadline) > 0 {
+		c.mu.Lock()
+		l, st := c.lease, c.state
+		c.mu.Unlock()
+		if l.ID != leaseID || st != Active {
+			return false
+		}
+		target := max(roundUp(float64(l.Bytes)/2), c.spec.MinBytes)
+		if target >= l.Bytes {
+			return false
+		}
+		c.spec.Fit(target)
+		used := int64(-1)
+		if c.spec.Usage != nil {
+			used = c.spec.Usage()
+			c.rt.m.used.WithLabelValues(name).Set(float64(used))
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		nl, err := rs.ResizeMemory(ctx, l, target, used, 0)
+		cancel()
+		if err != nil {
+			c.rt.log.Warn("shrinking a revoked memory lease failed: unloading", zap.String("component", name), zap.Error(err))
+			return false
+		}
+		c.mu.Lock()
+		if c.lease.ID == l.ID {
+			c.lease = nl
+		}
+		c.mu.Unlock()
+		c.lastReported.Store(used)
+		c.rt.m.resizes.WithLabelValues(name, "shrink").Inc()
+		c.rt.m.leased.WithLabelValues(name).Set(float64(nl.Bytes))
+		c.rt.updateMemoryLimit()
+		if nl.RevokeAt.IsZero() {
+			c.rt.log.Info("memory lease shrunk to fit a lowered budget: kept", zap.String("component", name),
+				zap.Int64("leased_bytes", nl.Bytes), zap.Int64("used_bytes", used))
+			return true
+		}
+	}
+	return false
 }
 
 // reportDue says whether used moved enough since it was last told to the

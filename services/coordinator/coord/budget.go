@@ -179,6 +179,33 @@ func (c *Coordinator) fitBudgetLocked(st *state, why string) []*lease {
 		victims = append(victims, l)
 		over -= l.bytes
 	}
-	c.revokeLocked(st, victims, why)
+	c.revokeLocked(st, victims, why+" (shrinking the lease until the leases fit keeps it)")
+	for _, l := range victims {
+		l.overBudget = true
+	}
 	return victims
+}
+
+// keptLocked withdraws the revocation notice of l, revoked for a lowered
+// budget, once a shrink of it made what stays fit: the leases not on their
+// way out fit the budget. It says whether it did.
+func (c *Coordinator) keptLocked(st *state, l *lease) bool {
+	if !l.overBudget || l.revokeAt.IsZero() || l.releasing {
+		return false
+	}
+	over := st.used - st.budget
+	for _, o := range st.leases {
+		if o != l && (o.releasing || !o.revokeAt.IsZero()) {
+			over -= o.bytes
+		}
+	}
+	if over > 0 {
+		return false
+	}
+	l.revokeAt, l.overBudget = time.Time{}, false
+	if l.revokeTimer != nil {
+		l.revokeTimer.Stop()
+		l.revokeTimer = nil
+	}
+	return true
 }

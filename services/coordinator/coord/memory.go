@@ -32,6 +32,9 @@ type lease struct {
 	growth      *memWaiter // the waiting growth, if any
 	used        int64      // what the holder last reported it uses
 	usedKnown   bool
+	// overBudget: the revocation notice is for a lowered budget, so a
+	// shrink that makes the leases fit withdraws it (keptLocked).
+	overBudget bool
 }
 
 type memResult struct {
@@ -374,7 +377,7 @@ func (c *Coordinator) revokeLocked(st *state, victims []*lease, why string) {
 func (c *Coordinator) forceRelease(st *state, l *lease) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.st != st || st.leases[l.id] != l || l.releasing {
+	if c.st != st || st.leases[l.id] != l || l.releasing || l.revokeAt.IsZero() { // gone, going, or kept
 		return
 	}
 	c.m.forced.Inc()

@@ -48,7 +48,7 @@ func (c *Coordinator) ResizeMemory(ctx context.Context, req ResizeRequest) (Leas
 		err = &PermissionError{Session: l.sess.id, Owner: l.sess.owner, What: "lease " + req.LeaseID}
 	case l.pending || l.releasing || l.resizing:
 		err = &InProgressError{What: "a grant, release or resize of lease " + req.LeaseID}
-	case req.Bytes > st.budget:
+	case req.Bytes > st.budget && req.Bytes > l.bytes: // a shrink is allowed above a lowered budget
 		err = &TooLargeError{Requested: req.Bytes, Budget: st.budget}
 	case req.Bytes > l.bytes && !l.revokeAt.IsZero():
 		err = &RevokedError{LeaseID: l.id, Component: l.component}
@@ -57,14 +57,23 @@ func (c *Coordinator) ResizeMemory(ctx context.Context, req ResizeRequest) (Leas
 		c.mu.Unlock()
 		return Lease{}, err
 	}
+	reported := req.UsedKnown && (!l.usedKnown || l.used != req.Used)
 	if req.UsedKnown {
 		l.used, l.usedKnown = req.Used, true
 	}
 	switch {
-	case req.Bytes == l.bytes:
+	case req.Bytes == l.bytes && !reported:
 		info := c.leaseInfo(l)
 		c.mu.Unlock()
 		return info, nil
+	case req.Bytes == l.bytes:
+		// A new report of the usage alone is written with the record, so a
+		// new leader knows it too (holders report when it moved a tenth).
+		done := make(chan memResult, 1)
+		c.rewriteLocked(st, l, l.bytes, false, func(r memResult) { done <- r })
+		c.mu.Unlock()
+		r := <-done
+		return r.lease, r.err
 	case req.Bytes < l.bytes:
 		done := make(chan memResult, 1)
 		c.rewriteLocked(st, l, req.Bytes, false, func(r memResult) { done <- r })
@@ -97,6 +106,11 @@ func (c *Coordinator) rewriteLocked(st *state, l *lease, bytes int64, grow bool,
 	delta := bytes - l.bytes
 	key := c.key(kLeases, l.id)
 	s := l.sess
+	var used *int64
+	if l.usedKnown {
+		u := l.used
+		used = &u
+	}
 	st.submit(&wop{
 		grant: grow,
 		keys:  []string{key},
@@ -104,7 +118,7 @@ func (c *Coordinator) rewriteLocked(st *state, l *lease, bytes int64, grow bool,
 		build: func(idx int) []clientv3.Op {
 			val, _ := json.Marshal(leaseRecord{Session: s.id, Component: l.component, Bytes: bytes,
 				Priority: l.priority, Preemptible: l.preemptible, GrantedAt: l.grantedAt, Index: idx, RequestID: l.requestID,
-				Token: l.token})
+				Token: l.token, Used: used})
 			return []clientv3.Op{clientv3.OpPut(key, string(val), clientv3.WithLease(s.etcdID))}
 		},
 		done: func(rev int64, _ int, err error) {
@@ -133,9 +147,15 @@ func (c *Coordinator) rewriteLocked(st *state, l *lease, bytes int64, grow bool,
 				st.used += delta
 			}
 			l.bytes, l.rev = bytes, rev
-			c.m.resizes.Inc()
-			c.emit(Event{Type: EventMemoryResized, SessionID: s.id, Owner: s.owner, Component: l.component, LeaseID: l.id,
-				Bytes: bytes, Priority: l.priority, FencingToken: l.token})
+			if delta != 0 { // not a report of the usage alone
+				c.m.resizes.Inc()
+				msg := ""
+				if !grow && c.keptLocked(st, l) {
+					msg = "shrunk to fit the lowered budget: the revocation notice is withdrawn"
+				}
+				c.emit(Event{Type: EventMemoryResized, SessionID: s.id, Owner: s.owner, Component: l.component, LeaseID: l.id,
+					Bytes: bytes, Priority: l.priority, FencingToken: l.token, Message: msg})
+			}
 			c.updateGaugesLocked()
 			c.scheduleLocked(st)
 			finish(memResult{lease: c.leaseInfo(l)})

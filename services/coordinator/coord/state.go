@@ -52,6 +52,9 @@ type leaseRecord struct {
 	// Token is the fencing token the lease was granted with, written when
 	// a resize rewrites the record (its revision no longer makes the token).
 	Token uint64 `json:"token,omitempty"`
+	// Used is what the holder last reported it uses (ResizeMemory's
+	// used_bytes), written with the record so it survives a failover.
+	Used *int64 `json:"used,omitempty"`
 }
 
 type lockRecord struct {
@@ -129,6 +132,9 @@ func (c *Coordinator) load(ctx context.Context) (*state, int64, error) {
 		}
 		if r.Token != 0 {
 			l.token = r.Token
+		}
+		if r.Used != nil {
+			l.used, l.usedKnown = *r.Used, true
 		}
 		st.leases[l.id], s.leases[l.id] = l, l
 		st.leaseOrder.ReplaceOrInsert(l.id)

@@ -153,3 +153,55 @@ func TestSetBudgetNeedsAnOperatorUnderMutualTLS(t *testing.T) {
 		}
 	}
 }
+
+// A lease revoked for a lowered budget is kept if its holder shrinks it
+// until the leases fit (historical shrinks its cache rather than unload):
+// a shrink that is not enough leaves the notice, one that is withdraws it,
+// and the lease outlives the grace period.
+func TestShrinkingARevokedLeaseToFitTheBudgetKeepsIt(t *testing.T) {
+	const grace = 500 * time.Millisecond
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000, PreemptGrace: grace})
+	ctx := ctxT(t)
+	s := session(t, c, "historical", 30*time.Second)
+	pinned, err := acquire(ctx, c, s, "orders", 400, 20, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := acquire(ctx, c, s, "historical", 500, 40, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.SetBudget(ctx, &coordinatorv1.SetBudgetRequest{BudgetBytes: 600})
+	if err != nil || resp.GetOverBytes() != 300 || len(resp.GetPreempted()) != 1 {
+		t.Fatalf("SetBudget: %v %v", resp, err)
+	}
+	// 400 + 300 is still over 600: the notice stays.
+	r, err := resize(ctx, c, s, cache.GetLeaseId(), 300, 0)
+	if err != nil || r.GetBytes() != 300 || r.GetRevokeAt() == nil {
+		t.Fatalf("a shrink that does not fit: %v %v, want the notice kept", r, err)
+	}
+	// 400 + 200 fits: the notice is withdrawn.
+	r, err = resize(ctx, c, s, cache.GetLeaseId(), 200, 0)
+	if err != nil || r.GetBytes() != 200 || r.GetRevokeAt() != nil {
+		t.Fatalf("a shrink that fits: %v %v, want the notice withdrawn", r, err)
+	}
+	if l := leaseOf(t, c, s, cache.GetLeaseId()); l.GetRevokeAt() != nil {
+		t.Fatalf("listed with a notice after fitting: %v", l)
+	}
+	time.Sleep(3 * grace)
+	if l := leaseOf(t, c, s, cache.GetLeaseId()); l.GetBytes() != 200 || l.GetFencingToken() != cache.GetFencingToken() {
+		t.Fatalf("kept lease after the grace period: %v", l)
+	}
+	if st := status_(t, c); st.GetUsedBytes() != 600 {
+		t.Fatalf("used %d, want 600", st.GetUsedBytes())
+	}
+	_ = pinned
+	// A notice for a waiter (not the budget) is not withdrawn by a shrink.
+	hi := session(t, c, "gateway", 30*time.Second)
+	go func() { _, _ = acquire(ctx, c, hi, "gateway", 100, 5, false, 5*time.Second) }()
+	eventually(t, 5*time.Second, "the notice", func() bool { return leaseOf(t, c, s, cache.GetLeaseId()).GetRevokeAt() != nil })
+	r, err = resize(ctx, c, s, cache.GetLeaseId(), 100, 0)
+	if err != nil || r.GetRevokeAt() == nil {
+		t.Fatalf("a preemption for a waiter was withdrawn by a shrink: %v %v", r, err)
+	}
+}

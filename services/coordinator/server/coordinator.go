@@ -120,7 +120,11 @@ func (s *Service) ResizeMemory(ctx context.Context, r *coordinatorv1.ResizeMemor
 	if err != nil {
 		return nil, togRPCError(err)
 	}
-	return &coordinatorv1.ResizeMemoryResponse{Bytes: l.Bytes, FencingToken: l.FencingToken}, nil
+	out := &coordinatorv1.ResizeMemoryResponse{Bytes: l.Bytes, FencingToken: l.FencingToken}
+	if !l.RevokeAt.IsZero() {
+		out.RevokeAt = timestamppb.New(l.RevokeAt)
+	}
+	return out, nil
 }
 
 func (s *Service) SetBudget(ctx context.Context, r *coordinatorv1.SetBudgetRequest) (*coordinatorv1.SetBudgetResponse, error) {

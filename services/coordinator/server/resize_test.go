@@ -188,3 +188,56 @@ func TestGrowthDoesNotPreemptOwnPlugin(t *testing.T) {
 		}
 	}
 }
+
+// The usage a holder reports is written with its lease, so it survives a
+// leader kill: the new leader lists it without the holder reporting again.
+// Reports of a size change and of the usage alone both count.
+func TestReportedUsageSurvivesLeaderKill(t *testing.T) {
+	etcd := coordtest.Etcd(t)
+	r1 := coordtest.Replica(t, etcd, coordtest.Config{Budget: 1000, ElectionTTL: 1})
+	eventually(t, 10*time.Second, "the first replica to lead", r1.Coord.IsLeader)
+	r2 := coordtest.Replica(t, etcd, coordtest.Config{Budget: 1000, ElectionTTL: 1})
+	c2 := coordtest.Client(t, r2.Addr())
+	ctx := ctxT(t)
+	s := session(t, c2, "historical", 60*time.Second)
+	grown, err := acquire(ctx, c2, s, "historical", 100, 40, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := acquire(ctx, c2, s, "matching", 100, 20, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := int64(150)
+	if _, err := c2.ResizeMemory(ctx, &coordinatorv1.ResizeMemoryRequest{SessionId: s, LeaseId: grown.GetLeaseId(), Bytes: 200, UsedBytes: &used}); err != nil {
+		t.Fatal(err)
+	}
+	used2 := int64(42)
+	if _, err := c2.ResizeMemory(ctx, &coordinatorv1.ResizeMemoryRequest{SessionId: s, LeaseId: alone.GetLeaseId(), Bytes: 100, UsedBytes: &used2}); err != nil {
+		t.Fatal(err)
+	}
+	r1.Kill()
+	eventually(t, 15*time.Second, "the second replica to lead", r2.Coord.IsLeader)
+	var g, a *coordinatorv1.MemoryLease
+	eventually(t, 10*time.Second, "the new leader to list the leases", func() bool {
+		resp, err := c2.ListLeases(ctx, &coordinatorv1.ListLeasesRequest{SessionId: s})
+		if err != nil || len(resp.GetLeases()) != 2 {
+			return false
+		}
+		for _, l := range resp.GetLeases() {
+			switch l.GetLeaseId() {
+			case grown.GetLeaseId():
+				g = l
+			case alone.GetLeaseId():
+				a = l
+			}
+		}
+		return g != nil && a != nil
+	})
+	if g.UsedBytes == nil || g.GetUsedBytes() != 150 || g.GetBytes() != 200 {
+		t.Fatalf("grown lease after the leader kill: %v, want 200 bytes leased, 150 used", g)
+	}
+	if a.UsedBytes == nil || a.GetUsedBytes() != 42 || a.GetBytes() != 100 {
+		t.Fatalf("reported lease after the leader kill: %v, want 100 bytes leased, 42 used", a)
+	}
+}

@@ -215,6 +215,27 @@ func (c *Cache) evictOldestLocked() {
 	c.stats.Evictions++
 }
 
+// SetMaxBytes bounds the cache to n bytes (> 0) from now on, evicting
+// least recently used entries at once until it fits.
+func (c *Cache) SetMaxBytes(n int64) {
+	if n <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.maxBytes = n
+	for c.bytes > n && c.head.prev != &c.head {
+		c.evictOldestLocked()
+	}
+}
+
+// Bytes is the cache's estimated size now.
+func (c *Cache) Bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}
+
 // InvalidateSeries drops every cached page of symbol/iv (call after writes).
 func (c *Cache) InvalidateSeries(symbol string, iv Interval) {
 	sk := seriesKey(symbol, iv)

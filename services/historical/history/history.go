@@ -65,6 +65,9 @@ type History struct {
 	cached  *candles.CachedStore
 	loads   uint64
 	last    candles.CacheStats
+	// fit bounds the cache below MaxCacheBytes: its memory lease (FitCache);
+	// 0 means MaxCacheBytes.
+	fit int64
 
 	aggMu   sync.Mutex
 	agg     *candles.Aggregator
@@ -137,7 +140,9 @@ func (h *History) Store() *candles.Store { return h.store }
 
 // LoadCache builds the read cache (the component's Init).
 func (h *History) LoadCache() error {
-	c, err := candles.NewCache(candles.CacheConfig{MaxBytes: h.o.MaxCacheBytes, TTL: h.o.CacheTTL, Now: h.o.Now})
+	h.cacheMu.Lock()
+	defer h.cacheMu.Unlock()
+	c, err := candles.NewCache(candles.CacheConfig{MaxBytes: h.cacheLimitLocked(), TTL: h.o.CacheTTL, Now: h.o.Now})
 	if err != nil {
 		return err
 	}
@@ -145,11 +150,39 @@ func (h *History) LoadCache() error {
 	if err != nil {
 		return err
 	}
-	h.cacheMu.Lock()
 	h.cached = cs
 	h.loads++
-	h.cacheMu.Unlock()
 	return nil
+}
+
+func (h *History) cacheLimitLocked() int64 {
+	if h.fit > 0 && h.fit < h.o.MaxCacheBytes {
+		return h.fit
+	}
+	return h.o.MaxCacheBytes
+}
+
+// FitCache bounds the cache to leased bytes (never above MaxCacheBytes),
+// evicting least recently used pages at once if it holds more: the cache
+// lives within its memory lease. It holds for later loads too.
+func (h *History) FitCache(leased int64) {
+	h.cacheMu.Lock()
+	defer h.cacheMu.Unlock()
+	h.fit = leased
+	if h.cached != nil {
+		h.cached.Cache().SetMaxBytes(h.cacheLimitLocked())
+	}
+}
+
+// CacheBytes is what the loaded cache holds now (0 when not loaded): the
+// usage its memory lease follows.
+func (h *History) CacheBytes() int64 {
+	h.cacheMu.RLock()
+	defer h.cacheMu.RUnlock()
+	if h.cached == nil {
+		return 0
+	}
+	return h.cached.Cache().Bytes()
 }
 
 // UnloadCache drops the read cache (the component's Shutdown).

@@ -23,6 +23,9 @@ const MainComponent = "historical"
 type Options struct {
 	DataDir       string
 	MaxCacheBytes int64
+	// MinCacheLease is the least the cache's lease shrinks to, following
+	// the cache or under a lowered budget.
+	MinCacheLease int64
 	CacheTTL      time.Duration
 	Lateness      time.Duration
 	// Cache is the component "historical"; its memory lease is at least
@@ -42,7 +45,7 @@ type Options struct {
 // differ from the seed's table).
 func Defaults() Options {
 	return Options{
-		DataDir: ".tradsys/historical", MaxCacheBytes: 100 << 20, Lateness: candles.DefaultLateness,
+		DataDir: ".tradsys/historical", MaxCacheBytes: 100 << 20, MinCacheLease: 8 << 20, Lateness: candles.DefaultLateness,
 		Cache:    lazy.Settings{Priority: 40, InitTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute},
 		TickSize: sources.DefaultTickSize, LotSize: sources.DefaultLotSize,
 	}
@@ -54,6 +57,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory of the bbolt candle store")
 	marketdata.RegisterFlag(fs) // the bundled data sets (replay, backfill)
 	fs.Var((*config.ByteSize)(&o.MaxCacheBytes), "max-cache-bytes", "read cache size, and the least memory lease of the cache")
+	fs.Var((*config.ByteSize)(&o.MinCacheLease), "min-cache-lease", "the least the cache's memory lease shrinks to (it follows the cache, and shrinks rather than unloads under a lowered budget)")
 	fs.DurationVar(&o.CacheTTL, "cache-ttl", o.CacheTTL, "expire cached pages after this long (0: only writes invalidate)")
 	fs.BoolVar(&o.NoSync, "no-fsync", o.NoSync, "do not fsync the store (benchmarks only: flushed candles may be lost)")
 	fs.DurationVar(&o.Lateness, "lateness", o.Lateness, "how late a trade may arrive and still count")
@@ -102,6 +106,9 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Service, error)
 	if o.MaxCacheBytes <= 0 {
 		o.MaxCacheBytes = d.MaxCacheBytes
 	}
+	if o.MinCacheLease <= 0 {
+		o.MinCacheLease = d.MinCacheLease
+	}
 	if o.TradesFrom == "" && len(o.TradesSymbols) > 0 {
 		return nil, errors.New("--trades-symbols needs --trades-from")
 	}
@@ -122,6 +129,11 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Service, error)
 	spec.MemoryBytes = max(spec.MemoryBytes, o.MaxCacheBytes)
 	spec.Init = func(context.Context) error { return h.LoadCache() }
 	spec.Shutdown = func(context.Context) error { h.UnloadCache(); return nil }
+	// The lease follows the cache (grown ahead of it, shrunk when it falls,
+	// never below MinCacheLease), and the cache lives within the lease: it
+	// evicts down to every smaller lease, so a refused growth keeps it at
+	// its lease and a lowered budget shrinks it instead of unloading it.
+	spec.Usage, spec.Fit, spec.MinBytes = h.CacheBytes, h.FitCache, o.MinCacheLease
 	comp, err := s.Runtime.Add(spec)
 	if err != nil {
 		return nil, err

@@ -886,7 +886,8 @@ type MemoryLease struct {
 	// reconciles against after an ambiguous failure.
 	RequestId string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// What the holder last reported it really uses (ResizeMemory's
-	// used_bytes); unset if it never reported. Held by the leader only.
+	// used_bytes); unset if it never reported. Stored with the lease, so it
+	// survives a leader change.
 	UsedBytes     *int64 `protobuf:"varint,12,opt,name=used_bytes,json=usedBytes,proto3,oneof" json:"used_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1090,7 +1091,11 @@ type ResizeMemoryResponse struct {
 	// The lease's size now.
 	Bytes int64 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	// Unchanged by a resize.
-	FencingToken  uint64 `protobuf:"varint,2,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
+	FencingToken uint64 `protobuf:"varint,2,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
+	// Set while a revocation notice is still outstanding (the force-release
+	// time). A lease revoked for a lowered budget is kept, and this unset,
+	// once a shrink of it makes the leases fit.
+	RevokeAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=revoke_at,json=revokeAt,proto3" json:"revoke_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1137,6 +1142,13 @@ func (x *ResizeMemoryResponse) GetFencingToken() uint64 {
 		return x.FencingToken
 	}
 	return 0
+}
+
+func (x *ResizeMemoryResponse) GetRevokeAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeAt
+	}
+	return nil
 }
 
 type SetBudgetRequest struct {
@@ -2883,10 +2895,11 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\fwait_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeout\x12\"\n" +
 	"\n" +
 	"used_bytes\x18\x05 \x01(\x03H\x00R\tusedBytes\x88\x01\x01B\r\n" +
-	"\v_used_bytes\"Q\n" +
+	"\v_used_bytes\"\x8a\x01\n" +
 	"\x14ResizeMemoryResponse\x12\x14\n" +
 	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12#\n" +
-	"\rfencing_token\x18\x02 \x01(\x04R\ffencingToken\"5\n" +
+	"\rfencing_token\x18\x02 \x01(\x04R\ffencingToken\x127\n" +
+	"\trevoke_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\brevokeAt\"5\n" +
 	"\x10SetBudgetRequest\x12!\n" +
 	"\fbudget_bytes\x18\x01 \x01(\x03R\vbudgetBytes\"\xeb\x01\n" +
 	"\x11SetBudgetResponse\x12!\n" +
@@ -3142,69 +3155,70 @@ var file_tradsys_coordinator_v1_coordinator_proto_depIdxs = []int32{
 	43, // 5: tradsys.coordinator.v1.MemoryLease.granted_at:type_name -> google.protobuf.Timestamp
 	43, // 6: tradsys.coordinator.v1.MemoryLease.revoke_at:type_name -> google.protobuf.Timestamp
 	42, // 7: tradsys.coordinator.v1.ResizeMemoryRequest.wait_timeout:type_name -> google.protobuf.Duration
-	14, // 8: tradsys.coordinator.v1.SetBudgetResponse.preempted:type_name -> tradsys.coordinator.v1.MemoryLease
-	42, // 9: tradsys.coordinator.v1.AcquireLockRequest.wait_timeout:type_name -> google.protobuf.Duration
-	25, // 10: tradsys.coordinator.v1.ListLocksResponse.locks:type_name -> tradsys.coordinator.v1.Lock
-	43, // 11: tradsys.coordinator.v1.Lock.acquired_at:type_name -> google.protobuf.Timestamp
-	42, // 12: tradsys.coordinator.v1.RegisterComponentRequest.init_timeout:type_name -> google.protobuf.Duration
-	42, // 13: tradsys.coordinator.v1.RegisterComponentRequest.idle_timeout:type_name -> google.protobuf.Duration
-	36, // 14: tradsys.coordinator.v1.RegisterComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
-	36, // 15: tradsys.coordinator.v1.ListComponentsResponse.components:type_name -> tradsys.coordinator.v1.Component
-	36, // 16: tradsys.coordinator.v1.ActivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
-	36, // 17: tradsys.coordinator.v1.DeactivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
-	0,  // 18: tradsys.coordinator.v1.ReportComponentStateRequest.state:type_name -> tradsys.coordinator.v1.ComponentState
-	42, // 19: tradsys.coordinator.v1.Component.init_timeout:type_name -> google.protobuf.Duration
-	42, // 20: tradsys.coordinator.v1.Component.idle_timeout:type_name -> google.protobuf.Duration
-	0,  // 21: tradsys.coordinator.v1.Component.state:type_name -> tradsys.coordinator.v1.ComponentState
-	0,  // 22: tradsys.coordinator.v1.Component.desired_state:type_name -> tradsys.coordinator.v1.ComponentState
-	43, // 23: tradsys.coordinator.v1.Component.state_changed_at:type_name -> google.protobuf.Timestamp
-	1,  // 24: tradsys.coordinator.v1.WatchRequest.types:type_name -> tradsys.coordinator.v1.EventType
-	41, // 25: tradsys.coordinator.v1.WatchResponse.event:type_name -> tradsys.coordinator.v1.Event
-	1,  // 26: tradsys.coordinator.v1.Event.type:type_name -> tradsys.coordinator.v1.EventType
-	43, // 27: tradsys.coordinator.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 28: tradsys.coordinator.v1.Event.state:type_name -> tradsys.coordinator.v1.ComponentState
-	43, // 29: tradsys.coordinator.v1.Event.deadline:type_name -> google.protobuf.Timestamp
-	2,  // 30: tradsys.coordinator.v1.CoordinatorService.CreateSession:input_type -> tradsys.coordinator.v1.CreateSessionRequest
-	4,  // 31: tradsys.coordinator.v1.CoordinatorService.KeepAlive:input_type -> tradsys.coordinator.v1.KeepAliveRequest
-	6,  // 32: tradsys.coordinator.v1.CoordinatorService.CloseSession:input_type -> tradsys.coordinator.v1.CloseSessionRequest
-	8,  // 33: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:input_type -> tradsys.coordinator.v1.AcquireMemoryRequest
-	10, // 34: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:input_type -> tradsys.coordinator.v1.ReleaseMemoryRequest
-	12, // 35: tradsys.coordinator.v1.CoordinatorService.ListLeases:input_type -> tradsys.coordinator.v1.ListLeasesRequest
-	15, // 36: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:input_type -> tradsys.coordinator.v1.ResizeMemoryRequest
-	19, // 37: tradsys.coordinator.v1.CoordinatorService.AcquireLock:input_type -> tradsys.coordinator.v1.AcquireLockRequest
-	21, // 38: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:input_type -> tradsys.coordinator.v1.ReleaseLockRequest
-	23, // 39: tradsys.coordinator.v1.CoordinatorService.ListLocks:input_type -> tradsys.coordinator.v1.ListLocksRequest
-	26, // 40: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:input_type -> tradsys.coordinator.v1.RegisterComponentRequest
-	28, // 41: tradsys.coordinator.v1.CoordinatorService.ListComponents:input_type -> tradsys.coordinator.v1.ListComponentsRequest
-	30, // 42: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:input_type -> tradsys.coordinator.v1.ActivateComponentRequest
-	32, // 43: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:input_type -> tradsys.coordinator.v1.DeactivateComponentRequest
-	34, // 44: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:input_type -> tradsys.coordinator.v1.ReportComponentStateRequest
-	37, // 45: tradsys.coordinator.v1.CoordinatorService.GetStatus:input_type -> tradsys.coordinator.v1.GetStatusRequest
-	17, // 46: tradsys.coordinator.v1.CoordinatorService.SetBudget:input_type -> tradsys.coordinator.v1.SetBudgetRequest
-	39, // 47: tradsys.coordinator.v1.CoordinatorService.Watch:input_type -> tradsys.coordinator.v1.WatchRequest
-	3,  // 48: tradsys.coordinator.v1.CoordinatorService.CreateSession:output_type -> tradsys.coordinator.v1.CreateSessionResponse
-	5,  // 49: tradsys.coordinator.v1.CoordinatorService.KeepAlive:output_type -> tradsys.coordinator.v1.KeepAliveResponse
-	7,  // 50: tradsys.coordinator.v1.CoordinatorService.CloseSession:output_type -> tradsys.coordinator.v1.CloseSessionResponse
-	9,  // 51: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:output_type -> tradsys.coordinator.v1.AcquireMemoryResponse
-	11, // 52: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:output_type -> tradsys.coordinator.v1.ReleaseMemoryResponse
-	13, // 53: tradsys.coordinator.v1.CoordinatorService.ListLeases:output_type -> tradsys.coordinator.v1.ListLeasesResponse
-	16, // 54: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:output_type -> tradsys.coordinator.v1.ResizeMemoryResponse
-	20, // 55: tradsys.coordinator.v1.CoordinatorService.AcquireLock:output_type -> tradsys.coordinator.v1.AcquireLockResponse
-	22, // 56: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:output_type -> tradsys.coordinator.v1.ReleaseLockResponse
-	24, // 57: tradsys.coordinator.v1.CoordinatorService.ListLocks:output_type -> tradsys.coordinator.v1.ListLocksResponse
-	27, // 58: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:output_type -> tradsys.coordinator.v1.RegisterComponentResponse
-	29, // 59: tradsys.coordinator.v1.CoordinatorService.ListComponents:output_type -> tradsys.coordinator.v1.ListComponentsResponse
-	31, // 60: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:output_type -> tradsys.coordinator.v1.ActivateComponentResponse
-	33, // 61: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:output_type -> tradsys.coordinator.v1.DeactivateComponentResponse
-	35, // 62: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:output_type -> tradsys.coordinator.v1.ReportComponentStateResponse
-	38, // 63: tradsys.coordinator.v1.CoordinatorService.GetStatus:output_type -> tradsys.coordinator.v1.GetStatusResponse
-	18, // 64: tradsys.coordinator.v1.CoordinatorService.SetBudget:output_type -> tradsys.coordinator.v1.SetBudgetResponse
-	40, // 65: tradsys.coordinator.v1.CoordinatorService.Watch:output_type -> tradsys.coordinator.v1.WatchResponse
-	48, // [48:66] is the sub-list for method output_type
-	30, // [30:48] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	43, // 8: tradsys.coordinator.v1.ResizeMemoryResponse.revoke_at:type_name -> google.protobuf.Timestamp
+	14, // 9: tradsys.coordinator.v1.SetBudgetResponse.preempted:type_name -> tradsys.coordinator.v1.MemoryLease
+	42, // 10: tradsys.coordinator.v1.AcquireLockRequest.wait_timeout:type_name -> google.protobuf.Duration
+	25, // 11: tradsys.coordinator.v1.ListLocksResponse.locks:type_name -> tradsys.coordinator.v1.Lock
+	43, // 12: tradsys.coordinator.v1.Lock.acquired_at:type_name -> google.protobuf.Timestamp
+	42, // 13: tradsys.coordinator.v1.RegisterComponentRequest.init_timeout:type_name -> google.protobuf.Duration
+	42, // 14: tradsys.coordinator.v1.RegisterComponentRequest.idle_timeout:type_name -> google.protobuf.Duration
+	36, // 15: tradsys.coordinator.v1.RegisterComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
+	36, // 16: tradsys.coordinator.v1.ListComponentsResponse.components:type_name -> tradsys.coordinator.v1.Component
+	36, // 17: tradsys.coordinator.v1.ActivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
+	36, // 18: tradsys.coordinator.v1.DeactivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
+	0,  // 19: tradsys.coordinator.v1.ReportComponentStateRequest.state:type_name -> tradsys.coordinator.v1.ComponentState
+	42, // 20: tradsys.coordinator.v1.Component.init_timeout:type_name -> google.protobuf.Duration
+	42, // 21: tradsys.coordinator.v1.Component.idle_timeout:type_name -> google.protobuf.Duration
+	0,  // 22: tradsys.coordinator.v1.Component.state:type_name -> tradsys.coordinator.v1.ComponentState
+	0,  // 23: tradsys.coordinator.v1.Component.desired_state:type_name -> tradsys.coordinator.v1.ComponentState
+	43, // 24: tradsys.coordinator.v1.Component.state_changed_at:type_name -> google.protobuf.Timestamp
+	1,  // 25: tradsys.coordinator.v1.WatchRequest.types:type_name -> tradsys.coordinator.v1.EventType
+	41, // 26: tradsys.coordinator.v1.WatchResponse.event:type_name -> tradsys.coordinator.v1.Event
+	1,  // 27: tradsys.coordinator.v1.Event.type:type_name -> tradsys.coordinator.v1.EventType
+	43, // 28: tradsys.coordinator.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 29: tradsys.coordinator.v1.Event.state:type_name -> tradsys.coordinator.v1.ComponentState
+	43, // 30: tradsys.coordinator.v1.Event.deadline:type_name -> google.protobuf.Timestamp
+	2,  // 31: tradsys.coordinator.v1.CoordinatorService.CreateSession:input_type -> tradsys.coordinator.v1.CreateSessionRequest
+	4,  // 32: tradsys.coordinator.v1.CoordinatorService.KeepAlive:input_type -> tradsys.coordinator.v1.KeepAliveRequest
+	6,  // 33: tradsys.coordinator.v1.CoordinatorService.CloseSession:input_type -> tradsys.coordinator.v1.CloseSessionRequest
+	8,  // 34: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:input_type -> tradsys.coordinator.v1.AcquireMemoryRequest
+	10, // 35: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:input_type -> tradsys.coordinator.v1.ReleaseMemoryRequest
+	12, // 36: tradsys.coordinator.v1.CoordinatorService.ListLeases:input_type -> tradsys.coordinator.v1.ListLeasesRequest
+	15, // 37: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:input_type -> tradsys.coordinator.v1.ResizeMemoryRequest
+	19, // 38: tradsys.coordinator.v1.CoordinatorService.AcquireLock:input_type -> tradsys.coordinator.v1.AcquireLockRequest
+	21, // 39: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:input_type -> tradsys.coordinator.v1.ReleaseLockRequest
+	23, // 40: tradsys.coordinator.v1.CoordinatorService.ListLocks:input_type -> tradsys.coordinator.v1.ListLocksRequest
+	26, // 41: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:input_type -> tradsys.coordinator.v1.RegisterComponentRequest
+	28, // 42: tradsys.coordinator.v1.CoordinatorService.ListComponents:input_type -> tradsys.coordinator.v1.ListComponentsRequest
+	30, // 43: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:input_type -> tradsys.coordinator.v1.ActivateComponentRequest
+	32, // 44: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:input_type -> tradsys.coordinator.v1.DeactivateComponentRequest
+	34, // 45: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:input_type -> tradsys.coordinator.v1.ReportComponentStateRequest
+	37, // 46: tradsys.coordinator.v1.CoordinatorService.GetStatus:input_type -> tradsys.coordinator.v1.GetStatusRequest
+	17, // 47: tradsys.coordinator.v1.CoordinatorService.SetBudget:input_type -> tradsys.coordinator.v1.SetBudgetRequest
+	39, // 48: tradsys.coordinator.v1.CoordinatorService.Watch:input_type -> tradsys.coordinator.v1.WatchRequest
+	3,  // 49: tradsys.coordinator.v1.CoordinatorService.CreateSession:output_type -> tradsys.coordinator.v1.CreateSessionResponse
+	5,  // 50: tradsys.coordinator.v1.CoordinatorService.KeepAlive:output_type -> tradsys.coordinator.v1.KeepAliveResponse
+	7,  // 51: tradsys.coordinator.v1.CoordinatorService.CloseSession:output_type -> tradsys.coordinator.v1.CloseSessionResponse
+	9,  // 52: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:output_type -> tradsys.coordinator.v1.AcquireMemoryResponse
+	11, // 53: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:output_type -> tradsys.coordinator.v1.ReleaseMemoryResponse
+	13, // 54: tradsys.coordinator.v1.CoordinatorService.ListLeases:output_type -> tradsys.coordinator.v1.ListLeasesResponse
+	16, // 55: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:output_type -> tradsys.coordinator.v1.ResizeMemoryResponse
+	20, // 56: tradsys.coordinator.v1.CoordinatorService.AcquireLock:output_type -> tradsys.coordinator.v1.AcquireLockResponse
+	22, // 57: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:output_type -> tradsys.coordinator.v1.ReleaseLockResponse
+	24, // 58: tradsys.coordinator.v1.CoordinatorService.ListLocks:output_type -> tradsys.coordinator.v1.ListLocksResponse
+	27, // 59: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:output_type -> tradsys.coordinator.v1.RegisterComponentResponse
+	29, // 60: tradsys.coordinator.v1.CoordinatorService.ListComponents:output_type -> tradsys.coordinator.v1.ListComponentsResponse
+	31, // 61: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:output_type -> tradsys.coordinator.v1.ActivateComponentResponse
+	33, // 62: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:output_type -> tradsys.coordinator.v1.DeactivateComponentResponse
+	35, // 63: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:output_type -> tradsys.coordinator.v1.ReportComponentStateResponse
+	38, // 64: tradsys.coordinator.v1.CoordinatorService.GetStatus:output_type -> tradsys.coordinator.v1.GetStatusResponse
+	18, // 65: tradsys.coordinator.v1.CoordinatorService.SetBudget:output_type -> tradsys.coordinator.v1.SetBudgetResponse
+	40, // 66: tradsys.coordinator.v1.CoordinatorService.Watch:output_type -> tradsys.coordinator.v1.WatchResponse
+	49, // [49:67] is the sub-list for method output_type
+	31, // [31:49] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_tradsys_coordinator_v1_coordinator_proto_init() }
