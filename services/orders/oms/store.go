@@ -17,7 +17,7 @@ import (
 var (
 	bInstruments = []byte("instruments") // symbol -> Instrument
 	bOrders      = []byte("orders")      // id (8 bytes BE) -> Order
-	bClientIDs   = []byte("client_ids")  // account \x00 client_order_id -> id
+	bClientIDs   = []byte("client_ids")  // unused (older stores wrote it); the index is rebuilt from bOrders at load
 	bPositions   = []byte("positions")   // account \x00 symbol -> Position
 	bAccounts    = []byte("accounts")    // account -> matching account number (8 bytes BE)
 	bTrades      = []byte("trades")      // symbol -> tradeMark (applied trade sequences)
@@ -298,7 +298,10 @@ func (s *Store) run(batch []op) {
 	for i, o := range batch {
 		errs[i] = o.fn(t)
 	}
-	// Encode under the lock (the state keeps changing after it).
+	s.mu.Unlock()
+	// Encode outside the lock: only this goroutine mutates the state, so
+	// it reads it safely while readers (RLock) go on; holding the write
+	// lock across the encoding kept every submit's reads waiting.
 	type kv struct {
 		b    []byte
 		k, v []byte
@@ -313,8 +316,7 @@ func (s *Store) run(batch []op) {
 	}
 	for id := range t.orders {
 		o := t.st.orders[id]
-		enc(bOrders, be(id), o)
-		puts = append(puts, kv{bClientIDs, []byte(o.Account + "\x00" + o.ClientOrderID), be(id)})
+		enc(bOrders, be(id), o) // the client-id index is rebuilt from the orders at load
 	}
 	for sym := range t.instruments {
 		enc(bInstruments, []byte(sym), t.st.instruments[sym])
@@ -332,7 +334,6 @@ func (s *Store) run(batch []op) {
 		enc(bUpdates, be(t.updates[i].Seq), &t.updates[i])
 	}
 	nextOrderID, nextSeq, nextAccount := t.st.nextOrderID, t.st.nextSeq, t.st.nextAccount
-	s.mu.Unlock()
 
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {

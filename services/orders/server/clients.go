@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tradsys/mesh/pkg/fixed"
@@ -30,7 +31,29 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 type riskClient struct {
 	conn    *grpc.ClientConn
 	timeout time.Duration
+	// stream, when set, carries the checks on one shared ValidateOrders
+	// stream (nil: a unary ValidateOrder each).
+	stream *sharedStream[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]
+	nextID atomic.Uint64
 }
+
+func newRiskClient(conn *grpc.ClientConn, timeout time.Duration, stream bool) *riskClient {
+	c := &riskClient{conn: conn, timeout: timeout}
+	if stream {
+		c.stream = &sharedStream[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]{
+			open: func(ctx context.Context) (grpc.BidiStreamingClient[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse], error) {
+				return riskv1.NewRiskServiceClient(conn).ValidateOrders(ctx)
+			},
+			id:   (*riskv1.ValidateOrdersResponse).GetRequestId,
+			idle: streamIdle,
+		}
+	}
+	return c
+}
+
+// streamIdle is how long a shared stream may go without calls before it
+// is closed.
+const streamIdle = time.Minute
 
 func decimalText(d fixed.Decimal) string {
 	if d == 0 {
@@ -46,11 +69,12 @@ func (c *riskClient) Validate(ctx context.Context, r oms.RiskCheck) ([]string, e
 	if r.Side == oms.Sell {
 		side = riskv1.Side_SIDE_SELL
 	}
-	resp, err := riskv1.NewRiskServiceClient(c.conn).ValidateOrder(ctx, &riskv1.ValidateOrderRequest{
+	req := &riskv1.ValidateOrderRequest{
 		Account: r.Account, Symbol: r.Symbol, Side: side, Price: decimalText(r.Price), Quantity: r.Quantity.Text(),
 		TickSize: r.TickSize.Text(), LotSize: r.LotSize.Text(), Position: r.Position.Text(),
 		OpenQuantity: decimalText(r.OpenQuantity), OrderId: r.OrderID,
-	})
+	}
+	resp, err := c.validate(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -69,11 +93,68 @@ func (c *riskClient) Validate(ctx context.Context, r oms.RiskCheck) ([]string, e
 	return failures, nil
 }
 
+// validate asks risk once: on the shared stream when there is one, else
+// (or when the stream failed without an answer: a check has no effect
+// that asking again could double) with a unary call.
+func (c *riskClient) validate(ctx context.Context, req *riskv1.ValidateOrderRequest) (*riskv1.ValidateOrderResponse, error) {
+	if c.stream != nil {
+		id := c.nextID.Add(1)
+		resp, err := c.stream.call(ctx, id, &riskv1.ValidateOrdersRequest{RequestId: id, Order: req})
+		var timeout *errTimeout
+		switch {
+		case err == nil && resp.GetError() != nil:
+			return nil, status.Error(codes.Code(resp.GetError().GetCode()), resp.GetError().GetMessage())
+		case err == nil:
+			return resp.GetVerdict(), nil
+		case errors.As(err, &timeout):
+			return nil, errors.New("risk did not answer in time: " + err.Error())
+		}
+	}
+	return riskv1.NewRiskServiceClient(c.conn).ValidateOrder(ctx, req)
+}
+
 // matchingClient is oms.Matching over tradsys.matching.v1.MatchingService.
 type matchingClient struct {
 	conn    *grpc.ClientConn
 	timeout time.Duration
-	stream  *submitStream // nil: unary SubmitOrder calls
+	// stream, when set, carries the submits on one shared SubmitOrders
+	// stream (nil: a unary SubmitOrder each).
+	stream *sharedStream[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse]
+}
+
+func newMatchingClient(conn *grpc.ClientConn, timeout time.Duration, stream bool) *matchingClient {
+	c := &matchingClient{conn: conn, timeout: timeout}
+	if stream {
+		c.stream = &sharedStream[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse]{
+			open: func(ctx context.Context) (grpc.BidiStreamingClient[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse], error) {
+				return matchingv1.NewMatchingServiceClient(conn).SubmitOrders(ctx)
+			},
+			id:   (*matchingv1.SubmitOrdersResponse).GetOrderId,
+			idle: streamIdle,
+		}
+	}
+	return c
+}
+
+// submitStreamed sends one order on the shared stream: a failure before it
+// was sent is ErrNotSent; a broken stream or a missed deadline leave the
+// outcome unknown (the reconciler settles it).
+func (c *matchingClient) submitStreamed(ctx context.Context, r *matchingv1.SubmitOrderRequest) (*matchingv1.Execution, error) {
+	resp, err := c.stream.call(ctx, r.GetOrderId(), &matchingv1.SubmitOrdersRequest{Order: r})
+	var notSent *errNotSent
+	var timeout *errTimeout
+	switch {
+	case errors.As(err, &notSent):
+		return nil, errors.Join(oms.ErrNotSent, notSent.err)
+	case errors.As(err, &timeout):
+		return nil, errors.New("matching did not answer in time: " + timeout.err.Error())
+	case err != nil:
+		return nil, matchingError(err, false)
+	}
+	if rej := resp.GetRejection(); rej != nil {
+		return nil, matchingError(status.Error(codes.Code(rej.GetCode()), rej.GetMessage()), false)
+	}
+	return resp.GetExecution(), nil
 }
 
 func (c *matchingClient) api() matchingv1.MatchingServiceClient {
@@ -99,7 +180,7 @@ func (c *matchingClient) Submit(ctx context.Context, o oms.MatchOrder) (oms.Exec
 	req := &matchingv1.SubmitOrderRequest{Symbol: o.Symbol, OrderId: o.ID, Account: o.Account,
 		Side: matchingSide(o.Side), Type: orderTypes[o.Type], Price: o.Ticks, Quantity: o.Lots}
 	if c.stream != nil {
-		x, err := c.stream.submit(ctx, req)
+		x, err := c.submitStreamed(ctx, req)
 		if err != nil {
 			return oms.Execution{}, err
 		}

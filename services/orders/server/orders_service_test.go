@@ -214,13 +214,13 @@ func TestReplaceListHalt(t *testing.T) {
 	}
 }
 
-// Submits reach matching as unary SubmitOrder calls (--stream-submits=false)
-// or on the shared SubmitOrders stream (the default): the same outcomes,
-// fills and refusals alike.
+// Submits reach risk and matching as unary calls (--stream-risk=false
+// --stream-submits=false) or on the shared ValidateOrders and SubmitOrders
+// streams (the default): the same outcomes, fills and refusals alike.
 func TestSubmitsUnaryAndStreamed(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) {
-			om := orderstest.Start(t, orderstest.Config{Orders: func(o *server.Options) { o.StreamSubmits = stream }})
+			om := orderstest.Start(t, orderstest.Config{Orders: func(o *server.Options) { o.StreamSubmits, o.StreamRisk = stream, stream }})
 			m := &mesh{Mesh: om, oc: om.OrderService, rc: om.RiskService, mc: om.MatchingService}
 			m.instrument(t, "BTC-USD", "0.01", "0.001")
 			m.submit(t, "alice", "a1", "BTC-USD", sell, "100", "1")

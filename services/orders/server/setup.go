@@ -31,6 +31,9 @@ type Options struct {
 	// StreamSubmits sends submits to matching on one shared SubmitOrders
 	// stream instead of a unary call each.
 	StreamSubmits bool
+	// StreamRisk sends risk checks on one shared ValidateOrders stream
+	// instead of a unary call each.
+	StreamRisk bool
 	// CallTimeout bounds each call to risk and matching when the caller's
 	// deadline is later (or unset).
 	CallTimeout time.Duration
@@ -43,6 +46,7 @@ func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/orders", KeepUpdates: 100_000,
 		Risk: "tradsys:///risk", Matching: "tradsys:///matching", CallTimeout: 10 * time.Second,
+		StreamSubmits: true, StreamRisk: true,
 		Store: lazy.Settings{MemoryBytes: 100 << 20, Priority: 20, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute},
 	}
 }
@@ -56,6 +60,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Risk, "risk", o.Risk, "risk service (host:port or tradsys:///risk)")
 	fs.StringVar(&o.Matching, "matching", o.Matching, "matching service (host:port or tradsys:///matching)")
 	fs.BoolVar(&o.StreamSubmits, "stream-submits", o.StreamSubmits, "send submits to matching on one shared SubmitOrders stream (false: a unary SubmitOrder each)")
+	fs.BoolVar(&o.StreamRisk, "stream-risk", o.StreamRisk, "send risk checks on one shared ValidateOrders stream (false: a unary ValidateOrder each)")
 	fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "longest wait for one call to risk or matching")
 	service.ComponentFlags(fs, "", "the order store", &o.Store)
 }
@@ -85,12 +90,17 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	}
 	srv := &Server{done: ctx.Done()}
 	metrics := oms.NewMetrics(s.Server.Registry())
-	risk := &riskClient{conn: riskConn, timeout: o.CallTimeout}
-	match := &matchingClient{conn: matchConn, timeout: o.CallTimeout}
-	if o.StreamSubmits {
-		match.stream = &submitStream{conn: matchConn}
-		go func() { <-ctx.Done(); match.stream.close() }()
-	}
+	risk := newRiskClient(riskConn, o.CallTimeout, o.StreamRisk)
+	match := newMatchingClient(matchConn, o.CallTimeout, o.StreamSubmits)
+	go func() {
+		<-ctx.Done()
+		if risk.stream != nil {
+			risk.stream.close()
+		}
+		if match.stream != nil {
+			match.stream.close()
+		}
+	}()
 	srv.main, err = s.Runtime.Add(lazy.Spec{
 		Name: MainComponent, MemoryBytes: o.Store.MemoryBytes, Priority: o.Store.Priority, Pinned: true,
 		InitTimeout: o.Store.InitTimeout, IdleTimeout: o.Store.IdleTimeout, DrainTimeout: 10 * time.Second,

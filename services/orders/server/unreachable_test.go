@@ -23,7 +23,7 @@ func TestUnreachableServicesReject(t *testing.T) {
 }
 
 func testUnreachable(t *testing.T, stream bool) {
-	om := orderstest.Start(t, orderstest.Config{Orders: func(o *server.Options) { o.StreamSubmits = stream }})
+	om := orderstest.Start(t, orderstest.Config{Orders: func(o *server.Options) { o.StreamSubmits, o.StreamRisk = stream, stream }})
 	m := &mesh{Mesh: om, oc: om.OrderService, rc: om.RiskService, mc: om.MatchingService}
 	m.instrument(t, "BTC-USD", "0.01", "0.001")
 	m.submit(t, "warm", "w1", "BTC-USD", buy, "100", "1") // everything active

@@ -103,6 +103,9 @@ func FuzzHandlers(f *testing.F) {
 	seed("ValidateOrder", &riskv1.ValidateOrderRequest{Account: "a", Symbol: "F", Side: riskv1.Side_SIDE_SELL, Price: "99999999999.99999999",
 		Quantity: "99999999999", Position: "-99999999999", OpenQuantity: "99999999999", TickSize: "0.00000001"})
 	seed("ValidateOrder", &riskv1.ValidateOrderRequest{Account: "a", Symbol: "F", Side: riskv1.Side_SIDE_BUY, Quantity: "1"})
+	seed("ValidateOrders", &riskv1.ValidateOrdersRequest{RequestId: 1, Order: &riskv1.ValidateOrderRequest{Account: "a", Symbol: "F",
+		Side: riskv1.Side_SIDE_BUY, Quantity: "1"}})
+	seed("ValidateOrders", &riskv1.ValidateOrdersRequest{RequestId: 2, Order: &riskv1.ValidateOrderRequest{Account: "a b"}})
 	seed("SetLimits", &riskv1.SetLimitsRequest{Limits: &riskv1.Limits{Account: "a", MaxNotional: "0.00000001", PriceBand: "99999999999",
 		OrdersPerSecond: 1e6, OrderBurst: 1}})
 	seed("GetLimits", &riskv1.GetLimitsRequest{Account: "a", Symbol: "F"})

@@ -85,6 +85,7 @@ type Server struct {
 	follow     *follower
 	log        *zap.Logger
 	checks     *prometheus.CounterVec // by validator and result
+	done       <-chan struct{}        // the service is stopping
 }
 
 type validatorStats struct{ checks, failures atomic.Uint64 }
@@ -103,7 +104,7 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	}
 	trades := checks.NewLastTrades()
 	srv := &Server{checker: checks.NewChecker(trades), validators: map[string]*lazy.Component{},
-		stats: map[string]*validatorStats{}, log: s.Log,
+		stats: map[string]*validatorStats{}, log: s.Log, done: ctx.Done(),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tradsys_risk_checks_total",
 			Help: "Validator checks by validator and result (passed, failed, unavailable: the validator could not be loaded)."},
 			[]string{"validator", "result"})}
@@ -167,7 +168,8 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	go func() { <-ctx.Done(); srv.follow.stopAll() }()
 	riskv1.RegisterRiskServiceServer(s.Server.GRPC(), srv)
 	// The limit store is needed by validation and the limit calls; the
-	// validators are entered per check (see ValidateOrder).
+	// validators are entered per check (see ValidateOrder). ValidateOrders
+	// enters the store per order, not for the stream's life (see there).
 	for _, m := range []string{riskv1.RiskService_ValidateOrder_FullMethodName, riskv1.RiskService_GetLimits_FullMethodName,
 		riskv1.RiskService_SetLimits_FullMethodName} {
 		s.Gate.Require(m, srv.main)

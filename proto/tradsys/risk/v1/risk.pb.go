@@ -199,6 +199,204 @@ func (x *ValidateOrderRequest) GetOrderId() uint64 {
 	return 0
 }
 
+type ValidateOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's id for this request, echoed in its answer.
+	RequestId     uint64                `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Order         *ValidateOrderRequest `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateOrdersRequest) Reset() {
+	*x = ValidateOrdersRequest{}
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateOrdersRequest) ProtoMessage() {}
+
+func (x *ValidateOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateOrdersRequest.ProtoReflect.Descriptor instead.
+func (*ValidateOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ValidateOrdersRequest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *ValidateOrdersRequest) GetOrder() *ValidateOrderRequest {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+// ValidateOrdersError is why one request of a ValidateOrders stream got no
+// verdict: the gRPC code ValidateOrder would have returned, and its message.
+type ValidateOrdersError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A google.rpc.Code value.
+	Code          int32  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateOrdersError) Reset() {
+	*x = ValidateOrdersError{}
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateOrdersError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateOrdersError) ProtoMessage() {}
+
+func (x *ValidateOrdersError) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateOrdersError.ProtoReflect.Descriptor instead.
+func (*ValidateOrdersError) Descriptor() ([]byte, []int) {
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ValidateOrdersError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ValidateOrdersError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ValidateOrdersResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*ValidateOrdersResponse_Verdict
+	//	*ValidateOrdersResponse_Error
+	Result        isValidateOrdersResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateOrdersResponse) Reset() {
+	*x = ValidateOrdersResponse{}
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateOrdersResponse) ProtoMessage() {}
+
+func (x *ValidateOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateOrdersResponse.ProtoReflect.Descriptor instead.
+func (*ValidateOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ValidateOrdersResponse) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *ValidateOrdersResponse) GetResult() isValidateOrdersResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *ValidateOrdersResponse) GetVerdict() *ValidateOrderResponse {
+	if x != nil {
+		if x, ok := x.Result.(*ValidateOrdersResponse_Verdict); ok {
+			return x.Verdict
+		}
+	}
+	return nil
+}
+
+func (x *ValidateOrdersResponse) GetError() *ValidateOrdersError {
+	if x != nil {
+		if x, ok := x.Result.(*ValidateOrdersResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isValidateOrdersResponse_Result interface {
+	isValidateOrdersResponse_Result()
+}
+
+type ValidateOrdersResponse_Verdict struct {
+	Verdict *ValidateOrderResponse `protobuf:"bytes,2,opt,name=verdict,proto3,oneof"`
+}
+
+type ValidateOrdersResponse_Error struct {
+	Error *ValidateOrdersError `protobuf:"bytes,3,opt,name=error,proto3,oneof"`
+}
+
+func (*ValidateOrdersResponse_Verdict) isValidateOrdersResponse_Result() {}
+
+func (*ValidateOrdersResponse_Error) isValidateOrdersResponse_Result() {}
+
 // CheckResult is one validator's verdict.
 type CheckResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -217,7 +415,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[1]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +427,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[1]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +440,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{1}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CheckResult) GetValidator() string {
@@ -284,7 +482,7 @@ type ValidateOrderResponse struct {
 
 func (x *ValidateOrderResponse) Reset() {
 	*x = ValidateOrderResponse{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[2]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +494,7 @@ func (x *ValidateOrderResponse) String() string {
 func (*ValidateOrderResponse) ProtoMessage() {}
 
 func (x *ValidateOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[2]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +507,7 @@ func (x *ValidateOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateOrderResponse.ProtoReflect.Descriptor instead.
 func (*ValidateOrderResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{2}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ValidateOrderResponse) GetApproved() bool {
@@ -346,7 +544,7 @@ type Validator struct {
 
 func (x *Validator) Reset() {
 	*x = Validator{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[3]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +556,7 @@ func (x *Validator) String() string {
 func (*Validator) ProtoMessage() {}
 
 func (x *Validator) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[3]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +569,7 @@ func (x *Validator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Validator.ProtoReflect.Descriptor instead.
 func (*Validator) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{3}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Validator) GetName() string {
@@ -439,7 +637,7 @@ type LoadValidatorRequest struct {
 
 func (x *LoadValidatorRequest) Reset() {
 	*x = LoadValidatorRequest{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[4]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +649,7 @@ func (x *LoadValidatorRequest) String() string {
 func (*LoadValidatorRequest) ProtoMessage() {}
 
 func (x *LoadValidatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[4]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +662,7 @@ func (x *LoadValidatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadValidatorRequest.ProtoReflect.Descriptor instead.
 func (*LoadValidatorRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{4}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LoadValidatorRequest) GetName() string {
@@ -483,7 +681,7 @@ type LoadValidatorResponse struct {
 
 func (x *LoadValidatorResponse) Reset() {
 	*x = LoadValidatorResponse{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[5]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +693,7 @@ func (x *LoadValidatorResponse) String() string {
 func (*LoadValidatorResponse) ProtoMessage() {}
 
 func (x *LoadValidatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[5]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +706,7 @@ func (x *LoadValidatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadValidatorResponse.ProtoReflect.Descriptor instead.
 func (*LoadValidatorResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{5}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LoadValidatorResponse) GetValidator() *Validator {
@@ -527,7 +725,7 @@ type UnloadValidatorRequest struct {
 
 func (x *UnloadValidatorRequest) Reset() {
 	*x = UnloadValidatorRequest{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[6]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +737,7 @@ func (x *UnloadValidatorRequest) String() string {
 func (*UnloadValidatorRequest) ProtoMessage() {}
 
 func (x *UnloadValidatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[6]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +750,7 @@ func (x *UnloadValidatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadValidatorRequest.ProtoReflect.Descriptor instead.
 func (*UnloadValidatorRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{6}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UnloadValidatorRequest) GetName() string {
@@ -571,7 +769,7 @@ type UnloadValidatorResponse struct {
 
 func (x *UnloadValidatorResponse) Reset() {
 	*x = UnloadValidatorResponse{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[7]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +781,7 @@ func (x *UnloadValidatorResponse) String() string {
 func (*UnloadValidatorResponse) ProtoMessage() {}
 
 func (x *UnloadValidatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[7]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +794,7 @@ func (x *UnloadValidatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadValidatorResponse.ProtoReflect.Descriptor instead.
 func (*UnloadValidatorResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{7}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UnloadValidatorResponse) GetValidator() *Validator {
@@ -614,7 +812,7 @@ type ListValidatorsRequest struct {
 
 func (x *ListValidatorsRequest) Reset() {
 	*x = ListValidatorsRequest{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[8]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +824,7 @@ func (x *ListValidatorsRequest) String() string {
 func (*ListValidatorsRequest) ProtoMessage() {}
 
 func (x *ListValidatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[8]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +837,7 @@ func (x *ListValidatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListValidatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListValidatorsRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{8}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{11}
 }
 
 type ListValidatorsResponse struct {
@@ -651,7 +849,7 @@ type ListValidatorsResponse struct {
 
 func (x *ListValidatorsResponse) Reset() {
 	*x = ListValidatorsResponse{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[9]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +861,7 @@ func (x *ListValidatorsResponse) String() string {
 func (*ListValidatorsResponse) ProtoMessage() {}
 
 func (x *ListValidatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[9]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +874,7 @@ func (x *ListValidatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListValidatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListValidatorsResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{9}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListValidatorsResponse) GetValidators() []*Validator {
@@ -713,7 +911,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[10]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +923,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[10]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +936,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{10}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Limits) GetAccount() string {
@@ -814,7 +1012,7 @@ type GetLimitsRequest struct {
 
 func (x *GetLimitsRequest) Reset() {
 	*x = GetLimitsRequest{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[11]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +1024,7 @@ func (x *GetLimitsRequest) String() string {
 func (*GetLimitsRequest) ProtoMessage() {}
 
 func (x *GetLimitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[11]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +1037,7 @@ func (x *GetLimitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLimitsRequest.ProtoReflect.Descriptor instead.
 func (*GetLimitsRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{11}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetLimitsRequest) GetAccount() string {
@@ -868,7 +1066,7 @@ type GetLimitsResponse struct {
 
 func (x *GetLimitsResponse) Reset() {
 	*x = GetLimitsResponse{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[12]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1078,7 @@ func (x *GetLimitsResponse) String() string {
 func (*GetLimitsResponse) ProtoMessage() {}
 
 func (x *GetLimitsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[12]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1091,7 @@ func (x *GetLimitsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLimitsResponse.ProtoReflect.Descriptor instead.
 func (*GetLimitsResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{12}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetLimitsResponse) GetStored() *Limits {
@@ -919,7 +1117,7 @@ type SetLimitsRequest struct {
 
 func (x *SetLimitsRequest) Reset() {
 	*x = SetLimitsRequest{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[13]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1129,7 @@ func (x *SetLimitsRequest) String() string {
 func (*SetLimitsRequest) ProtoMessage() {}
 
 func (x *SetLimitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[13]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1142,7 @@ func (x *SetLimitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLimitsRequest.ProtoReflect.Descriptor instead.
 func (*SetLimitsRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{13}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetLimitsRequest) GetLimits() *Limits {
@@ -963,7 +1161,7 @@ type SetLimitsResponse struct {
 
 func (x *SetLimitsResponse) Reset() {
 	*x = SetLimitsResponse{}
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[14]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1173,7 @@ func (x *SetLimitsResponse) String() string {
 func (*SetLimitsResponse) ProtoMessage() {}
 
 func (x *SetLimitsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[14]
+	mi := &file_tradsys_risk_v1_risk_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1186,7 @@ func (x *SetLimitsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLimitsResponse.ProtoReflect.Descriptor instead.
 func (*SetLimitsResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{14}
+	return file_tradsys_risk_v1_risk_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetLimitsResponse) GetLimits() *Limits {
@@ -1014,7 +1212,20 @@ const file_tradsys_risk_v1_risk_proto_rawDesc = "" +
 	"\bposition\x18\b \x01(\tR\bposition\x12#\n" +
 	"\ropen_quantity\x18\t \x01(\tR\fopenQuantity\x12\x19\n" +
 	"\border_id\x18\n" +
-	" \x01(\x04R\aorderId\"o\n" +
+	" \x01(\x04R\aorderId\"s\n" +
+	"\x15ValidateOrdersRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12;\n" +
+	"\x05order\x18\x02 \x01(\v2%.tradsys.risk.v1.ValidateOrderRequestR\x05order\"C\n" +
+	"\x13ValidateOrdersError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xc3\x01\n" +
+	"\x16ValidateOrdersResponse\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12B\n" +
+	"\averdict\x18\x02 \x01(\v2&.tradsys.risk.v1.ValidateOrderResponseH\x00R\averdict\x12<\n" +
+	"\x05error\x18\x03 \x01(\v2$.tradsys.risk.v1.ValidateOrdersErrorH\x00R\x05errorB\b\n" +
+	"\x06result\"o\n" +
 	"\vCheckResult\x12\x1c\n" +
 	"\tvalidator\x18\x01 \x01(\tR\tvalidator\x12\x16\n" +
 	"\x06passed\x18\x02 \x01(\bR\x06passed\x12\x16\n" +
@@ -1071,9 +1282,10 @@ const file_tradsys_risk_v1_risk_proto_rawDesc = "" +
 	"\x04Side\x12\x14\n" +
 	"\x10SIDE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bSIDE_BUY\x10\x01\x12\r\n" +
-	"\tSIDE_SELL\x10\x022\xbe\x04\n" +
+	"\tSIDE_SELL\x10\x022\xa5\x05\n" +
 	"\vRiskService\x12^\n" +
-	"\rValidateOrder\x12%.tradsys.risk.v1.ValidateOrderRequest\x1a&.tradsys.risk.v1.ValidateOrderResponse\x12^\n" +
+	"\rValidateOrder\x12%.tradsys.risk.v1.ValidateOrderRequest\x1a&.tradsys.risk.v1.ValidateOrderResponse\x12e\n" +
+	"\x0eValidateOrders\x12&.tradsys.risk.v1.ValidateOrdersRequest\x1a'.tradsys.risk.v1.ValidateOrdersResponse(\x010\x01\x12^\n" +
 	"\rLoadValidator\x12%.tradsys.risk.v1.LoadValidatorRequest\x1a&.tradsys.risk.v1.LoadValidatorResponse\x12d\n" +
 	"\x0fUnloadValidator\x12'.tradsys.risk.v1.UnloadValidatorRequest\x1a(.tradsys.risk.v1.UnloadValidatorResponse\x12a\n" +
 	"\x0eListValidators\x12&.tradsys.risk.v1.ListValidatorsRequest\x1a'.tradsys.risk.v1.ListValidatorsResponse\x12R\n" +
@@ -1093,56 +1305,64 @@ func file_tradsys_risk_v1_risk_proto_rawDescGZIP() []byte {
 }
 
 var file_tradsys_risk_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tradsys_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_tradsys_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_tradsys_risk_v1_risk_proto_goTypes = []any{
 	(Side)(0),                       // 0: tradsys.risk.v1.Side
 	(*ValidateOrderRequest)(nil),    // 1: tradsys.risk.v1.ValidateOrderRequest
-	(*CheckResult)(nil),             // 2: tradsys.risk.v1.CheckResult
-	(*ValidateOrderResponse)(nil),   // 3: tradsys.risk.v1.ValidateOrderResponse
-	(*Validator)(nil),               // 4: tradsys.risk.v1.Validator
-	(*LoadValidatorRequest)(nil),    // 5: tradsys.risk.v1.LoadValidatorRequest
-	(*LoadValidatorResponse)(nil),   // 6: tradsys.risk.v1.LoadValidatorResponse
-	(*UnloadValidatorRequest)(nil),  // 7: tradsys.risk.v1.UnloadValidatorRequest
-	(*UnloadValidatorResponse)(nil), // 8: tradsys.risk.v1.UnloadValidatorResponse
-	(*ListValidatorsRequest)(nil),   // 9: tradsys.risk.v1.ListValidatorsRequest
-	(*ListValidatorsResponse)(nil),  // 10: tradsys.risk.v1.ListValidatorsResponse
-	(*Limits)(nil),                  // 11: tradsys.risk.v1.Limits
-	(*GetLimitsRequest)(nil),        // 12: tradsys.risk.v1.GetLimitsRequest
-	(*GetLimitsResponse)(nil),       // 13: tradsys.risk.v1.GetLimitsResponse
-	(*SetLimitsRequest)(nil),        // 14: tradsys.risk.v1.SetLimitsRequest
-	(*SetLimitsResponse)(nil),       // 15: tradsys.risk.v1.SetLimitsResponse
-	(v1.ComponentState)(0),          // 16: tradsys.coordinator.v1.ComponentState
-	(*timestamppb.Timestamp)(nil),   // 17: google.protobuf.Timestamp
+	(*ValidateOrdersRequest)(nil),   // 2: tradsys.risk.v1.ValidateOrdersRequest
+	(*ValidateOrdersError)(nil),     // 3: tradsys.risk.v1.ValidateOrdersError
+	(*ValidateOrdersResponse)(nil),  // 4: tradsys.risk.v1.ValidateOrdersResponse
+	(*CheckResult)(nil),             // 5: tradsys.risk.v1.CheckResult
+	(*ValidateOrderResponse)(nil),   // 6: tradsys.risk.v1.ValidateOrderResponse
+	(*Validator)(nil),               // 7: tradsys.risk.v1.Validator
+	(*LoadValidatorRequest)(nil),    // 8: tradsys.risk.v1.LoadValidatorRequest
+	(*LoadValidatorResponse)(nil),   // 9: tradsys.risk.v1.LoadValidatorResponse
+	(*UnloadValidatorRequest)(nil),  // 10: tradsys.risk.v1.UnloadValidatorRequest
+	(*UnloadValidatorResponse)(nil), // 11: tradsys.risk.v1.UnloadValidatorResponse
+	(*ListValidatorsRequest)(nil),   // 12: tradsys.risk.v1.ListValidatorsRequest
+	(*ListValidatorsResponse)(nil),  // 13: tradsys.risk.v1.ListValidatorsResponse
+	(*Limits)(nil),                  // 14: tradsys.risk.v1.Limits
+	(*GetLimitsRequest)(nil),        // 15: tradsys.risk.v1.GetLimitsRequest
+	(*GetLimitsResponse)(nil),       // 16: tradsys.risk.v1.GetLimitsResponse
+	(*SetLimitsRequest)(nil),        // 17: tradsys.risk.v1.SetLimitsRequest
+	(*SetLimitsResponse)(nil),       // 18: tradsys.risk.v1.SetLimitsResponse
+	(v1.ComponentState)(0),          // 19: tradsys.coordinator.v1.ComponentState
+	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
 }
 var file_tradsys_risk_v1_risk_proto_depIdxs = []int32{
 	0,  // 0: tradsys.risk.v1.ValidateOrderRequest.side:type_name -> tradsys.risk.v1.Side
-	2,  // 1: tradsys.risk.v1.ValidateOrderResponse.results:type_name -> tradsys.risk.v1.CheckResult
-	16, // 2: tradsys.risk.v1.Validator.state:type_name -> tradsys.coordinator.v1.ComponentState
-	4,  // 3: tradsys.risk.v1.LoadValidatorResponse.validator:type_name -> tradsys.risk.v1.Validator
-	4,  // 4: tradsys.risk.v1.UnloadValidatorResponse.validator:type_name -> tradsys.risk.v1.Validator
-	4,  // 5: tradsys.risk.v1.ListValidatorsResponse.validators:type_name -> tradsys.risk.v1.Validator
-	17, // 6: tradsys.risk.v1.Limits.updated_at:type_name -> google.protobuf.Timestamp
-	11, // 7: tradsys.risk.v1.GetLimitsResponse.stored:type_name -> tradsys.risk.v1.Limits
-	11, // 8: tradsys.risk.v1.GetLimitsResponse.effective:type_name -> tradsys.risk.v1.Limits
-	11, // 9: tradsys.risk.v1.SetLimitsRequest.limits:type_name -> tradsys.risk.v1.Limits
-	11, // 10: tradsys.risk.v1.SetLimitsResponse.limits:type_name -> tradsys.risk.v1.Limits
-	1,  // 11: tradsys.risk.v1.RiskService.ValidateOrder:input_type -> tradsys.risk.v1.ValidateOrderRequest
-	5,  // 12: tradsys.risk.v1.RiskService.LoadValidator:input_type -> tradsys.risk.v1.LoadValidatorRequest
-	7,  // 13: tradsys.risk.v1.RiskService.UnloadValidator:input_type -> tradsys.risk.v1.UnloadValidatorRequest
-	9,  // 14: tradsys.risk.v1.RiskService.ListValidators:input_type -> tradsys.risk.v1.ListValidatorsRequest
-	12, // 15: tradsys.risk.v1.RiskService.GetLimits:input_type -> tradsys.risk.v1.GetLimitsRequest
-	14, // 16: tradsys.risk.v1.RiskService.SetLimits:input_type -> tradsys.risk.v1.SetLimitsRequest
-	3,  // 17: tradsys.risk.v1.RiskService.ValidateOrder:output_type -> tradsys.risk.v1.ValidateOrderResponse
-	6,  // 18: tradsys.risk.v1.RiskService.LoadValidator:output_type -> tradsys.risk.v1.LoadValidatorResponse
-	8,  // 19: tradsys.risk.v1.RiskService.UnloadValidator:output_type -> tradsys.risk.v1.UnloadValidatorResponse
-	10, // 20: tradsys.risk.v1.RiskService.ListValidators:output_type -> tradsys.risk.v1.ListValidatorsResponse
-	13, // 21: tradsys.risk.v1.RiskService.GetLimits:output_type -> tradsys.risk.v1.GetLimitsResponse
-	15, // 22: tradsys.risk.v1.RiskService.SetLimits:output_type -> tradsys.risk.v1.SetLimitsResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	1,  // 1: tradsys.risk.v1.ValidateOrdersRequest.order:type_name -> tradsys.risk.v1.ValidateOrderRequest
+	6,  // 2: tradsys.risk.v1.ValidateOrdersResponse.verdict:type_name -> tradsys.risk.v1.ValidateOrderResponse
+	3,  // 3: tradsys.risk.v1.ValidateOrdersResponse.error:type_name -> tradsys.risk.v1.ValidateOrdersError
+	5,  // 4: tradsys.risk.v1.ValidateOrderResponse.results:type_name -> tradsys.risk.v1.CheckResult
+	19, // 5: tradsys.risk.v1.Validator.state:type_name -> tradsys.coordinator.v1.ComponentState
+	7,  // 6: tradsys.risk.v1.LoadValidatorResponse.validator:type_name -> tradsys.risk.v1.Validator
+	7,  // 7: tradsys.risk.v1.UnloadValidatorResponse.validator:type_name -> tradsys.risk.v1.Validator
+	7,  // 8: tradsys.risk.v1.ListValidatorsResponse.validators:type_name -> tradsys.risk.v1.Validator
+	20, // 9: tradsys.risk.v1.Limits.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 10: tradsys.risk.v1.GetLimitsResponse.stored:type_name -> tradsys.risk.v1.Limits
+	14, // 11: tradsys.risk.v1.GetLimitsResponse.effective:type_name -> tradsys.risk.v1.Limits
+	14, // 12: tradsys.risk.v1.SetLimitsRequest.limits:type_name -> tradsys.risk.v1.Limits
+	14, // 13: tradsys.risk.v1.SetLimitsResponse.limits:type_name -> tradsys.risk.v1.Limits
+	1,  // 14: tradsys.risk.v1.RiskService.ValidateOrder:input_type -> tradsys.risk.v1.ValidateOrderRequest
+	2,  // 15: tradsys.risk.v1.RiskService.ValidateOrders:input_type -> tradsys.risk.v1.ValidateOrdersRequest
+	8,  // 16: tradsys.risk.v1.RiskService.LoadValidator:input_type -> tradsys.risk.v1.LoadValidatorRequest
+	10, // 17: tradsys.risk.v1.RiskService.UnloadValidator:input_type -> tradsys.risk.v1.UnloadValidatorRequest
+	12, // 18: tradsys.risk.v1.RiskService.ListValidators:input_type -> tradsys.risk.v1.ListValidatorsRequest
+	15, // 19: tradsys.risk.v1.RiskService.GetLimits:input_type -> tradsys.risk.v1.GetLimitsRequest
+	17, // 20: tradsys.risk.v1.RiskService.SetLimits:input_type -> tradsys.risk.v1.SetLimitsRequest
+	6,  // 21: tradsys.risk.v1.RiskService.ValidateOrder:output_type -> tradsys.risk.v1.ValidateOrderResponse
+	4,  // 22: tradsys.risk.v1.RiskService.ValidateOrders:output_type -> tradsys.risk.v1.ValidateOrdersResponse
+	9,  // 23: tradsys.risk.v1.RiskService.LoadValidator:output_type -> tradsys.risk.v1.LoadValidatorResponse
+	11, // 24: tradsys.risk.v1.RiskService.UnloadValidator:output_type -> tradsys.risk.v1.UnloadValidatorResponse
+	13, // 25: tradsys.risk.v1.RiskService.ListValidators:output_type -> tradsys.risk.v1.ListValidatorsResponse
+	16, // 26: tradsys.risk.v1.RiskService.GetLimits:output_type -> tradsys.risk.v1.GetLimitsResponse
+	18, // 27: tradsys.risk.v1.RiskService.SetLimits:output_type -> tradsys.risk.v1.SetLimitsResponse
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_tradsys_risk_v1_risk_proto_init() }
@@ -1150,13 +1370,17 @@ func file_tradsys_risk_v1_risk_proto_init() {
 	if File_tradsys_risk_v1_risk_proto != nil {
 		return
 	}
+	file_tradsys_risk_v1_risk_proto_msgTypes[3].OneofWrappers = []any{
+		(*ValidateOrdersResponse_Verdict)(nil),
+		(*ValidateOrdersResponse_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tradsys_risk_v1_risk_proto_rawDesc), len(file_tradsys_risk_v1_risk_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	RiskService_ValidateOrder_FullMethodName   = "/tradsys.risk.v1.RiskService/ValidateOrder"
+	RiskService_ValidateOrders_FullMethodName  = "/tradsys.risk.v1.RiskService/ValidateOrders"
 	RiskService_LoadValidator_FullMethodName   = "/tradsys.risk.v1.RiskService/LoadValidator"
 	RiskService_UnloadValidator_FullMethodName = "/tradsys.risk.v1.RiskService/UnloadValidator"
 	RiskService_ListValidators_FullMethodName  = "/tradsys.risk.v1.RiskService/ListValidators"
@@ -49,6 +50,13 @@ type RiskServiceClient interface {
 	// ValidateOrder runs every enabled validator and answers approved, or
 	// rejected with every failed check and its reason.
 	ValidateOrder(ctx context.Context, in *ValidateOrderRequest, opts ...grpc.CallOption) (*ValidateOrderResponse, error)
+	// ValidateOrders is ValidateOrder for a stream of orders on one call (the
+	// orders service keeps one open for all its submits): every request gets
+	// one answer carrying its request_id, each as soon as it is checked. A
+	// request that is not valid gets an error answer; the stream goes on.
+	// The stream does not keep risk loaded: each order activates it (and its
+	// validators) as a ValidateOrder call would.
+	ValidateOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ValidateOrdersRequest, ValidateOrdersResponse], error)
 	// LoadValidator loads (leases) a validator plugin now.
 	LoadValidator(ctx context.Context, in *LoadValidatorRequest, opts ...grpc.CallOption) (*LoadValidatorResponse, error)
 	// UnloadValidator unloads a validator plugin and gives its memory lease
@@ -81,6 +89,19 @@ func (c *riskServiceClient) ValidateOrder(ctx context.Context, in *ValidateOrder
 	}
 	return out, nil
 }
+
+func (c *riskServiceClient) ValidateOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ValidateOrdersRequest, ValidateOrdersResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RiskService_ServiceDesc.Streams[0], RiskService_ValidateOrders_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ValidateOrdersRequest, ValidateOrdersResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RiskService_ValidateOrdersClient = grpc.BidiStreamingClient[ValidateOrdersRequest, ValidateOrdersResponse]
 
 func (c *riskServiceClient) LoadValidator(ctx context.Context, in *LoadValidatorRequest, opts ...grpc.CallOption) (*LoadValidatorResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -154,6 +175,13 @@ type RiskServiceServer interface {
 	// ValidateOrder runs every enabled validator and answers approved, or
 	// rejected with every failed check and its reason.
 	ValidateOrder(context.Context, *ValidateOrderRequest) (*ValidateOrderResponse, error)
+	// ValidateOrders is ValidateOrder for a stream of orders on one call (the
+	// orders service keeps one open for all its submits): every request gets
+	// one answer carrying its request_id, each as soon as it is checked. A
+	// request that is not valid gets an error answer; the stream goes on.
+	// The stream does not keep risk loaded: each order activates it (and its
+	// validators) as a ValidateOrder call would.
+	ValidateOrders(grpc.BidiStreamingServer[ValidateOrdersRequest, ValidateOrdersResponse]) error
 	// LoadValidator loads (leases) a validator plugin now.
 	LoadValidator(context.Context, *LoadValidatorRequest) (*LoadValidatorResponse, error)
 	// UnloadValidator unloads a validator plugin and gives its memory lease
@@ -179,6 +207,9 @@ type UnimplementedRiskServiceServer struct{}
 
 func (UnimplementedRiskServiceServer) ValidateOrder(context.Context, *ValidateOrderRequest) (*ValidateOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateOrder not implemented")
+}
+func (UnimplementedRiskServiceServer) ValidateOrders(grpc.BidiStreamingServer[ValidateOrdersRequest, ValidateOrdersResponse]) error {
+	return status.Error(codes.Unimplemented, "method ValidateOrders not implemented")
 }
 func (UnimplementedRiskServiceServer) LoadValidator(context.Context, *LoadValidatorRequest) (*LoadValidatorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LoadValidator not implemented")
@@ -233,6 +264,13 @@ func _RiskService_ValidateOrder_Handler(srv interface{}, ctx context.Context, de
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _RiskService_ValidateOrders_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RiskServiceServer).ValidateOrders(&grpc.GenericServerStream[ValidateOrdersRequest, ValidateOrdersResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RiskService_ValidateOrdersServer = grpc.BidiStreamingServer[ValidateOrdersRequest, ValidateOrdersResponse]
 
 func _RiskService_LoadValidator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(LoadValidatorRequest)
@@ -356,6 +394,13 @@ var RiskService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RiskService_SetLimits_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ValidateOrders",
+			Handler:       _RiskService_ValidateOrders_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "tradsys/risk/v1/risk.proto",
 }
