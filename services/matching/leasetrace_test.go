@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +27,14 @@ func TestLeaseTraceSVG(t *testing.T) {
 	if out == "" {
 		t.Skip("set TRADSYS_LEASE_TRACE=file.svg to run")
 	}
+	// The binary users run: the tests' binary is built with -race, whose
+	// shadow memory multiplies RSS several times over.
+	plain := filepath.Join(t.TempDir(), "tradsys-matching")
+	if outb, err := exec.Command("go", "build", "-o", plain, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, outb)
+	}
 	r, cc := coordtest.Start(t, coordtest.Config{Budget: 1 << 30})
-	p := proctest.Start(t, bin, r.Addr(), "--data-dir", t.TempDir(), "--memory", "1MiB", "--algorithm-memory", "1MiB", "--no-fsync")
+	p := proctest.Start(t, plain, r.Addr(), "--data-dir", t.TempDir(), "--memory", "1MiB", "--algorithm-memory", "1MiB", "--no-fsync")
 	mc := matchingv1.NewMatchingServiceClient(p.Conn)
 	stream, err := mc.SubmitOrders(bg)
 	if err != nil {
@@ -35,6 +43,7 @@ func TestLeaseTraceSVG(t *testing.T) {
 	type sample struct {
 		at                float64
 		leased, used, rss float64
+		heap, limit       float64
 	}
 	var samples []sample
 	start := time.Now()
@@ -57,7 +66,8 @@ func TestLeaseTraceSVG(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := sample{at: time.Since(start).Seconds(), rss: metric(t, p.Admin, "process_resident_memory_bytes")}
+		s := sample{at: time.Since(start).Seconds(), rss: metric(t, p.Admin, "process_resident_memory_bytes"),
+			heap: metric(t, p.Admin, "go_memstats_heap_alloc_bytes"), limit: metric(t, p.Admin, "tradsys_lazy_go_memory_limit_bytes")}
 		for _, l := range ls.GetLeases() {
 			if l.GetComponent() == "matching" {
 				s.leased, s.used = float64(l.GetBytes()), float64(l.GetUsedBytes())
@@ -70,7 +80,7 @@ func TestLeaseTraceSVG(t *testing.T) {
 	const w, h, pad = 720.0, 360.0, 50.0
 	maxY, maxX := 1.0, samples[len(samples)-1].at
 	for _, s := range samples {
-		maxY = max(maxY, s.leased, s.used, s.rss)
+		maxY = max(maxY, s.leased, s.used, s.rss, s.limit)
 	}
 	x := func(v float64) float64 { return pad + v/maxX*(w-2*pad) }
 	y := func(v float64) float64 { return h - pad - v/maxY*(h-2*pad) }
@@ -88,13 +98,14 @@ func TestLeaseTraceSVG(t *testing.T) {
 		name, color string
 		get         func(sample) float64
 	}{{"leased", "#d62728", func(s sample) float64 { return s.leased }}, {"used (reported)", "#1f77b4", func(s sample) float64 { return s.used }},
-		{"RSS", "#2ca02c", func(s sample) float64 { return s.rss }}} {
+		{"RSS", "#2ca02c", func(s sample) float64 { return s.rss }}, {"Go heap", "#9467bd", func(s sample) float64 { return s.heap }},
+		{"Go memory limit", "#7f7f7f", func(s sample) float64 { return s.limit }}} {
 		var pts []string
 		for _, s := range samples {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(s.at), y(line.get(s))))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", line.color, strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", pad+10+float64(i)*150, h-12, line.color, line.name)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", pad+float64(i)*125, h-12, line.color, line.name)
 	}
 	b.WriteString("</svg>\n")
 	if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
@@ -103,6 +114,6 @@ func TestLeaseTraceSVG(t *testing.T) {
 	last := samples[len(samples)-1]
 	t.Logf("%d samples; at the end: leased %.1f MiB, used %.1f MiB, RSS %.1f MiB", len(samples), last.leased/(1<<20), last.used/(1<<20), last.rss/(1<<20))
 	for _, s := range samples {
-		fmt.Printf("%.2f\t%.0f\t%.0f\t%.0f\n", s.at, s.leased, s.used, s.rss)
+		fmt.Printf("%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n", s.at, s.leased/(1<<20), s.used/(1<<20), s.rss/(1<<20), s.heap/(1<<20), s.limit/(1<<20))
 	}
 }

@@ -258,10 +258,14 @@ func (m *Matcher) LastMemoryBytes() int64 {
 	return max(v, 0)
 }
 
-// MemoryBytes is the loaded books' memory estimate (0 when not loaded).
+// MemoryBytes is what the loaded engine holds (0 when not loaded), counted
+// structure by structure: the books (order and level pools, index, level
+// arrays), the finished-orders table GetOrder answers from, and the trade
+// rings streams resume from. memory_test.go holds it to the live heap
+// measured per resting order and per fill.
 func (m *Matcher) MemoryBytes() int64 {
 	if st := m.st.Load(); st != nil {
-		return st.eng.MemoryBytes()
+		return st.eng.MemoryBytes() + m.done.memBytes() + st.trades.memBytes()
 	}
 	return 0
 }

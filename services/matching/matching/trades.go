@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"unsafe"
 
 	"github.com/tradsys/mesh/services/matching/engine"
 )
@@ -249,4 +250,17 @@ func (l *tradeLog) pushLocked(t engine.Trade) {
 func (l *tradeLog) clearLocked() *tradeLog {
 	l.syms = map[string]*symRing{}
 	return l
+}
+
+// memBytes is what the rings hold: every symbol's ring of trades.
+func (l *tradeLog) memBytes() int64 {
+	const tradeBytes = int64(unsafe.Sizeof(engine.Trade{}))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var m int64
+	for sym, r := range l.syms {
+		// A trade's symbol is its book's string, not a copy.
+		m += int64(unsafe.Sizeof(symRing{})) + int64(cap(r.buf))*tradeBytes + stringBytes(sym) + 48
+	}
+	return m
 }

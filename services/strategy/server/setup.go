@@ -96,6 +96,9 @@ func (f typeMemory) Set(s string) error {
 	return nil
 }
 
+// MinStrategyLease is the least a running strategy's lease shrinks to.
+const MinStrategyLease = 1 << 20
+
 // Server implements tradsys.strategy.v1.StrategyService.
 type Server struct {
 	strategyv1.UnimplementedStrategyServiceServer
@@ -224,6 +227,10 @@ func (s *Server) component(cfg strategies.Config) (*lazy.Component, error) {
 	}
 	spec.Init = func(context.Context) error { return s.m.Run(strategy) }
 	spec.Shutdown = func(ctx context.Context) error { return s.m.Halt(ctx, strategy) }
+	// The seed's estimate is what it is granted first; then the lease
+	// follows what the strategy really holds (a few hundred KiB: its open
+	// orders, its samples, its streams), down to MinStrategyLease.
+	spec.Usage, spec.MinBytes = func() int64 { return s.m.Usage(strategy) }, MinStrategyLease
 	c, err := s.rt.Add(spec)
 	if err != nil {
 		return nil, fmt.Errorf("strategy component %s: %w", name, err)

@@ -242,6 +242,22 @@ func (m *Manager) Halt(ctx context.Context, name string) error {
 	return m.persist()
 }
 
+// Usage is what the strategy holds while it runs (0 when it does not):
+// its component's Usage, which its memory lease follows.
+func (m *Manager) Usage(name string) int64 {
+	m.mu.Lock()
+	e := m.all[name]
+	var r *runner
+	if e != nil {
+		r = e.run
+	}
+	m.mu.Unlock()
+	if r == nil {
+		return 0
+	}
+	return r.usage()
+}
+
 // List is every strategy, by name.
 func (m *Manager) List() []Status {
 	m.mu.Lock()

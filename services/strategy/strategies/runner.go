@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/tradsys/mesh/pkg/fixed"
@@ -53,6 +55,38 @@ type runner struct {
 	seq     int
 	last    fixed.Decimal
 	haveMkt bool
+
+	// logicBytes is what its logic holds (sized), set by the loop.
+	logicBytes atomic.Int64
+}
+
+// sized is a logic that holds state worth counting (a window of samples).
+type sized interface{ stateBytes() int64 }
+
+// What a running strategy holds, structure by structure (usage): the
+// runner, the stacks of its three goroutines (market data, order updates,
+// the decision loop) at the size they grow to, the receive window of its
+// two streams, each open order with its map slot and strings, and its
+// logic's state.
+const (
+	runnerBytes    = int64(unsafe.Sizeof(runner{}))
+	goroutineBytes = 8 << 10
+	streamBytes    = 64 << 10
+	openOrderBytes = int64(unsafe.Sizeof(Order{})) + 48
+)
+
+// usage is what the strategy holds now (its component's Usage).
+func (r *runner) usage() int64 {
+	r.mu.Lock()
+	n := runnerBytes + 3*goroutineBytes + 2*streamBytes + int64(len(r.prefix))
+	for _, o := range r.open {
+		n += openOrderBytes + int64(len(o.ClientID)+len(o.Status))
+		for _, why := range o.Reasons {
+			n += 16 + int64(len(why))
+		}
+	}
+	r.mu.Unlock()
+	return n + r.logicBytes.Load()
 }
 
 func newRunner(cfg Config, md MarketData, orders Orders, log *zap.Logger, m Metrics) *runner {
@@ -118,6 +152,9 @@ loop:
 			l.onPrice(ctx, r)
 		case <-tick.C:
 			l.onTick(ctx, r)
+		}
+		if z, ok := l.(sized); ok {
+			r.logicBytes.Store(z.stateBytes())
 		}
 	}
 	wg.Wait()
