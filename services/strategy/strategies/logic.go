@@ -92,7 +92,9 @@ type trendFollower struct {
 func (t *trendFollower) tick() time.Duration { return t.p.SampleInterval }
 
 // stateBytes is its window of samples.
-func (t *trendFollower) stateBytes() int64 { return int64(cap(t.samples)) * int64(unsafe.Sizeof(fixed.Decimal(0))) }
+func (t *trendFollower) stateBytes() int64 {
+	return int64(cap(t.samples)) * int64(unsafe.Sizeof(fixed.Decimal(0)))
+}
 
 func (t *trendFollower) onPrice(context.Context, *runner) {}
 
