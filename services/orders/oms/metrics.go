@@ -5,12 +5,13 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the order path's Prometheus metrics. They outlive an OMS
 // (the component loads and unloads), so the server makes them once.
 type Metrics struct {
-	orders     *prometheus.CounterVec // by result
-	fills      prometheus.Counter
-	commits    prometheus.Histogram
-	batchOps   prometheus.Histogram
-	reconciled *prometheus.CounterVec
-	unresolved prometheus.Gauge
+	orders      *prometheus.CounterVec // by result
+	fills       prometheus.Counter
+	commits     prometheus.Histogram
+	batchOps    prometheus.Histogram
+	checkpoints prometheus.Histogram
+	reconciled  *prometheus.CounterVec
+	unresolved  prometheus.Gauge
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered).
@@ -21,7 +22,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		fills: prometheus.NewCounter(prometheus.CounterOpts{Name: "tradsys_orders_fills_applied_total",
 			Help: "Fills applied to orders (each matching trade side once)."}),
 		commits: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tradsys_orders_store_commit_seconds",
-			Help: "Time of one group commit of the order store (write and fsync).", Buckets: prometheus.ExponentialBuckets(50e-6, 2, 14)}),
+			Help: "Time of one group commit of the order store (its log record's write and fsync).", Buckets: prometheus.ExponentialBuckets(50e-6, 2, 14)}),
+		checkpoints: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tradsys_orders_store_checkpoint_seconds",
+			Help: "Time of one checkpoint of the order store's log into bbolt (in the background).", Buckets: prometheus.ExponentialBuckets(1e-3, 2, 14)}),
 		batchOps: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tradsys_orders_store_batch_operations",
 			Help: "Operations sharing one group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
 		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tradsys_orders_reconciled_total",
@@ -30,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Orders whose matching outcome is not settled yet."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.orders, m.fills, m.commits, m.batchOps, m.reconciled, m.unresolved)
+		reg.MustRegister(m.orders, m.fills, m.commits, m.batchOps, m.checkpoints, m.reconciled, m.unresolved)
 	}
 	return m
 }

@@ -3,6 +3,7 @@ package oms
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -87,12 +88,21 @@ type op struct {
 	done chan error
 }
 
-// Store is the durable state: bbolt, with a group-committing writer so
-// concurrent operations share an fsync. An operation's changes are durable
-// when commit returns nil.
+// Store is the durable state: bbolt behind a write-ahead log (wal.go),
+// with a group-committing writer so concurrent operations share one log
+// record and its fsync. An operation's changes are durable when commit
+// returns nil.
 type Store struct {
 	db   *bolt.DB
+	dir  string
 	keep int // updates kept for resumption
+
+	// Owned by the committer: the log file, the puts it holds that bbolt
+	// does not have yet, and the checkpoint in flight (its result).
+	wal          *wal
+	walLimit     int64
+	pending      map[putKey][]byte
+	checkpointed chan error // nil: no checkpoint in flight
 
 	mu sync.RWMutex
 	st state
@@ -126,9 +136,20 @@ func OpenStore(dir string, noSync bool, keepUpdates int) (*Store, error) {
 	if keepUpdates <= 0 {
 		keepUpdates = 100_000
 	}
-	s := &Store{db: db, keep: keepUpdates, ops: make(chan op, 1024), closed: make(chan struct{}),
-		exited: make(chan struct{}), wake: make(chan struct{})}
-	if err := s.load(); err != nil {
+	s := &Store{db: db, dir: dir, keep: keepUpdates, ops: make(chan op, 1024), closed: make(chan struct{}),
+		exited: make(chan struct{}), wake: make(chan struct{}), walLimit: defaultWALLimit, pending: map[putKey][]byte{}}
+	if err := s.createBuckets(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	next, err := replayWAL(db, dir, keepUpdates)
+	if err == nil {
+		err = s.load()
+	}
+	if err == nil {
+		s.wal, err = openWAL(dir, next, noSync)
+	}
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -137,18 +158,27 @@ func OpenStore(dir string, noSync bool, keepUpdates int) (*Store, error) {
 	return s, nil
 }
 
+// defaultWALLimit is the log's size that starts a checkpoint.
+const defaultWALLimit = 16 << 20
+
 func be(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func (s *Store) createBuckets() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range walBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
 
 func (s *Store) load() error {
 	st := state{instruments: map[string]*Instrument{}, orders: map[uint64]*Order{}, byClient: map[clientKey]uint64{},
 		positions: map[posKey]*Position{}, accounts: map[string]uint64{}, trades: map[string]*tradeMark{},
 		open: map[openKey]fixed.Decimal{}, nextOrderID: 1, nextSeq: 1, nextAccount: 1}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bInstruments, bOrders, bClientIDs, bPositions, bAccounts, bTrades, bUpdates, bMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
+	err := s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		for k, p := range map[string]*uint64{"next_order_id": &st.nextOrderID, "next_seq": &st.nextSeq, "next_account": &st.nextAccount} {
 			if v := meta.Get([]byte(k)); len(v) == 8 {
@@ -217,12 +247,14 @@ func (s *Store) load() error {
 	return nil
 }
 
-// Close stops the committer (after the queued operations) and closes the
-// database.
+// Close stops the committer (after the queued operations and the
+// checkpoint in flight) and closes the log and the database. The log's
+// puts that bbolt does not have are written into it at the next open.
 func (s *Store) Close() error {
 	close(s.closed)
 	s.wg.Wait()
-	return s.db.Close()
+	werr := s.wal.close()
+	return errors.Join(werr, s.db.Close())
 }
 
 // commit runs fn in the committer and returns once its changes are durable
@@ -252,6 +284,11 @@ func (s *Store) commit(fn func(*txn) error) error {
 func (s *Store) committer() {
 	defer s.wg.Done()
 	defer close(s.exited)
+	defer func() {
+		if s.checkpointed != nil {
+			<-s.checkpointed // a failed one leaves its log files: the next open replays them
+		}
+	}()
 	batch := make([]op, 0, 256)
 	for {
 		batch = batch[:0]
@@ -302,21 +339,16 @@ func (s *Store) run(batch []op) {
 	// Encode outside the lock: only this goroutine mutates the state, so
 	// it reads it safely while readers (RLock) go on; holding the write
 	// lock across the encoding kept every submit's reads waiting.
-	type kv struct {
-		b    []byte
-		k, v []byte
-	}
-	var puts []kv
+	var puts []put
 	enc := func(b, k []byte, v any) {
 		data, err := json.Marshal(v)
 		if err != nil {
 			panic(fmt.Sprintf("orders: encode %T: %v", v, err)) // plain structs: cannot fail
 		}
-		puts = append(puts, kv{b, k, data})
+		puts = append(puts, put{walBucket(b), k, data})
 	}
 	for id := range t.orders {
-		o := t.st.orders[id]
-		enc(bOrders, be(id), o) // the client-id index is rebuilt from the orders at load
+		enc(bOrders, be(id), t.st.orders[id]) // the client-id index is rebuilt from the orders at load
 	}
 	for sym := range t.instruments {
 		enc(bInstruments, []byte(sym), t.st.instruments[sym])
@@ -325,7 +357,7 @@ func (s *Store) run(batch []op) {
 		enc(bPositions, []byte(k.account+"\x00"+k.symbol), t.st.positions[k])
 	}
 	for a := range t.accounts {
-		puts = append(puts, kv{bAccounts, []byte(a), be(t.st.accounts[a])})
+		puts = append(puts, put{walBucket(bAccounts), []byte(a), be(t.st.accounts[a])})
 	}
 	for sym := range t.trades {
 		enc(bTrades, []byte(sym), t.st.trades[sym])
@@ -333,33 +365,18 @@ func (s *Store) run(batch []op) {
 	for i := range t.updates {
 		enc(bUpdates, be(t.updates[i].Seq), &t.updates[i])
 	}
-	nextOrderID, nextSeq, nextAccount := t.st.nextOrderID, t.st.nextSeq, t.st.nextAccount
+	meta := walBucket(bMeta)
+	puts = append(puts, put{meta, []byte("next_order_id"), be(t.st.nextOrderID)}, put{meta, []byte("next_seq"), be(t.st.nextSeq)},
+		put{meta, []byte("next_account"), be(t.st.nextAccount)})
 
 	start := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.wal.append(puts)
+	if err == nil {
 		for _, p := range puts {
-			if err := tx.Bucket(p.b).Put(p.k, p.v); err != nil {
-				return err
-			}
+			s.pending[putKey{p.b, string(p.k)}] = p.v
 		}
-		meta := tx.Bucket(bMeta)
-		for k, v := range map[string]uint64{"next_order_id": nextOrderID, "next_seq": nextSeq, "next_account": nextAccount} {
-			if err := meta.Put([]byte(k), be(v)); err != nil {
-				return err
-			}
-		}
-		// Trim the update log to the newest `keep`.
-		if nextSeq > uint64(s.keep)+1 {
-			c := tx.Bucket(bUpdates).Cursor()
-			limit := be(nextSeq - uint64(s.keep))
-			for k, _ := c.First(); k != nil && string(k) < string(limit); k, _ = c.Next() {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+		err = s.maybeCheckpoint()
+	}
 	if err != nil {
 		// Memory is ahead of the disk now: refuse everything from here on
 		// (a restart reloads the durable state).
@@ -389,6 +406,61 @@ func (s *Store) run(batch []op) {
 	for i, o := range batch {
 		o.done <- errs[i]
 	}
+}
+
+// maybeCheckpoint collects a finished checkpoint and, once the log has
+// grown past its limit, starts the next: a new log file takes the
+// appends, and the puts of the ones before go into bbolt in the
+// background; those files are deleted once bbolt has them (synced).
+func (s *Store) maybeCheckpoint() error {
+	if s.checkpointed != nil {
+		select {
+		case err := <-s.checkpointed:
+			s.checkpointed = nil
+			if err != nil {
+				return err
+			}
+		default:
+			return nil // one at a time; the log grows meanwhile
+		}
+	}
+	if s.wal.size < s.walLimit {
+		return nil
+	}
+	next, err := openWAL(s.dir, s.wal.n+1, s.wal.noSync)
+	if err != nil {
+		return err
+	}
+	old := s.wal
+	s.wal = next
+	if err := old.close(); err != nil {
+		return err
+	}
+	pending := s.pending
+	s.pending = map[putKey][]byte{}
+	done := make(chan error, 1)
+	s.checkpointed = done
+	go func() {
+		start := time.Now()
+		err := checkpoint(s.db, pending, s.keep)
+		if err == nil {
+			var ns []uint64
+			if ns, err = walFiles(s.dir); err == nil {
+				for _, n := range ns {
+					if n <= old.n {
+						if rerr := os.Remove(walPath(s.dir, n)); rerr != nil {
+							err = rerr
+						}
+					}
+				}
+			}
+		}
+		if m := s.metrics; m != nil && err == nil {
+			m.checkpoints.Observe(time.Since(start).Seconds())
+		}
+		done <- err
+	}()
+	return nil
 }
 
 // event appends an event to an order: the update sequence, the new status,

@@ -1,0 +1,140 @@
+package oms
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/fixed"
+)
+
+// createOrders records n orders concurrently (sharing group commits), the
+// odd ones accepted by a second commit, as a submit does.
+func createOrders(t *testing.T, s *Store, from, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := from; i < from+n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := Order{Account: fmt.Sprint("acct", i%7), ClientOrderID: fmt.Sprint("c", i), Symbol: "S", Side: Buy, Type: Limit,
+				Price: fixed.Must("10"), Quantity: fixed.Must("1")}
+			if err := s.commit(func(tx *txn) error { tx.create(&o); tx.account(o.Account); return nil }); err != nil {
+				errs <- err
+				return
+			}
+			if i%2 == 1 {
+				errs <- s.commit(func(tx *txn) error { return tx.move(tx.st.orders[o.ID], Accepted, "") })
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkOrders asserts the store holds orders c0..c(n-1), each once, with
+// the odd ones ACCEPTED, and the next ids and sequences after them.
+func checkOrders(t *testing.T, s *Store, n int) {
+	t.Helper()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.st.orders) != n || len(s.st.byClient) != n {
+		t.Fatalf("%d orders (%d client ids), want %d", len(s.st.orders), len(s.st.byClient), n)
+	}
+	for i := range n {
+		id, ok := s.st.byClient[clientKey{fmt.Sprint("acct", i%7), fmt.Sprint("c", i)}]
+		if !ok {
+			t.Fatalf("order c%d lost", i)
+		}
+		want := New
+		if i%2 == 1 {
+			want = Accepted
+		}
+		if o := s.st.orders[id]; o.Status != want || len(o.History) != int(want) {
+			t.Fatalf("order c%d: %v with %d events, want %v", i, o.Status, len(o.History), want)
+		}
+	}
+	if s.st.nextOrderID != uint64(n)+1 || s.st.nextSeq != uint64(n+n/2)+1 || len(s.st.accounts) != min(n, 7) {
+		t.Fatalf("next order id %d, next seq %d, %d accounts", s.st.nextOrderID, s.st.nextSeq, len(s.st.accounts))
+	}
+	if got := s.lastSeq(); got != uint64(n+n/2) {
+		t.Fatalf("update log ends at %d, want %d", got, n+n/2)
+	}
+}
+
+func walCount(t *testing.T, dir string) int {
+	t.Helper()
+	ns, err := walFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ns)
+}
+
+// Acknowledged commits survive a restart from the log alone (no
+// checkpoint ran), a torn record at the log's end is ignored, and
+// checkpoints move the log into bbolt and delete it, whatever they
+// interleave with.
+func TestStoreLogReplayAndCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createOrders(t, s, 0, 40)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A torn record: the process died while writing it (never synced,
+	// never acknowledged).
+	ns, _ := walFiles(dir)
+	f, err := os.OpenFile(walPath(dir, ns[len(ns)-1]), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte{200, 0, 0, 0, 1, 2, 3, 4, 1, 3}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	s, err = OpenStore(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOrders(t, s, 40)
+	if n := walCount(t, dir); n != 1 {
+		t.Fatalf("%d log files after the replay, want the new one", n)
+	}
+	// A small limit: many checkpoints while commits go on.
+	s.walLimit = 4 << 10
+	createOrders(t, s, 40, 400)
+	checkOrders(t, s, 440)
+	deadline := time.Now().Add(20 * time.Second)
+	for walCount(t, dir) > 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d log files left: checkpoints do not delete them", walCount(t, dir))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenStore(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkOrders(t, s, 440)
+	if _, err := os.Stat(filepath.Join(dir, "orders.db")); err != nil {
+		t.Fatal(err)
+	}
+}
