@@ -1,7 +1,11 @@
 package main_test
 
 import (
+	"bufio"
 	"context"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +130,40 @@ func TestLoweredBudgetShrinksTheCacheAndQueriesStillAnswer(t *testing.T) {
 	if st, err := coord.GetStatus(ctx, &coordinatorv1.GetStatusRequest{}); err != nil || st.GetUsedBytes() > budget {
 		t.Fatalf("coordinator: %v %v, want used within %d", st, err, budget)
 	}
-	_ = proctest.FreeAddr
+	// The pages asked again need more than the budget: the cache's growth
+	// is refused, and it keeps serving within its lease, evicting.
+	deadline = time.Now().Add(30 * time.Second)
+	for refusals(t, p) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refused growth with the cache at %v and its lease %v", stats(), cacheLease())
+		}
+		query(len(answers) - 1)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st, l := stats(), cacheLease(); st.GetBytes() > l.GetBytes() || l.GetBytes() > budget || st.GetEvictions() <= after.GetEvictions() {
+		t.Fatalf("after a refused growth: cache %v, lease %v, budget %d", st, l, budget)
+	}
+}
+
+// refusals is the growths of the cache's lease the coordinator refused
+// (tradsys_lazy_lease_growth_refusals_total on the process's /metrics).
+func refusals(t *testing.T, p *proctest.Proc) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + p.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == `tradsys_lazy_lease_growth_refusals_total{component="historical"}` {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	return 0
 }
