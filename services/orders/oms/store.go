@@ -347,8 +347,18 @@ func (s *Store) run(batch []op) {
 		}
 		puts = append(puts, put{walBucket(b), k, data})
 	}
+	// Orders and updates are encoded by hand (encode.go) into one buffer
+	// that the puts share.
+	var buf []byte
+	appendPut := func(b, k []byte, add func([]byte) []byte) {
+		start := len(buf)
+		buf = add(buf)
+		puts = append(puts, put{walBucket(b), k, buf[start:len(buf):len(buf)]})
+	}
+	buf = make([]byte, 0, 1024*(len(t.orders)+len(t.updates)))
 	for id := range t.orders {
-		enc(bOrders, be(id), t.st.orders[id]) // the client-id index is rebuilt from the orders at load
+		o := t.st.orders[id]
+		appendPut(bOrders, be(id), func(b []byte) []byte { return appendOrder(b, o) }) // the client-id index is rebuilt from the orders at load
 	}
 	for sym := range t.instruments {
 		enc(bInstruments, []byte(sym), t.st.instruments[sym])
@@ -363,7 +373,8 @@ func (s *Store) run(batch []op) {
 		enc(bTrades, []byte(sym), t.st.trades[sym])
 	}
 	for i := range t.updates {
-		enc(bUpdates, be(t.updates[i].Seq), &t.updates[i])
+		u := &t.updates[i]
+		appendPut(bUpdates, be(u.Seq), func(b []byte) []byte { return appendUpdate(b, u) })
 	}
 	meta := walBucket(bMeta)
 	puts = append(puts, put{meta, []byte("next_order_id"), be(t.st.nextOrderID)}, put{meta, []byte("next_seq"), be(t.st.nextSeq)},
