@@ -311,7 +311,7 @@ func (c *Coordinator) preemptForLocked(st *state, w *memWaiter, free int64) {
 			need -= l.bytes // already on its way out
 			continue
 		}
-		if l.preemptible && l.priority > w.req.Priority && !pluginOf(l, w) {
+		if l.preemptible && l.priority > w.req.Priority && !pluginOf(l, w) && !dependsOn(st, w.req.Component, l.component) {
 			candidates = append(candidates, l)
 		}
 	}
@@ -341,6 +341,31 @@ func (c *Coordinator) preemptForLocked(st *state, w *memWaiter, free int64) {
 // priority; others may still preempt it.
 func pluginOf(l *lease, w *memWaiter) bool {
 	return l.sess == w.sess && strings.HasPrefix(l.component, w.req.Component+"/")
+}
+
+// dependsOn says whether component needs dep: dep is among its registered
+// dependencies, directly or through others. A request never preempts what
+// it depends on (activation would only bring it back, or fail).
+func dependsOn(st *state, component, dep string) bool {
+	seen := map[string]bool{component: true}
+	next := []string{component}
+	for len(next) > 0 {
+		c := st.components[next[len(next)-1]]
+		next = next[:len(next)-1]
+		if c == nil {
+			continue
+		}
+		for _, d := range c.Dependencies {
+			if d == dep {
+				return true
+			}
+			if !seen[d] {
+				seen[d] = true
+				next = append(next, d)
+			}
+		}
+	}
+	return false
 }
 
 // preemptionOrder sorts candidates for preemption: least important (largest

@@ -241,3 +241,34 @@ func TestReportedUsageSurvivesLeaderKill(t *testing.T) {
 		t.Fatalf("reported lease after the leader kill: %v, want 100 bytes leased, 42 used", a)
 	}
 }
+
+// Nor does a request preempt what its component depends on (registered
+// dependencies, through others too), whoever holds it: the requester would
+// only have to bring it back.
+func TestRequestDoesNotPreemptItsDependencies(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{Budget: 1000, PreemptGrace: 200 * time.Millisecond})
+	ctx := ctxT(t)
+	svc := session(t, c, "connectors", 30*time.Second)
+	for _, r := range []*coordinatorv1.RegisterComponentRequest{
+		{Name: "connectors/exchange/binance", Endpoint: "host:1", MemoryBytes: 1, Dependencies: []string{"connectors"}, SessionId: svc},
+		{Name: "connectors", Endpoint: "host:1", MemoryBytes: 1, Dependencies: []string{"feed"}, SessionId: svc},
+	} {
+		if _, err := c.RegisterComponent(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := session(t, c, "feed", 30*time.Second)
+	feed, err := acquire(ctx, c, other, "feed", 600, 40, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = acquire(ctx, c, svc, "connectors/exchange/binance", 600, 10, false, 300*time.Millisecond)
+	wantCode(t, err, codes.ResourceExhausted, "requested 600")
+	if got := leaseOf(t, c, other, feed.GetLeaseId()); got.GetRevokeAt() != nil {
+		t.Fatalf("a request revoked what it depends on (through connectors): %v", got)
+	}
+	// Anything else at priority 10 may still preempt it.
+	if _, err := acquire(ctx, c, svc, "gateway", 600, 10, false, 5*time.Second); err != nil {
+		t.Fatalf("an unrelated request could not preempt: %v", err)
+	}
+}
