@@ -21,7 +21,11 @@ import (
 //   - a component that reports its usage (Spec.Usage) has its lease grown
 //     ahead of its growth (with headroom) and shrunk when usage falls; when
 //     a growth is refused the component is told (Spec.OnMemory) and sheds
-//     load its own way, and MemoryRefusal says so until it clears.
+//     load its own way, and MemoryRefusal says so until it clears;
+//   - a component that can live in a smaller lease (Spec.Fit: a cache) is
+//     told every size its lease takes, and answers a revocation notice by
+//     halving its lease until the coordinator keeps it (a notice for a
+//     lowered budget is withdrawn once the leases fit) instead of unloading.
 
 // Resizer is a Coordinator that can resize leases (the real one can); a
 // component's usage is followed only with one.
