@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 )
 
 // Config says where the member keeps its data and listens.
@@ -78,6 +80,13 @@ func Start(c Config) (*Server, error) {
 
 // Endpoint is the member's client address (host:port).
 func (s *Server) Endpoint() string { return s.endpoint }
+
+// InProcessClient is an etcd client that calls the member's API as
+// functions (etcd's v3client): no socket, no gRPC framing, no
+// marshalling of requests and answers. It is what the coordinator uses for
+// its own embedded etcd; other processes reach the member at Endpoint.
+// Close the client before the member.
+func (s *Server) InProcessClient() *clientv3.Client { return v3client.New(s.etcd.Server) }
 
 // Close stops the member.
 func (s *Server) Close() { s.etcd.Close() }

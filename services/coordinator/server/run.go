@@ -32,6 +32,10 @@ type Options struct {
 	EtcdClient    string // embedded etcd's client address
 	EtcdPeer      string // embedded etcd's peer address
 	EtcdNoFsync   bool   // tests only
+	// EtcdOverTCP makes the coordinator reach its embedded etcd over its
+	// TCP client address, as another process would, instead of through
+	// in-process function calls (the default). For comparisons only.
+	EtcdOverTCP bool
 
 	Coord coord.Config
 	// OperatorIdentities may call operator RPCs (DeactivateComponent) when
@@ -49,22 +53,23 @@ type Options struct {
 
 // Running is a serving replica.
 type Running struct {
-	Coord    *coord.Coordinator
-	Server   *grpcserver.Server
-	Etcd     *embedetcd.Server // nil with external etcd
-	Client   *clientv3.Client
-	cancel   context.CancelFunc
-	done     chan struct{}
-	fwd      *Forwarder
-	svc      *Service
-	stopOnce sync.Once
+	Coord     *coord.Coordinator
+	Server    *grpcserver.Server
+	Etcd      *embedetcd.Server // nil with external etcd
+	Client    *clientv3.Client
+	endpoints []string
+	cancel    context.CancelFunc
+	done      chan struct{}
+	fwd       *Forwarder
+	svc       *Service
+	stopOnce  sync.Once
 }
 
 // Addr is the replica's gRPC address.
 func (r *Running) Addr() string { return r.Server.Addr() }
 
 // EtcdEndpoints are the etcd client endpoints in use.
-func (r *Running) EtcdEndpoints() []string { return r.Client.Endpoints() }
+func (r *Running) EtcdEndpoints() []string { return r.endpoints }
 
 // Start brings a replica up: etcd (embedded unless endpoints are given),
 // the etcd client, the coordinator and its gRPC server. It returns once the
@@ -101,10 +106,19 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		r.Etcd = e
 		endpoints = []string{e.Endpoint()}
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: o.Logger.Named("etcd-client").WithOptions(zap.IncreaseLevel(zap.WarnLevel))})
-	if err != nil {
-		r.closeEtcd()
-		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
+	r.endpoints = endpoints
+	var cli *clientv3.Client
+	if r.Etcd != nil && !o.EtcdOverTCP {
+		// The embedded member is in this process: call it, do not dial it
+		// (each etcd request then costs no loopback round trip).
+		cli = r.Etcd.InProcessClient()
+	} else {
+		var err error
+		cli, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: o.Logger.Named("etcd-client").WithOptions(zap.IncreaseLevel(zap.WarnLevel))})
+		if err != nil {
+			r.closeEtcd()
+			return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
+		}
 	}
 	r.Client = cli
 

@@ -42,6 +42,7 @@ func main() {
 	noFsync := flag.Bool("no-fsync", false, "run etcd without fsync (shows the cost above the disk; both sides alike)")
 	rounds := flag.Int("rounds", 3, "alternating baseline/coordinator rounds per measurement (medians are reported)")
 	compactRetain := flag.Int64("compact-retain", 0, "the coordinator's --compact-retain (0: its default, 10000; -1: never). Its compactions also speed up the etcd baseline, which shares the etcd")
+	overTCP := flag.Bool("etcd-over-tcp", false, "the coordinator reaches its embedded etcd over TCP, as the baseline's clients do, instead of in process (its default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -56,7 +57,7 @@ func main() {
 
 	r, err := server.Start(context.Background(), server.Options{
 		Flags:   &grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: time.Second},
-		DataDir: dir, EtcdClient: "127.0.0.1:0", EtcdPeer: "127.0.0.1:0", EtcdNoFsync: *noFsync,
+		DataDir: dir, EtcdClient: "127.0.0.1:0", EtcdPeer: "127.0.0.1:0", EtcdNoFsync: *noFsync, EtcdOverTCP: *overTCP,
 		Coord: coord.Config{Budget: 1 << 40, CompactRetain: *compactRetain},
 	})
 	check(err)
@@ -72,7 +73,12 @@ func main() {
 	defer conn.Close()
 	c := coordinatorv1.NewCoordinatorServiceClient(conn)
 
-	fmt.Printf("coordbench: embedded etcd (fsync %v), %d alternating rounds of %s per side, medians\n", !*noFsync, *rounds, *dur)
+	reach := "in process"
+	if *overTCP {
+		reach = "over TCP"
+	}
+	fmt.Printf("coordbench: embedded etcd (fsync %v; coordinator reaches it %s, baseline clients over TCP), %d alternating rounds of %s per side, medians\n",
+		!*noFsync, reach, *rounds, *dur)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tclients\tcoordinator ops/s\tetcd baseline ops/s\tratio\t")
 	for _, n := range parseList(*conc) {
