@@ -46,6 +46,13 @@ type Config struct {
 	ElectionTTL int
 	// MaxBatch bounds decisions per etcd transaction; default 128.
 	MaxBatch int
+	// PipelineDepth bounds the leader's etcd transactions in flight at
+	// once; default 4. 1 sends one at a time.
+	PipelineDepth int
+	// PipelineMin is how many decisions must be waiting to send another
+	// transaction while one is in flight (fewer wait for it to land);
+	// default 16.
+	PipelineMin int
 	// MaxTxnOps and MaxRequestBytes are etcd's own limits (its
 	// --max-txn-ops and --max-request-bytes; defaults 128 and 1.5 MiB): the
 	// writer never sends a transaction above them, and a record that could
@@ -111,6 +118,12 @@ func New(cli *clientv3.Client, cfg Config, log *zap.Logger, reg prometheus.Regis
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 128
+	}
+	if cfg.PipelineDepth <= 0 {
+		cfg.PipelineDepth = 4
+	}
+	if cfg.PipelineMin <= 0 {
+		cfg.PipelineMin = 16
 	}
 	if cfg.MaxTxnOps <= 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -131,14 +132,18 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 		return fmt.Errorf("load state: %w", err)
 	}
 	st.ctx = tctx
-	st.w = &writer{
-		cli: c.cli, log: c.log, m: c.m,
-		leaderOK: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
-		epochKey: c.key(kEpoch), epochRev: st.epochRev, maxBatch: c.cfg.MaxBatch,
-		maxOps: c.cfg.MaxTxnOps, maxBytes: c.cfg.MaxRequestBytes - c.cfg.MaxRequestBytes/8,
-		notify: make(chan struct{}, 1), compactRetain: c.cfg.CompactRetain,
-		onLost: func(err error) { cancel(err) },
+	w := newWriter(c.cli, c.log, c.m, clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
+		c.key(kEpoch), el.Key()+"@"+strconv.FormatInt(el.Rev(), 10))
+	w.maxBatch, w.depth, w.minPipelined = c.cfg.MaxBatch, c.cfg.PipelineDepth, c.cfg.PipelineMin
+	w.compactRetain = c.cfg.CompactRetain
+	w.maxOps, w.maxBytes = c.cfg.MaxTxnOps, c.cfg.MaxRequestBytes-c.cfg.MaxRequestBytes/8
+	w.onLost = func(err error) { cancel(err) }
+	// No grant of another writer since the state was loaded, and none of
+	// another writer from now on: the epoch names this term.
+	if err := w.claimEpoch(tctx, st.epochRev); err != nil {
+		return fmt.Errorf("claim the memory epoch: %w", err)
 	}
+	st.w = w
 	go st.w.run(tctx)
 	watch := c.cli.Watch(clientv3.WithRequireLeader(tctx), c.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithFilterPut())
 

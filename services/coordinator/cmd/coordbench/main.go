@@ -43,6 +43,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "alternating baseline/coordinator rounds per measurement (medians are reported)")
 	compactRetain := flag.Int64("compact-retain", 0, "the coordinator's --compact-retain (0: its default, 10000; -1: never). Its compactions also speed up the etcd baseline, which shares the etcd")
 	overTCP := flag.Bool("etcd-over-tcp", false, "the coordinator reaches its embedded etcd over TCP, as the baseline's clients do, instead of in process (its default)")
+	depth := flag.Int("pipeline-depth", 0, "the leader's etcd transactions in flight at most (0: the coordinator's default)")
+	pmin := flag.Int("pipeline-min", 0, "decisions waiting before another transaction is sent while one is in flight (0: the coordinator's default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -58,7 +60,7 @@ func main() {
 	r, err := server.Start(context.Background(), server.Options{
 		Flags:   &grpcserver.Flags{Listen: "127.0.0.1:0", ShutdownTimeout: time.Second},
 		DataDir: dir, EtcdClient: "127.0.0.1:0", EtcdPeer: "127.0.0.1:0", EtcdNoFsync: *noFsync, EtcdOverTCP: *overTCP,
-		Coord: coord.Config{Budget: 1 << 40, CompactRetain: *compactRetain},
+		Coord: coord.Config{Budget: 1 << 40, CompactRetain: *compactRetain, PipelineDepth: *depth, PipelineMin: *pmin},
 	})
 	check(err)
 	defer r.Stop()
@@ -80,7 +82,7 @@ func main() {
 	fmt.Printf("coordbench: embedded etcd (fsync %v; coordinator reaches it %s, baseline clients over TCP), %d alternating rounds of %s per side, medians\n",
 		!*noFsync, reach, *rounds, *dur)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measurement\tclients\tcoordinator ops/s\tetcd baseline ops/s\tratio\t")
+	fmt.Fprintln(tw, "measurement\tclients\tcoordinator ops/s\tetcd baseline ops/s\tratio\tper round\t")
 	for _, n := range parseList(*conc) {
 		measure := func(name string, ours, base worker) {
 			if !strings.Contains(name, *only) {
@@ -95,7 +97,7 @@ func main() {
 				bs = append(bs, run(*dur, n, base))
 				os = append(os, run(*dur, n, ours))
 			}
-			row(tw, name, n, median(os), median(bs))
+			row(tw, name, n, median(os), median(bs), os, bs)
 		}
 		measure("AcquireMemory+ReleaseMemory vs txn put+delete", coordMemory(c), etcdPutDelete(cli))
 		// A resize against an acquire, both as the coordinator does them
@@ -119,8 +121,15 @@ func median(v []float64) float64 {
 
 func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, "... "+format+"\n", args...) }
 
-func row(tw *tabwriter.Writer, name string, n int, ours, base float64) {
-	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t\n", name, n, ours, base, ours/base)
+// row prints the medians' ratio and, for each round, the ratio of the
+// coordinator's run to the baseline's run just before it (neighbours in
+// time see the same machine).
+func row(tw *tabwriter.Writer, name string, n int, ours, base float64, os, bs []float64) {
+	rounds := make([]string, len(os))
+	for i := range os {
+		rounds[i] = fmt.Sprintf("%.2f", os[i]/bs[i])
+	}
+	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t%s\t\n", name, n, ours, base, ours/base, strings.Join(rounds, " "))
 }
 
 func parseList(s string) []int {
