@@ -146,28 +146,42 @@ func TestBooksGrowTheLeaseAndAFullBudgetRefusesRestingOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Every accepted order survives a restart (all rest but those the IOC filled).
+	// Every accepted order survives a restart: a sample, asked before it
+	// (resting, or finished by the IOC) and after it (the same).
+	var sample []uint64
+	for i := 0; i < len(accepted); i += 25 {
+		sample = append(sample, accepted[i])
+	}
+	for _, id := range accepted[max(len(accepted)-10, 0):] {
+		if sample[len(sample)-1] < id {
+			sample = append(sample, id)
+		}
+	}
+	resting := map[uint64]int64{} // id: open quantity, before the restart
+	for _, id := range sample {
+		o, err := mc.GetOrder(bg, &matchingv1.GetOrderRequest{Symbol: "BTC-USD", OrderId: id})
+		if err != nil {
+			t.Fatalf("accepted order %d before the restart: %v", id, err)
+		}
+		if o.GetStatus() == matchingv1.OrderStatus_ORDER_STATUS_UNSPECIFIED {
+			resting[id] = o.GetOrder().GetQuantity()
+		} else {
+			t.Logf("accepted order %d finished before the restart: %v", id, o)
+		}
+	}
+	if len(resting) < len(sample)-3 {
+		t.Fatalf("only %d of %d sampled accepted orders rest (the IOC fills 3 at most; its trades: %v)", len(resting), len(sample), x.GetExecution().GetTrades())
+	}
 	p.Stop(t)
 	if _, err := cc.CloseSession(bg, &coordinatorv1.CloseSessionRequest{SessionId: filler.GetSessionId()}); err != nil {
 		t.Fatal(err) // the budget has room again: the engine reloads with 1.5x its books
 	}
 	p2 := proctest.Start(t, bin, r.Addr(), "--data-dir", dir, "--memory", "1MiB", "--algorithm-memory", "1MiB", "--algorithm-priority", "10")
 	mc2 := matchingv1.NewMatchingServiceClient(p2.Conn)
-	var sample []uint64
-	for i := 0; i < len(accepted); i += 25 {
-		sample = append(sample, accepted[i])
-	}
-	sample = append(sample, accepted[max(len(accepted)-10, 0):]...)
-	filled := map[uint64]bool{} // by the IOC: finished, not resting
-	for _, tr := range x.GetExecution().GetTrades() {
-		filled[tr.GetMakerOrderId()] = tr.GetMakerRemainingQuantity() == 0
-	}
-	for _, id := range sample {
-		if filled[id] {
-			continue
-		}
-		if _, err := mc2.GetOrder(bg, &matchingv1.GetOrderRequest{Symbol: "BTC-USD", OrderId: id}); err != nil {
-			t.Fatalf("accepted order %d after the restart: %v", id, err)
+	for id, qty := range resting {
+		o, err := mc2.GetOrder(bg, &matchingv1.GetOrderRequest{Symbol: "BTC-USD", OrderId: id})
+		if err != nil || o.GetStatus() != matchingv1.OrderStatus_ORDER_STATUS_UNSPECIFIED || o.GetOrder().GetQuantity() != qty {
+			t.Fatalf("order %d rested with %d before the restart; after it: %v %v (the IOC's trades: %v)", id, qty, o, err, x.GetExecution().GetTrades())
 		}
 	}
 	t.Logf("%d resting orders accepted, %d refused; all accepted back after the restart", len(accepted), len(refused))
