@@ -97,11 +97,11 @@ type Store struct {
 	dir  string
 	keep int // updates kept for resumption
 
-	// Owned by the committer: the log file, the puts it holds that bbolt
-	// does not have yet, and the checkpoint in flight (its result).
+	// Owned by the committer: the log file, the buffer a commit's values
+	// are encoded in, and the checkpoint in flight (its result).
 	wal          *wal
 	walLimit     int64
-	pending      map[putKey][]byte
+	encBuf       []byte
 	checkpointed chan error // nil: no checkpoint in flight
 
 	mu sync.RWMutex
@@ -115,7 +115,7 @@ type Store struct {
 	// The update log: the newest `keep` updates, and a channel closed (and
 	// replaced) on every append to wake streams.
 	logMu  sync.Mutex
-	log    []Update
+	log    updateRing
 	wake   chan struct{}
 	failed error
 
@@ -129,7 +129,8 @@ func OpenStore(dir string, noSync bool, keepUpdates int) (*Store, error) {
 		return nil, err
 	}
 	db, err := bolt.Open(filepath.Join(dir, "orders.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync,
-		NoFreelistSync: true, FreelistType: bolt.FreelistMapType}) // the freelist is rebuilt at open: less to write per commit
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType, // the freelist is rebuilt at open: less to write per checkpoint
+		InitialMmapSize: 1 << 30}) // address space only: no remapping (which copies every value out of the map) as the file grows
 	if err != nil {
 		return nil, fmt.Errorf("open order store: %w", err)
 	}
@@ -137,7 +138,7 @@ func OpenStore(dir string, noSync bool, keepUpdates int) (*Store, error) {
 		keepUpdates = 100_000
 	}
 	s := &Store{db: db, dir: dir, keep: keepUpdates, ops: make(chan op, 1024), closed: make(chan struct{}),
-		exited: make(chan struct{}), wake: make(chan struct{}), walLimit: defaultWALLimit, pending: map[putKey][]byte{}}
+		exited: make(chan struct{}), wake: make(chan struct{}), walLimit: defaultWALLimit}
 	if err := s.createBuckets(); err != nil {
 		db.Close()
 		return nil, err
@@ -227,21 +228,22 @@ func (s *Store) load() error {
 		}); err != nil {
 			return err
 		}
+		var newest []Update
 		c := tx.Bucket(bUpdates).Cursor()
-		for k, v := c.Last(); k != nil && len(s.log) < s.keep; k, v = c.Prev() {
+		for k, v := c.Last(); k != nil && len(newest) < s.keep; k, v = c.Prev() {
 			var u Update
 			if err := json.Unmarshal(v, &u); err != nil {
 				return err
 			}
-			s.log = append(s.log, u)
+			newest = append(newest, u)
+		}
+		for i := len(newest) - 1; i >= 0; i-- {
+			s.log.push(newest[i], s.keep)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("load order store: %w", err)
-	}
-	for i, j := 0, len(s.log)-1; i < j; i, j = i+1, j-1 {
-		s.log[i], s.log[j] = s.log[j], s.log[i]
 	}
 	s.st = st
 	return nil
@@ -348,14 +350,16 @@ func (s *Store) run(batch []op) {
 		puts = append(puts, put{walBucket(b), k, data})
 	}
 	// Orders and updates are encoded by hand (encode.go) into one buffer
-	// that the puts share.
-	var buf []byte
+	// that the puts share, reused from commit to commit (the log record
+	// is a copy).
+	buf := s.encBuf[:0]
+	var spans [][2]int
 	appendPut := func(b, k []byte, add func([]byte) []byte) {
 		start := len(buf)
 		buf = add(buf)
-		puts = append(puts, put{walBucket(b), k, buf[start:len(buf):len(buf)]})
+		puts = append(puts, put{b: walBucket(b), k: k})
+		spans = append(spans, [2]int{len(puts) - 1, start})
 	}
-	buf = make([]byte, 0, 1024*(len(t.orders)+len(t.updates)))
 	for id := range t.orders {
 		o := t.st.orders[id]
 		appendPut(bOrders, be(id), func(b []byte) []byte { return appendOrder(b, o) }) // the client-id index is rebuilt from the orders at load
@@ -376,6 +380,15 @@ func (s *Store) run(batch []op) {
 		u := &t.updates[i]
 		appendPut(bUpdates, be(u.Seq), func(b []byte) []byte { return appendUpdate(b, u) })
 	}
+	// The buffer may have moved as it grew: slice the values at the end.
+	for i, sp := range spans {
+		end := len(buf)
+		if i+1 < len(spans) {
+			end = spans[i+1][1]
+		}
+		puts[sp[0]].v = buf[sp[1]:end]
+	}
+	s.encBuf = buf
 	meta := walBucket(bMeta)
 	puts = append(puts, put{meta, []byte("next_order_id"), be(t.st.nextOrderID)}, put{meta, []byte("next_seq"), be(t.st.nextSeq)},
 		put{meta, []byte("next_account"), be(t.st.nextAccount)})
@@ -383,9 +396,6 @@ func (s *Store) run(batch []op) {
 	start := time.Now()
 	err := s.wal.append(puts)
 	if err == nil {
-		for _, p := range puts {
-			s.pending[putKey{p.b, string(p.k)}] = p.v
-		}
 		err = s.maybeCheckpoint()
 	}
 	if err != nil {
@@ -406,9 +416,8 @@ func (s *Store) run(batch []op) {
 	}
 	if len(t.updates) > 0 {
 		s.logMu.Lock()
-		s.log = append(s.log, t.updates...)
-		if n := len(s.log) - s.keep; n > s.keep/4 { // trim in chunks
-			s.log = append(s.log[:0:0], s.log[n:]...)
+		for i := range t.updates {
+			s.log.push(t.updates[i], s.keep)
 		}
 		close(s.wake)
 		s.wake = make(chan struct{})
@@ -447,25 +456,11 @@ func (s *Store) maybeCheckpoint() error {
 	if err := old.close(); err != nil {
 		return err
 	}
-	pending := s.pending
-	s.pending = map[putKey][]byte{}
 	done := make(chan error, 1)
 	s.checkpointed = done
 	go func() {
 		start := time.Now()
-		err := checkpoint(s.db, pending, s.keep)
-		if err == nil {
-			var ns []uint64
-			if ns, err = walFiles(s.dir); err == nil {
-				for _, n := range ns {
-					if n <= old.n {
-						if rerr := os.Remove(walPath(s.dir, n)); rerr != nil {
-							err = rerr
-						}
-					}
-				}
-			}
-		}
+		err := checkpointWAL(s.db, s.dir, old.n, s.keep)
 		if m := s.metrics; m != nil && err == nil {
 			m.checkpoints.Observe(time.Since(start).Seconds())
 		}
@@ -509,16 +504,15 @@ func (t *txn) move(o *Order, to Status, reason string) error {
 func (s *Store) updatesFrom(from uint64, max int, buf []Update) ([]Update, <-chan struct{}, error) {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	if len(s.log) == 0 || from > s.log[len(s.log)-1].Seq {
+	if s.log.n == 0 || from > s.log.at(s.log.n-1).Seq {
 		return buf, s.wake, nil
 	}
-	oldest := s.log[0].Seq
+	oldest := s.log.at(0).Seq
 	if from < oldest {
 		return buf, nil, &TrimmedError{Requested: from, Oldest: oldest}
 	}
-	i := int(from - oldest) // the log is contiguous
-	for ; i < len(s.log) && len(buf) < max; i++ {
-		buf = append(buf, s.log[i])
+	for i := int(from - oldest); i < s.log.n && len(buf) < max; i++ { // the log is contiguous
+		buf = append(buf, *s.log.at(i))
 	}
 	return buf, s.wake, nil
 }
@@ -527,8 +521,30 @@ func (s *Store) updatesFrom(from uint64, max int, buf []Update) ([]Update, <-cha
 func (s *Store) lastSeq() uint64 {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	if len(s.log) == 0 {
+	if s.log.n == 0 {
 		return 0
 	}
-	return s.log[len(s.log)-1].Seq
+	return s.log.at(s.log.n - 1).Seq
 }
+
+// updateRing is the newest updates, oldest first: it grows to keep
+// entries, then each new one takes the oldest's place (no copying, no
+// allocation per update once full).
+type updateRing struct {
+	buf   []Update
+	start int // index of the oldest
+	n     int
+}
+
+func (r *updateRing) push(u Update, keep int) {
+	if len(r.buf) < keep {
+		r.buf = append(r.buf, u)
+		r.n++
+		return
+	}
+	r.buf[r.start] = u
+	r.start = (r.start + 1) % len(r.buf)
+}
+
+// at is the i-th oldest (0 <= i < n).
+func (r *updateRing) at(i int) *Update { return &r.buf[(r.start+i)%len(r.buf)] }

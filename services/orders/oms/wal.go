@@ -182,38 +182,56 @@ func readWAL(path string, fn func(put) error) (torn bool, err error) {
 	return false, nil
 }
 
-// replayWAL writes every log file in dir into db (one synced transaction),
-// then deletes them; it answers the number for the next log file.
+// replayWAL writes every log file in dir into db (checkpointWAL) and
+// answers the number for the next log file.
 func replayWAL(db *bolt.DB, dir string, keep int) (next uint64, err error) {
 	ns, err := walFiles(dir)
 	if err != nil || len(ns) == 0 {
 		return 1, err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, n := range ns {
-			torn, err := readWAL(walPath(dir, n), func(p put) error {
-				return tx.Bucket(walBuckets[p.b]).Put(p.k, p.v) // the file's bytes live until the commit
-			})
-			if err != nil {
-				return err
-			}
-			if torn {
-				// An unsynced tail (the process died in the write): nothing
-				// after it was acknowledged.
-				break
-			}
-		}
-		return trimUpdates(tx, keep)
-	})
-	if err != nil {
+	if err := checkpointWAL(db, dir, ns[len(ns)-1], keep); err != nil {
 		return 0, fmt.Errorf("replay order log: %w", err)
 	}
+	return ns[len(ns)-1] + 1, nil
+}
+
+// checkpointWAL writes the puts of log files up to number upto into db
+// (the last value of each key, one synced transaction), then deletes
+// those files.
+func checkpointWAL(db *bolt.DB, dir string, upto uint64, keep int) error {
+	ns, err := walFiles(dir)
+	if err != nil {
+		return err
+	}
+	latest := map[putKey][]byte{}
+	var done []uint64
 	for _, n := range ns {
-		if err := os.Remove(walPath(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return 0, err
+		if n > upto {
+			break
+		}
+		done = append(done, n)
+		torn, err := readWAL(walPath(dir, n), func(p put) error {
+			latest[putKey{p.b, string(p.k)}] = p.v // the file's bytes live as long as the map
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if torn {
+			// An unsynced tail (the process died in the write): nothing
+			// after it was acknowledged.
+			break
 		}
 	}
-	return ns[len(ns)-1] + 1, nil
+	if err := checkpoint(db, latest, keep); err != nil {
+		return err
+	}
+	for _, n := range done {
+		if err := os.Remove(walPath(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkpoint writes pending into db (one synced transaction), in key
