@@ -14,6 +14,10 @@ dc() { docker-compose -p "$P" "$@"; }
 # killed container is started again).
 for v in $(grep -o 'TRADSYS_[A-Z0-9_]*PORT_[A-Z0-9_]*' docker-compose.yml | sort -u); do export "$v=$(free_port)"; done
 export TRADSYS_MARKET_DATA_DIR=$(market_data)
+# The lease history is recorded through etcd watches that resume after an
+# etcd member is killed: keep etcd's whole history for them (as the
+# in-process fault test does), not the coordinators' default compaction.
+export TRADSYS_COMPACT_RETAIN=-1
 artifacts=$(mktemp -d "${TMPDIR:-/tmp}/tradsys-fault-histories-XXXXXX")
 cleanup() {
 	local rc=$?

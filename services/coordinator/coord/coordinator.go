@@ -63,9 +63,13 @@ type Config struct {
 	Limits Limits
 	// CompactRetain is how many etcd revisions the leader keeps: every
 	// CompactRetain revisions it compacts etcd's history to the last
-	// CompactRetain, so that steady churn (every grant writes a fresh key)
-	// keeps etcd's memory and restart time flat. Zero: 10000; negative:
-	// never (etcd's own --auto-compaction applies).
+	// CompactRetain (never past what its own watch has read), so that
+	// steady churn (every grant writes a fresh key) keeps etcd's memory and
+	// restart time flat. A revision is a whole batch (up to MaxTxnOps
+	// keys), so the default is 1000: with 10000, 200,000 churned pairs
+	// were about 26,000 revisions, one compaction, and RSS grew to 200 MB
+	// (docs/benchmarks.md, cmd/churnbench). Zero: 1000; negative: never
+	// (etcd's own --auto-compaction applies).
 	CompactRetain int64
 	// DefaultSessionTTL applies when a session asks for none; default 10s.
 	DefaultSessionTTL time.Duration
@@ -133,7 +137,7 @@ func New(cli *clientv3.Client, cfg Config, log *zap.Logger, reg prometheus.Regis
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.CompactRetain == 0 {
-		cfg.CompactRetain = 10000
+		cfg.CompactRetain = 1000
 	}
 	if cfg.DefaultSessionTTL <= 0 {
 		cfg.DefaultSessionTTL = 10 * time.Second

@@ -144,8 +144,11 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 		return fmt.Errorf("claim the memory epoch: %w", err)
 	}
 	st.w = w
+	wctx := clientv3.WithRequireLeader(tctx)
+	st.w.watched.Store(rev) // the watch starts after the loaded state
+	st.w.askProgress = func() { go func() { _ = c.cli.RequestProgress(wctx) }() }
 	go st.w.run(tctx)
-	watch := c.cli.Watch(clientv3.WithRequireLeader(tctx), c.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithFilterPut())
+	watch := c.cli.Watch(wctx, c.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithFilterPut())
 
 	c.mu.Lock()
 	c.st = st
@@ -186,6 +189,12 @@ func (c *Coordinator) lead(ctx context.Context, sess *concurrency.Session, el *c
 				}
 			}
 			c.mu.Unlock()
+			// How far the watch has read, for compaction (see maybeCompact).
+			if n := len(wr.Events); n > 0 {
+				st.w.watched.Store(wr.Events[n-1].Kv.ModRevision)
+			} else if wr.IsProgressNotify() {
+				st.w.watched.Store(wr.Header.Revision)
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -56,6 +57,13 @@ type writer struct {
 	compactRetain int64 // see Config.CompactRetain
 	compactedTo   int64 // the last revision compacted to; under qmu
 	compacting    bool  // a compaction is running; under qmu
+	// watched is the revision up to which the leader's own watch has
+	// delivered everything (its events, or a progress notification);
+	// askProgress asks etcd for a progress notification on that watch, at
+	// most once a second (askedAt, unix nanoseconds).
+	watched     atomic.Int64
+	askProgress func()
+	askedAt     atomic.Int64
 
 	qmu     sync.Mutex
 	q       []*wop
@@ -471,20 +479,29 @@ func static(ops ...clientv3.Op) func(int) []clientv3.Op {
 }
 
 // maybeCompact compacts etcd's history to rev-compactRetain once that is
-// compactRetain past the last compaction, in the background. The leader's
-// own watch is at the head, far above it.
+// compactRetain past the last compaction, in the background; never past
+// what the leader's own watch has delivered (compacting history it has yet
+// to read would end the watch, and the term, with ErrCompacted). When that
+// holds it back, it asks etcd where the watch is: a watch of deletes only
+// hears nothing while only puts happen.
 func (w *writer) maybeCompact(ctx context.Context, rev int64) {
 	if w.compactRetain <= 0 {
 		return
 	}
+	to := rev - w.compactRetain
+	if seen := w.watched.Load(); seen < to {
+		if now, last := time.Now().UnixNano(), w.askedAt.Load(); w.askProgress != nil && now-last > int64(time.Second) && w.askedAt.CompareAndSwap(last, now) {
+			w.askProgress()
+		}
+		to = seen
+	}
 	w.qmu.Lock()
-	due := !w.compacting && rev-w.compactRetain >= w.compactedTo+w.compactRetain
+	due := !w.compacting && to >= w.compactedTo+w.compactRetain
 	w.compacting = w.compacting || due
 	w.qmu.Unlock()
 	if !due {
 		return
 	}
-	to := rev - w.compactRetain
 	go func() {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := w.cli.Compact(cctx, to)

@@ -56,3 +56,43 @@ func TestChurnKeepsEtcdHistoryCompacted(t *testing.T) {
 	}
 	t.Logf("%d revisions of churn (from %d to %d), history kept to the last %d..%d", head-start.Header.Revision, start.Header.Revision, head, retain, 2*retain)
 }
+
+// The leader's own watch hears only deletes, and compaction never passes
+// what it has read; churn of puts alone (resizes) is compacted all the same,
+// because the leader asks etcd where its watch is.
+func TestPutOnlyChurnIsCompactedToo(t *testing.T) {
+	const retain, pairs = 100, 300
+	etcd := coordtest.Etcd(t)
+	r := coordtest.Replica(t, etcd, coordtest.Config{CompactRetain: retain})
+	c := coordtest.Client(t, r.Addr())
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := ctxT(t)
+	s := session(t, c, "resizer", time.Minute)
+	l, err := acquire(ctx, c, s, "resizer", 1, 50, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := cli.Get(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range pairs {
+		if _, err := resize(ctx, c, s, l.GetLeaseId(), int64(2+i%2), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := int64(1)
+	eventually(t, 20*time.Second, "the resizes' history compacted", func() bool {
+		// Keep writing (puts only) so the leader keeps checking.
+		size = 3 - size
+		if _, err := resize(ctx, c, s, l.GetLeaseId(), size, 0); err != nil {
+			return false
+		}
+		_, err := cli.Get(ctx, "x", clientv3.WithRev(start.Header.Revision+retain))
+		return errors.Is(err, rpctypes.ErrCompacted)
+	})
+}

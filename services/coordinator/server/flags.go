@@ -20,7 +20,7 @@ func Defaults() Options {
 		Flags:   &grpcserver.Flags{},
 		DataDir: ".tradsys/etcd", EtcdClient: "127.0.0.1:2379", EtcdPeer: "127.0.0.1:2380",
 		Coord: coord.Config{Prefix: "/tradsys/", Budget: 4 << 30, PreemptGrace: 5 * time.Second, ElectionTTL: 5,
-			MaxTxnOps: coord.DefaultMaxTxnOps, MaxRequestBytes: coord.DefaultMaxRequestBytes, CompactRetain: 10000,
+			MaxTxnOps: coord.DefaultMaxTxnOps, MaxRequestBytes: coord.DefaultMaxRequestBytes, CompactRetain: 1000,
 			Limits: coord.Limits{Sessions: 10000, SessionsPerOwner: 1000, WaitersPerOwner: 1000}},
 		MaxWatchers: DefaultMaxWatchers, MaxWatchersPerOwner: DefaultMaxWatchersPerOwner, WatchBuffer: DefaultWatchBuffer,
 	}

@@ -41,7 +41,7 @@ func main() {
 	only := flag.String("only", "", "run only measurements whose name contains this")
 	noFsync := flag.Bool("no-fsync", false, "run etcd without fsync (shows the cost above the disk; both sides alike)")
 	rounds := flag.Int("rounds", 3, "alternating baseline/coordinator rounds per measurement (medians are reported)")
-	compactRetain := flag.Int64("compact-retain", 0, "the coordinator's --compact-retain (0: its default, 10000; -1: never). Its compactions also speed up the etcd baseline, which shares the etcd")
+	compactRetain := flag.Int64("compact-retain", 0, "the coordinator's --compact-retain (0: its default, 1000; -1: never). Its compactions also speed up the etcd baseline, which shares the etcd")
 	overTCP := flag.Bool("etcd-over-tcp", false, "the coordinator reaches its embedded etcd over TCP, as the baseline's clients do, instead of in process (its default)")
 	depth := flag.Int("pipeline-depth", 0, "the leader's etcd transactions in flight at most (0: the coordinator's default)")
 	pmin := flag.Int("pipeline-min", 0, "decisions waiting before another transaction is sent while one is in flight (0: the coordinator's default)")
