@@ -7,7 +7,7 @@
 // ReleaseMemory pairs. Nothing is held between pairs, so a flat line is what
 // a healthy process shows. It prints one table.
 //
-//	cd services/coordinator && go run ./cmd/churnbench
+//	cd services/coordinator && go run ./cmd/churnbench --compact-retain 1000,10000,-1
 package main
 
 import (
