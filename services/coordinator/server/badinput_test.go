@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -241,5 +242,42 @@ func TestZeroTTLIsTheDefaultAndLockNamesHaveASyntax(t *testing.T) {
 		if _, err := lock(ctx, c, s, good, 0); err != nil {
 			t.Fatalf("lock %q: %v", good, err)
 		}
+	}
+}
+
+// rawBytes is a codec that sends the bytes it is given as the message.
+type rawBytes struct{}
+
+func (rawBytes) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
+}
+func (rawBytes) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
+	return nil
+}
+func (rawBytes) Name() string { return "proto" }
+
+// Issue 9, item 12: a request whose string field is not UTF-8 answers
+// INVALID_ARGUMENT naming the field (it was INTERNAL), on the leader and on
+// a follower, which refuses it before forwarding.
+func TestInvalidUTF8IsInvalidArgument(t *testing.T) {
+	etcd := coordtest.Etcd(t)
+	leader := coordtest.Replica(t, etcd, coordtest.Config{})
+	eventually(t, 30*time.Second, "a leader", leader.Coord.IsLeader)
+	follower := coordtest.Replica(t, etcd, coordtest.Config{})
+	// CreateSessionRequest{owner: "a\xffb"}: field 1, length 3.
+	bad := []byte{0x0a, 0x03, 'a', 0xff, 'b'}
+	for _, addr := range []string{leader.Addr(), follower.Addr()} {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawBytes{})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var out []byte
+		err = conn.Invoke(ctxT(t), coordinatorv1.CoordinatorService_CreateSession_FullMethodName, &bad, &out)
+		wantCode(t, err, codes.InvalidArgument, "invalid owner", "UTF-8")
+	}
+	if st := status_(t, coordtest.Client(t, leader.Addr())); st.GetSessions() != 0 {
+		t.Fatalf("%d sessions after invalid requests", st.GetSessions())
 	}
 }
