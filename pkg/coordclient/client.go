@@ -46,6 +46,13 @@ type Options struct {
 	// OnPreempt is called when a lease of this session gets a revocation
 	// notice: the holder should release before the deadline.
 	OnPreempt func(leaseID string, deadline time.Time)
+	// SessionStream sends acquires and releases (memory and locks) as
+	// messages on one CoordinatorService.Session stream instead of one
+	// call each: cheaper per request for a client that makes many. The
+	// answers, errors and retries are the unary calls'. Keep-alives stay
+	// unary: any replica renews a session without a leader, while the
+	// stream is relayed to the leader and breaks while leadership moves.
+	SessionStream bool
 }
 
 // Target is how to dial a set of coordinator replicas: a manual resolver
@@ -75,6 +82,8 @@ type Client struct {
 	conn *grpc.ClientConn
 	api  coordinatorv1.CoordinatorServiceClient
 	log  *zap.Logger
+
+	ss *sessionStream // nil unless Options.SessionStream
 
 	mu      sync.Mutex
 	session string
@@ -111,7 +120,68 @@ func Dial(o Options) (*Client, error) {
 	// The owner names this process instance: the registry tells a process
 	// that re-opened its session from a restarted one at the same endpoint.
 	o.Owner += "#" + instanceID()
-	return &Client{opts: o, conn: conn, api: coordinatorv1.NewCoordinatorServiceClient(conn), log: o.Logger}, nil
+	c := &Client{opts: o, conn: conn, api: coordinatorv1.NewCoordinatorServiceClient(conn), log: o.Logger}
+	if o.SessionStream {
+		c.ss = &sessionStream{api: c.api, onStray: c.giveBack}
+	}
+	return c, nil
+}
+
+// giveBack releases what a Session stream granted after its caller
+// stopped waiting (the unary call's server does this itself when the
+// call is cancelled; a stream's request is not cancelled with its caller).
+func (c *Client) giveBack(resp *coordinatorv1.SessionResponse, req *coordinatorv1.SessionRequest) {
+	if resp.GetCode() != 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		switch {
+		case resp.GetAcquireMemory() != nil:
+			_, _ = c.api.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: req.GetAcquireMemory().GetSessionId(),
+				LeaseId: resp.GetAcquireMemory().GetLeaseId()})
+		case resp.GetAcquireLock() != nil:
+			_, _ = c.api.ReleaseLock(ctx, &coordinatorv1.ReleaseLockRequest{SessionId: req.GetAcquireLock().GetSessionId(),
+				Name: req.GetAcquireLock().GetName()})
+		}
+	}()
+}
+
+// The four calls a Session stream can carry, by stream or by call.
+
+func (c *Client) acquireMemory(ctx context.Context, r *coordinatorv1.AcquireMemoryRequest) (*coordinatorv1.AcquireMemoryResponse, error) {
+	if c.ss == nil {
+		return c.api.AcquireMemory(ctx, r)
+	}
+	resp, err := c.ss.call(ctx, &coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_AcquireMemory{AcquireMemory: r}})
+	return resp.GetAcquireMemory(), err
+}
+
+func (c *Client) releaseMemory(ctx context.Context, r *coordinatorv1.ReleaseMemoryRequest) error {
+	if c.ss == nil {
+		_, err := c.api.ReleaseMemory(ctx, r)
+		return err
+	}
+	_, err := c.ss.call(ctx, &coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_ReleaseMemory{ReleaseMemory: r}})
+	return err
+}
+
+func (c *Client) acquireLock(ctx context.Context, r *coordinatorv1.AcquireLockRequest) (*coordinatorv1.AcquireLockResponse, error) {
+	if c.ss == nil {
+		return c.api.AcquireLock(ctx, r)
+	}
+	resp, err := c.ss.call(ctx, &coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_AcquireLock{AcquireLock: r}})
+	return resp.GetAcquireLock(), err
+}
+
+func (c *Client) releaseLock(ctx context.Context, r *coordinatorv1.ReleaseLockRequest) error {
+	if c.ss == nil {
+		_, err := c.api.ReleaseLock(ctx, r)
+		return err
+	}
+	_, err := c.ss.call(ctx, &coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_ReleaseLock{ReleaseLock: r}})
+	return err
 }
 
 func instanceID() string {
@@ -138,6 +208,9 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	if sid != "" {
 		_, _ = c.api.CloseSession(ctx, &coordinatorv1.CloseSessionRequest{SessionId: sid})
+	}
+	if c.ss != nil {
+		c.ss.close()
 	}
 	return c.conn.Close()
 }
@@ -351,7 +424,7 @@ func (c *Client) AcquireMemory(ctx context.Context, component string, bytes int6
 	id := newRequestID()
 	waitUntil := time.Now().Add(wait)
 	for attempt := 0; ; attempt++ {
-		resp, err := c.api.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: component, Bytes: bytes,
+		resp, err := c.acquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: component, Bytes: bytes,
 			Priority: &priority, Preemptible: preemptible, WaitTimeout: durationpb.New(WaitWithin(ctx, max(time.Until(waitUntil), 0))),
 			RequestId: id})
 		switch {
@@ -398,7 +471,7 @@ func (c *Client) reconcileMemory(ctx context.Context, sid, id string) {
 // already released. An open outcome is retried until ctx ends.
 func (c *Client) ReleaseMemory(ctx context.Context, l MemoryLease) error {
 	for attempt := 0; ; attempt++ {
-		_, err := c.api.ReleaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: l.Session, LeaseId: l.ID})
+		err := c.releaseMemory(ctx, &coordinatorv1.ReleaseMemoryRequest{SessionId: l.Session, LeaseId: l.ID})
 		if status.Code(err) == codes.NotFound || err == nil {
 			return nil // gone: released now, by an earlier attempt, or with its session
 		}
@@ -447,7 +520,7 @@ func (c *Client) AcquireLock(ctx context.Context, name string, wait time.Duratio
 	id := newRequestID()
 	waitUntil := time.Now().Add(wait)
 	for attempt := 0; ; attempt++ {
-		resp, err := c.api.AcquireLock(ctx, &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: name,
+		resp, err := c.acquireLock(ctx, &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: name,
 			WaitTimeout: durationpb.New(WaitWithin(ctx, max(time.Until(waitUntil), 0))), RequestId: id})
 		switch {
 		case err == nil:
@@ -473,7 +546,7 @@ func (c *Client) ReleaseLock(ctx context.Context, name string) error {
 		return ErrSessionLost
 	}
 	for attempt := 0; ; attempt++ {
-		_, err := c.api.ReleaseLock(ctx, &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: name})
+		err := c.releaseLock(ctx, &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: name})
 		switch {
 		case err == nil:
 			return nil

@@ -139,7 +139,8 @@ func (f *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	return out, nil
 }
 
-// Stream forwards server-streaming calls (Watch).
+// Stream forwards streaming calls: server-streaming (Watch) and
+// bidirectional (Session).
 func (f *Forwarder) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	conn, err := f.target(ss.Context(), info.FullMethod)
 	if err != nil {
@@ -151,6 +152,9 @@ func (f *Forwarder) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 	inType, mt, err := methodTypes(info.FullMethod)
 	if err != nil {
 		return err
+	}
+	if info.IsClientStream {
+		return proxyBidi(ss, conn, info.FullMethod, inType, mt)
 	}
 	in := inType.New().Interface()
 	if err := ss.RecvMsg(in); err != nil {
@@ -168,6 +172,45 @@ func (f *Forwarder) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 	}
 	for {
 		out := mt.New().Interface()
+		if err := cs.RecvMsg(out); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := ss.SendMsg(out.(proto.Message)); err != nil {
+			return err
+		}
+	}
+}
+
+// proxyBidi relays a bidirectional stream to the leader, both ways, until
+// either side ends it.
+func proxyBidi(ss grpc.ServerStream, conn *grpc.ClientConn, method string, inType, outType protoreflect.MessageType) error {
+	ctx, cancel := context.WithCancel(forwardCtx(ss.Context()))
+	defer cancel()
+	cs, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, method)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			in := inType.New().Interface()
+			if err := ss.RecvMsg(in); err != nil {
+				if errors.Is(err, io.EOF) {
+					_ = cs.CloseSend()
+				} else {
+					cancel()
+				}
+				return
+			}
+			if err := cs.SendMsg(in); err != nil {
+				return // the leader's side ended: RecvMsg below says why
+			}
+		}
+	}()
+	for {
+		out := outType.New().Interface()
 		if err := cs.RecvMsg(out); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil

@@ -9,6 +9,7 @@ package coordinatorv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -189,6 +190,312 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{1}
 }
 
+// SessionRequest is one request on a Session stream.
+type SessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is chosen by the client and echoed in the answer; keep it unique
+	// among the stream's requests in flight.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Request:
+	//
+	//	*SessionRequest_AcquireMemory
+	//	*SessionRequest_ReleaseMemory
+	//	*SessionRequest_AcquireLock
+	//	*SessionRequest_ReleaseLock
+	//	*SessionRequest_KeepAlive
+	Request       isSessionRequest_Request `protobuf_oneof:"request"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRequest) Reset() {
+	*x = SessionRequest{}
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRequest) ProtoMessage() {}
+
+func (x *SessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
+func (*SessionRequest) Descriptor() ([]byte, []int) {
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SessionRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SessionRequest) GetRequest() isSessionRequest_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetAcquireMemory() *AcquireMemoryRequest {
+	if x != nil {
+		if x, ok := x.Request.(*SessionRequest_AcquireMemory); ok {
+			return x.AcquireMemory
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetReleaseMemory() *ReleaseMemoryRequest {
+	if x != nil {
+		if x, ok := x.Request.(*SessionRequest_ReleaseMemory); ok {
+			return x.ReleaseMemory
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetAcquireLock() *AcquireLockRequest {
+	if x != nil {
+		if x, ok := x.Request.(*SessionRequest_AcquireLock); ok {
+			return x.AcquireLock
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetReleaseLock() *ReleaseLockRequest {
+	if x != nil {
+		if x, ok := x.Request.(*SessionRequest_ReleaseLock); ok {
+			return x.ReleaseLock
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetKeepAlive() *KeepAliveRequest {
+	if x != nil {
+		if x, ok := x.Request.(*SessionRequest_KeepAlive); ok {
+			return x.KeepAlive
+		}
+	}
+	return nil
+}
+
+type isSessionRequest_Request interface {
+	isSessionRequest_Request()
+}
+
+type SessionRequest_AcquireMemory struct {
+	AcquireMemory *AcquireMemoryRequest `protobuf:"bytes,2,opt,name=acquire_memory,json=acquireMemory,proto3,oneof"`
+}
+
+type SessionRequest_ReleaseMemory struct {
+	ReleaseMemory *ReleaseMemoryRequest `protobuf:"bytes,3,opt,name=release_memory,json=releaseMemory,proto3,oneof"`
+}
+
+type SessionRequest_AcquireLock struct {
+	AcquireLock *AcquireLockRequest `protobuf:"bytes,4,opt,name=acquire_lock,json=acquireLock,proto3,oneof"`
+}
+
+type SessionRequest_ReleaseLock struct {
+	ReleaseLock *ReleaseLockRequest `protobuf:"bytes,5,opt,name=release_lock,json=releaseLock,proto3,oneof"`
+}
+
+type SessionRequest_KeepAlive struct {
+	KeepAlive *KeepAliveRequest `protobuf:"bytes,6,opt,name=keep_alive,json=keepAlive,proto3,oneof"`
+}
+
+func (*SessionRequest_AcquireMemory) isSessionRequest_Request() {}
+
+func (*SessionRequest_ReleaseMemory) isSessionRequest_Request() {}
+
+func (*SessionRequest_AcquireLock) isSessionRequest_Request() {}
+
+func (*SessionRequest_ReleaseLock) isSessionRequest_Request() {}
+
+func (*SessionRequest_KeepAlive) isSessionRequest_Request() {}
+
+// SessionResponse answers the SessionRequest with the same id.
+type SessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The refusal, as the unary call's status would carry it: a gRPC code
+	// (0 when the request succeeded), its message and details.
+	Code    int32        `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message string       `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Details []*anypb.Any `protobuf:"bytes,4,rep,name=details,proto3" json:"details,omitempty"`
+	// Types that are valid to be assigned to Response:
+	//
+	//	*SessionResponse_AcquireMemory
+	//	*SessionResponse_ReleaseMemory
+	//	*SessionResponse_AcquireLock
+	//	*SessionResponse_ReleaseLock
+	//	*SessionResponse_KeepAlive
+	Response      isSessionResponse_Response `protobuf_oneof:"response"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionResponse) Reset() {
+	*x = SessionResponse{}
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionResponse) ProtoMessage() {}
+
+func (x *SessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionResponse.ProtoReflect.Descriptor instead.
+func (*SessionResponse) Descriptor() ([]byte, []int) {
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SessionResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SessionResponse) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SessionResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *SessionResponse) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetResponse() isSessionResponse_Response {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetAcquireMemory() *AcquireMemoryResponse {
+	if x != nil {
+		if x, ok := x.Response.(*SessionResponse_AcquireMemory); ok {
+			return x.AcquireMemory
+		}
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetReleaseMemory() *ReleaseMemoryResponse {
+	if x != nil {
+		if x, ok := x.Response.(*SessionResponse_ReleaseMemory); ok {
+			return x.ReleaseMemory
+		}
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetAcquireLock() *AcquireLockResponse {
+	if x != nil {
+		if x, ok := x.Response.(*SessionResponse_AcquireLock); ok {
+			return x.AcquireLock
+		}
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetReleaseLock() *ReleaseLockResponse {
+	if x != nil {
+		if x, ok := x.Response.(*SessionResponse_ReleaseLock); ok {
+			return x.ReleaseLock
+		}
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetKeepAlive() *KeepAliveResponse {
+	if x != nil {
+		if x, ok := x.Response.(*SessionResponse_KeepAlive); ok {
+			return x.KeepAlive
+		}
+	}
+	return nil
+}
+
+type isSessionResponse_Response interface {
+	isSessionResponse_Response()
+}
+
+type SessionResponse_AcquireMemory struct {
+	AcquireMemory *AcquireMemoryResponse `protobuf:"bytes,5,opt,name=acquire_memory,json=acquireMemory,proto3,oneof"`
+}
+
+type SessionResponse_ReleaseMemory struct {
+	ReleaseMemory *ReleaseMemoryResponse `protobuf:"bytes,6,opt,name=release_memory,json=releaseMemory,proto3,oneof"`
+}
+
+type SessionResponse_AcquireLock struct {
+	AcquireLock *AcquireLockResponse `protobuf:"bytes,7,opt,name=acquire_lock,json=acquireLock,proto3,oneof"`
+}
+
+type SessionResponse_ReleaseLock struct {
+	ReleaseLock *ReleaseLockResponse `protobuf:"bytes,8,opt,name=release_lock,json=releaseLock,proto3,oneof"`
+}
+
+type SessionResponse_KeepAlive struct {
+	KeepAlive *KeepAliveResponse `protobuf:"bytes,9,opt,name=keep_alive,json=keepAlive,proto3,oneof"`
+}
+
+func (*SessionResponse_AcquireMemory) isSessionResponse_Response() {}
+
+func (*SessionResponse_ReleaseMemory) isSessionResponse_Response() {}
+
+func (*SessionResponse_AcquireLock) isSessionResponse_Response() {}
+
+func (*SessionResponse_ReleaseLock) isSessionResponse_Response() {}
+
+func (*SessionResponse_KeepAlive) isSessionResponse_Response() {}
+
 type CreateSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who opens the session (a service or component name); shown in errors.
@@ -202,7 +509,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[0]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -214,7 +521,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[0]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -227,7 +534,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{0}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreateSessionRequest) GetOwner() string {
@@ -259,7 +566,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[1]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -271,7 +578,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[1]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -284,7 +591,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{1}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateSessionResponse) GetSessionId() string {
@@ -317,7 +624,7 @@ type KeepAliveRequest struct {
 
 func (x *KeepAliveRequest) Reset() {
 	*x = KeepAliveRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[2]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -329,7 +636,7 @@ func (x *KeepAliveRequest) String() string {
 func (*KeepAliveRequest) ProtoMessage() {}
 
 func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[2]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -342,7 +649,7 @@ func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
 func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{2}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *KeepAliveRequest) GetSessionId() string {
@@ -361,7 +668,7 @@ type KeepAliveResponse struct {
 
 func (x *KeepAliveResponse) Reset() {
 	*x = KeepAliveResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[3]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +680,7 @@ func (x *KeepAliveResponse) String() string {
 func (*KeepAliveResponse) ProtoMessage() {}
 
 func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[3]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +693,7 @@ func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
 func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{3}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *KeepAliveResponse) GetTtl() *durationpb.Duration {
@@ -405,7 +712,7 @@ type CloseSessionRequest struct {
 
 func (x *CloseSessionRequest) Reset() {
 	*x = CloseSessionRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[4]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -417,7 +724,7 @@ func (x *CloseSessionRequest) String() string {
 func (*CloseSessionRequest) ProtoMessage() {}
 
 func (x *CloseSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[4]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +737,7 @@ func (x *CloseSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSessionRequest.ProtoReflect.Descriptor instead.
 func (*CloseSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CloseSessionRequest) GetSessionId() string {
@@ -452,7 +759,7 @@ type CloseSessionResponse struct {
 
 func (x *CloseSessionResponse) Reset() {
 	*x = CloseSessionResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[5]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +771,7 @@ func (x *CloseSessionResponse) String() string {
 func (*CloseSessionResponse) ProtoMessage() {}
 
 func (x *CloseSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[5]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +784,7 @@ func (x *CloseSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSessionResponse.ProtoReflect.Descriptor instead.
 func (*CloseSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CloseSessionResponse) GetReleasedLeases() int32 {
@@ -518,7 +825,7 @@ type AcquireMemoryRequest struct {
 
 func (x *AcquireMemoryRequest) Reset() {
 	*x = AcquireMemoryRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[6]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +837,7 @@ func (x *AcquireMemoryRequest) String() string {
 func (*AcquireMemoryRequest) ProtoMessage() {}
 
 func (x *AcquireMemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[6]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +850,7 @@ func (x *AcquireMemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireMemoryRequest.ProtoReflect.Descriptor instead.
 func (*AcquireMemoryRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AcquireMemoryRequest) GetSessionId() string {
@@ -606,7 +913,7 @@ type AcquireMemoryResponse struct {
 
 func (x *AcquireMemoryResponse) Reset() {
 	*x = AcquireMemoryResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[7]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +925,7 @@ func (x *AcquireMemoryResponse) String() string {
 func (*AcquireMemoryResponse) ProtoMessage() {}
 
 func (x *AcquireMemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[7]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +938,7 @@ func (x *AcquireMemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireMemoryResponse.ProtoReflect.Descriptor instead.
 func (*AcquireMemoryResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AcquireMemoryResponse) GetLeaseId() string {
@@ -665,7 +972,7 @@ type ReleaseMemoryRequest struct {
 
 func (x *ReleaseMemoryRequest) Reset() {
 	*x = ReleaseMemoryRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[8]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +984,7 @@ func (x *ReleaseMemoryRequest) String() string {
 func (*ReleaseMemoryRequest) ProtoMessage() {}
 
 func (x *ReleaseMemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[8]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +997,7 @@ func (x *ReleaseMemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseMemoryRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseMemoryRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReleaseMemoryRequest) GetSessionId() string {
@@ -715,7 +1022,7 @@ type ReleaseMemoryResponse struct {
 
 func (x *ReleaseMemoryResponse) Reset() {
 	*x = ReleaseMemoryResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[9]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +1034,7 @@ func (x *ReleaseMemoryResponse) String() string {
 func (*ReleaseMemoryResponse) ProtoMessage() {}
 
 func (x *ReleaseMemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[9]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +1047,7 @@ func (x *ReleaseMemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseMemoryResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseMemoryResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 type ListLeasesRequest struct {
@@ -760,7 +1067,7 @@ type ListLeasesRequest struct {
 
 func (x *ListLeasesRequest) Reset() {
 	*x = ListLeasesRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[10]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +1079,7 @@ func (x *ListLeasesRequest) String() string {
 func (*ListLeasesRequest) ProtoMessage() {}
 
 func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[10]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +1092,7 @@ func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesRequest.ProtoReflect.Descriptor instead.
 func (*ListLeasesRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListLeasesRequest) GetSessionId() string {
@@ -827,7 +1134,7 @@ type ListLeasesResponse struct {
 
 func (x *ListLeasesResponse) Reset() {
 	*x = ListLeasesResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[11]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +1146,7 @@ func (x *ListLeasesResponse) String() string {
 func (*ListLeasesResponse) ProtoMessage() {}
 
 func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[11]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1159,7 @@ func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesResponse.ProtoReflect.Descriptor instead.
 func (*ListLeasesResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListLeasesResponse) GetLeases() []*MemoryLease {
@@ -895,7 +1202,7 @@ type MemoryLease struct {
 
 func (x *MemoryLease) Reset() {
 	*x = MemoryLease{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[12]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1214,7 @@ func (x *MemoryLease) String() string {
 func (*MemoryLease) ProtoMessage() {}
 
 func (x *MemoryLease) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[12]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1227,7 @@ func (x *MemoryLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryLease.ProtoReflect.Descriptor instead.
 func (*MemoryLease) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MemoryLease) GetLeaseId() string {
@@ -1023,7 +1330,7 @@ type ResizeMemoryRequest struct {
 
 func (x *ResizeMemoryRequest) Reset() {
 	*x = ResizeMemoryRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1342,7 @@ func (x *ResizeMemoryRequest) String() string {
 func (*ResizeMemoryRequest) ProtoMessage() {}
 
 func (x *ResizeMemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1355,7 @@ func (x *ResizeMemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeMemoryRequest.ProtoReflect.Descriptor instead.
 func (*ResizeMemoryRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResizeMemoryRequest) GetSessionId() string {
@@ -1102,7 +1409,7 @@ type ResizeMemoryResponse struct {
 
 func (x *ResizeMemoryResponse) Reset() {
 	*x = ResizeMemoryResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1421,7 @@ func (x *ResizeMemoryResponse) String() string {
 func (*ResizeMemoryResponse) ProtoMessage() {}
 
 func (x *ResizeMemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1434,7 @@ func (x *ResizeMemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeMemoryResponse.ProtoReflect.Descriptor instead.
 func (*ResizeMemoryResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResizeMemoryResponse) GetBytes() int64 {
@@ -1161,7 +1468,7 @@ type SetBudgetRequest struct {
 
 func (x *SetBudgetRequest) Reset() {
 	*x = SetBudgetRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1480,7 @@ func (x *SetBudgetRequest) String() string {
 func (*SetBudgetRequest) ProtoMessage() {}
 
 func (x *SetBudgetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1493,7 @@ func (x *SetBudgetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBudgetRequest.ProtoReflect.Descriptor instead.
 func (*SetBudgetRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetBudgetRequest) GetBudgetBytes() int64 {
@@ -1213,7 +1520,7 @@ type SetBudgetResponse struct {
 
 func (x *SetBudgetResponse) Reset() {
 	*x = SetBudgetResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[16]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1532,7 @@ func (x *SetBudgetResponse) String() string {
 func (*SetBudgetResponse) ProtoMessage() {}
 
 func (x *SetBudgetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[16]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1545,7 @@ func (x *SetBudgetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBudgetResponse.ProtoReflect.Descriptor instead.
 func (*SetBudgetResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetBudgetResponse) GetBudgetBytes() int64 {
@@ -1299,7 +1606,7 @@ type AcquireLockRequest struct {
 
 func (x *AcquireLockRequest) Reset() {
 	*x = AcquireLockRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[17]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1618,7 @@ func (x *AcquireLockRequest) String() string {
 func (*AcquireLockRequest) ProtoMessage() {}
 
 func (x *AcquireLockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[17]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1631,7 @@ func (x *AcquireLockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLockRequest.ProtoReflect.Descriptor instead.
 func (*AcquireLockRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AcquireLockRequest) GetSessionId() string {
@@ -1371,7 +1678,7 @@ type AcquireLockResponse struct {
 
 func (x *AcquireLockResponse) Reset() {
 	*x = AcquireLockResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[18]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1690,7 @@ func (x *AcquireLockResponse) String() string {
 func (*AcquireLockResponse) ProtoMessage() {}
 
 func (x *AcquireLockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[18]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1703,7 @@ func (x *AcquireLockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLockResponse.ProtoReflect.Descriptor instead.
 func (*AcquireLockResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AcquireLockResponse) GetFencingToken() uint64 {
@@ -1416,7 +1723,7 @@ type ReleaseLockRequest struct {
 
 func (x *ReleaseLockRequest) Reset() {
 	*x = ReleaseLockRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[19]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1428,7 +1735,7 @@ func (x *ReleaseLockRequest) String() string {
 func (*ReleaseLockRequest) ProtoMessage() {}
 
 func (x *ReleaseLockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[19]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1441,7 +1748,7 @@ func (x *ReleaseLockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLockRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseLockRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReleaseLockRequest) GetSessionId() string {
@@ -1466,7 +1773,7 @@ type ReleaseLockResponse struct {
 
 func (x *ReleaseLockResponse) Reset() {
 	*x = ReleaseLockResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[20]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1785,7 @@ func (x *ReleaseLockResponse) String() string {
 func (*ReleaseLockResponse) ProtoMessage() {}
 
 func (x *ReleaseLockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[20]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1798,7 @@ func (x *ReleaseLockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLockResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseLockResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 type ListLocksRequest struct {
@@ -1509,7 +1816,7 @@ type ListLocksRequest struct {
 
 func (x *ListLocksRequest) Reset() {
 	*x = ListLocksRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[21]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1828,7 @@ func (x *ListLocksRequest) String() string {
 func (*ListLocksRequest) ProtoMessage() {}
 
 func (x *ListLocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[21]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1841,7 @@ func (x *ListLocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocksRequest.ProtoReflect.Descriptor instead.
 func (*ListLocksRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListLocksRequest) GetPageSize() int32 {
@@ -1569,7 +1876,7 @@ type ListLocksResponse struct {
 
 func (x *ListLocksResponse) Reset() {
 	*x = ListLocksResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[22]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1888,7 @@ func (x *ListLocksResponse) String() string {
 func (*ListLocksResponse) ProtoMessage() {}
 
 func (x *ListLocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[22]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1901,7 @@ func (x *ListLocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocksResponse.ProtoReflect.Descriptor instead.
 func (*ListLocksResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListLocksResponse) GetLocks() []*Lock {
@@ -1627,7 +1934,7 @@ type Lock struct {
 
 func (x *Lock) Reset() {
 	*x = Lock{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +1946,7 @@ func (x *Lock) String() string {
 func (*Lock) ProtoMessage() {}
 
 func (x *Lock) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +1959,7 @@ func (x *Lock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lock.ProtoReflect.Descriptor instead.
 func (*Lock) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Lock) GetName() string {
@@ -1727,7 +2034,7 @@ type RegisterComponentRequest struct {
 
 func (x *RegisterComponentRequest) Reset() {
 	*x = RegisterComponentRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +2046,7 @@ func (x *RegisterComponentRequest) String() string {
 func (*RegisterComponentRequest) ProtoMessage() {}
 
 func (x *RegisterComponentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +2059,7 @@ func (x *RegisterComponentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterComponentRequest.ProtoReflect.Descriptor instead.
 func (*RegisterComponentRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RegisterComponentRequest) GetName() string {
@@ -1820,7 +2127,7 @@ type RegisterComponentResponse struct {
 
 func (x *RegisterComponentResponse) Reset() {
 	*x = RegisterComponentResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +2139,7 @@ func (x *RegisterComponentResponse) String() string {
 func (*RegisterComponentResponse) ProtoMessage() {}
 
 func (x *RegisterComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +2152,7 @@ func (x *RegisterComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterComponentResponse.ProtoReflect.Descriptor instead.
 func (*RegisterComponentResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RegisterComponentResponse) GetComponent() *Component {
@@ -1870,7 +2177,7 @@ type ListComponentsRequest struct {
 
 func (x *ListComponentsRequest) Reset() {
 	*x = ListComponentsRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +2189,7 @@ func (x *ListComponentsRequest) String() string {
 func (*ListComponentsRequest) ProtoMessage() {}
 
 func (x *ListComponentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +2202,7 @@ func (x *ListComponentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComponentsRequest.ProtoReflect.Descriptor instead.
 func (*ListComponentsRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{26}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListComponentsRequest) GetName() string {
@@ -1930,7 +2237,7 @@ type ListComponentsResponse struct {
 
 func (x *ListComponentsResponse) Reset() {
 	*x = ListComponentsResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[27]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2249,7 @@ func (x *ListComponentsResponse) String() string {
 func (*ListComponentsResponse) ProtoMessage() {}
 
 func (x *ListComponentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[27]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2262,7 @@ func (x *ListComponentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComponentsResponse.ProtoReflect.Descriptor instead.
 func (*ListComponentsResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{27}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListComponentsResponse) GetComponents() []*Component {
@@ -1981,7 +2288,7 @@ type ActivateComponentRequest struct {
 
 func (x *ActivateComponentRequest) Reset() {
 	*x = ActivateComponentRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[28]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2300,7 @@ func (x *ActivateComponentRequest) String() string {
 func (*ActivateComponentRequest) ProtoMessage() {}
 
 func (x *ActivateComponentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[28]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +2313,7 @@ func (x *ActivateComponentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateComponentRequest.ProtoReflect.Descriptor instead.
 func (*ActivateComponentRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{28}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ActivateComponentRequest) GetName() string {
@@ -2025,7 +2332,7 @@ type ActivateComponentResponse struct {
 
 func (x *ActivateComponentResponse) Reset() {
 	*x = ActivateComponentResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[29]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2344,7 @@ func (x *ActivateComponentResponse) String() string {
 func (*ActivateComponentResponse) ProtoMessage() {}
 
 func (x *ActivateComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[29]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2357,7 @@ func (x *ActivateComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateComponentResponse.ProtoReflect.Descriptor instead.
 func (*ActivateComponentResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{29}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ActivateComponentResponse) GetComponent() *Component {
@@ -2069,7 +2376,7 @@ type DeactivateComponentRequest struct {
 
 func (x *DeactivateComponentRequest) Reset() {
 	*x = DeactivateComponentRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[30]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2388,7 @@ func (x *DeactivateComponentRequest) String() string {
 func (*DeactivateComponentRequest) ProtoMessage() {}
 
 func (x *DeactivateComponentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[30]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2401,7 @@ func (x *DeactivateComponentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateComponentRequest.ProtoReflect.Descriptor instead.
 func (*DeactivateComponentRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{30}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeactivateComponentRequest) GetName() string {
@@ -2113,7 +2420,7 @@ type DeactivateComponentResponse struct {
 
 func (x *DeactivateComponentResponse) Reset() {
 	*x = DeactivateComponentResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[31]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2432,7 @@ func (x *DeactivateComponentResponse) String() string {
 func (*DeactivateComponentResponse) ProtoMessage() {}
 
 func (x *DeactivateComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[31]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2445,7 @@ func (x *DeactivateComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateComponentResponse.ProtoReflect.Descriptor instead.
 func (*DeactivateComponentResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{31}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeactivateComponentResponse) GetComponent() *Component {
@@ -2163,7 +2470,7 @@ type ReportComponentStateRequest struct {
 
 func (x *ReportComponentStateRequest) Reset() {
 	*x = ReportComponentStateRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[32]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2482,7 @@ func (x *ReportComponentStateRequest) String() string {
 func (*ReportComponentStateRequest) ProtoMessage() {}
 
 func (x *ReportComponentStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[32]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2495,7 @@ func (x *ReportComponentStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportComponentStateRequest.ProtoReflect.Descriptor instead.
 func (*ReportComponentStateRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{32}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReportComponentStateRequest) GetName() string {
@@ -2227,7 +2534,7 @@ type ReportComponentStateResponse struct {
 
 func (x *ReportComponentStateResponse) Reset() {
 	*x = ReportComponentStateResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[33]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2546,7 @@ func (x *ReportComponentStateResponse) String() string {
 func (*ReportComponentStateResponse) ProtoMessage() {}
 
 func (x *ReportComponentStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[33]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2559,7 @@ func (x *ReportComponentStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportComponentStateResponse.ProtoReflect.Descriptor instead.
 func (*ReportComponentStateResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{33}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{35}
 }
 
 // Component is a registry entry.
@@ -2282,7 +2589,7 @@ type Component struct {
 
 func (x *Component) Reset() {
 	*x = Component{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[34]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2601,7 @@ func (x *Component) String() string {
 func (*Component) ProtoMessage() {}
 
 func (x *Component) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[34]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2614,7 @@ func (x *Component) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Component.ProtoReflect.Descriptor instead.
 func (*Component) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{34}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Component) GetName() string {
@@ -2409,7 +2716,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[35]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2728,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[35]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2741,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{35}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{37}
 }
 
 type GetStatusResponse struct {
@@ -2458,7 +2765,7 @@ type GetStatusResponse struct {
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[36]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2777,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[36]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2790,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{36}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetStatusResponse) GetBudgetBytes() int64 {
@@ -2570,7 +2877,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[37]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2582,7 +2889,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[37]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2595,7 +2902,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{37}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WatchRequest) GetTypes() []EventType {
@@ -2628,7 +2935,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[38]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +2947,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[38]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +2960,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{38}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WatchResponse) GetEvent() *Event {
@@ -2688,7 +2995,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[39]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2700,7 +3007,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[39]
+	mi := &file_tradsys_coordinator_v1_coordinator_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2713,7 +3020,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{39}
+	return file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Event) GetSequence() uint64 {
@@ -2818,7 +3125,29 @@ var File_tradsys_coordinator_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
-	"(tradsys/coordinator/v1/coordinator.proto\x12\x16tradsys.coordinator.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Y\n" +
+	"(tradsys/coordinator/v1/coordinator.proto\x12\x16tradsys.coordinator.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x03\n" +
+	"\x0eSessionRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12U\n" +
+	"\x0eacquire_memory\x18\x02 \x01(\v2,.tradsys.coordinator.v1.AcquireMemoryRequestH\x00R\racquireMemory\x12U\n" +
+	"\x0erelease_memory\x18\x03 \x01(\v2,.tradsys.coordinator.v1.ReleaseMemoryRequestH\x00R\rreleaseMemory\x12O\n" +
+	"\facquire_lock\x18\x04 \x01(\v2*.tradsys.coordinator.v1.AcquireLockRequestH\x00R\vacquireLock\x12O\n" +
+	"\frelease_lock\x18\x05 \x01(\v2*.tradsys.coordinator.v1.ReleaseLockRequestH\x00R\vreleaseLock\x12I\n" +
+	"\n" +
+	"keep_alive\x18\x06 \x01(\v2(.tradsys.coordinator.v1.KeepAliveRequestH\x00R\tkeepAliveB\t\n" +
+	"\arequest\"\xab\x04\n" +
+	"\x0fSessionResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x04 \x03(\v2\x14.google.protobuf.AnyR\adetails\x12V\n" +
+	"\x0eacquire_memory\x18\x05 \x01(\v2-.tradsys.coordinator.v1.AcquireMemoryResponseH\x00R\racquireMemory\x12V\n" +
+	"\x0erelease_memory\x18\x06 \x01(\v2-.tradsys.coordinator.v1.ReleaseMemoryResponseH\x00R\rreleaseMemory\x12P\n" +
+	"\facquire_lock\x18\a \x01(\v2+.tradsys.coordinator.v1.AcquireLockResponseH\x00R\vacquireLock\x12P\n" +
+	"\frelease_lock\x18\b \x01(\v2+.tradsys.coordinator.v1.ReleaseLockResponseH\x00R\vreleaseLock\x12J\n" +
+	"\n" +
+	"keep_alive\x18\t \x01(\v2).tradsys.coordinator.v1.KeepAliveResponseH\x00R\tkeepAliveB\n" +
+	"\n" +
+	"\bresponse\"Y\n" +
 	"\x14CreateSessionRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12+\n" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\x80\x01\n" +
@@ -3064,7 +3393,7 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x17EVENT_TYPE_LOCK_TIMEOUT\x10\x10\x12 \n" +
 	"\x1cEVENT_TYPE_COMPONENT_REMOVED\x10\x11\x12\x1d\n" +
 	"\x19EVENT_TYPE_BUDGET_CHANGED\x10\x12\x12\x1d\n" +
-	"\x19EVENT_TYPE_MEMORY_RESIZED\x10\x132\xb2\x0f\n" +
+	"\x19EVENT_TYPE_MEMORY_RESIZED\x10\x132\x92\x10\n" +
 	"\x12CoordinatorService\x12l\n" +
 	"\rCreateSession\x12,.tradsys.coordinator.v1.CreateSessionRequest\x1a-.tradsys.coordinator.v1.CreateSessionResponse\x12`\n" +
 	"\tKeepAlive\x12(.tradsys.coordinator.v1.KeepAliveRequest\x1a).tradsys.coordinator.v1.KeepAliveResponse\x12i\n" +
@@ -3084,7 +3413,8 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x14ReportComponentState\x123.tradsys.coordinator.v1.ReportComponentStateRequest\x1a4.tradsys.coordinator.v1.ReportComponentStateResponse\x12`\n" +
 	"\tGetStatus\x12(.tradsys.coordinator.v1.GetStatusRequest\x1a).tradsys.coordinator.v1.GetStatusResponse\x12`\n" +
 	"\tSetBudget\x12(.tradsys.coordinator.v1.SetBudgetRequest\x1a).tradsys.coordinator.v1.SetBudgetResponse\x12V\n" +
-	"\x05Watch\x12$.tradsys.coordinator.v1.WatchRequest\x1a%.tradsys.coordinator.v1.WatchResponse0\x01BDZBgithub.com/tradsys/mesh/proto/tradsys/coordinator/v1;coordinatorv1b\x06proto3"
+	"\x05Watch\x12$.tradsys.coordinator.v1.WatchRequest\x1a%.tradsys.coordinator.v1.WatchResponse0\x01\x12^\n" +
+	"\aSession\x12&.tradsys.coordinator.v1.SessionRequest\x1a'.tradsys.coordinator.v1.SessionResponse(\x010\x01BDZBgithub.com/tradsys/mesh/proto/tradsys/coordinator/v1;coordinatorv1b\x06proto3"
 
 var (
 	file_tradsys_coordinator_v1_coordinator_proto_rawDescOnce sync.Once
@@ -3099,126 +3429,142 @@ func file_tradsys_coordinator_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_tradsys_coordinator_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tradsys_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_tradsys_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_tradsys_coordinator_v1_coordinator_proto_goTypes = []any{
 	(ComponentState)(0),                  // 0: tradsys.coordinator.v1.ComponentState
 	(EventType)(0),                       // 1: tradsys.coordinator.v1.EventType
-	(*CreateSessionRequest)(nil),         // 2: tradsys.coordinator.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),        // 3: tradsys.coordinator.v1.CreateSessionResponse
-	(*KeepAliveRequest)(nil),             // 4: tradsys.coordinator.v1.KeepAliveRequest
-	(*KeepAliveResponse)(nil),            // 5: tradsys.coordinator.v1.KeepAliveResponse
-	(*CloseSessionRequest)(nil),          // 6: tradsys.coordinator.v1.CloseSessionRequest
-	(*CloseSessionResponse)(nil),         // 7: tradsys.coordinator.v1.CloseSessionResponse
-	(*AcquireMemoryRequest)(nil),         // 8: tradsys.coordinator.v1.AcquireMemoryRequest
-	(*AcquireMemoryResponse)(nil),        // 9: tradsys.coordinator.v1.AcquireMemoryResponse
-	(*ReleaseMemoryRequest)(nil),         // 10: tradsys.coordinator.v1.ReleaseMemoryRequest
-	(*ReleaseMemoryResponse)(nil),        // 11: tradsys.coordinator.v1.ReleaseMemoryResponse
-	(*ListLeasesRequest)(nil),            // 12: tradsys.coordinator.v1.ListLeasesRequest
-	(*ListLeasesResponse)(nil),           // 13: tradsys.coordinator.v1.ListLeasesResponse
-	(*MemoryLease)(nil),                  // 14: tradsys.coordinator.v1.MemoryLease
-	(*ResizeMemoryRequest)(nil),          // 15: tradsys.coordinator.v1.ResizeMemoryRequest
-	(*ResizeMemoryResponse)(nil),         // 16: tradsys.coordinator.v1.ResizeMemoryResponse
-	(*SetBudgetRequest)(nil),             // 17: tradsys.coordinator.v1.SetBudgetRequest
-	(*SetBudgetResponse)(nil),            // 18: tradsys.coordinator.v1.SetBudgetResponse
-	(*AcquireLockRequest)(nil),           // 19: tradsys.coordinator.v1.AcquireLockRequest
-	(*AcquireLockResponse)(nil),          // 20: tradsys.coordinator.v1.AcquireLockResponse
-	(*ReleaseLockRequest)(nil),           // 21: tradsys.coordinator.v1.ReleaseLockRequest
-	(*ReleaseLockResponse)(nil),          // 22: tradsys.coordinator.v1.ReleaseLockResponse
-	(*ListLocksRequest)(nil),             // 23: tradsys.coordinator.v1.ListLocksRequest
-	(*ListLocksResponse)(nil),            // 24: tradsys.coordinator.v1.ListLocksResponse
-	(*Lock)(nil),                         // 25: tradsys.coordinator.v1.Lock
-	(*RegisterComponentRequest)(nil),     // 26: tradsys.coordinator.v1.RegisterComponentRequest
-	(*RegisterComponentResponse)(nil),    // 27: tradsys.coordinator.v1.RegisterComponentResponse
-	(*ListComponentsRequest)(nil),        // 28: tradsys.coordinator.v1.ListComponentsRequest
-	(*ListComponentsResponse)(nil),       // 29: tradsys.coordinator.v1.ListComponentsResponse
-	(*ActivateComponentRequest)(nil),     // 30: tradsys.coordinator.v1.ActivateComponentRequest
-	(*ActivateComponentResponse)(nil),    // 31: tradsys.coordinator.v1.ActivateComponentResponse
-	(*DeactivateComponentRequest)(nil),   // 32: tradsys.coordinator.v1.DeactivateComponentRequest
-	(*DeactivateComponentResponse)(nil),  // 33: tradsys.coordinator.v1.DeactivateComponentResponse
-	(*ReportComponentStateRequest)(nil),  // 34: tradsys.coordinator.v1.ReportComponentStateRequest
-	(*ReportComponentStateResponse)(nil), // 35: tradsys.coordinator.v1.ReportComponentStateResponse
-	(*Component)(nil),                    // 36: tradsys.coordinator.v1.Component
-	(*GetStatusRequest)(nil),             // 37: tradsys.coordinator.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),            // 38: tradsys.coordinator.v1.GetStatusResponse
-	(*WatchRequest)(nil),                 // 39: tradsys.coordinator.v1.WatchRequest
-	(*WatchResponse)(nil),                // 40: tradsys.coordinator.v1.WatchResponse
-	(*Event)(nil),                        // 41: tradsys.coordinator.v1.Event
-	(*durationpb.Duration)(nil),          // 42: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),        // 43: google.protobuf.Timestamp
+	(*SessionRequest)(nil),               // 2: tradsys.coordinator.v1.SessionRequest
+	(*SessionResponse)(nil),              // 3: tradsys.coordinator.v1.SessionResponse
+	(*CreateSessionRequest)(nil),         // 4: tradsys.coordinator.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),        // 5: tradsys.coordinator.v1.CreateSessionResponse
+	(*KeepAliveRequest)(nil),             // 6: tradsys.coordinator.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),            // 7: tradsys.coordinator.v1.KeepAliveResponse
+	(*CloseSessionRequest)(nil),          // 8: tradsys.coordinator.v1.CloseSessionRequest
+	(*CloseSessionResponse)(nil),         // 9: tradsys.coordinator.v1.CloseSessionResponse
+	(*AcquireMemoryRequest)(nil),         // 10: tradsys.coordinator.v1.AcquireMemoryRequest
+	(*AcquireMemoryResponse)(nil),        // 11: tradsys.coordinator.v1.AcquireMemoryResponse
+	(*ReleaseMemoryRequest)(nil),         // 12: tradsys.coordinator.v1.ReleaseMemoryRequest
+	(*ReleaseMemoryResponse)(nil),        // 13: tradsys.coordinator.v1.ReleaseMemoryResponse
+	(*ListLeasesRequest)(nil),            // 14: tradsys.coordinator.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),           // 15: tradsys.coordinator.v1.ListLeasesResponse
+	(*MemoryLease)(nil),                  // 16: tradsys.coordinator.v1.MemoryLease
+	(*ResizeMemoryRequest)(nil),          // 17: tradsys.coordinator.v1.ResizeMemoryRequest
+	(*ResizeMemoryResponse)(nil),         // 18: tradsys.coordinator.v1.ResizeMemoryResponse
+	(*SetBudgetRequest)(nil),             // 19: tradsys.coordinator.v1.SetBudgetRequest
+	(*SetBudgetResponse)(nil),            // 20: tradsys.coordinator.v1.SetBudgetResponse
+	(*AcquireLockRequest)(nil),           // 21: tradsys.coordinator.v1.AcquireLockRequest
+	(*AcquireLockResponse)(nil),          // 22: tradsys.coordinator.v1.AcquireLockResponse
+	(*ReleaseLockRequest)(nil),           // 23: tradsys.coordinator.v1.ReleaseLockRequest
+	(*ReleaseLockResponse)(nil),          // 24: tradsys.coordinator.v1.ReleaseLockResponse
+	(*ListLocksRequest)(nil),             // 25: tradsys.coordinator.v1.ListLocksRequest
+	(*ListLocksResponse)(nil),            // 26: tradsys.coordinator.v1.ListLocksResponse
+	(*Lock)(nil),                         // 27: tradsys.coordinator.v1.Lock
+	(*RegisterComponentRequest)(nil),     // 28: tradsys.coordinator.v1.RegisterComponentRequest
+	(*RegisterComponentResponse)(nil),    // 29: tradsys.coordinator.v1.RegisterComponentResponse
+	(*ListComponentsRequest)(nil),        // 30: tradsys.coordinator.v1.ListComponentsRequest
+	(*ListComponentsResponse)(nil),       // 31: tradsys.coordinator.v1.ListComponentsResponse
+	(*ActivateComponentRequest)(nil),     // 32: tradsys.coordinator.v1.ActivateComponentRequest
+	(*ActivateComponentResponse)(nil),    // 33: tradsys.coordinator.v1.ActivateComponentResponse
+	(*DeactivateComponentRequest)(nil),   // 34: tradsys.coordinator.v1.DeactivateComponentRequest
+	(*DeactivateComponentResponse)(nil),  // 35: tradsys.coordinator.v1.DeactivateComponentResponse
+	(*ReportComponentStateRequest)(nil),  // 36: tradsys.coordinator.v1.ReportComponentStateRequest
+	(*ReportComponentStateResponse)(nil), // 37: tradsys.coordinator.v1.ReportComponentStateResponse
+	(*Component)(nil),                    // 38: tradsys.coordinator.v1.Component
+	(*GetStatusRequest)(nil),             // 39: tradsys.coordinator.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),            // 40: tradsys.coordinator.v1.GetStatusResponse
+	(*WatchRequest)(nil),                 // 41: tradsys.coordinator.v1.WatchRequest
+	(*WatchResponse)(nil),                // 42: tradsys.coordinator.v1.WatchResponse
+	(*Event)(nil),                        // 43: tradsys.coordinator.v1.Event
+	(*anypb.Any)(nil),                    // 44: google.protobuf.Any
+	(*durationpb.Duration)(nil),          // 45: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),        // 46: google.protobuf.Timestamp
 }
 var file_tradsys_coordinator_v1_coordinator_proto_depIdxs = []int32{
-	42, // 0: tradsys.coordinator.v1.CreateSessionRequest.ttl:type_name -> google.protobuf.Duration
-	42, // 1: tradsys.coordinator.v1.CreateSessionResponse.ttl:type_name -> google.protobuf.Duration
-	42, // 2: tradsys.coordinator.v1.KeepAliveResponse.ttl:type_name -> google.protobuf.Duration
-	42, // 3: tradsys.coordinator.v1.AcquireMemoryRequest.wait_timeout:type_name -> google.protobuf.Duration
-	14, // 4: tradsys.coordinator.v1.ListLeasesResponse.leases:type_name -> tradsys.coordinator.v1.MemoryLease
-	43, // 5: tradsys.coordinator.v1.MemoryLease.granted_at:type_name -> google.protobuf.Timestamp
-	43, // 6: tradsys.coordinator.v1.MemoryLease.revoke_at:type_name -> google.protobuf.Timestamp
-	42, // 7: tradsys.coordinator.v1.ResizeMemoryRequest.wait_timeout:type_name -> google.protobuf.Duration
-	43, // 8: tradsys.coordinator.v1.ResizeMemoryResponse.revoke_at:type_name -> google.protobuf.Timestamp
-	14, // 9: tradsys.coordinator.v1.SetBudgetResponse.preempted:type_name -> tradsys.coordinator.v1.MemoryLease
-	42, // 10: tradsys.coordinator.v1.AcquireLockRequest.wait_timeout:type_name -> google.protobuf.Duration
-	25, // 11: tradsys.coordinator.v1.ListLocksResponse.locks:type_name -> tradsys.coordinator.v1.Lock
-	43, // 12: tradsys.coordinator.v1.Lock.acquired_at:type_name -> google.protobuf.Timestamp
-	42, // 13: tradsys.coordinator.v1.RegisterComponentRequest.init_timeout:type_name -> google.protobuf.Duration
-	42, // 14: tradsys.coordinator.v1.RegisterComponentRequest.idle_timeout:type_name -> google.protobuf.Duration
-	36, // 15: tradsys.coordinator.v1.RegisterComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
-	36, // 16: tradsys.coordinator.v1.ListComponentsResponse.components:type_name -> tradsys.coordinator.v1.Component
-	36, // 17: tradsys.coordinator.v1.ActivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
-	36, // 18: tradsys.coordinator.v1.DeactivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
-	0,  // 19: tradsys.coordinator.v1.ReportComponentStateRequest.state:type_name -> tradsys.coordinator.v1.ComponentState
-	42, // 20: tradsys.coordinator.v1.Component.init_timeout:type_name -> google.protobuf.Duration
-	42, // 21: tradsys.coordinator.v1.Component.idle_timeout:type_name -> google.protobuf.Duration
-	0,  // 22: tradsys.coordinator.v1.Component.state:type_name -> tradsys.coordinator.v1.ComponentState
-	0,  // 23: tradsys.coordinator.v1.Component.desired_state:type_name -> tradsys.coordinator.v1.ComponentState
-	43, // 24: tradsys.coordinator.v1.Component.state_changed_at:type_name -> google.protobuf.Timestamp
-	1,  // 25: tradsys.coordinator.v1.WatchRequest.types:type_name -> tradsys.coordinator.v1.EventType
-	41, // 26: tradsys.coordinator.v1.WatchResponse.event:type_name -> tradsys.coordinator.v1.Event
-	1,  // 27: tradsys.coordinator.v1.Event.type:type_name -> tradsys.coordinator.v1.EventType
-	43, // 28: tradsys.coordinator.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 29: tradsys.coordinator.v1.Event.state:type_name -> tradsys.coordinator.v1.ComponentState
-	43, // 30: tradsys.coordinator.v1.Event.deadline:type_name -> google.protobuf.Timestamp
-	2,  // 31: tradsys.coordinator.v1.CoordinatorService.CreateSession:input_type -> tradsys.coordinator.v1.CreateSessionRequest
-	4,  // 32: tradsys.coordinator.v1.CoordinatorService.KeepAlive:input_type -> tradsys.coordinator.v1.KeepAliveRequest
-	6,  // 33: tradsys.coordinator.v1.CoordinatorService.CloseSession:input_type -> tradsys.coordinator.v1.CloseSessionRequest
-	8,  // 34: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:input_type -> tradsys.coordinator.v1.AcquireMemoryRequest
-	10, // 35: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:input_type -> tradsys.coordinator.v1.ReleaseMemoryRequest
-	12, // 36: tradsys.coordinator.v1.CoordinatorService.ListLeases:input_type -> tradsys.coordinator.v1.ListLeasesRequest
-	15, // 37: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:input_type -> tradsys.coordinator.v1.ResizeMemoryRequest
-	19, // 38: tradsys.coordinator.v1.CoordinatorService.AcquireLock:input_type -> tradsys.coordinator.v1.AcquireLockRequest
-	21, // 39: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:input_type -> tradsys.coordinator.v1.ReleaseLockRequest
-	23, // 40: tradsys.coordinator.v1.CoordinatorService.ListLocks:input_type -> tradsys.coordinator.v1.ListLocksRequest
-	26, // 41: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:input_type -> tradsys.coordinator.v1.RegisterComponentRequest
-	28, // 42: tradsys.coordinator.v1.CoordinatorService.ListComponents:input_type -> tradsys.coordinator.v1.ListComponentsRequest
-	30, // 43: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:input_type -> tradsys.coordinator.v1.ActivateComponentRequest
-	32, // 44: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:input_type -> tradsys.coordinator.v1.DeactivateComponentRequest
-	34, // 45: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:input_type -> tradsys.coordinator.v1.ReportComponentStateRequest
-	37, // 46: tradsys.coordinator.v1.CoordinatorService.GetStatus:input_type -> tradsys.coordinator.v1.GetStatusRequest
-	17, // 47: tradsys.coordinator.v1.CoordinatorService.SetBudget:input_type -> tradsys.coordinator.v1.SetBudgetRequest
-	39, // 48: tradsys.coordinator.v1.CoordinatorService.Watch:input_type -> tradsys.coordinator.v1.WatchRequest
-	3,  // 49: tradsys.coordinator.v1.CoordinatorService.CreateSession:output_type -> tradsys.coordinator.v1.CreateSessionResponse
-	5,  // 50: tradsys.coordinator.v1.CoordinatorService.KeepAlive:output_type -> tradsys.coordinator.v1.KeepAliveResponse
-	7,  // 51: tradsys.coordinator.v1.CoordinatorService.CloseSession:output_type -> tradsys.coordinator.v1.CloseSessionResponse
-	9,  // 52: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:output_type -> tradsys.coordinator.v1.AcquireMemoryResponse
-	11, // 53: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:output_type -> tradsys.coordinator.v1.ReleaseMemoryResponse
-	13, // 54: tradsys.coordinator.v1.CoordinatorService.ListLeases:output_type -> tradsys.coordinator.v1.ListLeasesResponse
-	16, // 55: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:output_type -> tradsys.coordinator.v1.ResizeMemoryResponse
-	20, // 56: tradsys.coordinator.v1.CoordinatorService.AcquireLock:output_type -> tradsys.coordinator.v1.AcquireLockResponse
-	22, // 57: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:output_type -> tradsys.coordinator.v1.ReleaseLockResponse
-	24, // 58: tradsys.coordinator.v1.CoordinatorService.ListLocks:output_type -> tradsys.coordinator.v1.ListLocksResponse
-	27, // 59: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:output_type -> tradsys.coordinator.v1.RegisterComponentResponse
-	29, // 60: tradsys.coordinator.v1.CoordinatorService.ListComponents:output_type -> tradsys.coordinator.v1.ListComponentsResponse
-	31, // 61: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:output_type -> tradsys.coordinator.v1.ActivateComponentResponse
-	33, // 62: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:output_type -> tradsys.coordinator.v1.DeactivateComponentResponse
-	35, // 63: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:output_type -> tradsys.coordinator.v1.ReportComponentStateResponse
-	38, // 64: tradsys.coordinator.v1.CoordinatorService.GetStatus:output_type -> tradsys.coordinator.v1.GetStatusResponse
-	18, // 65: tradsys.coordinator.v1.CoordinatorService.SetBudget:output_type -> tradsys.coordinator.v1.SetBudgetResponse
-	40, // 66: tradsys.coordinator.v1.CoordinatorService.Watch:output_type -> tradsys.coordinator.v1.WatchResponse
-	49, // [49:67] is the sub-list for method output_type
-	31, // [31:49] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	10, // 0: tradsys.coordinator.v1.SessionRequest.acquire_memory:type_name -> tradsys.coordinator.v1.AcquireMemoryRequest
+	12, // 1: tradsys.coordinator.v1.SessionRequest.release_memory:type_name -> tradsys.coordinator.v1.ReleaseMemoryRequest
+	21, // 2: tradsys.coordinator.v1.SessionRequest.acquire_lock:type_name -> tradsys.coordinator.v1.AcquireLockRequest
+	23, // 3: tradsys.coordinator.v1.SessionRequest.release_lock:type_name -> tradsys.coordinator.v1.ReleaseLockRequest
+	6,  // 4: tradsys.coordinator.v1.SessionRequest.keep_alive:type_name -> tradsys.coordinator.v1.KeepAliveRequest
+	44, // 5: tradsys.coordinator.v1.SessionResponse.details:type_name -> google.protobuf.Any
+	11, // 6: tradsys.coordinator.v1.SessionResponse.acquire_memory:type_name -> tradsys.coordinator.v1.AcquireMemoryResponse
+	13, // 7: tradsys.coordinator.v1.SessionResponse.release_memory:type_name -> tradsys.coordinator.v1.ReleaseMemoryResponse
+	22, // 8: tradsys.coordinator.v1.SessionResponse.acquire_lock:type_name -> tradsys.coordinator.v1.AcquireLockResponse
+	24, // 9: tradsys.coordinator.v1.SessionResponse.release_lock:type_name -> tradsys.coordinator.v1.ReleaseLockResponse
+	7,  // 10: tradsys.coordinator.v1.SessionResponse.keep_alive:type_name -> tradsys.coordinator.v1.KeepAliveResponse
+	45, // 11: tradsys.coordinator.v1.CreateSessionRequest.ttl:type_name -> google.protobuf.Duration
+	45, // 12: tradsys.coordinator.v1.CreateSessionResponse.ttl:type_name -> google.protobuf.Duration
+	45, // 13: tradsys.coordinator.v1.KeepAliveResponse.ttl:type_name -> google.protobuf.Duration
+	45, // 14: tradsys.coordinator.v1.AcquireMemoryRequest.wait_timeout:type_name -> google.protobuf.Duration
+	16, // 15: tradsys.coordinator.v1.ListLeasesResponse.leases:type_name -> tradsys.coordinator.v1.MemoryLease
+	46, // 16: tradsys.coordinator.v1.MemoryLease.granted_at:type_name -> google.protobuf.Timestamp
+	46, // 17: tradsys.coordinator.v1.MemoryLease.revoke_at:type_name -> google.protobuf.Timestamp
+	45, // 18: tradsys.coordinator.v1.ResizeMemoryRequest.wait_timeout:type_name -> google.protobuf.Duration
+	46, // 19: tradsys.coordinator.v1.ResizeMemoryResponse.revoke_at:type_name -> google.protobuf.Timestamp
+	16, // 20: tradsys.coordinator.v1.SetBudgetResponse.preempted:type_name -> tradsys.coordinator.v1.MemoryLease
+	45, // 21: tradsys.coordinator.v1.AcquireLockRequest.wait_timeout:type_name -> google.protobuf.Duration
+	27, // 22: tradsys.coordinator.v1.ListLocksResponse.locks:type_name -> tradsys.coordinator.v1.Lock
+	46, // 23: tradsys.coordinator.v1.Lock.acquired_at:type_name -> google.protobuf.Timestamp
+	45, // 24: tradsys.coordinator.v1.RegisterComponentRequest.init_timeout:type_name -> google.protobuf.Duration
+	45, // 25: tradsys.coordinator.v1.RegisterComponentRequest.idle_timeout:type_name -> google.protobuf.Duration
+	38, // 26: tradsys.coordinator.v1.RegisterComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
+	38, // 27: tradsys.coordinator.v1.ListComponentsResponse.components:type_name -> tradsys.coordinator.v1.Component
+	38, // 28: tradsys.coordinator.v1.ActivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
+	38, // 29: tradsys.coordinator.v1.DeactivateComponentResponse.component:type_name -> tradsys.coordinator.v1.Component
+	0,  // 30: tradsys.coordinator.v1.ReportComponentStateRequest.state:type_name -> tradsys.coordinator.v1.ComponentState
+	45, // 31: tradsys.coordinator.v1.Component.init_timeout:type_name -> google.protobuf.Duration
+	45, // 32: tradsys.coordinator.v1.Component.idle_timeout:type_name -> google.protobuf.Duration
+	0,  // 33: tradsys.coordinator.v1.Component.state:type_name -> tradsys.coordinator.v1.ComponentState
+	0,  // 34: tradsys.coordinator.v1.Component.desired_state:type_name -> tradsys.coordinator.v1.ComponentState
+	46, // 35: tradsys.coordinator.v1.Component.state_changed_at:type_name -> google.protobuf.Timestamp
+	1,  // 36: tradsys.coordinator.v1.WatchRequest.types:type_name -> tradsys.coordinator.v1.EventType
+	43, // 37: tradsys.coordinator.v1.WatchResponse.event:type_name -> tradsys.coordinator.v1.Event
+	1,  // 38: tradsys.coordinator.v1.Event.type:type_name -> tradsys.coordinator.v1.EventType
+	46, // 39: tradsys.coordinator.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 40: tradsys.coordinator.v1.Event.state:type_name -> tradsys.coordinator.v1.ComponentState
+	46, // 41: tradsys.coordinator.v1.Event.deadline:type_name -> google.protobuf.Timestamp
+	4,  // 42: tradsys.coordinator.v1.CoordinatorService.CreateSession:input_type -> tradsys.coordinator.v1.CreateSessionRequest
+	6,  // 43: tradsys.coordinator.v1.CoordinatorService.KeepAlive:input_type -> tradsys.coordinator.v1.KeepAliveRequest
+	8,  // 44: tradsys.coordinator.v1.CoordinatorService.CloseSession:input_type -> tradsys.coordinator.v1.CloseSessionRequest
+	10, // 45: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:input_type -> tradsys.coordinator.v1.AcquireMemoryRequest
+	12, // 46: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:input_type -> tradsys.coordinator.v1.ReleaseMemoryRequest
+	14, // 47: tradsys.coordinator.v1.CoordinatorService.ListLeases:input_type -> tradsys.coordinator.v1.ListLeasesRequest
+	17, // 48: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:input_type -> tradsys.coordinator.v1.ResizeMemoryRequest
+	21, // 49: tradsys.coordinator.v1.CoordinatorService.AcquireLock:input_type -> tradsys.coordinator.v1.AcquireLockRequest
+	23, // 50: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:input_type -> tradsys.coordinator.v1.ReleaseLockRequest
+	25, // 51: tradsys.coordinator.v1.CoordinatorService.ListLocks:input_type -> tradsys.coordinator.v1.ListLocksRequest
+	28, // 52: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:input_type -> tradsys.coordinator.v1.RegisterComponentRequest
+	30, // 53: tradsys.coordinator.v1.CoordinatorService.ListComponents:input_type -> tradsys.coordinator.v1.ListComponentsRequest
+	32, // 54: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:input_type -> tradsys.coordinator.v1.ActivateComponentRequest
+	34, // 55: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:input_type -> tradsys.coordinator.v1.DeactivateComponentRequest
+	36, // 56: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:input_type -> tradsys.coordinator.v1.ReportComponentStateRequest
+	39, // 57: tradsys.coordinator.v1.CoordinatorService.GetStatus:input_type -> tradsys.coordinator.v1.GetStatusRequest
+	19, // 58: tradsys.coordinator.v1.CoordinatorService.SetBudget:input_type -> tradsys.coordinator.v1.SetBudgetRequest
+	41, // 59: tradsys.coordinator.v1.CoordinatorService.Watch:input_type -> tradsys.coordinator.v1.WatchRequest
+	2,  // 60: tradsys.coordinator.v1.CoordinatorService.Session:input_type -> tradsys.coordinator.v1.SessionRequest
+	5,  // 61: tradsys.coordinator.v1.CoordinatorService.CreateSession:output_type -> tradsys.coordinator.v1.CreateSessionResponse
+	7,  // 62: tradsys.coordinator.v1.CoordinatorService.KeepAlive:output_type -> tradsys.coordinator.v1.KeepAliveResponse
+	9,  // 63: tradsys.coordinator.v1.CoordinatorService.CloseSession:output_type -> tradsys.coordinator.v1.CloseSessionResponse
+	11, // 64: tradsys.coordinator.v1.CoordinatorService.AcquireMemory:output_type -> tradsys.coordinator.v1.AcquireMemoryResponse
+	13, // 65: tradsys.coordinator.v1.CoordinatorService.ReleaseMemory:output_type -> tradsys.coordinator.v1.ReleaseMemoryResponse
+	15, // 66: tradsys.coordinator.v1.CoordinatorService.ListLeases:output_type -> tradsys.coordinator.v1.ListLeasesResponse
+	18, // 67: tradsys.coordinator.v1.CoordinatorService.ResizeMemory:output_type -> tradsys.coordinator.v1.ResizeMemoryResponse
+	22, // 68: tradsys.coordinator.v1.CoordinatorService.AcquireLock:output_type -> tradsys.coordinator.v1.AcquireLockResponse
+	24, // 69: tradsys.coordinator.v1.CoordinatorService.ReleaseLock:output_type -> tradsys.coordinator.v1.ReleaseLockResponse
+	26, // 70: tradsys.coordinator.v1.CoordinatorService.ListLocks:output_type -> tradsys.coordinator.v1.ListLocksResponse
+	29, // 71: tradsys.coordinator.v1.CoordinatorService.RegisterComponent:output_type -> tradsys.coordinator.v1.RegisterComponentResponse
+	31, // 72: tradsys.coordinator.v1.CoordinatorService.ListComponents:output_type -> tradsys.coordinator.v1.ListComponentsResponse
+	33, // 73: tradsys.coordinator.v1.CoordinatorService.ActivateComponent:output_type -> tradsys.coordinator.v1.ActivateComponentResponse
+	35, // 74: tradsys.coordinator.v1.CoordinatorService.DeactivateComponent:output_type -> tradsys.coordinator.v1.DeactivateComponentResponse
+	37, // 75: tradsys.coordinator.v1.CoordinatorService.ReportComponentState:output_type -> tradsys.coordinator.v1.ReportComponentStateResponse
+	40, // 76: tradsys.coordinator.v1.CoordinatorService.GetStatus:output_type -> tradsys.coordinator.v1.GetStatusResponse
+	20, // 77: tradsys.coordinator.v1.CoordinatorService.SetBudget:output_type -> tradsys.coordinator.v1.SetBudgetResponse
+	42, // 78: tradsys.coordinator.v1.CoordinatorService.Watch:output_type -> tradsys.coordinator.v1.WatchResponse
+	3,  // 79: tradsys.coordinator.v1.CoordinatorService.Session:output_type -> tradsys.coordinator.v1.SessionResponse
+	61, // [61:80] is the sub-list for method output_type
+	42, // [42:61] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_tradsys_coordinator_v1_coordinator_proto_init() }
@@ -3226,17 +3572,31 @@ func file_tradsys_coordinator_v1_coordinator_proto_init() {
 	if File_tradsys_coordinator_v1_coordinator_proto != nil {
 		return
 	}
-	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[6].OneofWrappers = []any{}
-	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[12].OneofWrappers = []any{}
-	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[13].OneofWrappers = []any{}
-	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[24].OneofWrappers = []any{}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[0].OneofWrappers = []any{
+		(*SessionRequest_AcquireMemory)(nil),
+		(*SessionRequest_ReleaseMemory)(nil),
+		(*SessionRequest_AcquireLock)(nil),
+		(*SessionRequest_ReleaseLock)(nil),
+		(*SessionRequest_KeepAlive)(nil),
+	}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[1].OneofWrappers = []any{
+		(*SessionResponse_AcquireMemory)(nil),
+		(*SessionResponse_ReleaseMemory)(nil),
+		(*SessionResponse_AcquireLock)(nil),
+		(*SessionResponse_ReleaseLock)(nil),
+		(*SessionResponse_KeepAlive)(nil),
+	}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[8].OneofWrappers = []any{}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14].OneofWrappers = []any{}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15].OneofWrappers = []any{}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tradsys_coordinator_v1_coordinator_proto_rawDesc), len(file_tradsys_coordinator_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,7 @@ const (
 	CoordinatorService_GetStatus_FullMethodName            = "/tradsys.coordinator.v1.CoordinatorService/GetStatus"
 	CoordinatorService_SetBudget_FullMethodName            = "/tradsys.coordinator.v1.CoordinatorService/SetBudget"
 	CoordinatorService_Watch_FullMethodName                = "/tradsys.coordinator.v1.CoordinatorService/Watch"
+	CoordinatorService_Session_FullMethodName              = "/tradsys.coordinator.v1.CoordinatorService/Session"
 )
 
 // CoordinatorServiceClient is the client API for CoordinatorService service.
@@ -97,6 +98,16 @@ type CoordinatorServiceClient interface {
 	// Watch streams events: grants, releases, waits, preemptions, deadlocks,
 	// session ends and component state changes.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
+	// Session carries a session's acquires, releases and keep-alives on one
+	// bidirectional stream, for clients that make many of them: a message on
+	// an open stream costs less than a call. Each request is the unary call's
+	// request, checked and answered as that call would be, and tagged with an
+	// id that its answer carries back. Requests are served concurrently (an
+	// acquire that waits does not hold up a release sent after it), so answers
+	// may come in any order. A refused request ends only itself: its answer
+	// carries the gRPC code, message and details the call would have failed
+	// with. The unary calls stay; this is the same service, not another one.
+	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionRequest, SessionResponse], error)
 }
 
 type coordinatorServiceClient struct {
@@ -296,6 +307,19 @@ func (c *coordinatorServiceClient) Watch(ctx context.Context, in *WatchRequest, 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CoordinatorService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 
+func (c *coordinatorServiceClient) Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionRequest, SessionResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CoordinatorService_ServiceDesc.Streams[1], CoordinatorService_Session_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SessionRequest, SessionResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CoordinatorService_SessionClient = grpc.BidiStreamingClient[SessionRequest, SessionResponse]
+
 // CoordinatorServiceServer is the server API for CoordinatorService service.
 // All implementations must embed UnimplementedCoordinatorServiceServer
 // for forward compatibility.
@@ -354,6 +378,16 @@ type CoordinatorServiceServer interface {
 	// Watch streams events: grants, releases, waits, preemptions, deadlocks,
 	// session ends and component state changes.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
+	// Session carries a session's acquires, releases and keep-alives on one
+	// bidirectional stream, for clients that make many of them: a message on
+	// an open stream costs less than a call. Each request is the unary call's
+	// request, checked and answered as that call would be, and tagged with an
+	// id that its answer carries back. Requests are served concurrently (an
+	// acquire that waits does not hold up a release sent after it), so answers
+	// may come in any order. A refused request ends only itself: its answer
+	// carries the gRPC code, message and details the call would have failed
+	// with. The unary calls stay; this is the same service, not another one.
+	Session(grpc.BidiStreamingServer[SessionRequest, SessionResponse]) error
 	mustEmbedUnimplementedCoordinatorServiceServer()
 }
 
@@ -417,6 +451,9 @@ func (UnimplementedCoordinatorServiceServer) SetBudget(context.Context, *SetBudg
 }
 func (UnimplementedCoordinatorServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedCoordinatorServiceServer) Session(grpc.BidiStreamingServer[SessionRequest, SessionResponse]) error {
+	return status.Error(codes.Unimplemented, "method Session not implemented")
 }
 func (UnimplementedCoordinatorServiceServer) mustEmbedUnimplementedCoordinatorServiceServer() {}
 func (UnimplementedCoordinatorServiceServer) testEmbeddedByValue()                            {}
@@ -756,6 +793,13 @@ func _CoordinatorService_Watch_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CoordinatorService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
 
+func _CoordinatorService_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(CoordinatorServiceServer).Session(&grpc.GenericServerStream[SessionRequest, SessionResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CoordinatorService_SessionServer = grpc.BidiStreamingServer[SessionRequest, SessionResponse]
+
 // CoordinatorService_ServiceDesc is the grpc.ServiceDesc for CoordinatorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -837,6 +881,12 @@ var CoordinatorService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Watch",
 			Handler:       _CoordinatorService_Watch_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Session",
+			Handler:       _CoordinatorService_Session_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "tradsys/coordinator/v1/coordinator.proto",

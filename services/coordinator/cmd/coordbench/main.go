@@ -100,6 +100,8 @@ func main() {
 			row(tw, name, n, median(os), median(bs), os, bs)
 		}
 		measure("AcquireMemory+ReleaseMemory vs txn put+delete", coordMemory(c), etcdPutDelete(cli))
+		// The same pairs as messages on one Session stream per client.
+		measure("Session stream acquire+release vs txn put+delete", coordMemoryStream(c), etcdPutDelete(cli))
 		// A resize against an acquire, both as the coordinator does them
 		// (a decision, one fenced etcd write each way): the baseline column
 		// is AcquireMemory+ReleaseMemory here, not raw etcd.
@@ -290,4 +292,43 @@ func coordLockDistinct(c coordinatorv1.CoordinatorServiceClient) worker {
 
 func coordLockContended(c coordinatorv1.CoordinatorServiceClient) worker {
 	return func(id int) (func() error, func()) { return coordLock(c, id, "bench/contended") }
+}
+
+func coordMemoryStream(c coordinatorv1.CoordinatorServiceClient) worker {
+	return func(id int) (func() error, func()) {
+		sid, closeSession := coordSession(c, id)
+		ctx, cancel := context.WithCancel(context.Background())
+		stream, err := c.Session(ctx)
+		check(err)
+		var n uint64
+		call := func(req *coordinatorv1.SessionRequest) (*coordinatorv1.SessionResponse, error) {
+			n++
+			req.Id = n
+			if err := stream.Send(req); err != nil {
+				return nil, err
+			}
+			resp, err := stream.Recv()
+			if err != nil {
+				return nil, err
+			}
+			if resp.GetCode() != 0 {
+				return nil, fmt.Errorf("request %d: code %d: %s", resp.GetId(), resp.GetCode(), resp.GetMessage())
+			}
+			return resp, nil
+		}
+		return func() error {
+				g, err := call(&coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_AcquireMemory{
+					AcquireMemory: &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: "bench", Bytes: 1 << 20}}})
+				if err != nil {
+					return err
+				}
+				_, err = call(&coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_ReleaseMemory{
+					ReleaseMemory: &coordinatorv1.ReleaseMemoryRequest{SessionId: sid, LeaseId: g.GetAcquireMemory().GetLeaseId()}}})
+				return err
+			}, func() {
+				_ = stream.CloseSend()
+				cancel()
+				closeSession()
+			}
+	}
 }

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// MaxSessionStreamInFlight bounds the requests one Session stream has
+// being served at once; past it the stream reads no more until one is
+// answered (flow control pushes back on the client).
+const MaxSessionStreamInFlight = 1024
+
+// Session serves a session's acquires, releases and keep-alives on one
+// stream. Each request goes through the unary call's handler (checked by
+// its Validate, mapped through the same error table), concurrently, and
+// its answer carries its id; a refusal answers only that request.
+func (s *Service) Session(stream coordinatorv1.CoordinatorService_SessionServer) error {
+	ctx := stream.Context()
+	var (
+		sendMu  sync.Mutex
+		wg      sync.WaitGroup
+		sendErr error
+	)
+	slots := make(chan struct{}, MaxSessionStreamInFlight)
+	defer wg.Wait() // every request read is answered before the stream ends
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := s.sessionRequest(ctx, req)
+			sendMu.Lock()
+			if sendErr == nil {
+				sendErr = stream.Send(resp)
+			}
+			sendMu.Unlock()
+			<-slots
+		}()
+	}
+}
+
+// validator is what the validator interceptor calls on unary requests.
+type validator interface{ Validate() error }
+
+// sessionRequest serves one request of a Session stream.
+func (s *Service) sessionRequest(ctx context.Context, req *coordinatorv1.SessionRequest) *coordinatorv1.SessionResponse {
+	resp := &coordinatorv1.SessionResponse{Id: req.GetId()}
+	check := func(v validator) error {
+		if err := v.Validate(); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		return nil
+	}
+	var err error
+	switch r := req.GetRequest().(type) {
+	case *coordinatorv1.SessionRequest_AcquireMemory:
+		var out *coordinatorv1.AcquireMemoryResponse
+		if err = check(r.AcquireMemory); err == nil {
+			if out, err = s.AcquireMemory(ctx, r.AcquireMemory); err == nil {
+				resp.Response = &coordinatorv1.SessionResponse_AcquireMemory{AcquireMemory: out}
+			}
+		}
+	case *coordinatorv1.SessionRequest_ReleaseMemory:
+		var out *coordinatorv1.ReleaseMemoryResponse
+		if err = check(r.ReleaseMemory); err == nil {
+			if out, err = s.ReleaseMemory(ctx, r.ReleaseMemory); err == nil {
+				resp.Response = &coordinatorv1.SessionResponse_ReleaseMemory{ReleaseMemory: out}
+			}
+		}
+	case *coordinatorv1.SessionRequest_AcquireLock:
+		var out *coordinatorv1.AcquireLockResponse
+		if err = check(r.AcquireLock); err == nil {
+			if out, err = s.AcquireLock(ctx, r.AcquireLock); err == nil {
+				resp.Response = &coordinatorv1.SessionResponse_AcquireLock{AcquireLock: out}
+			}
+		}
+	case *coordinatorv1.SessionRequest_ReleaseLock:
+		var out *coordinatorv1.ReleaseLockResponse
+		if err = check(r.ReleaseLock); err == nil {
+			if out, err = s.ReleaseLock(ctx, r.ReleaseLock); err == nil {
+				resp.Response = &coordinatorv1.SessionResponse_ReleaseLock{ReleaseLock: out}
+			}
+		}
+	case *coordinatorv1.SessionRequest_KeepAlive:
+		var out *coordinatorv1.KeepAliveResponse
+		if err = check(r.KeepAlive); err == nil {
+			if out, err = s.KeepAlive(ctx, r.KeepAlive); err == nil {
+				resp.Response = &coordinatorv1.SessionResponse_KeepAlive{KeepAlive: out}
+			}
+		}
+	default:
+		err = status.Error(codes.InvalidArgument, "invalid request: must be one of acquire_memory, release_memory, acquire_lock, release_lock, keep_alive")
+	}
+	if err != nil {
+		st := status.Convert(err).Proto()
+		resp.Code, resp.Message, resp.Details = st.GetCode(), st.GetMessage(), st.GetDetails()
+	}
+	return resp
+}
