@@ -107,6 +107,7 @@ func main() {
 		// is AcquireMemory+ReleaseMemory here, not raw etcd.
 		measure("ResizeMemory grow+shrink vs AcquireMemory+ReleaseMemory", coordResize(c), coordMemory(c))
 		measure("AcquireLock+ReleaseLock vs Mutex, distinct names", coordLockDistinct(c), mutexDistinct(cli))
+		measure("Session stream lock+unlock vs Mutex, distinct names", coordLockStream(c), mutexDistinct(cli))
 		// At 1 client there is no one to hand off to: the row is the same
 		// lock taken and released again, which is the baseline the 64-client
 		// handoff row is read against.
@@ -294,41 +295,64 @@ func coordLockContended(c coordinatorv1.CoordinatorServiceClient) worker {
 	return func(id int) (func() error, func()) { return coordLock(c, id, "bench/contended") }
 }
 
+// sessionStream opens client id's session and a Session stream, and
+// returns a call that sends a request on it and waits for its answer.
+func sessionStream(c coordinatorv1.CoordinatorServiceClient, id int) (string, func(*coordinatorv1.SessionRequest) (*coordinatorv1.SessionResponse, error), func()) {
+	sid, closeSession := coordSession(c, id)
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := c.Session(ctx)
+	check(err)
+	var n uint64
+	call := func(req *coordinatorv1.SessionRequest) (*coordinatorv1.SessionResponse, error) {
+		n++
+		req.Id = n
+		if err := stream.Send(req); err != nil {
+			return nil, err
+		}
+		resp, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if resp.GetCode() != 0 {
+			return nil, fmt.Errorf("request %d: code %d: %s", resp.GetId(), resp.GetCode(), resp.GetMessage())
+		}
+		return resp, nil
+	}
+	return sid, call, func() {
+		_ = stream.CloseSend()
+		cancel()
+		closeSession()
+	}
+}
+
+func coordLockStream(c coordinatorv1.CoordinatorServiceClient) worker {
+	return func(id int) (func() error, func()) {
+		sid, call, cleanup := sessionStream(c, id)
+		name := fmt.Sprintf("bench/stream/%d", id)
+		return func() error {
+			if _, err := call(&coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_AcquireLock{
+				AcquireLock: &coordinatorv1.AcquireLockRequest{SessionId: sid, Name: name, WaitTimeout: durationpb.New(time.Minute)}}}); err != nil {
+				return err
+			}
+			_, err := call(&coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_ReleaseLock{
+				ReleaseLock: &coordinatorv1.ReleaseLockRequest{SessionId: sid, Name: name}}})
+			return err
+		}, cleanup
+	}
+}
+
 func coordMemoryStream(c coordinatorv1.CoordinatorServiceClient) worker {
 	return func(id int) (func() error, func()) {
-		sid, closeSession := coordSession(c, id)
-		ctx, cancel := context.WithCancel(context.Background())
-		stream, err := c.Session(ctx)
-		check(err)
-		var n uint64
-		call := func(req *coordinatorv1.SessionRequest) (*coordinatorv1.SessionResponse, error) {
-			n++
-			req.Id = n
-			if err := stream.Send(req); err != nil {
-				return nil, err
-			}
-			resp, err := stream.Recv()
-			if err != nil {
-				return nil, err
-			}
-			if resp.GetCode() != 0 {
-				return nil, fmt.Errorf("request %d: code %d: %s", resp.GetId(), resp.GetCode(), resp.GetMessage())
-			}
-			return resp, nil
-		}
+		sid, call, cleanup := sessionStream(c, id)
 		return func() error {
-				g, err := call(&coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_AcquireMemory{
-					AcquireMemory: &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: "bench", Bytes: 1 << 20}}})
-				if err != nil {
-					return err
-				}
-				_, err = call(&coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_ReleaseMemory{
-					ReleaseMemory: &coordinatorv1.ReleaseMemoryRequest{SessionId: sid, LeaseId: g.GetAcquireMemory().GetLeaseId()}}})
+			g, err := call(&coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_AcquireMemory{
+				AcquireMemory: &coordinatorv1.AcquireMemoryRequest{SessionId: sid, Component: "bench", Bytes: 1 << 20}}})
+			if err != nil {
 				return err
-			}, func() {
-				_ = stream.CloseSend()
-				cancel()
-				closeSession()
 			}
+			_, err = call(&coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_ReleaseMemory{
+				ReleaseMemory: &coordinatorv1.ReleaseMemoryRequest{SessionId: sid, LeaseId: g.GetAcquireMemory().GetLeaseId()}}})
+			return err
+		}, cleanup
 	}
 }
