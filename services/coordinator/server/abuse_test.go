@@ -12,6 +12,7 @@ import (
 	"github.com/tradsys/mesh/services/coordinator/coord"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -189,4 +190,41 @@ func TestUnreadWatchersCostBoundedMemory(t *testing.T) {
 		_, err = streams[0].Recv()
 	}
 	wantCode(t, err, codes.ResourceExhausted, "behind")
+}
+
+// A watch that says it was forwarded by a replica (without TLS anyone can
+// say so) is not counted per owner on the replica that serves it, but it is
+// counted in that replica's total: claiming to forward does not unbound
+// watchers.
+func TestForwardedWatchesCountInTheTotal(t *testing.T) {
+	_, c := coordtest.Start(t, coordtest.Config{MaxWatchers: 3, MaxWatchersPerOwner: 1})
+	ctx := metadata.AppendToOutgoingContext(ctxT(t), "x-tradsys-forwarded", "1")
+	watch := func() error {
+		wctx, cancel := context.WithCancel(ctx)
+		stream, err := c.Watch(wctx, &coordinatorv1.WatchRequest{})
+		if err != nil {
+			cancel()
+			return err
+		}
+		got := make(chan error, 1)
+		go func() { _, err := stream.Recv(); got <- err }()
+		select {
+		case err := <-got:
+			if err == nil { // an event: live
+				t.Cleanup(cancel)
+				return nil
+			}
+			cancel()
+			return err
+		case <-time.After(500 * time.Millisecond):
+			t.Cleanup(cancel)
+			return nil
+		}
+	}
+	for i := range 3 {
+		if err := watch(); err != nil {
+			t.Fatalf("forwarded watch %d of 3: %v", i+1, err)
+		}
+	}
+	wantCode(t, watch(), codes.ResourceExhausted, "max-watchers")
 }

@@ -30,9 +30,14 @@ type watchLimits struct {
 }
 
 func (l *watchLimits) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if info.FullMethod != coordinatorv1.CoordinatorService_Watch_FullMethodName || l.forwardedByReplica(ss) {
-		return h(srv, ss) // a forwarded watch was counted by the replica it reached
+	if info.FullMethod != coordinatorv1.CoordinatorService_Watch_FullMethodName {
+		return h(srv, ss)
 	}
+	// A forwarded watch counts in this replica's total (its buffer lives
+	// here) but not per owner: the replica it reached counted it per owner,
+	// and here its peer is that replica. Without TLS anyone can claim to
+	// forward; that escapes the per-owner limit only, never the total.
+	forwarded := l.forwardedByReplica(ss)
 	owner := coord.Caller(ss.Context())
 	if owner == "" {
 		if p, ok := peer.FromContext(ss.Context()); ok {
@@ -44,18 +49,22 @@ func (l *watchLimits) stream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 	case l.n >= l.total:
 		l.mu.Unlock()
 		return togRPCError(&coord.LimitError{Limit: "max-watchers", Value: l.total})
-	case l.owner[owner] >= l.perOwner:
+	case !forwarded && l.owner[owner] >= l.perOwner:
 		l.mu.Unlock()
 		return togRPCError(&coord.LimitError{Limit: "max-watchers-per-owner", Value: l.perOwner, Owner: owner})
 	}
 	l.n++
-	l.owner[owner]++
+	if !forwarded {
+		l.owner[owner]++
+	}
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
 		l.n--
-		if l.owner[owner]--; l.owner[owner] == 0 {
-			delete(l.owner, owner)
+		if !forwarded {
+			if l.owner[owner]--; l.owner[owner] == 0 {
+				delete(l.owner, owner)
+			}
 		}
 		l.mu.Unlock()
 	}()
