@@ -37,7 +37,7 @@ type riskClient struct {
 	nextID atomic.Uint64
 }
 
-func newRiskClient(conn *grpc.ClientConn, timeout time.Duration, stream bool) *riskClient {
+func newRiskClient(conn *grpc.ClientConn, timeout time.Duration, stream bool, idle time.Duration) *riskClient {
 	c := &riskClient{conn: conn, timeout: timeout}
 	if stream {
 		c.stream = &sharedStream[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]{
@@ -45,15 +45,15 @@ func newRiskClient(conn *grpc.ClientConn, timeout time.Duration, stream bool) *r
 				return riskv1.NewRiskServiceClient(conn).ValidateOrders(ctx)
 			},
 			id:   (*riskv1.ValidateOrdersResponse).GetRequestId,
-			idle: streamIdle,
+			idle: idle,
 		}
 	}
 	return c
 }
 
-// streamIdle is how long a shared stream may go without calls before it
-// is closed.
-const streamIdle = time.Minute
+// defaultStreamIdle is how long a shared stream may go without calls
+// before it is closed.
+const defaultStreamIdle = time.Minute
 
 func decimalText(d fixed.Decimal) string {
 	if d == 0 {
@@ -122,7 +122,7 @@ type matchingClient struct {
 	stream *sharedStream[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse]
 }
 
-func newMatchingClient(conn *grpc.ClientConn, timeout time.Duration, stream bool) *matchingClient {
+func newMatchingClient(conn *grpc.ClientConn, timeout time.Duration, stream bool, idle time.Duration) *matchingClient {
 	c := &matchingClient{conn: conn, timeout: timeout}
 	if stream {
 		c.stream = &sharedStream[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse]{
@@ -130,7 +130,7 @@ func newMatchingClient(conn *grpc.ClientConn, timeout time.Duration, stream bool
 				return matchingv1.NewMatchingServiceClient(conn).SubmitOrders(ctx)
 			},
 			id:   (*matchingv1.SubmitOrdersResponse).GetOrderId,
-			idle: streamIdle,
+			idle: idle,
 		}
 	}
 	return c

@@ -8,7 +8,9 @@ import (
 	"google.golang.org/grpc/status"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
@@ -234,6 +236,32 @@ func TestSubmitsUnaryAndStreamed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The shared streams close when idle and the next call opens new ones:
+// submits that race with the closing (many, concurrently, around a very
+// short idle time) are neither lost nor rejected.
+func TestSharedStreamsIdleAndReopen(t *testing.T) {
+	om := orderstest.Start(t, orderstest.Config{Orders: func(o *server.Options) { o.StreamIdle = 20 * time.Millisecond }})
+	m := &mesh{Mesh: om, oc: om.OrderService, rc: om.RiskService, mc: om.MatchingService}
+	m.instrument(t, "BTC-USD", "0.01", "0.001")
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 15 {
+				resp, err := m.oc.SubmitOrder(ctxT(t), &ordersv1.SubmitOrderRequest{Account: fmt.Sprint("idle", g), ClientOrderId: fmt.Sprint("i", i),
+					Symbol: "BTC-USD", Side: buy, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: "100", Quantity: "0.001"})
+				if err != nil || resp.GetOrder().GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_ACCEPTED {
+					t.Errorf("submit %d/%d: %v %v", g, i, resp, err)
+					return
+				}
+				time.Sleep(time.Duration(i%4) * 15 * time.Millisecond) // around the idle time
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Updates older than the service keeps are OUT_OF_RANGE, naming the oldest

@@ -34,6 +34,9 @@ type Options struct {
 	// StreamRisk sends risk checks on one shared ValidateOrders stream
 	// instead of a unary call each.
 	StreamRisk bool
+	// StreamIdle is how long a shared stream may go unused before it is
+	// closed (0: a minute); the next call opens a new one.
+	StreamIdle time.Duration
 	// CallTimeout bounds each call to risk and matching when the caller's
 	// deadline is later (or unset).
 	CallTimeout time.Duration
@@ -90,8 +93,11 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	}
 	srv := &Server{done: ctx.Done()}
 	metrics := oms.NewMetrics(s.Server.Registry())
-	risk := newRiskClient(riskConn, o.CallTimeout, o.StreamRisk)
-	match := newMatchingClient(matchConn, o.CallTimeout, o.StreamSubmits)
+	if o.StreamIdle <= 0 {
+		o.StreamIdle = defaultStreamIdle
+	}
+	risk := newRiskClient(riskConn, o.CallTimeout, o.StreamRisk, o.StreamIdle)
+	match := newMatchingClient(matchConn, o.CallTimeout, o.StreamSubmits, o.StreamIdle)
 	go func() {
 		<-ctx.Done()
 		if risk.stream != nil {
