@@ -6,18 +6,22 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/tradsys/mesh/pkg/grpcerr"
 	"github.com/tradsys/mesh/pkg/proctest"
 	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 var connectorsBin string
@@ -463,5 +467,172 @@ func TestDefinitionsSurviveARestart(t *testing.T) {
 	}
 	if got := list(t, c, "sim"); got.GetState() != connectorsv1.ConnectorState_CONNECTOR_STATE_RUNNING {
 		t.Errorf("restored connector after a read: %s", got.GetState())
+	}
+}
+
+// Issue 13: a connector's lease follows what its stream holds (a ring per
+// symbol and the events it retains); when the lease may not grow, a stream
+// asking for a symbol the connector has no ring for is refused with
+// RESOURCE_EXHAUSTED naming the lease, the usage and the budget, while the
+// symbols it has keep flowing; once the budget has room, new symbols are
+// taken again. A real process and coordinator.
+func TestNewSymbolsRefusedWhileTheLeaseMayNotGrow(t *testing.T) {
+	const mib = 1 << 20
+	const budget = 64 * mib
+	r, coord := coordtest.Start(t, coordtest.Config{Budget: budget})
+	p := proctest.Start(t, connectorsBin, r.Addr(), "--connector-memory", "1MiB")
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := c.Connect(ctx, &connectorsv1.ConnectRequest{Name: "sim", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR,
+		Config: &connectorsv1.ConnectRequest_Simulator{Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{"BTCUSDT"}, Seed: 3, Rate: 2000}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A reader of the connector's symbol, all along.
+	var received, lastSeq atomic.Uint64
+	readErr := make(chan error, 1)
+	s, err := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "sim", Symbols: []string{"BTCUSDT"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			m, err := s.Recv()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if m.GetSequence() <= lastSeq.Load() {
+				readErr <- fmt.Errorf("sequence %d after %d", m.GetSequence(), lastSeq.Load())
+				return
+			}
+			lastSeq.Store(m.GetSequence())
+			received.Add(1)
+		}
+	}()
+	lease := func() *coordinatorv1.MemoryLease {
+		l := leasesOf(t, coord, "connectors/exchange/sim")
+		if len(l) != 1 {
+			t.Fatalf("connector leases %v", l)
+		}
+		return l[0]
+	}
+	first := lease()
+	deadline := time.Now().Add(60 * time.Second)
+	for lease().GetBytes() <= 1*mib {
+		if time.Now().After(deadline) {
+			t.Fatalf("the connector's lease did not grow with its ring: %v", lease())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	grown := lease()
+	if grown.GetLeaseId() != first.GetLeaseId() || grown.UsedBytes == nil {
+		t.Fatalf("grown lease %v, want %s kept, with its usage", grown, first.GetLeaseId())
+	}
+	t.Logf("the lease grew to %d bytes (used %d)", grown.GetBytes(), grown.GetUsedBytes())
+
+	// newSymbol opens a stream of a symbol the connector has not seen: nil
+	// once the connector lists it, or the stream's error.
+	var streams []context.CancelFunc
+	defer func() {
+		for _, f := range streams {
+			f()
+		}
+	}()
+	newSymbol := func(sym string) error {
+		t.Helper()
+		sctx, scancel := context.WithCancel(ctx)
+		streams = append(streams, scancel)
+		ns, err := c.StreamMarketData(sctx, &connectorsv1.StreamMarketDataRequest{Connector: "sim", Symbols: []string{sym}})
+		if err != nil {
+			return err
+		}
+		errc := make(chan error, 1)
+		go func() {
+			_, err := ns.Recv()
+			errc <- err
+		}()
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); {
+			select {
+			case err := <-errc:
+				return err
+			case <-time.After(50 * time.Millisecond):
+			}
+			if slices.Contains(list(t, c, "sim").GetSymbols(), sym) {
+				return nil
+			}
+		}
+		t.Fatalf("a stream of %s neither started nor failed", sym)
+		return nil
+	}
+	if err := newSymbol("NEW00"); err != nil {
+		t.Fatalf("a new symbol with room in the budget: %v", err)
+	}
+
+	// Fill the budget: the lease may not grow, so a new symbol is refused.
+	st, err := coord.GetStatus(ctx, &coordinatorv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler, err := coord.CreateSession(ctx, &coordinatorv1.CreateSessionRequest{Owner: "filler", Ttl: durationpb.New(10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prio := int32(0)
+	if _, err := coord.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: filler.GetSessionId(), Component: "filler",
+		Bytes: st.GetBudgetBytes() - st.GetUsedBytes(), Priority: &prio}); err != nil {
+		t.Fatal(err)
+	}
+	var refusal error
+	for i := 1; refusal == nil; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no new symbol refused with the budget full after %d: %v", i, lease())
+		}
+		refusal = newSymbol(fmt.Sprintf("NEW%02d", i))
+	}
+	held := lease()
+	if status.Code(refusal) != codes.ResourceExhausted || grpcerr.ErrorInfo(refusal).GetReason() != "MEMORY_LEASE_FULL" {
+		t.Fatalf("refusal %v, want RESOURCE_EXHAUSTED MEMORY_LEASE_FULL", refusal)
+	}
+	meta := grpcerr.ErrorInfo(refusal).GetMetadata()
+	for _, want := range []string{"new symbol NEW", "component connectors/exchange/sim uses", held.GetLeaseId(), "budget " + strconv.Itoa(budget)} {
+		if !strings.Contains(status.Convert(refusal).Message(), want) {
+			t.Errorf("refusal lacks %q: %v", want, refusal)
+		}
+	}
+	if meta["lease"] != held.GetLeaseId() || meta["budget_bytes"] != strconv.Itoa(budget) || meta["used_bytes"] == "" {
+		t.Errorf("refusal's details %v", meta)
+	}
+	t.Logf("refused: %v", refusal)
+
+	// The symbol it has keeps flowing.
+	before := received.Load()
+	for received.Load() < before+200 {
+		select {
+		case err := <-readErr:
+			t.Fatalf("the existing stream ended: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the existing stream stopped at %d events", received.Load())
+		}
+	}
+
+	// Room again: the lease grows and new symbols are taken.
+	if _, err := coord.CloseSession(ctx, &coordinatorv1.CloseSessionRequest{SessionId: filler.GetSessionId()}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		err := newSymbol("AGAIN")
+		if err == nil {
+			break
+		}
+		if status.Code(err) != codes.ResourceExhausted || time.Now().After(deadline) {
+			t.Fatalf("a new symbol after the budget has room: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if l := lease(); l.GetLeaseId() != first.GetLeaseId() || l.GetBytes() < held.GetBytes() {
+		t.Fatalf("lease %v after the budget had room (held %v)", l, held)
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/bits"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // Stream errors. Use errors.Is: the concrete errors returned carry detail
@@ -25,6 +28,20 @@ var (
 	// ErrSubscriptionClosed: Close was called on the subscription.
 	ErrSubscriptionClosed = errors.New("feeds: subscription closed")
 )
+
+// NewSymbolRefusedError is a symbol the stream has no ring for and may not
+// add one: the connector's memory lease may not grow (Stream.RefuseNewSymbols).
+// It unwraps to the cause (the lease's refusal).
+type NewSymbolRefusedError struct {
+	Symbol string
+	Err    error
+}
+
+func (e *NewSymbolRefusedError) Error() string {
+	return fmt.Sprintf("new symbol %s refused: %v", e.Symbol, e.Err)
+}
+
+func (e *NewSymbolRefusedError) Unwrap() error { return e.Err }
 
 // SequenceGoneError reports a resume request older than the ring.
 type SequenceGoneError struct {
@@ -89,6 +106,8 @@ type Stream struct {
 	mu      sync.RWMutex
 	symbols map[string]*ring
 	closed  bool
+	refuse  error // non-nil: no ring for a new symbol (RefuseNewSymbols)
+	dropped atomic.Uint64
 }
 
 type ring struct {
@@ -99,6 +118,7 @@ type ring struct {
 	notify  chan struct{} // closed and replaced when data arrives and someone waits
 	waiting bool
 	closed  bool
+	held    int64 // estimated bytes of the retained events (eventBytes)
 }
 
 // NewStream returns an empty Stream.
@@ -126,6 +146,9 @@ func (s *Stream) ring(symbol string) (*ring, error) {
 		return nil, ErrStreamClosed
 	}
 	if r, ok = s.symbols[symbol]; !ok {
+		if s.refuse != nil {
+			return nil, &NewSymbolRefusedError{Symbol: symbol, Err: s.refuse}
+		}
 		r = &ring{symbol: symbol, buf: make([]Sequenced, s.size), next: 1, notify: make(chan struct{})}
 		s.symbols[symbol] = r
 	}
@@ -133,10 +156,93 @@ func (s *Stream) ring(symbol string) (*ring, error) {
 }
 
 // Publish assigns the next sequence of ev's symbol and stores it. It only
-// fails once the stream is closed.
+// fails once the stream is closed: an event of a new symbol while new
+// symbols are refused is dropped (Dropped counts it), so the symbols the
+// stream has keep flowing.
 func (s *Stream) Publish(ev Event) error {
 	_, err := s.Append(ev)
+	var refused *NewSymbolRefusedError
+	if errors.As(err, &refused) {
+		s.dropped.Add(1)
+		return nil
+	}
 	return err
+}
+
+// RefuseNewSymbols makes the stream refuse symbols it has no ring for yet
+// (Subscribe and Append answer *NewSymbolRefusedError wrapping cause;
+// Publish drops their events), or, with nil, accept them again. A
+// connector's memory lease that may not grow sets it: the symbols it has
+// keep flowing, new ones would need a ring it cannot pay for.
+func (s *Stream) RefuseNewSymbols(cause error) {
+	s.mu.Lock()
+	s.refuse = cause
+	s.mu.Unlock()
+}
+
+// Dropped is how many events of refused new symbols Publish dropped.
+func (s *Stream) Dropped() uint64 { return s.dropped.Load() }
+
+// Per-ring and per-event memory, as the Go runtime allocates it.
+var (
+	slotBytes  = int64(unsafe.Sizeof(Sequenced{}))
+	ringBytes  = int64(unsafe.Sizeof(ring{})) + 64 // the ring, its map entry and notify channel
+	tradeBytes = int64(unsafe.Sizeof(Trade{}))
+	bookBytes  = int64(unsafe.Sizeof(BookUpdate{}))
+	levelBytes = int64(unsafe.Sizeof(Level{}))
+)
+
+// eventBytes is what a retained event holds: the value boxed in the
+// interface and a book update's level arrays (their capacity). Venue and
+// symbol strings are shared by a connector's events and not counted.
+func eventBytes(ev Event) int64 {
+	switch e := ev.(type) {
+	case Trade:
+		return sizeClass(tradeBytes)
+	case *Trade:
+		return sizeClass(tradeBytes)
+	case BookUpdate:
+		return sizeClass(bookBytes) + levelsBytes(e.Bids) + levelsBytes(e.Asks)
+	case *BookUpdate:
+		return sizeClass(bookBytes) + levelsBytes(e.Bids) + levelsBytes(e.Asks)
+	}
+	return 64
+}
+
+func levelsBytes(l []Level) int64 {
+	if cap(l) == 0 {
+		return 0
+	}
+	return sizeClass(int64(cap(l)) * levelBytes)
+}
+
+// sizeClass rounds n up to the Go allocator's size class: 16 bytes up to
+// 128, then 1/8 steps (close enough above 128 for an estimate).
+func sizeClass(n int64) int64 {
+	if n <= 128 {
+		return (n + 15) &^ 15
+	}
+	step := int64(1) << (63 - bits.LeadingZeros64(uint64(n)) - 3)
+	return (n + step - 1) / step * step
+}
+
+// Usage is what the stream holds, in bytes: each symbol's ring of
+// RingSize slots and the events it retains.
+func (s *Stream) Usage() int64 {
+	s.mu.RLock()
+	rings := make([]*ring, 0, len(s.symbols))
+	for _, r := range s.symbols {
+		rings = append(rings, r)
+	}
+	s.mu.RUnlock()
+	total := int64(0)
+	for _, r := range rings {
+		r.mu.Lock()
+		total += r.held
+		r.mu.Unlock()
+		total += ringBytes + sizeClass(int64(s.size)*slotBytes)
+	}
+	return total
 }
 
 // Append is Publish that also returns the assigned sequence.
@@ -155,7 +261,12 @@ func (s *Stream) Append(ev Event) (uint64, error) {
 	}
 	seq := r.next
 	r.next++
-	r.buf[seq%s.size] = Sequenced{Seq: seq, Event: ev}
+	slot := &r.buf[seq%s.size]
+	if slot.Event != nil {
+		r.held -= eventBytes(slot.Event)
+	}
+	r.held += eventBytes(ev)
+	*slot = Sequenced{Seq: seq, Event: ev}
 	if r.waiting {
 		close(r.notify)
 		r.notify = make(chan struct{})

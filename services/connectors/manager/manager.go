@@ -268,6 +268,7 @@ func (m *Manager) connFor(ctx context.Context, name string) (*Conn, error) {
 		Name: ComponentName(name), MemoryBytes: m.o.MemoryBytes, Priority: m.o.Priority,
 		Dependencies: m.o.Dependencies, InitTimeout: m.o.InitTimeout, IdleTimeout: m.o.IdleTimeout,
 		DrainTimeout: m.o.DrainTimeout, Init: c.init, Shutdown: c.shutdown,
+		Usage: c.usage, OnMemory: c.onMemory,
 	}
 	comp, err := m.o.Runtime.Get(spec.Name)
 	if err != nil {
@@ -467,6 +468,38 @@ func (c *Conn) Stream() (*feeds.Stream, error) {
 		return nil, fmt.Errorf("%w: %s", ErrUnloading, c.name)
 	}
 	return c.stream, nil
+}
+
+// usage is the component's Usage: what its stream's rings and retained
+// events hold (the connector's own buffers are small beside them).
+func (c *Conn) usage() int64 {
+	c.mu.Lock()
+	stream := c.stream
+	c.mu.Unlock()
+	if stream == nil {
+		return 0
+	}
+	return stream.Usage()
+}
+
+// onMemory is the component's OnMemory: while its lease may not grow, the
+// stream takes no new symbol (a subscription to one is refused with the
+// refusal: the lease, the usage and the budget; a new symbol's events are
+// dropped); the symbols it has keep flowing.
+func (c *Conn) onMemory(r *lazy.Refusal) {
+	c.mu.Lock()
+	stream := c.stream
+	c.mu.Unlock()
+	if stream == nil {
+		return
+	}
+	if r == nil {
+		stream.RefuseNewSymbols(nil)
+		c.m.log.Debug("connector takes new symbols again", zap.String("connector", c.name))
+		return
+	}
+	stream.RefuseNewSymbols(r)
+	c.m.log.Debug("connector's memory lease may not grow: no new symbols", zap.String("connector", c.name), zap.Error(r))
 }
 
 // init is the component's Init: a fresh connector and stream from the
