@@ -1,14 +1,19 @@
 package server_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	riskv1 "github.com/tradsys/mesh/proto/tradsys/risk/v1"
 	riskserver "github.com/tradsys/mesh/services/risk/server"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 func reasonsMention(t *testing.T, o *ordersv1.Order, words ...string) {
@@ -121,4 +126,90 @@ func waitLastTrade(t *testing.T, m *mesh, sym, price string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("risk never saw the last trade")
+}
+
+// Issue 13: a validator leases what it holds, not the seed's 30 MB. Each
+// leases 1 MiB; the order rate's lease grows with its buckets (one per
+// account) while the checks that hold nothing stay at 1 MiB, and
+// ListValidators shows each lease's size. A real coordinator.
+func TestValidatorsLeaseWhatTheyHold(t *testing.T) {
+	const mib = 1 << 20
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "BTC-USD", "0.01", "0.001")
+	cconn, err := grpc.NewClient(m.CoordAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cconn.Close()
+	cc := coordinatorv1.NewCoordinatorServiceClient(cconn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	leases := func() map[string]*coordinatorv1.MemoryLease {
+		t.Helper()
+		ls, err := cc.ListLeases(ctx, &coordinatorv1.ListLeasesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*coordinatorv1.MemoryLease{}
+		for _, l := range ls.GetLeases() {
+			if name, ok := strings.CutPrefix(l.GetComponent(), "risk/validator/"); ok {
+				out[name] = l
+			}
+		}
+		return out
+	}
+	// Orders from many accounts: each leaves a bucket in the order rate.
+	const accounts = 16000
+	s, err := m.rc.ValidateOrders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < accounts; i += 500 {
+		for j := i; j < i+500; j++ {
+			if err := s.Send(&riskv1.ValidateOrdersRequest{RequestId: uint64(j), Order: &riskv1.ValidateOrderRequest{
+				Account: fmt.Sprintf("account-%06d", j), Symbol: "BTC-USD", Side: riskv1.Side_SIDE_BUY, Price: "100", Quantity: "1",
+				TickSize: "0.01", LotSize: "0.001"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for j := i; j < i+500; j++ {
+			resp, err := s.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.GetError() != nil {
+				t.Fatalf("order %d: %v", resp.GetRequestId(), resp.GetError())
+			}
+		}
+	}
+	if err := s.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for leases()["order-rate"].GetBytes() <= 1*mib {
+		if time.Now().After(deadline) {
+			t.Fatalf("the order rate's lease did not grow with %d accounts: %v", accounts, leases()["order-rate"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ls := leases()
+	rate := ls["order-rate"]
+	if rate.GetUsedBytes() < accounts*64 || rate.GetUsedBytes() > rate.GetBytes() {
+		t.Errorf("order rate's lease %v: want its usage, %d accounts' buckets, within it", rate, accounts)
+	}
+	t.Logf("order rate: lease %d bytes, used %d for %d accounts", rate.GetBytes(), rate.GetUsedBytes(), accounts)
+	for _, name := range []string{"max-order-quantity", "max-notional", "position-limit", "price-band"} {
+		if l := ls[name]; l.GetBytes() != 1*mib {
+			t.Errorf("validator %s leases %v, want 1 MiB", name, l)
+		}
+	}
+	v, err := m.rc.ListValidators(ctx, &riskv1.ListValidatorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, val := range v.GetValidators() {
+		if l := ls[val.GetName()]; val.GetMemoryBytes() != l.GetBytes() {
+			t.Errorf("ListValidators shows %s with %d bytes, its lease is %v", val.GetName(), val.GetMemoryBytes(), l)
+		}
+	}
 }

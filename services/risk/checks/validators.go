@@ -136,6 +136,27 @@ func notional(n fixed.Decimal, ok bool) string {
 	return n.Text()
 }
 
+// What a validator holds, per entry (measured: TestValidatorUsageMatchesTheHeap):
+// the order rate a token bucket per account (the bucket, its map slot and
+// the account's name), the price band a last price per symbol (its map slot
+// and the symbol's name).
+const (
+	rateAccountBytes = 70
+	lastTradeBytes   = 38
+)
+
+// RateBytes is what the order-rate validator holds: a bucket per account
+// seen since it was loaded.
+func (c *Checker) RateBytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := int64(0)
+	for a := range c.bucket {
+		n += rateAccountBytes + int64(len(a))
+	}
+	return n
+}
+
 // ForgetRates drops the order-rate buckets (the validator was unloaded).
 func (c *Checker) ForgetRates() {
 	c.mu.Lock()
@@ -181,6 +202,17 @@ func (t *LastTrades) Last(symbol string) (fixed.Decimal, bool) {
 	defer t.mu.RUnlock()
 	p, ok := t.last[symbol]
 	return p, ok
+}
+
+// Bytes is what the book holds: a price per symbol.
+func (t *LastTrades) Bytes() int64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := int64(0)
+	for s := range t.last {
+		n += lastTradeBytes + int64(len(s))
+	}
+	return n
 }
 
 // Reset forgets every price.

@@ -10,6 +10,17 @@ import (
 	"go.uber.org/zap"
 )
 
+// followBytes is what following one symbol holds: its goroutine's stack
+// and its trade stream's client buffers (an estimate: a few KiB each).
+const followBytes = 16 << 10
+
+// bytes is what the follower holds: a trade stream per followed symbol.
+func (f *follower) bytes() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return int64(len(f.symbols)) * followBytes
+}
+
 // ensure starts following symbol (once) with its tick size: the stream
 // starts at the symbol's last trade, so the band has a price at once.
 func (f *follower) ensure(symbol string, tick fixed.Decimal) {

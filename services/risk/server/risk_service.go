@@ -122,8 +122,12 @@ func (s *Server) check(name string, exit func(), enterErr error, o checks.Order,
 func (s *Server) validatorPB(name string) *riskv1.Validator {
 	c := s.validators[name]
 	st := c.Status()
+	bytes := c.Leased() // what it leases now; its estimate while it holds no lease
+	if bytes == 0 {
+		bytes = c.Spec().MemoryBytes
+	}
 	return &riskv1.Validator{Name: name, Component: c.Name(), State: coordinatorv1.ComponentState(st.State),
-		MemoryBytes: c.Spec().MemoryBytes, LeaseId: st.LeaseID, Checks: s.stats[name].checks.Load(),
+		MemoryBytes: bytes, LeaseId: st.LeaseID, Checks: s.stats[name].checks.Load(),
 		Failures: s.stats[name].failures.Load(), Cause: st.Cause}
 }
 

@@ -43,14 +43,17 @@ type Options struct {
 	Validator lazy.Settings
 }
 
-// Defaults are the seed's values (a risk validator: 30 MB, priority 35,
-// init 20 s).
+// Defaults are the seed's values (a risk validator: priority 35, init
+// 20 s), but a validator leases 1 MiB, not the seed's 30 MB: what it holds
+// is the order rate's bucket per account or the price band's last price
+// and trade stream per symbol (Usage follows them), or nothing (the limits
+// are the store's, the position is the order's).
 func Defaults() Options {
 	return Options{
 		DataDir: ".tradsys/risk", Matching: "tradsys:///matching",
 		Defaults:  checks.Limits{PriceBand: 10_000_000 /* 0.1 */, OrdersPerSecond: 1000, OrderBurst: 2000},
 		Store:     lazy.Settings{MemoryBytes: 10 << 20, Priority: 35, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute},
-		Validator: lazy.Settings{MemoryBytes: 30 << 20, Priority: 35, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute},
+		Validator: lazy.Settings{MemoryBytes: 1 << 20, Priority: 35, InitTimeout: 20 * time.Second, IdleTimeout: 5 * time.Minute},
 	}
 }
 
@@ -157,6 +160,12 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 				s.Log.Info("risk validator unloaded", zap.String("validator", name))
 				return nil
 			},
+		}
+		switch name {
+		case checks.OrderRate:
+			spec.Usage = srv.checker.RateBytes
+		case checks.PriceBand:
+			spec.Usage = func() int64 { return trades.Bytes() + srv.follow.bytes() }
 		}
 		c, err := s.Runtime.Add(spec)
 		if err != nil {
