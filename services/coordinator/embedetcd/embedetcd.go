@@ -4,9 +4,12 @@
 package embedetcd
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -34,8 +37,25 @@ type Server struct {
 	endpoint string
 }
 
-// Start starts the member and waits until it serves.
+// Start starts the member and waits until it serves. A free port (port
+// 0) is found by listening and closing, so another process can take it
+// before etcd binds it: that attempt fails with "address already in use"
+// and Start tries again with fresh ports (tests on a busy machine hit it).
 func Start(c Config) (*Server, error) {
+	free := strings.HasSuffix(c.ClientAddr, ":0") || strings.HasSuffix(c.PeerAddr, ":0")
+	for attempt := 1; ; attempt++ {
+		s, err := start(c)
+		if err == nil || !free || attempt == 5 || !isAddrInUse(err) {
+			return s, err
+		}
+	}
+}
+
+func isAddrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+}
+
+func start(c Config) (*Server, error) {
 	client, err := freeURL(c.ClientAddr)
 	if err != nil {
 		return nil, fmt.Errorf("etcd client address %q: %w", c.ClientAddr, err)
