@@ -367,6 +367,9 @@ type MemoryLease struct {
 	// RevokeAt is set (by ResizeMemory) while a revocation notice is
 	// outstanding: the force-release time.
 	RevokeAt time.Time
+	// Over is set with RevokeAt for a lowered budget: the bytes a shrink
+	// must give back to keep the lease; -1 when unknown or no shrink keeps it.
+	Over int64
 }
 
 // retryable is an answer that leaves the outcome open (the coordinator
@@ -496,9 +499,12 @@ func (c *Client) ResizeMemory(ctx context.Context, l MemoryLease, bytes, used in
 		resp, err := c.api.ResizeMemory(ctx, req)
 		switch {
 		case err == nil:
-			l.Bytes, l.FencingToken, l.RevokeAt = resp.GetBytes(), resp.GetFencingToken(), time.Time{}
+			l.Bytes, l.FencingToken, l.RevokeAt, l.Over = resp.GetBytes(), resp.GetFencingToken(), time.Time{}, -1
 			if resp.RevokeAt != nil {
 				l.RevokeAt = resp.GetRevokeAt().AsTime()
+			}
+			if resp.OverBytes != nil {
+				l.Over = resp.GetOverBytes()
 			}
 			return l, nil
 		case !retryable(err) || ctx.Err() != nil:

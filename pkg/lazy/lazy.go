@@ -80,9 +80,10 @@ type Spec struct {
 	// before Init, grown, shrunk) and must keep the component's usage within
 	// it (a cache evicts down to it). It also makes the component shrink
 	// rather than unload under a lowered budget: on a revocation notice the
-	// runtime halves the lease (never below MinBytes), calling Fit first,
-	// until the coordinator withdraws the notice; only if it does not does
-	// the component deactivate.
+	// runtime shrinks the lease by what the leases are over the budget and
+	// a MiB (halves it if the coordinator does not say; never below
+	// MinBytes), calling Fit first, until the coordinator withdraws the
+	// notice; only if it does not does the component deactivate.
 	Fit func(leased int64)
 	// MinBytes is the least the lease shrinks to with the usage or under a
 	// lowered budget; default MemoryBytes.
@@ -99,6 +100,10 @@ type Lease struct {
 	// RevokeAt is set (by a resize) while a revocation notice is
 	// outstanding: the force-release time.
 	RevokeAt time.Time
+	// Over is set (by a resize) with RevokeAt for a lowered budget: how
+	// many bytes the lease must give back to be kept; -1 when unknown or
+	// when no shrink keeps it.
+	Over int64
 }
 
 // Settings are the tunables of one kind of component, each a flag with a

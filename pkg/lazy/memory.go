@@ -24,8 +24,10 @@ import (
 //     load its own way, and MemoryRefusal says so until it clears;
 //   - a component that can live in a smaller lease (Spec.Fit: a cache) is
 //     told every size its lease takes, and answers a revocation notice by
-//     halving its lease until the coordinator keeps it (a notice for a
-//     lowered budget is withdrawn once the leases fit) instead of unloading.
+//     shrinking its lease by what the leases are over the budget (the
+//     coordinator says how much) until the coordinator keeps it (a notice
+//     for a lowered budget is withdrawn once the leases fit) instead of
+//     unloading.
 
 // Resizer is a Coordinator that can resize leases (the real one can); a
 // component's usage is followed only with one.
@@ -192,11 +194,15 @@ func (c *Component) checkUsage(stop <-chan struct{}) {
 }
 
 // shrinkToKeep answers a revocation notice of a component that can fit a
-// smaller lease (Spec.Fit): it halves the lease, never below MinBytes,
-// making the component fit each size before asking for it, until the
-// coordinator withdraws the notice (a lease revoked for a lowered budget
-// is kept once the leases fit). It says whether the lease was kept; if
-// not, the caller deactivates the component as usual.
+// smaller lease (Spec.Fit): it asks the coordinator how far the leases are
+// over the budget (a resize to the same size answers that, Lease.Over) and
+// shrinks by that much and a MiB of headroom, never below MinBytes, making
+// the component fit the size before asking for it, until the coordinator
+// withdraws the notice (a lease revoked for a lowered budget is kept once
+// the leases fit). When the coordinator does not say (Over < 0: a notice
+// to make room for a waiter, which no shrink withdraws, or an older
+// coordinator) it halves the lease instead. It says whether the lease was
+// kept; if not, the caller deactivates the component as usual.
 func (c *Component) shrinkToKeep(leaseID string, deadline time.Time) bool {
 	rs, ok := c.rt.coord.(Resizer)
 	if c.spec.Fit == nil || !ok {
@@ -205,6 +211,7 @@ func (c *Component) shrinkToKeep(leaseID string, deadline time.Time) bool {
 	c.resizeMu.Lock()
 	defer c.resizeMu.Unlock()
 	name := c.spec.Name
+	over, asked := int64(-1), false
 	for time.Until(deadline) > 0 {
 		c.mu.Lock()
 		l, st := c.lease, c.state
@@ -212,11 +219,19 @@ func (c *Component) shrinkToKeep(leaseID string, deadline time.Time) bool {
 		if l.ID != leaseID || st != Active {
 			return false
 		}
-		target := max(roundUp(float64(l.Bytes)/2), c.spec.MinBytes)
-		if target >= l.Bytes {
-			return false
+		target := l.Bytes // first only ask how far over the leases are
+		if asked {
+			if over >= 0 {
+				target = l.Bytes - roundUp(float64(over)) - leaseGranularity
+			} else {
+				target = roundUp(float64(l.Bytes) / 2)
+			}
+			target = max(target, c.spec.MinBytes)
+			if target >= l.Bytes {
+				return false
+			}
+			c.spec.Fit(target)
 		}
-		c.spec.Fit(target)
 		used := int64(-1)
 		if c.spec.Usage != nil {
 			used = c.spec.Usage()
@@ -229,20 +244,25 @@ func (c *Component) shrinkToKeep(leaseID string, deadline time.Time) bool {
 			c.rt.log.Warn("shrinking a revoked memory lease failed: unloading", zap.String("component", name), zap.Error(err))
 			return false
 		}
-		c.mu.Lock()
-		if c.lease.ID == l.ID {
-			c.lease = nl
-		}
-		c.mu.Unlock()
+		asked, over = true, nl.Over
 		c.lastReported.Store(used)
-		c.rt.m.resizes.WithLabelValues(name, "shrink").Inc()
-		c.rt.m.leased.WithLabelValues(name).Set(float64(nl.Bytes))
-		c.rt.updateMemoryLimit()
+		if nl.Bytes != l.Bytes {
+			c.mu.Lock()
+			if c.lease.ID == l.ID {
+				c.lease = nl
+			}
+			c.mu.Unlock()
+			c.rt.m.resizes.WithLabelValues(name, "shrink").Inc()
+			c.rt.m.leased.WithLabelValues(name).Set(float64(nl.Bytes))
+			c.rt.updateMemoryLimit()
+		}
 		if nl.RevokeAt.IsZero() {
 			c.rt.log.Info("memory lease shrunk to fit a lowered budget: kept", zap.String("component", name),
 				zap.Int64("leased_bytes", nl.Bytes), zap.Int64("used_bytes", used))
 			return true
 		}
+		c.rt.log.Debug("revoked memory lease: shrinking", zap.String("component", name),
+			zap.Int64("leased_bytes", nl.Bytes), zap.Int64("over_bytes", nl.Over))
 	}
 	return false
 }

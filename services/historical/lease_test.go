@@ -116,6 +116,16 @@ func TestLoweredBudgetShrinksTheCacheAndQueriesStillAnswer(t *testing.T) {
 	}
 	t.Logf("budget %d MiB: lease %d MiB, cache %d MiB in %d entries (%d evictions)", budget/mib, shrunk.GetBytes()/mib,
 		after.GetBytes()/mib, after.GetEntries(), after.GetEvictions())
+	// It gave back what the leases were over the budget (the coordinator
+	// says how much) and a MiB of headroom, rounded to MiB, not half its
+	// lease at a time: the rest of the budget is its to keep.
+	st, err := coord.GetStatus(ctx, &coordinatorv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if others := st.GetUsedBytes() - shrunk.GetBytes(); shrunk.GetBytes() < budget-others-3*mib {
+		t.Fatalf("the lease shrank to %d bytes under a budget of %d with %d leased by others: over-evicted", shrunk.GetBytes(), budget, others)
+	}
 
 	// Every query answers as before, from the smaller cache and the store,
 	// and the cache stays within its lease.

@@ -29,7 +29,7 @@ func (a coordinator) ReleaseMemory(ctx context.Context, l lazy.Lease) error {
 // ResizeMemory makes lazy.Resizer of the real coordinator.
 func (a coordinator) ResizeMemory(ctx context.Context, l lazy.Lease, bytes, used int64, wait time.Duration) (lazy.Lease, error) {
 	n, err := a.c.ResizeMemory(ctx, coordclient.MemoryLease{ID: l.ID, FencingToken: l.FencingToken, Bytes: l.Bytes, Session: l.Session}, bytes, used, wait)
-	return lazy.Lease{ID: n.ID, FencingToken: n.FencingToken, Bytes: n.Bytes, Session: n.Session, RevokeAt: n.RevokeAt}, err
+	return lazy.Lease{ID: n.ID, FencingToken: n.FencingToken, Bytes: n.Bytes, Session: n.Session, RevokeAt: n.RevokeAt, Over: n.Over}, err
 }
 
 func (a coordinator) ActivateRemote(ctx context.Context, name string) error {

@@ -186,12 +186,13 @@ func (c *Coordinator) fitBudgetLocked(st *state, why string) []*lease {
 	return victims
 }
 
-// keptLocked withdraws the revocation notice of l, revoked for a lowered
-// budget, once a shrink of it made what stays fit: the leases not on their
-// way out fit the budget. It says whether it did.
-func (c *Coordinator) keptLocked(st *state, l *lease) bool {
+// overLocked is how far the leases exceed the budget for l, revoked for a
+// lowered budget, to be kept: the excess not counting the other leases on
+// their way out (released, or under a notice), at least 0; -1 if l is not
+// under such a notice (no shrink keeps it).
+func (c *Coordinator) overLocked(st *state, l *lease) int64 {
 	if !l.overBudget || l.revokeAt.IsZero() || l.releasing {
-		return false
+		return -1
 	}
 	over := st.used - st.budget
 	for _, o := range st.leases {
@@ -199,7 +200,14 @@ func (c *Coordinator) keptLocked(st *state, l *lease) bool {
 			over -= o.bytes
 		}
 	}
-	if over > 0 {
+	return max(over, 0)
+}
+
+// keptLocked withdraws the revocation notice of l, revoked for a lowered
+// budget, once a shrink of it made what stays fit: the leases not on their
+// way out fit the budget. It says whether it did.
+func (c *Coordinator) keptLocked(st *state, l *lease) bool {
+	if c.overLocked(st, l) != 0 {
 		return false
 	}
 	l.revokeAt, l.overBudget = time.Time{}, false

@@ -64,6 +64,7 @@ func (c *Coordinator) ResizeMemory(ctx context.Context, req ResizeRequest) (Leas
 	switch {
 	case req.Bytes == l.bytes && !reported:
 		info := c.leaseInfo(l)
+		info.Over = c.overLocked(st, l)
 		c.mu.Unlock()
 		return info, nil
 	case req.Bytes == l.bytes:
@@ -158,7 +159,9 @@ func (c *Coordinator) rewriteLocked(st *state, l *lease, bytes int64, grow bool,
 			}
 			c.updateGaugesLocked()
 			c.scheduleLocked(st)
-			finish(memResult{lease: c.leaseInfo(l)})
+			info := c.leaseInfo(l)
+			info.Over = c.overLocked(st, l)
+			finish(memResult{lease: info})
 		},
 	})
 }

@@ -46,6 +46,10 @@ type Lease struct {
 	// Used is what the holder last reported it uses, if UsedKnown.
 	Used      int64
 	UsedKnown bool
+	// Over is set by ResizeMemory while a revocation notice for a lowered
+	// budget is out: the bytes a shrink must give back to keep the lease
+	// (overLocked); -1 otherwise.
+	Over int64
 }
 
 // MemoryRequest asks for bytes of the budget.

@@ -175,14 +175,19 @@ func TestShrinkingARevokedLeaseToFitTheBudgetKeepsIt(t *testing.T) {
 	if err != nil || resp.GetOverBytes() != 300 || len(resp.GetPreempted()) != 1 {
 		t.Fatalf("SetBudget: %v %v", resp, err)
 	}
-	// 400 + 300 is still over 600: the notice stays.
-	r, err := resize(ctx, c, s, cache.GetLeaseId(), 300, 0)
-	if err != nil || r.GetBytes() != 300 || r.GetRevokeAt() == nil {
-		t.Fatalf("a shrink that does not fit: %v %v, want the notice kept", r, err)
+	// A resize to the same size says how far over the leases are.
+	r, err := resize(ctx, c, s, cache.GetLeaseId(), 500, 0)
+	if err != nil || r.GetBytes() != 500 || r.GetRevokeAt() == nil || r.OverBytes == nil || r.GetOverBytes() != 300 {
+		t.Fatalf("asking how far over: %v %v, want over_bytes 300", r, err)
+	}
+	// 400 + 300 is still over 600: the notice stays, 100 over.
+	r, err = resize(ctx, c, s, cache.GetLeaseId(), 300, 0)
+	if err != nil || r.GetBytes() != 300 || r.GetRevokeAt() == nil || r.GetOverBytes() != 100 {
+		t.Fatalf("a shrink that does not fit: %v %v, want the notice kept, 100 over", r, err)
 	}
 	// 400 + 200 fits: the notice is withdrawn.
 	r, err = resize(ctx, c, s, cache.GetLeaseId(), 200, 0)
-	if err != nil || r.GetBytes() != 200 || r.GetRevokeAt() != nil {
+	if err != nil || r.GetBytes() != 200 || r.GetRevokeAt() != nil || r.OverBytes != nil {
 		t.Fatalf("a shrink that fits: %v %v, want the notice withdrawn", r, err)
 	}
 	if l := leaseOf(t, c, s, cache.GetLeaseId()); l.GetRevokeAt() != nil {
@@ -201,7 +206,7 @@ func TestShrinkingARevokedLeaseToFitTheBudgetKeepsIt(t *testing.T) {
 	go func() { _, _ = acquire(ctx, c, hi, "gateway", 100, 5, false, 5*time.Second) }()
 	eventually(t, 5*time.Second, "the notice", func() bool { return leaseOf(t, c, s, cache.GetLeaseId()).GetRevokeAt() != nil })
 	r, err = resize(ctx, c, s, cache.GetLeaseId(), 100, 0)
-	if err != nil || r.GetRevokeAt() == nil {
-		t.Fatalf("a preemption for a waiter was withdrawn by a shrink: %v %v", r, err)
+	if err != nil || r.GetRevokeAt() == nil || r.OverBytes != nil {
+		t.Fatalf("a preemption for a waiter was withdrawn by a shrink (or said a shrink would do): %v %v", r, err)
 	}
 }

@@ -123,6 +123,9 @@ func (s *Service) ResizeMemory(ctx context.Context, r *coordinatorv1.ResizeMemor
 	out := &coordinatorv1.ResizeMemoryResponse{Bytes: l.Bytes, FencingToken: l.FencingToken}
 	if !l.RevokeAt.IsZero() {
 		out.RevokeAt = timestamppb.New(l.RevokeAt)
+		if l.Over >= 0 {
+			out.OverBytes = &l.Over
+		}
 	}
 	return out, nil
 }

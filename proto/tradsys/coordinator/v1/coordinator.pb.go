@@ -1402,7 +1402,13 @@ type ResizeMemoryResponse struct {
 	// Set while a revocation notice is still outstanding (the force-release
 	// time). A lease revoked for a lowered budget is kept, and this unset,
 	// once a shrink of it makes the leases fit.
-	RevokeAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=revoke_at,json=revokeAt,proto3" json:"revoke_at,omitempty"`
+	RevokeAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=revoke_at,json=revokeAt,proto3" json:"revoke_at,omitempty"`
+	// Set while revoke_at is set for a lowered budget: how many bytes the
+	// leases exceed the budget by, not counting the other leases on their way
+	// out; a shrink of this lease by at least that much keeps it (0: any
+	// shrink does). Unset for a notice sent to make room for a waiter, which
+	// no shrink withdraws.
+	OverBytes     *int64 `protobuf:"varint,4,opt,name=over_bytes,json=overBytes,proto3,oneof" json:"over_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1456,6 +1462,13 @@ func (x *ResizeMemoryResponse) GetRevokeAt() *timestamppb.Timestamp {
 		return x.RevokeAt
 	}
 	return nil
+}
+
+func (x *ResizeMemoryResponse) GetOverBytes() int64 {
+	if x != nil && x.OverBytes != nil {
+		return *x.OverBytes
+	}
+	return 0
 }
 
 type SetBudgetRequest struct {
@@ -3224,11 +3237,14 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\fwait_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeout\x12\"\n" +
 	"\n" +
 	"used_bytes\x18\x05 \x01(\x03H\x00R\tusedBytes\x88\x01\x01B\r\n" +
-	"\v_used_bytes\"\x8a\x01\n" +
+	"\v_used_bytes\"\xbd\x01\n" +
 	"\x14ResizeMemoryResponse\x12\x14\n" +
 	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12#\n" +
 	"\rfencing_token\x18\x02 \x01(\x04R\ffencingToken\x127\n" +
-	"\trevoke_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\brevokeAt\"5\n" +
+	"\trevoke_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\brevokeAt\x12\"\n" +
+	"\n" +
+	"over_bytes\x18\x04 \x01(\x03H\x00R\toverBytes\x88\x01\x01B\r\n" +
+	"\v_over_bytes\"5\n" +
 	"\x10SetBudgetRequest\x12!\n" +
 	"\fbudget_bytes\x18\x01 \x01(\x03R\vbudgetBytes\"\xeb\x01\n" +
 	"\x11SetBudgetResponse\x12!\n" +
@@ -3589,6 +3605,7 @@ func file_tradsys_coordinator_v1_coordinator_proto_init() {
 	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[8].OneofWrappers = []any{}
 	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[14].OneofWrappers = []any{}
 	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[15].OneofWrappers = []any{}
+	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[16].OneofWrappers = []any{}
 	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
