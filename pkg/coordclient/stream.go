@@ -74,7 +74,7 @@ func (m *sessionStream) call(ctx context.Context, req *coordinatorv1.SessionRequ
 	select {
 	case resp := <-ch:
 		if resp == nil {
-			return nil, errStreamBroken
+			return nil, m.whyBroken(s)
 		}
 		if resp.GetCode() != 0 {
 			return nil, status.ErrorProto(&spb.Status{Code: resp.GetCode(), Message: resp.GetMessage(), Details: resp.GetDetails()})
@@ -114,6 +114,21 @@ func (m *sessionStream) receive(s *openStream) {
 			m.onStray(resp, stray)
 		}
 	}
+}
+
+// whyBroken is what a request in flight on a broken stream answers: the
+// stream's own refusal when the coordinator refused the stream itself
+// (PERMISSION_DENIED, UNIMPLEMENTED by an older coordinator, ...), which a
+// retry would only meet again; else UNAVAILABLE, an open outcome.
+func (m *sessionStream) whyBroken(s *openStream) error {
+	m.mu.Lock()
+	err := s.err
+	m.mu.Unlock()
+	switch status.Code(err) {
+	case codes.OK, codes.Unavailable, codes.Canceled, codes.DeadlineExceeded, codes.Unknown, codes.Internal:
+		return errStreamBroken
+	}
+	return err
 }
 
 // broken fails what waits on s and makes the next call open a new stream.

@@ -193,10 +193,25 @@ func proxyBidi(ss grpc.ServerStream, conn *grpc.ClientConn, method string, inTyp
 	if err != nil {
 		return err
 	}
+	var sendMu sync.Mutex // ss.SendMsg from both goroutines
 	go func() {
 		for {
 			in := inType.New().Interface()
-			if err := ss.RecvMsg(in); err != nil {
+			err := ss.RecvMsg(in)
+			if req, ok := in.(*coordinatorv1.SessionRequest); ok && status.Code(err) == codes.InvalidArgument {
+				// A Session request with a string that is not UTF-8: refused
+				// here, alone, as the leader would (it cannot be re-encoded).
+				st := status.Convert(err).Proto()
+				sendMu.Lock()
+				err = ss.SendMsg(&coordinatorv1.SessionResponse{Id: req.GetId(), Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()})
+				sendMu.Unlock()
+				if err != nil {
+					cancel()
+					return
+				}
+				continue
+			}
+			if err != nil {
 				if errors.Is(err, io.EOF) {
 					_ = cs.CloseSend()
 				} else {
@@ -217,7 +232,10 @@ func proxyBidi(ss grpc.ServerStream, conn *grpc.ClientConn, method string, inTyp
 			}
 			return err
 		}
-		if err := ss.SendMsg(out.(proto.Message)); err != nil {
+		sendMu.Lock()
+		err := ss.SendMsg(out.(proto.Message))
+		sendMu.Unlock()
+		if err != nil {
 			return err
 		}
 	}

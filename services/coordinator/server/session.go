@@ -29,10 +29,26 @@ func (s *Service) Session(stream coordinatorv1.CoordinatorService_SessionServer)
 	)
 	slots := make(chan struct{}, MaxSessionStreamInFlight)
 	defer wg.Wait() // every request read is answered before the stream ends
+	send := func(resp *coordinatorv1.SessionResponse) {
+		sendMu.Lock()
+		if sendErr == nil {
+			sendErr = stream.Send(resp)
+		}
+		sendMu.Unlock()
+	}
 	for {
-		req, err := stream.Recv()
+		req := new(coordinatorv1.SessionRequest)
+		err := stream.RecvMsg(req)
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if status.Code(err) == codes.InvalidArgument {
+			// The message was read, but a string in it is not UTF-8 (the
+			// server's codec refuses it, naming the field): refuse that
+			// request alone, as its unary call would be refused.
+			st := status.Convert(err).Proto()
+			send(&coordinatorv1.SessionResponse{Id: req.GetId(), Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()})
+			continue
 		}
 		if err != nil {
 			return err
@@ -45,12 +61,7 @@ func (s *Service) Session(stream coordinatorv1.CoordinatorService_SessionServer)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp := s.sessionRequest(ctx, req)
-			sendMu.Lock()
-			if sendErr == nil {
-				sendErr = stream.Send(resp)
-			}
-			sendMu.Unlock()
+			send(s.sessionRequest(ctx, req))
 			<-slots
 		}()
 	}

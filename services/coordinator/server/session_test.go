@@ -12,7 +12,10 @@ import (
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 	"github.com/tradsys/mesh/services/coordinator/server"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -262,4 +265,50 @@ func handled(t *testing.T, r *server.Running, method string) float64 {
 		}
 	}
 	return n
+}
+
+// A Session request with a string that is not UTF-8 is refused alone
+// (INVALID_ARGUMENT naming the field, under its id) and the stream goes
+// on, on the leader and through a follower.
+func TestSessionStreamRefusesInvalidUTF8Alone(t *testing.T) {
+	etcd := coordtest.Etcd(t)
+	leader := coordtest.Replica(t, etcd, coordtest.Config{})
+	eventually(t, 30*time.Second, "a leader", leader.Coord.IsLeader)
+	follower := coordtest.Replica(t, etcd, coordtest.Config{})
+	// SessionRequest{id: 7, release_lock: {session_id: "a\xffb"}}, then
+	// SessionRequest{id: 8} (no request: refused for that).
+	bad := []byte{0x08, 0x07, 0x2a, 0x05, 0x0a, 0x03, 'a', 0xff, 'b'}
+	empty := []byte{0x08, 0x08}
+	for _, addr := range []string{leader.Addr(), follower.Addr()} {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawBytes{})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		cs, err := conn.NewStream(ctxT(t), &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, coordinatorv1.CoordinatorService_Session_FullMethodName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range [][]byte{bad, empty} {
+			if err := cs.SendMsg(&msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, want := range []struct {
+			id   uint64
+			text string
+		}{{7, "UTF-8"}, {8, "must be one of"}} {
+			var out []byte
+			if err := cs.RecvMsg(&out); err != nil {
+				t.Fatalf("%s: the stream ended: %v", addr, err)
+			}
+			var resp coordinatorv1.SessionResponse
+			if err := proto.Unmarshal(out, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if resp.GetId() != want.id || codes.Code(resp.GetCode()) != codes.InvalidArgument || !strings.Contains(resp.GetMessage(), want.text) {
+				t.Fatalf("%s: answer %v, want request %d refused naming %q", addr, &resp, want.id, want.text)
+			}
+		}
+	}
 }

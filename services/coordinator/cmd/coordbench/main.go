@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -46,7 +47,16 @@ func main() {
 	depth := flag.Int("pipeline-depth", 0, "the leader's etcd transactions in flight at most (0: the coordinator's default)")
 	pmin := flag.Int("pipeline-min", 0, "decisions waiting before another transaction is sent while one is in flight (0: the coordinator's default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
+	memprofile := flag.String("memprofile", "", "write an allocations profile of the whole run here")
 	flag.Parse()
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			check(err)
+			check(pprof.Lookup("allocs").WriteTo(f, 0))
+			check(f.Close())
+		}()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		check(err)
@@ -82,7 +92,7 @@ func main() {
 	fmt.Printf("coordbench: embedded etcd (fsync %v; coordinator reaches it %s, baseline clients over TCP), %d alternating rounds of %s per side, medians\n",
 		!*noFsync, reach, *rounds, *dur)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measurement\tclients\tcoordinator ops/s\tetcd baseline ops/s\tratio\tper round\t")
+	fmt.Fprintln(tw, "measurement\tclients\tcoordinator ops/s\tetcd baseline ops/s\tratio\tper round\tallocs/op coordinator | baseline\t")
 	for _, n := range parseList(*conc) {
 		measure := func(name string, ours, base worker) {
 			if !strings.Contains(name, *only) {
@@ -91,13 +101,15 @@ func main() {
 			// Alternate baseline and coordinator rounds and take each side's
 			// median, so drift on a shared machine (etcd's database growing,
 			// another process waking up) hits both alike.
-			var bs, os []float64
+			var bs, os, ba, oa []float64
 			for r := 0; r < *rounds; r++ {
 				progress("%s, %d clients, round %d/%d", name, n, r+1, *rounds)
-				bs = append(bs, run(*dur, n, base))
-				os = append(os, run(*dur, n, ours))
+				rate, allocs := run(*dur, n, base)
+				bs, ba = append(bs, rate), append(ba, allocs)
+				rate, allocs = run(*dur, n, ours)
+				os, oa = append(os, rate), append(oa, allocs)
 			}
-			row(tw, name, n, median(os), median(bs), os, bs)
+			row(tw, name, n, median(os), median(bs), os, bs, median(oa), median(ba))
 		}
 		measure("AcquireMemory+ReleaseMemory vs txn put+delete", coordMemory(c), etcdPutDelete(cli))
 		// The same pairs as messages on one Session stream per client.
@@ -127,12 +139,16 @@ func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, "... "+format
 // row prints the medians' ratio and, for each round, the ratio of the
 // coordinator's run to the baseline's run just before it (neighbours in
 // time see the same machine).
-func row(tw *tabwriter.Writer, name string, n int, ours, base float64, os, bs []float64) {
+//
+// The allocations per operation are the whole process's (clients,
+// coordinator, etcd), for each side: unlike the rates, they hardly move
+// with the machine's load, so they show work saved on a noisy machine.
+func row(tw *tabwriter.Writer, name string, n int, ours, base float64, os, bs []float64, oallocs, ballocs float64) {
 	rounds := make([]string, len(os))
 	for i := range os {
 		rounds[i] = fmt.Sprintf("%.2f", os[i]/bs[i])
 	}
-	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t%s\t\n", name, n, ours, base, ours/base, strings.Join(rounds, " "))
+	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t%s\t%.0f | %.0f\t\n", name, n, ours, base, ours/base, strings.Join(rounds, " "), oallocs, ballocs)
 }
 
 func parseList(s string) []int {
@@ -157,7 +173,7 @@ func check(err error) {
 type worker func(id int) (op func() error, cleanup func())
 
 // run runs n workers for d and returns completed operations per second.
-func run(d time.Duration, n int, mk worker) float64 {
+func run(d time.Duration, n int, mk worker) (rate, allocsPerOp float64) {
 	ops := make([]func() error, n)
 	cleanups := make([]func(), n)
 	for i := range n {
@@ -166,6 +182,8 @@ func run(d time.Duration, n int, mk worker) float64 {
 	var count atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
 	start := time.Now()
 	for i := range n {
 		wg.Add(1)
@@ -183,12 +201,13 @@ func run(d time.Duration, n int, mk worker) float64 {
 	stop.Store(true)
 	wg.Wait()
 	elapsed := time.Since(start)
+	runtime.ReadMemStats(&m1)
 	for _, c := range cleanups {
 		if c != nil {
 			c()
 		}
 	}
-	return float64(count.Load()) / elapsed.Seconds()
+	return float64(count.Load()) / elapsed.Seconds(), float64(m1.Mallocs-m0.Mallocs) / float64(count.Load())
 }
 
 func etcdPutDelete(cli *clientv3.Client) worker {
