@@ -52,6 +52,8 @@ type Options struct {
 	// answers, errors and retries are the unary calls'. Keep-alives stay
 	// unary: any replica renews a session without a leader, while the
 	// stream is relayed to the leader and breaks while leadership moves.
+	// A stream answering UNAVAILABLE is dropped and the retry opens a new
+	// one; a request whose ctx ends is cancelled on the coordinator.
 	SessionStream bool
 }
 

@@ -77,18 +77,34 @@ func (m *sessionStream) call(ctx context.Context, req *coordinatorv1.SessionRequ
 			return nil, m.whyBroken(s)
 		}
 		if resp.GetCode() != 0 {
-			return nil, status.ErrorProto(&spb.Status{Code: resp.GetCode(), Message: resp.GetMessage(), Details: resp.GetDetails()})
+			err := status.ErrorProto(&spb.Status{Code: resp.GetCode(), Message: resp.GetMessage(), Details: resp.GetDetails()})
+			if codes.Code(resp.GetCode()) == codes.Unavailable {
+				// The replica behind this stream no longer leads (a stream
+				// stays with the replica it was opened on): the retry goes
+				// on a new stream, which reaches the leader.
+				m.broken(s, err)
+			}
+			return nil, err
 		}
 		return resp, nil
 	case <-ctx.Done():
 		m.mu.Lock()
-		if _, ok := s.waiting[id]; ok {
+		_, waiting := s.waiting[id]
+		if waiting {
 			delete(s.waiting, id)
 			if s.err == nil {
 				s.left[id] = req
 			}
 		}
 		m.mu.Unlock()
+		if waiting {
+			// Stop it on the coordinator, as a cancelled call would be (a
+			// grant decided meanwhile is given back there); should its
+			// grant come anyway, onStray gives it back.
+			m.sendMu.Lock()
+			_ = s.stream.Send(&coordinatorv1.SessionRequest{Request: &coordinatorv1.SessionRequest_Cancel{Cancel: id}})
+			m.sendMu.Unlock()
+		}
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 }

@@ -28,6 +28,10 @@ func (s *Service) Session(stream coordinatorv1.CoordinatorService_SessionServer)
 		sendErr error
 	)
 	slots := make(chan struct{}, MaxSessionStreamInFlight)
+	var (
+		cmu     sync.Mutex
+		cancels = map[uint64]context.CancelFunc{} // requests being served, by id
+	)
 	defer wg.Wait() // every request read is answered before the stream ends
 	send := func(resp *coordinatorv1.SessionResponse) {
 		sendMu.Lock()
@@ -53,15 +57,34 @@ func (s *Service) Session(stream coordinatorv1.CoordinatorService_SessionServer)
 		if err != nil {
 			return err
 		}
+		if c, ok := req.GetRequest().(*coordinatorv1.SessionRequest_Cancel); ok {
+			cmu.Lock()
+			if cancel := cancels[c.Cancel]; cancel != nil {
+				cancel()
+			}
+			cmu.Unlock()
+			continue
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		// Each request has its own context, so a cancel ends it as the
+		// end of a unary call's context would.
+		rctx, cancel := context.WithCancel(ctx)
+		cmu.Lock()
+		cancels[req.GetId()] = cancel
+		cmu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			send(s.sessionRequest(ctx, req))
+			resp := s.sessionRequest(rctx, req)
+			cmu.Lock()
+			delete(cancels, req.GetId())
+			cmu.Unlock()
+			cancel()
+			send(resp)
 			<-slots
 		}()
 	}
@@ -117,7 +140,7 @@ func (s *Service) sessionRequest(ctx context.Context, req *coordinatorv1.Session
 			}
 		}
 	default:
-		err = status.Error(codes.InvalidArgument, "invalid request: must be one of acquire_memory, release_memory, acquire_lock, release_lock, keep_alive")
+		err = status.Error(codes.InvalidArgument, "invalid request: must be one of acquire_memory, release_memory, acquire_lock, release_lock, keep_alive, cancel")
 	}
 	if err != nil {
 		st := status.Convert(err).Proto()

@@ -203,6 +203,7 @@ type SessionRequest struct {
 	//	*SessionRequest_AcquireLock
 	//	*SessionRequest_ReleaseLock
 	//	*SessionRequest_KeepAlive
+	//	*SessionRequest_Cancel
 	Request       isSessionRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -297,6 +298,15 @@ func (x *SessionRequest) GetKeepAlive() *KeepAliveRequest {
 	return nil
 }
 
+func (x *SessionRequest) GetCancel() uint64 {
+	if x != nil {
+		if x, ok := x.Request.(*SessionRequest_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return 0
+}
+
 type isSessionRequest_Request interface {
 	isSessionRequest_Request()
 }
@@ -321,6 +331,14 @@ type SessionRequest_KeepAlive struct {
 	KeepAlive *KeepAliveRequest `protobuf:"bytes,6,opt,name=keep_alive,json=keepAlive,proto3,oneof"`
 }
 
+type SessionRequest_Cancel struct {
+	// The id of an earlier request on this stream whose caller stopped
+	// waiting: it ends as a cancelled call would (a waiting acquire leaves
+	// its queue; a grant decided meanwhile is given back) and is answered
+	// CANCELLED, unless its answer was on its way. Not answered itself.
+	Cancel uint64 `protobuf:"varint,7,opt,name=cancel,proto3,oneof"`
+}
+
 func (*SessionRequest_AcquireMemory) isSessionRequest_Request() {}
 
 func (*SessionRequest_ReleaseMemory) isSessionRequest_Request() {}
@@ -330,6 +348,8 @@ func (*SessionRequest_AcquireLock) isSessionRequest_Request() {}
 func (*SessionRequest_ReleaseLock) isSessionRequest_Request() {}
 
 func (*SessionRequest_KeepAlive) isSessionRequest_Request() {}
+
+func (*SessionRequest_Cancel) isSessionRequest_Request() {}
 
 // SessionResponse answers the SessionRequest with the same id.
 type SessionResponse struct {
@@ -3138,7 +3158,7 @@ var File_tradsys_coordinator_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
-	"(tradsys/coordinator/v1/coordinator.proto\x12\x16tradsys.coordinator.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x03\n" +
+	"(tradsys/coordinator/v1/coordinator.proto\x12\x16tradsys.coordinator.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x03\n" +
 	"\x0eSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12U\n" +
 	"\x0eacquire_memory\x18\x02 \x01(\v2,.tradsys.coordinator.v1.AcquireMemoryRequestH\x00R\racquireMemory\x12U\n" +
@@ -3146,7 +3166,8 @@ const file_tradsys_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\facquire_lock\x18\x04 \x01(\v2*.tradsys.coordinator.v1.AcquireLockRequestH\x00R\vacquireLock\x12O\n" +
 	"\frelease_lock\x18\x05 \x01(\v2*.tradsys.coordinator.v1.ReleaseLockRequestH\x00R\vreleaseLock\x12I\n" +
 	"\n" +
-	"keep_alive\x18\x06 \x01(\v2(.tradsys.coordinator.v1.KeepAliveRequestH\x00R\tkeepAliveB\t\n" +
+	"keep_alive\x18\x06 \x01(\v2(.tradsys.coordinator.v1.KeepAliveRequestH\x00R\tkeepAlive\x12\x18\n" +
+	"\x06cancel\x18\a \x01(\x04H\x00R\x06cancelB\t\n" +
 	"\arequest\"\xab\x04\n" +
 	"\x0fSessionResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
@@ -3594,6 +3615,7 @@ func file_tradsys_coordinator_v1_coordinator_proto_init() {
 		(*SessionRequest_AcquireLock)(nil),
 		(*SessionRequest_ReleaseLock)(nil),
 		(*SessionRequest_KeepAlive)(nil),
+		(*SessionRequest_Cancel)(nil),
 	}
 	file_tradsys_coordinator_v1_coordinator_proto_msgTypes[1].OneofWrappers = []any{
 		(*SessionResponse_AcquireMemory)(nil),
