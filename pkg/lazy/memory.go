@@ -158,17 +158,77 @@ func (c *Component) checkUsage(stop <-chan struct{}) {
 			c.rt.log.Debug("resize of memory lease failed", zap.String("component", name), zap.Error(err))
 			return
 		}
-		c.rt.m.refusals.WithLabelValues(name).Inc()
-		r := &Refusal{Component: name, LeaseID: l.ID, Used: used, Leased: l.Bytes, Wanted: want, Err: err}
-		if c.refusal.Swap(r) == nil {
-			c.rt.log.Warn("memory lease may not grow: shedding load", zap.String("component", name),
-				zap.Int64("used_bytes", used), zap.Int64("leased_bytes", l.Bytes), zap.Int64("wanted_bytes", want), zap.Error(err))
-		}
-		if c.spec.OnMemory != nil {
-			c.spec.OnMemory(r)
-		}
+		c.refused(l, used, want, err)
 		return
 	}
+	c.resized(l, nl, used)
+}
+
+// Reserve makes room in the component's lease for extra bytes it is about
+// to take on top of its usage (a connector's ring for a new symbol), so a
+// component that reports its usage can refuse the work when its lease may
+// not hold it, rather than learn so at the next usage check. If the usage
+// and extra do not fit the lease less half the headroom, it grows the lease
+// now (waiting up to UsageInterval for room); a refused growth is the
+// component's refusal (MemoryRefusal, OnMemory) and is returned, and so is
+// the refusal the component is already under. A component without Usage,
+// or holding no lease, answers nil.
+func (c *Component) Reserve(ctx context.Context, extra int64) error {
+	rs, ok := c.rt.coord.(Resizer)
+	if c.spec.Usage == nil || !ok {
+		return nil
+	}
+	if r := c.refusal.Load(); r != nil {
+		return r
+	}
+	c.resizeMu.Lock()
+	defer c.resizeMu.Unlock()
+	used := c.spec.Usage()
+	c.mu.Lock()
+	l := c.lease
+	c.mu.Unlock()
+	h := c.spec.Headroom
+	if l.ID == "" || float64(used+extra)*(1+h/2) <= float64(l.Bytes) {
+		return nil
+	}
+	want := roundUp(float64(used+extra) * (1 + h))
+	wait := c.spec.UsageInterval
+	rctx, cancel := context.WithTimeout(ctx, wait+5*time.Second)
+	nl, err := rs.ResizeMemory(rctx, l, want, used, wait)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if c.leaseID() != l.ID { // unloaded meanwhile: no refusal to record
+			return err
+		}
+		return c.refused(l, used, want, err)
+	}
+	c.resized(l, nl, used)
+	return nil
+}
+
+// refused records a refused growth of l to want: the component sheds load
+// (OnMemory) until its usage fits again.
+func (c *Component) refused(l Lease, used, want int64, err error) *Refusal {
+	name := c.spec.Name
+	c.rt.m.refusals.WithLabelValues(name).Inc()
+	r := &Refusal{Component: name, LeaseID: l.ID, Used: used, Leased: l.Bytes, Wanted: want, Err: err}
+	if c.refusal.Swap(r) == nil {
+		c.rt.log.Warn("memory lease may not grow: shedding load", zap.String("component", name),
+			zap.Int64("used_bytes", used), zap.Int64("leased_bytes", l.Bytes), zap.Int64("wanted_bytes", want), zap.Error(err))
+	}
+	if c.spec.OnMemory != nil {
+		c.spec.OnMemory(r)
+	}
+	return r
+}
+
+// resized applies a resize of l to nl the coordinator granted, with used
+// reported.
+func (c *Component) resized(l, nl Lease, used int64) {
+	name := c.spec.Name
 	c.lastReported.Store(used)
 	if nl.Bytes == l.Bytes {
 		return
@@ -188,7 +248,7 @@ func (c *Component) checkUsage(stop <-chan struct{}) {
 	if c.spec.Fit != nil {
 		c.spec.Fit(nl.Bytes)
 	}
-	if float64(used)*(1+h/2) <= float64(nl.Bytes) {
+	if float64(used)*(1+c.spec.Headroom/2) <= float64(nl.Bytes) {
 		c.clearRefusal(used)
 	}
 }

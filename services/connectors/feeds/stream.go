@@ -226,6 +226,23 @@ func sizeClass(n int64) int64 {
 	return (n + step - 1) / step * step
 }
 
+// RingBytes is what a new symbol's ring of size slots takes before any
+// event (what a connector must have room for in its lease to add one).
+func RingBytes(size int) int64 {
+	if size <= 0 {
+		size = 4096
+	}
+	return ringBytes + sizeClass(int64(size)*slotBytes)
+}
+
+// Has says whether the stream has a ring for symbol.
+func (s *Stream) Has(symbol string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.symbols[symbol]
+	return ok
+}
+
 // Usage is what the stream holds, in bytes: each symbol's ring of
 // RingSize slots and the events it retains.
 func (s *Stream) Usage() int64 {
@@ -240,7 +257,7 @@ func (s *Stream) Usage() int64 {
 		r.mu.Lock()
 		total += r.held
 		r.mu.Unlock()
-		total += ringBytes + sizeClass(int64(s.size)*slotBytes)
+		total += RingBytes(int(s.size))
 	}
 	return total
 }

@@ -502,6 +502,21 @@ func (c *Conn) onMemory(r *lazy.Refusal) {
 	c.m.log.Debug("connector's memory lease may not grow: no new symbols", zap.String("connector", c.name), zap.Error(r))
 }
 
+// ReserveSymbol makes room in the connector's lease for a ring for symbol
+// before a reader makes the stream add one: it grows the lease now if the
+// ring would not fit, and answers *feeds.NewSymbolRefusedError (wrapping
+// the lease's refusal: the lease, the usage and the budget) if it may not
+// grow. A symbol the stream has needs no room.
+func (c *Conn) ReserveSymbol(ctx context.Context, stream *feeds.Stream, symbol string) error {
+	if stream.Has(symbol) {
+		return nil
+	}
+	if err := c.comp.Reserve(ctx, feeds.RingBytes(c.m.o.RingSize)); err != nil {
+		return &feeds.NewSymbolRefusedError{Symbol: symbol, Err: err}
+	}
+	return nil
+}
+
 // init is the component's Init: a fresh connector and stream from the
 // configuration, started.
 func (c *Conn) init(ctx context.Context) error {

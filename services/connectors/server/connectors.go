@@ -233,6 +233,10 @@ func (s *ConnectorService) StreamMarketData(r *connectorsv1.StreamMarketDataRequ
 		if !ok && (r.GetFromOldest() || newSymbol) {
 			seq, _ = stream.Bounds(symbol)
 		}
+		// A symbol the connector has no ring for needs room in its lease.
+		if err := c.ReserveSymbol(ctx, stream, symbol); err != nil {
+			return err
+		}
 		sub, err := stream.Subscribe(symbol, seq)
 		if err != nil {
 			return err
