@@ -107,7 +107,8 @@ type wop struct {
 	// (together they make the fencing token), or an error.
 	done func(rev int64, idx int, err error)
 
-	nops, ncmps, size int // measured once by measure
+	nops, ncmps, size int           // measured once by measure
+	built             []clientv3.Op // what measure built (for index 0), reused at index 0
 }
 
 // measure sizes the op's writes (as built for index 0; the index changes a
@@ -117,6 +118,7 @@ func (op *wop) measure() {
 		return
 	}
 	ops := op.build(0)
+	op.built = ops
 	op.nops, op.ncmps = len(ops), len(op.cmps)
 	for _, o := range ops {
 		op.size += len(o.KeyBytes()) + len(o.ValueBytes()) + opOverhead
@@ -424,7 +426,11 @@ func (w *writer) txn(ctx context.Context, batch []*wop) (int64, error) {
 	grant := false
 	for i, op := range batch {
 		cmps = append(cmps, op.cmps...)
-		ops = append(ops, op.build(i)...)
+		if i == 0 && op.built != nil {
+			ops = append(ops, op.built...) // built by measure for this index
+		} else {
+			ops = append(ops, op.build(i)...)
+		}
 		grant = grant || op.grant
 	}
 	if grant {
