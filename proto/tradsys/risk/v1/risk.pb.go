@@ -529,10 +529,12 @@ type Validator struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The lazy component: "risk/validator/<name>".
-	Component   string            `protobuf:"bytes,2,opt,name=component,proto3" json:"component,omitempty"`
-	State       v1.ComponentState `protobuf:"varint,3,opt,name=state,proto3,enum=tradsys.coordinator.v1.ComponentState" json:"state,omitempty"`
-	MemoryBytes int64             `protobuf:"varint,4,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
-	LeaseId     string            `protobuf:"bytes,5,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	Component string            `protobuf:"bytes,2,opt,name=component,proto3" json:"component,omitempty"`
+	State     v1.ComponentState `protobuf:"varint,3,opt,name=state,proto3,enum=tradsys.coordinator.v1.ComponentState" json:"state,omitempty"`
+	// The size of its memory lease while it holds one (it follows what the
+	// validator holds); its first request (--validator-memory) otherwise.
+	MemoryBytes int64  `protobuf:"varint,4,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	LeaseId     string `protobuf:"bytes,5,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
 	// Checks run and failed since the service started.
 	Checks   uint64 `protobuf:"varint,6,opt,name=checks,proto3" json:"checks,omitempty"`
 	Failures uint64 `protobuf:"varint,7,opt,name=failures,proto3" json:"failures,omitempty"`
