@@ -14,6 +14,7 @@ import (
 	riskserver "github.com/tradsys/mesh/services/risk/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func reasonsMention(t *testing.T, o *ordersv1.Order, words ...string) {
@@ -160,31 +161,35 @@ func TestValidatorsLeaseWhatTheyHold(t *testing.T) {
 	}
 	// Orders from many accounts: each leaves a bucket in the order rate.
 	const accounts = 16000
-	s, err := m.rc.ValidateOrders(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < accounts; i += 500 {
-		for j := i; j < i+500; j++ {
-			if err := s.Send(&riskv1.ValidateOrdersRequest{RequestId: uint64(j), Order: &riskv1.ValidateOrderRequest{
-				Account: fmt.Sprintf("account-%06d", j), Symbol: "BTC-USD", Side: riskv1.Side_SIDE_BUY, Price: "100", Quantity: "1",
-				TickSize: "0.01", LotSize: "0.001"}}); err != nil {
-				t.Fatal(err)
+	orders := func(from, to int) {
+		t.Helper()
+		s, err := m.rc.ValidateOrders(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := from; i < to; i += 500 {
+			for j := i; j < i+500; j++ {
+				if err := s.Send(&riskv1.ValidateOrdersRequest{RequestId: uint64(j), Order: &riskv1.ValidateOrderRequest{
+					Account: fmt.Sprintf("account-%06d", j), Symbol: "BTC-USD", Side: riskv1.Side_SIDE_BUY, Price: "100", Quantity: "1",
+					TickSize: "0.01", LotSize: "0.001"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for j := i; j < i+500; j++ {
+				resp, err := s.Recv()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.GetError() != nil || !resp.GetVerdict().GetApproved() {
+					t.Fatalf("order %d: %v", resp.GetRequestId(), resp)
+				}
 			}
 		}
-		for j := i; j < i+500; j++ {
-			resp, err := s.Recv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.GetError() != nil {
-				t.Fatalf("order %d: %v", resp.GetRequestId(), resp.GetError())
-			}
+		if err := s.CloseSend(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if err := s.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
+	orders(0, accounts)
 	deadline := time.Now().Add(60 * time.Second)
 	for leases()["order-rate"].GetBytes() <= 1*mib {
 		if time.Now().After(deadline) {
@@ -213,5 +218,38 @@ func TestValidatorsLeaseWhatTheyHold(t *testing.T) {
 		if l := ls[val.GetName()]; val.GetMemoryBytes() != l.GetBytes() {
 			t.Errorf("ListValidators shows %s with %d bytes, its lease is %v", val.GetName(), val.GetMemoryBytes(), l)
 		}
+	}
+
+	// With the budget full, more accounts outgrow the order rate's lease:
+	// its growth is refused and it forgets the buckets that have refilled
+	// (what new ones would be), so it fits its lease again (which then
+	// follows it down) and every order is still checked.
+	st, err := cc.GetStatus(ctx, &coordinatorv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler, err := cc.CreateSession(ctx, &coordinatorv1.CreateSessionRequest{Owner: "filler", Ttl: durationpb.New(10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prio := int32(0)
+	if _, err := cc.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: filler.GetSessionId(), Component: "filler",
+		Bytes: st.GetBudgetBytes() - st.GetUsedBytes(), Priority: &prio}); err != nil {
+		t.Fatal(err)
+	}
+	orders(accounts, 2*accounts)
+	for {
+		l := leases()["order-rate"]
+		if l.GetBytes() > rate.GetBytes() || l.GetLeaseId() != rate.GetLeaseId() {
+			t.Fatalf("order rate's lease %v with the budget full, want %v kept, not grown", l, rate)
+		}
+		if l.GetUsedBytes() < 1*mib/2 {
+			t.Logf("with the budget full: lease %d bytes, used %d after forgetting full buckets", l.GetBytes(), l.GetUsedBytes())
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the order rate did not shed its full buckets: %v", l)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

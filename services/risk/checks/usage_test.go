@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/tradsys/mesh/pkg/fixed"
 )
@@ -50,5 +51,43 @@ func TestValidatorUsageMatchesTheHeap(t *testing.T) {
 	t.Logf("price band: heap %d bytes, Bytes %d (%.3f), %d per symbol", grew, got, float64(got)/float64(grew), grew/n)
 	if r := float64(got) / float64(grew); r < 0.75 || r > 1.25 {
 		t.Errorf("LastTrades.Bytes %d, the heap grew %d: more than 25%% apart", got, grew)
+	}
+}
+
+// A bucket that has refilled is what a new one would be: forgetting it
+// (the order rate's shedding when its lease may not grow) changes no
+// verdict, and frees its memory; a bucket still short of its burst stays.
+func TestForgetFullBuckets(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := NewChecker(NewLastTrades())
+	c.now = func() time.Time { return now }
+	l := Limits{OrdersPerSecond: 1, OrderBurst: 2}
+	for i := 0; i < 100; i++ {
+		if r := c.Check(OrderRate, Order{Account: fmt.Sprintf("idle-%d", i), Quantity: 1}, l); !r.Passed {
+			t.Fatal(r)
+		}
+	}
+	now = now.Add(time.Second) // the idle accounts' buckets are full again
+	for range 2 {
+		if r := c.Check(OrderRate, Order{Account: "busy", Quantity: 1}, l); !r.Passed {
+			t.Fatal(r)
+		}
+	}
+	before := c.RateBytes()
+	if n := c.ForgetFullBuckets(); n != 100 {
+		t.Fatalf("forgot %d buckets, want the 100 full ones", n)
+	}
+	if after := c.RateBytes(); after >= before/50 {
+		t.Fatalf("RateBytes %d after forgetting, %d before", after, before)
+	}
+	// The busy account's bucket is kept: still empty, its next order is limited.
+	if r := c.Check(OrderRate, Order{Account: "busy", Quantity: 1}, l); r.Passed || r.Code != CodeRateLimited {
+		t.Fatalf("busy account after forgetting: %v, want RATE_LIMITED", r)
+	}
+	// A forgotten account starts a full bucket: its burst passes, as it would have.
+	for range 2 {
+		if r := c.Check(OrderRate, Order{Account: "idle-7", Quantity: 1}, l); !r.Passed {
+			t.Fatalf("forgotten account: %v", r)
+		}
 	}
 }

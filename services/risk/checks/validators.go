@@ -118,6 +118,7 @@ func (c *Checker) Check(name string, o Order, l Limits) Result {
 				c.bucket[o.Account] = b
 			}
 			ok := b.take(c.now(), l.OrdersPerSecond, burst)
+			b.rate, b.burst = l.OrdersPerSecond, burst
 			c.mu.Unlock()
 			if !ok {
 				return fail(name, CodeRateLimited, "more than %g orders per second (burst %g) for account %s", l.OrdersPerSecond, burst, o.Account)
@@ -141,7 +142,7 @@ func notional(n fixed.Decimal, ok bool) string {
 // the account's name), the price band a last price per symbol (its map slot
 // and the symbol's name).
 const (
-	rateAccountBytes = 70
+	rateAccountBytes = 86
 	lastTradeBytes   = 38
 )
 
@@ -165,8 +166,28 @@ func (c *Checker) ForgetRates() {
 }
 
 type tokenBucket struct {
-	tokens float64
-	at     time.Time
+	tokens      float64
+	at          time.Time
+	rate, burst float64 // the account's limits at its last order
+}
+
+// ForgetFullBuckets drops the order-rate buckets that have refilled to
+// their burst: such a bucket is what a new one would be, so nothing is
+// lost (the next order of the account starts a full bucket again). The
+// order-rate validator sheds its memory that way when its lease may not
+// grow. It returns how many it dropped.
+func (c *Checker) ForgetFullBuckets() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	n := 0
+	for a, b := range c.bucket {
+		if b.tokens+now.Sub(b.at).Seconds()*b.rate >= b.burst {
+			delete(c.bucket, a)
+			n++
+		}
+	}
+	return n
 }
 
 func (b *tokenBucket) take(now time.Time, rate, burst float64) bool {

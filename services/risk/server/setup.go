@@ -164,6 +164,12 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		switch name {
 		case checks.OrderRate:
 			spec.Usage = srv.checker.RateBytes
+			spec.OnMemory = func(r *lazy.Refusal) {
+				if r != nil { // its lease may not grow: drop what a new bucket would be
+					n := srv.checker.ForgetFullBuckets()
+					s.Log.Info("order rate's lease may not grow: forgot full buckets", zap.Int("buckets", n))
+				}
+			}
 		case checks.PriceBand:
 			spec.Usage = func() int64 { return trades.Bytes() + srv.follow.bytes() }
 		}
