@@ -642,3 +642,102 @@ func TestNewSymbolsRefusedWhileTheLeaseMayNotGrow(t *testing.T) {
 		t.Fatalf("lease %v after the budget had room (held %v)", l, held)
 	}
 }
+
+// venue is a Binance combined stream that sends the trades the test asks
+// for (symbol names), after acknowledging the subscription.
+type venue struct{ trades chan string }
+
+func (v *venue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	ctx := r.Context()
+	if _, _, err := c.Read(ctx); err != nil {
+		return
+	}
+	_ = c.Write(ctx, websocket.MessageText, []byte(`{"result":null,"id":1}`))
+	go func() { _, _, _ = c.Read(ctx) }()
+	for id := 1; ; id++ {
+		select {
+		case <-ctx.Done():
+			return
+		case sym := <-v.trades:
+			msg := fmt.Sprintf(`{"stream":"%s@trade","data":{"e":"trade","E":1763942400000,"s":"%s","t":%d,"p":"100.0","q":"1.0","T":1763942400000,"m":true,"M":true}}`,
+				strings.ToLower(sym), sym, id)
+			if c.Write(ctx, websocket.MessageText, []byte(msg)) != nil {
+				return
+			}
+		}
+	}
+}
+
+// A venue's new symbols while the connector's lease may not grow: their
+// events are dropped and counted (refused_symbol_events), the symbols it
+// has keep flowing. A real process and coordinator.
+func TestVenueSymbolsDroppedWhileTheLeaseMayNotGrow(t *testing.T) {
+	const mib = 1 << 20
+	v := &venue{trades: make(chan string, 1024)}
+	srv := httptest.NewServer(v)
+	defer srv.Close()
+	r, coord := coordtest.Start(t, coordtest.Config{Budget: 64 * mib})
+	p := proctest.Start(t, connectorsBin, r.Addr(), "--connector-memory", "1MiB")
+	c := connectorsv1.NewConnectorServiceClient(p.Conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/stream"
+	if _, err := c.Connect(ctx, &connectorsv1.ConnectRequest{Name: "venue", Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_BINANCE,
+		Config: &connectorsv1.ConnectRequest_Binance{Binance: &connectorsv1.BinanceConfig{Url: url, Symbols: []string{"BTCUSDT"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.StreamMarketData(ctx, &connectorsv1.StreamMarketDataRequest{Connector: "venue", Symbols: []string{"BTCUSDT"}, FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.trades <- "BTCUSDT"
+	if m, err := s.Recv(); err != nil || m.GetSequence() != 1 {
+		t.Fatalf("first trade: %v %v", m, err)
+	}
+	// Fill the budget, then the venue sends symbols the connector has no
+	// ring for: it makes them (it is not told yet) and outgrows its lease,
+	// whose growth is refused.
+	st, err := coord.GetStatus(ctx, &coordinatorv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler, err := coord.CreateSession(ctx, &coordinatorv1.CreateSessionRequest{Owner: "filler", Ttl: durationpb.New(10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prio := int32(0)
+	if _, err := coord.AcquireMemory(ctx, &coordinatorv1.AcquireMemoryRequest{SessionId: filler.GetSessionId(), Component: "filler",
+		Bytes: st.GetBudgetBytes() - st.GetUsedBytes(), Priority: &prio}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		v.trades <- fmt.Sprintf("NEW%dUSDT", i)
+	}
+	proctest.Eventually(t, 30*time.Second, "the new symbols' rings", func() bool { return len(list(t, c, "venue").GetSymbols()) == 7 })
+	proctest.Eventually(t, 30*time.Second, "the refused growth", func() bool {
+		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+		defer scancel()
+		ns, err := c.StreamMarketData(sctx, &connectorsv1.StreamMarketDataRequest{Connector: "venue", Symbols: []string{"ASKED"}})
+		if err == nil {
+			_, err = ns.Recv()
+		}
+		return status.Code(err) == codes.ResourceExhausted
+	})
+	// Now the venue's next new symbol is dropped and counted; BTCUSDT flows.
+	v.trades <- "LATEUSDT"
+	v.trades <- "BTCUSDT"
+	if m, err := s.Recv(); err != nil || m.GetSequence() != 2 || m.GetSymbol() != "BTCUSDT" {
+		t.Fatalf("the connector's symbol after the refusal: %v %v", m, err)
+	}
+	proctest.Eventually(t, 10*time.Second, "the dropped event counted", func() bool {
+		return list(t, c, "venue").GetStats().GetRefusedSymbolEvents() == 1
+	})
+	if syms := list(t, c, "venue").GetSymbols(); slices.Contains(syms, "LATEUSDT") || slices.Contains(syms, "ASKED") {
+		t.Fatalf("symbols %v: a symbol was taken while the lease could not grow", syms)
+	}
+}

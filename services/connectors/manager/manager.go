@@ -176,6 +176,7 @@ type Conn struct {
 	last        feeds.Stats // of the instance that ran last
 	activations uint64
 	symbols     []string
+	lastDropped uint64 // the last instance's stream's Dropped
 }
 
 // Info is a snapshot of a connector.
@@ -188,6 +189,9 @@ type Info struct {
 	Stats       feeds.Stats
 	Activations uint64
 	Cause       string
+	// RefusedSymbolEvents is how many events of new symbols the stream
+	// dropped while the lease could not grow (feeds.Stream.Dropped).
+	RefusedSymbolEvents uint64
 }
 
 // build makes a feeds connector from cfg.
@@ -430,7 +434,9 @@ func (c *Conn) Info() Info {
 	if c.conn != nil {
 		info.Stats = c.conn.Stats()
 	}
+	info.RefusedSymbolEvents = c.lastDropped
 	if c.stream != nil {
+		info.RefusedSymbolEvents = c.stream.Dropped()
 		for _, s := range c.stream.Symbols() {
 			if !slices.Contains(info.Symbols, s) {
 				info.Symbols = append(info.Symbols, s)
@@ -556,6 +562,9 @@ func (c *Conn) shutdown(context.Context) error {
 	}
 	if stream != nil {
 		stream.Close()
+		c.mu.Lock()
+		c.lastDropped = stream.Dropped()
+		c.mu.Unlock()
 	}
 	c.m.log.Info("connector stopped", zap.String("connector", c.name))
 	return nil

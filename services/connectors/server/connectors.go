@@ -104,6 +104,7 @@ func infoPB(i manager.Info) *connectorsv1.Connector {
 	st := &connectorsv1.ConnectorStats{
 		Messages: i.Stats.Messages, Events: i.Stats.Events, Malformed: i.Stats.Malformed, Reconnects: i.Stats.Reconnects,
 		DialErrors: i.Stats.DialErrors, SequenceGaps: i.Stats.SeqGaps, Connected: i.Stats.Connected, Activations: i.Activations,
+		RefusedSymbolEvents: i.RefusedSymbolEvents,
 	}
 	if i.Stats.LastError != nil {
 		st.LastError = i.Stats.LastError.Error()

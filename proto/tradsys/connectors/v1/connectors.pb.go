@@ -886,9 +886,13 @@ type ConnectorStats struct {
 	// A network connection is open (Binance).
 	Connected bool `protobuf:"varint,9,opt,name=connected,proto3" json:"connected,omitempty"`
 	// Number of times the connector's component was loaded.
-	Activations   uint64 `protobuf:"varint,10,opt,name=activations,proto3" json:"activations,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Activations uint64 `protobuf:"varint,10,opt,name=activations,proto3" json:"activations,omitempty"`
+	// Events of symbols the connector had no ring for, dropped while its
+	// memory lease could not grow (it takes no new symbol then), since it
+	// was last loaded.
+	RefusedSymbolEvents uint64 `protobuf:"varint,11,opt,name=refused_symbol_events,json=refusedSymbolEvents,proto3" json:"refused_symbol_events,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ConnectorStats) Reset() {
@@ -987,6 +991,13 @@ func (x *ConnectorStats) GetConnected() bool {
 func (x *ConnectorStats) GetActivations() uint64 {
 	if x != nil {
 		return x.Activations
+	}
+	return 0
+}
+
+func (x *ConnectorStats) GetRefusedSymbolEvents() uint64 {
+	if x != nil {
+		return x.RefusedSymbolEvents
 	}
 	return 0
 }
@@ -1479,7 +1490,7 @@ const file_tradsys_connectors_v1_connectors_proto_rawDesc = "" +
 	"\x05state\x18\x03 \x01(\x0e2%.tradsys.connectors.v1.ConnectorStateR\x05state\x12\x1c\n" +
 	"\tcomponent\x18\x04 \x01(\tR\tcomponent\x12\x18\n" +
 	"\asymbols\x18\x05 \x03(\tR\asymbols\x12;\n" +
-	"\x05stats\x18\x06 \x01(\v2%.tradsys.connectors.v1.ConnectorStatsR\x05stats\"\xeb\x02\n" +
+	"\x05stats\x18\x06 \x01(\v2%.tradsys.connectors.v1.ConnectorStatsR\x05stats\"\x9f\x03\n" +
 	"\x0eConnectorStats\x12\x1a\n" +
 	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12\x16\n" +
 	"\x06events\x18\x02 \x01(\x04R\x06events\x12\x1c\n" +
@@ -1495,7 +1506,8 @@ const file_tradsys_connectors_v1_connectors_proto_rawDesc = "" +
 	"\x0flast_error_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\x12\x1c\n" +
 	"\tconnected\x18\t \x01(\bR\tconnected\x12 \n" +
 	"\vactivations\x18\n" +
-	" \x01(\x04R\vactivations\"\xbf\x02\n" +
+	" \x01(\x04R\vactivations\x122\n" +
+	"\x15refused_symbol_events\x18\v \x01(\x04R\x13refusedSymbolEvents\"\xbf\x02\n" +
 	"\x17StreamMarketDataRequest\x12\x1c\n" +
 	"\tconnector\x18\x01 \x01(\tR\tconnector\x12\x18\n" +
 	"\asymbols\x18\x02 \x03(\tR\asymbols\x12h\n" +
