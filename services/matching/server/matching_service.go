@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/lazy"
 	"github.com/tradsys/mesh/pkg/locks"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
@@ -218,77 +219,47 @@ func (s *Server) ListSymbols(ctx context.Context, _ *matchingv1.ListSymbolsReque
 // OUT_OF_RANGE when it falls further behind than the ring keeps.
 //
 // It is not behind the gate: an ordinary stream enters the engine here (it
-// wakes it and counts in flight while open, as a gated call would), and a
-// passive one only reads while someone else keeps the engine active, so a
-// follower such as historical never wakes matching (see passiveTrades).
+// wakes it and counts in flight while open, as a gated call would). A
+// passive one enters only for each read, once the engine is active, without
+// counting as use, and leaves before sending: the engine idles out and
+// unloads as if nobody followed it, and the stream waits for the next
+// activation. So a follower such as historical never wakes matching.
 func (s *Server) StreamTrades(r *matchingv1.StreamTradesRequest, stream grpc.ServerStreamingServer[matchingv1.StreamTradesResponse]) error {
-	if r.GetPassive() {
-		return s.passiveTrades(r, stream)
-	}
-	ctx := stream.Context()
-	exit, err := s.main.Enter(ctx)
-	if err != nil {
-		return togRPCError(err)
-	}
-	defer exit()
-	from := r.GetFromSequence()
-	if from == 0 {
-		from = s.m.DurableTradeSeq(r.GetSymbol()) + 1
-	}
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	buf := make([]engine.Trade, 0, 256)
-	for {
-		var wake <-chan struct{}
-		buf, from, wake, err = s.m.ReadTrades(r.GetSymbol(), from, cap(buf), buf[:0])
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	passive := r.GetPassive()
+	enter := s.main.EnterWhenActive
+	if passive {
+		go func() { // the service stopping ends a stream waiting for an activation
+			select {
+			case <-s.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	} else {
+		exit, err := s.main.Enter(ctx)
 		if err != nil {
 			return togRPCError(err)
 		}
-		for i := range buf {
-			if err := stream.Send(&matchingv1.StreamTradesResponse{Trade: tradePB(&buf[i])}); err != nil {
-				return err
-			}
-		}
-		if len(buf) > 0 {
-			continue
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
-		case <-s.done:
-			return status.Errorf(codes.Unavailable, "matching service stopping; resume from_sequence %d", from)
-		case <-tick.C:
-			if st := s.main.Status().State; st != lazy.Active {
-				return status.Errorf(codes.Unavailable, "matching engine %s; resume from_sequence %d", st, from)
-			}
-		}
+		defer exit()
+		enter = func(context.Context) (func(), error) { return func() {}, nil } // in already
 	}
-}
-
-// passiveTrades is StreamTrades with passive set: each read enters the
-// engine only once it is active, without counting as use, and leaves it
-// before sending, so the engine idles out and unloads as if nobody
-// followed it; the stream then waits for the next activation.
-func (s *Server) passiveTrades(r *matchingv1.StreamTradesRequest, stream grpc.ServerStreamingServer[matchingv1.StreamTradesResponse]) error {
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	go func() { // the service stopping ends a stream waiting for activation
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
+	stopping := func(from uint64) error {
+		if err := stream.Context().Err(); err != nil {
+			return status.FromContextError(err).Err()
 		}
-	}()
+		return status.Errorf(codes.Unavailable, "matching service stopping; resume from_sequence %d", from)
+	}
 	from := r.GetFromSequence()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	buf := make([]engine.Trade, 0, 256)
 	for {
-		exit, err := s.main.EnterWhenActive(ctx)
+		exit, err := enter(ctx)
 		if err != nil {
-			if ctx.Err() != nil && stream.Context().Err() == nil {
-				return status.Errorf(codes.Unavailable, "matching service stopping; resume from_sequence %d", from)
+			if ctx.Err() != nil {
+				return stopping(from)
 			}
 			return togRPCError(err)
 		}
@@ -299,7 +270,7 @@ func (s *Server) passiveTrades(r *matchingv1.StreamTradesRequest, stream grpc.Se
 		buf, from, wake, err = s.m.ReadTrades(r.GetSymbol(), from, cap(buf), buf[:0])
 		exit()
 		switch {
-		case errors.Is(err, matching.ErrNotActive):
+		case passive && errors.Is(err, matching.ErrNotActive):
 			continue // unloaded between the entry and the read: wait for the next activation
 		case err != nil:
 			return togRPCError(err)
@@ -315,7 +286,15 @@ func (s *Server) passiveTrades(r *matchingv1.StreamTradesRequest, stream grpc.Se
 		select {
 		case <-wake:
 		case <-ctx.Done():
-		case <-tick.C: // an unload does not close wake; the next entry waits for the next activation
+			return stopping(from)
+		case <-s.done:
+			return stopping(from)
+		case <-tick.C:
+			// An unload does not close wake: a passive stream's next entry
+			// waits for the next activation, an ordinary one ends.
+			if st := s.main.Status().State; !passive && st != lazy.Active {
+				return status.Errorf(codes.Unavailable, "matching engine %s; resume from_sequence %d", st, from)
+			}
 		}
 	}
 }
@@ -358,25 +337,9 @@ func (s *Server) SubmitOrders(stream grpc.BidiStreamingServer[matchingv1.SubmitO
 		}
 		sent <- sendErr
 	}()
-	// Requests are read on their own goroutine so that a stopping service
-	// ends the stream (a client may keep it open forever) instead of
-	// holding up the shutdown.
-	reqs, recvDone := make(chan *matchingv1.SubmitOrdersRequest), make(chan error, 1)
-	go func() {
-		for {
-			req, err := stream.Recv()
-			if err != nil {
-				recvDone <- err
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-ctx.Done():
-				recvDone <- ctx.Err()
-				return
-			}
-		}
-	}()
+	// A stopping service ends the stream (a client may keep it open
+	// forever) instead of waiting for it.
+	reqs, recvDone := grpcserver.ReceiveAll(ctx, stream.Recv)
 	var recvErr error
 recv:
 	for {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/lazy/lazygrpc"
 	riskv1 "github.com/tradsys/mesh/proto/tradsys/risk/v1"
 	"google.golang.org/grpc"
@@ -20,24 +21,9 @@ import (
 // an error answer and the stream goes on.
 func (s *Server) ValidateOrders(stream grpc.BidiStreamingServer[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]) error {
 	ctx := stream.Context()
-	// Requests are read on their own goroutine so that a stopping service
-	// ends the stream (a client keeps it open for as long as it lives).
-	reqs, recvDone := make(chan *riskv1.ValidateOrdersRequest), make(chan error, 1)
-	go func() {
-		for {
-			req, err := stream.Recv()
-			if err != nil {
-				recvDone <- err
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-ctx.Done():
-				recvDone <- ctx.Err()
-				return
-			}
-		}
-	}()
+	// A stopping service ends the stream (a client keeps it open for as
+	// long as it lives).
+	reqs, recvDone := grpcserver.ReceiveAll(ctx, stream.Recv)
 	for {
 		select {
 		case req := <-reqs:
