@@ -37,11 +37,10 @@ type Component struct {
 	report   chan struct{}
 	// gen counts state changes; reported is the last gen the coordinator
 	// acknowledged, and reportedCh is closed and replaced when it moves.
-	gen         uint64
-	reported    uint64
-	reportedCh  chan struct{}
-	exitFn      func() // c.exit, bound once so Enter does not allocate
-	exitQuietFn func() // c.exitQuiet, likewise for EnterWhenActive
+	gen        uint64
+	reported   uint64
+	reportedCh chan struct{}
+	exitFn     func() // c.exit, bound once so Enter does not allocate
 	// Following the usage (memory.go).
 	usageStop    chan struct{}
 	resizeMu     sync.Mutex // one resize of the lease at a time (usage, shrink under notice)
@@ -248,42 +247,30 @@ func (c *Component) exit() {
 	c.mu.Unlock()
 }
 
-// EnterWhenActive is Enter for a follower that must neither wake the
-// component nor keep it loaded: it waits (without activating) until the
-// component is ACTIVE or ctx ends, then counts the call in flight until
-// exit, which is meant to come soon (one read). Neither the entry nor the
-// exit counts as use, so the idle timer runs as if the follower were not
-// there. A trade stream that has nothing to say until someone else's order
-// wakes the engine is the case it is for.
-func (c *Component) EnterWhenActive(ctx context.Context) (exit func(), err error) {
+// WaitActive waits, without activating the component, until it is ACTIVE
+// or ctx ends. It is for a follower that must neither wake the component
+// nor keep it loaded (a trade stream that has nothing to say until someone
+// else's order wakes the engine): it waits here, then reads what the
+// component offers without entering it, guarding against the unload in its
+// own way (matching's passive StreamTrades).
+func (c *Component) WaitActive(ctx context.Context) error {
 	c.mu.Lock()
 	for c.state != Active {
 		if c.rt.isClosed() {
 			c.mu.Unlock()
-			return nil, &UnavailableError{Component: c.spec.Name, Cause: ErrShuttingDown}
+			return &UnavailableError{Component: c.spec.Name, Cause: ErrShuttingDown}
 		}
 		ch := c.changed
 		c.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		c.mu.Lock()
 	}
-	c.inflight++
 	c.mu.Unlock()
-	return c.exitQuietFn, nil
-}
-
-// exitQuiet is exit without counting as use (EnterWhenActive).
-func (c *Component) exitQuiet() {
-	c.mu.Lock()
-	c.inflight--
-	if c.inflight == 0 && c.state == Draining {
-		c.setStateLocked(Draining, c.cause) // wake the drainer
-	}
-	c.mu.Unlock()
+	return nil
 }
 
 // Activate activates the component (and its dependencies) and waits.

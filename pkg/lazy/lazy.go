@@ -251,7 +251,6 @@ func (r *Runtime) Add(s Spec) (*Component, error) {
 	}
 	c := &Component{rt: r, spec: s, state: Dormant, changed: make(chan struct{}), report: make(chan struct{}, 1)}
 	c.exitFn = c.exit
-	c.exitQuietFn = c.exitQuiet
 	c.lastReported.Store(-1)
 	r.comps[s.Name] = c
 	r.order = append(r.order, s.Name)

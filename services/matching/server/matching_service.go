@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tradsys/mesh/pkg/grpcserver"
@@ -32,6 +34,18 @@ type Server struct {
 	lockWait time.Duration
 	done     <-chan struct{} // the service is stopping
 	log      *zap.Logger
+
+	// Passive trade streams read without entering the engine: closeMu
+	// keeps their reads and the engine's close apart, and followers lets
+	// the unload wait until each has read its symbol's last trade.
+	closeMu   sync.RWMutex
+	followers sync.Map // *follower -> struct{}
+}
+
+// follower is one passive trade stream's progress.
+type follower struct {
+	symbol string
+	next   atomic.Uint64 // the next sequence it will read; 0 until known
 }
 
 // Matcher is the domain behind the server (tests use it).
@@ -220,16 +234,21 @@ func (s *Server) ListSymbols(ctx context.Context, _ *matchingv1.ListSymbolsReque
 //
 // It is not behind the gate: an ordinary stream enters the engine here (it
 // wakes it and counts in flight while open, as a gated call would). A
-// passive one enters only for each read, once the engine is active, without
-// counting as use, and leaves before sending: the engine idles out and
-// unloads as if nobody followed it, and the stream waits for the next
-// activation. So a follower such as historical never wakes matching.
+// passive one never enters it: it waits while the engine is not loaded,
+// reads while it is (under closeMu, so never across the close), and counts
+// as nobody's use, so the engine idles out and unloads as if nobody
+// followed it; the unload first lets it read the last trades
+// (awaitFollowers). So orders, risk, the gateway and historical follow
+// matching without keeping it loaded, and miss no trade.
 func (s *Server) StreamTrades(r *matchingv1.StreamTradesRequest, stream grpc.ServerStreamingServer[matchingv1.StreamTradesResponse]) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	passive := r.GetPassive()
-	enter := s.main.EnterWhenActive
+	var f *follower
 	if passive {
+		f = &follower{symbol: r.GetSymbol()}
+		s.followers.Store(f, struct{}{})
+		defer s.followers.Delete(f)
 		go func() { // the service stopping ends a stream waiting for an activation
 			select {
 			case <-s.done:
@@ -243,7 +262,6 @@ func (s *Server) StreamTrades(r *matchingv1.StreamTradesRequest, stream grpc.Ser
 			return togRPCError(err)
 		}
 		defer exit()
-		enter = func(context.Context) (func(), error) { return func() {}, nil } // in already
 	}
 	stopping := func(from uint64) error {
 		if err := stream.Context().Err(); err != nil {
@@ -256,24 +274,37 @@ func (s *Server) StreamTrades(r *matchingv1.StreamTradesRequest, stream grpc.Ser
 	defer tick.Stop()
 	buf := make([]engine.Trade, 0, 256)
 	for {
-		exit, err := enter(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return stopping(from)
-			}
-			return togRPCError(err)
+		var wake <-chan struct{}
+		var err error
+		if passive {
+			s.closeMu.RLock()
 		}
-		if from == 0 {
+		if from == 0 && s.m.Active() {
 			from = s.m.DurableTradeSeq(r.GetSymbol()) + 1
 		}
-		var wake <-chan struct{}
-		buf, from, wake, err = s.m.ReadTrades(r.GetSymbol(), from, cap(buf), buf[:0])
-		exit()
+		if from > 0 || !passive {
+			buf, from, wake, err = s.m.ReadTrades(r.GetSymbol(), from, cap(buf), buf[:0])
+		} else {
+			err = matching.ErrNotActive
+		}
+		if passive {
+			s.closeMu.RUnlock()
+		}
 		switch {
 		case passive && errors.Is(err, matching.ErrNotActive):
-			continue // unloaded between the entry and the read: wait for the next activation
+			// Not loaded: wait for the next activation, without causing it.
+			if err := s.main.WaitActive(ctx); err != nil {
+				if ctx.Err() != nil {
+					return stopping(from)
+				}
+				return togRPCError(err)
+			}
+			continue
 		case err != nil:
 			return togRPCError(err)
+		}
+		if f != nil {
+			f.next.Store(from)
 		}
 		for i := range buf {
 			if err := stream.Send(&matchingv1.StreamTradesResponse{Trade: tradePB(&buf[i])}); err != nil {
@@ -290,11 +321,45 @@ func (s *Server) StreamTrades(r *matchingv1.StreamTradesRequest, stream grpc.Ser
 		case <-s.done:
 			return stopping(from)
 		case <-tick.C:
-			// An unload does not close wake: a passive stream's next entry
-			// waits for the next activation, an ordinary one ends.
+			// An unload does not close wake: a passive stream's next read
+			// finds the engine closed and waits for the next activation;
+			// an ordinary one ends.
 			if st := s.main.Status().State; !passive && st != lazy.Active {
 				return status.Errorf(codes.Unavailable, "matching engine %s; resume from_sequence %d", st, from)
 			}
+		}
+	}
+}
+
+// followerGrace bounds how long an unload waits for passive followers.
+const followerGrace = 2 * time.Second
+
+// awaitFollowers waits (at most followerGrace, or ctx) until every passive
+// trade stream has read through its symbol's last durable trade, so an
+// unload (idle, preemption, shutdown) never leaves a follower such as
+// orders without a fill until the next activation. Nothing new trades
+// meanwhile: the engine is draining, its calls done.
+func (s *Server) awaitFollowers(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, followerGrace)
+	defer cancel()
+	for {
+		behind := ""
+		s.followers.Range(func(k, _ any) bool {
+			f := k.(*follower)
+			if next := f.next.Load(); next > 0 && next <= s.m.DurableTradeSeq(f.symbol) {
+				behind = f.symbol
+				return false
+			}
+			return true
+		})
+		if behind == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Warn("unloading with a passive trade follower behind; it resumes at the next activation", zap.String("symbol", behind))
+			return
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }

@@ -97,4 +97,34 @@ func TestPassiveStreamTradesNeitherWakesNorKeepsTheEngine(t *testing.T) {
 	}
 	// The next activation (by an order) brings the next trade on the same stream.
 	trade(3, 4, 2)
+	// A trade made just before an unload reaches the follower before the
+	// engine closes: it is there with the engine dormant and nobody waking it.
+	if _, err := e.mc.SubmitOrder(bg, limit("BTC", 5, sell, 100, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mc.SubmitOrder(bg, limit("BTC", 6, buy, 100, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lifecyclev1.NewLifecycleServiceClient(e.conn).Deactivate(bg, &lifecyclev1.DeactivateRequest{Component: server.MainComponent}); err != nil {
+		t.Fatal(err)
+	}
+	for engineState(t, e) != coordinatorv1.ComponentState_COMPONENT_STATE_DORMANT {
+		if ctx.Err() != nil {
+			t.Fatal("the engine did not unload")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case tr := <-got:
+		if tr.GetSequence() != 3 || tr.GetMakerOrderId() != 5 {
+			t.Fatalf("trade %v, want sequence 3 of order 5", tr)
+		}
+	case err := <-ended:
+		t.Fatalf("passive stream ended: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the trade made before the unload never reached the passive stream")
+	}
+	if s := engineState(t, e); s != coordinatorv1.ComponentState_COMPONENT_STATE_DORMANT {
+		t.Fatalf("reading the last trade woke the engine: %v", s)
+	}
 }

@@ -111,7 +111,12 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		_, err := m.Open(ctx)
 		return err
 	}
-	engine.Shutdown = m.Close
+	engine.Shutdown = func(ctx context.Context) error {
+		srv.awaitFollowers(ctx) // passive followers read the last trades first
+		srv.closeMu.Lock()
+		defer srv.closeMu.Unlock()
+		return m.Close(ctx)
+	}
 	// The lease follows the books; when it may not grow, new resting orders
 	// are refused (submit) and nothing accepted is lost.
 	engine.Usage = m.MemoryBytes

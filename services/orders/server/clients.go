@@ -227,7 +227,7 @@ func (c *matchingClient) LastTradeSeq(ctx context.Context, symbol string) (uint6
 }
 
 func (c *matchingClient) Trades(ctx context.Context, symbol string, from uint64, fn func(oms.Trade) error) error {
-	stream, err := c.api().StreamTrades(ctx, &matchingv1.StreamTradesRequest{Symbol: symbol, FromSequence: from})
+	stream, err := c.api().StreamTrades(ctx, &matchingv1.StreamTradesRequest{Symbol: symbol, FromSequence: from, Passive: true})
 	if err != nil {
 		return err
 	}

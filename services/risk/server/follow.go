@@ -52,7 +52,7 @@ func (f *follower) run(ctx context.Context, symbol string, tick fixed.Decimal) {
 				from = max(book.GetLastTradeSequence(), 1)
 			}
 		}
-		stream, err := api.StreamTrades(ctx, &matchingv1.StreamTradesRequest{Symbol: symbol, FromSequence: from})
+		stream, err := api.StreamTrades(ctx, &matchingv1.StreamTradesRequest{Symbol: symbol, FromSequence: from, Passive: true})
 		if err == nil {
 			for {
 				resp, rerr := stream.Recv()
