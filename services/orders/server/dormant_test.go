@@ -18,7 +18,9 @@ import (
 // only from the trade stream) is applied; then matching unloads again.
 func TestMatchingUnloadsWhileOrdersFollowsAndNoFillIsMissed(t *testing.T) {
 	om := orderstest.Start(t, orderstest.Config{
-		Matching: func(o *matchingserver.Options) { o.Engine.IdleTimeout, o.Algorithm.IdleTimeout = time.Second, time.Second },
+		Matching: func(o *matchingserver.Options) {
+			o.Engine.IdleTimeout, o.Algorithm.IdleTimeout = time.Second, time.Second
+		},
 		// The shared submit stream is a call in flight while open; it closes
 		// after this long unused (a minute by default, under matching's 5).
 		Orders: func(o *server.Options) { o.StreamIdle = 500 * time.Millisecond },
