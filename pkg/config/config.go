@@ -47,6 +47,21 @@ func Parse(fs *flag.FlagSet, args []string) error {
 	return firstErr
 }
 
+// ParseFlagsOnly is Parse for a server, whose every setting is a flag: an
+// argument left over is an error. It is how a slip in a compose or stack
+// file shows: an unquoted `--replica-identity=a,b` inside a YAML flow list
+// `[...]` becomes two items, the flag with "a" and a stray argument "b",
+// which the flag package would otherwise silently ignore.
+func ParseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := Parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: every setting is a --flag (in a YAML list, quote a flag whose value has a comma: \"--flag=a,b\")", fs.Arg(0))
+	}
+	return nil
+}
+
 func asksForHelp(args []string) bool {
 	for _, a := range args {
 		switch a {

@@ -44,6 +44,19 @@ func TestParseEnvFallbackAndPrecedence(t *testing.T) {
 	}
 }
 
+func TestParseFlagsOnlyRefusesAStrayArgument(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	ids := fs.String("replica-identity", "", "")
+	// What docker's YAML makes of an unquoted [--replica-identity=a,b].
+	err := ParseFlagsOnly(fs, []string{"--replica-identity=a", "b"})
+	if err == nil || !contains(err.Error(), `unexpected argument "b"`) {
+		t.Fatalf("want the stray argument named, got %v (flag %q)", err, *ids)
+	}
+	if err := ParseFlagsOnly(fs, []string{"--replica-identity=a,b"}); err != nil || *ids != "a,b" {
+		t.Fatalf("quoted: %v %q", err, *ids)
+	}
+}
+
 func TestParseEnvBadValueNamesVariable(t *testing.T) {
 	t.Setenv("TRADSYS_MEMORY_BUDGET", "lots")
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)

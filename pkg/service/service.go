@@ -180,7 +180,7 @@ func Main(cfg Config, defineFlags func(fs *flag.FlagSet), setup func(ctx context
 	if defineFlags != nil {
 		defineFlags(fs)
 	}
-	if err := config.Parse(fs, os.Args[1:]); err != nil {
+	if err := config.ParseFlagsOnly(fs, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}

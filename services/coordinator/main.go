@@ -21,7 +21,7 @@ func main() {
 	o := server.Defaults()
 	fs := flag.NewFlagSet("coordinator", flag.ExitOnError)
 	o.RegisterFlags(fs)
-	if err := config.Parse(fs, os.Args[1:]); err != nil {
+	if err := config.ParseFlagsOnly(fs, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
