@@ -100,6 +100,16 @@ echo "== plaintext is refused: mTLS is on"
 ! grpcurl -plaintext -max-time 3 "$O" list >/dev/null 2>&1 || fail "orders answered a plaintext call"
 tradsys "${TLS[@]}" --coordinator "$C" status
 
+echo "== each replica grants: the follower forwards to the leader with the caller's identity"
+for P in "$TRADSYS_SWARM_PORT_COORDINATOR1" "$TRADSYS_SWARM_PORT_COORDINATOR2"; do
+	coord() { g -d "$1" "127.0.0.1:$P" "tradsys.coordinator.v1.CoordinatorService/$2"; }
+	SID=$(retry 30 coord '{"owner":"swarm-test","ttl":"60s"}' CreateSession 2>/dev/null | jq -r .sessionId)
+	[ -n "$SID" ] && [ "$SID" != null ] || fail "no session through 127.0.0.1:$P"
+	GRANT=$(coord "{\"session_id\":\"$SID\",\"component\":\"swarm/test\",\"bytes\":1048576}" AcquireMemory 2>&1) ||
+		fail "no memory grant through 127.0.0.1:$P: $GRANT"
+	coord "{\"session_id\":\"$SID\"}" CloseSession >/dev/null
+done
+
 echo "== an order end to end: orders -> risk -> matching, on the published port"
 ord() { retry 60 g -d "$2" "$1" "tradsys.orders.v1.OrderService/$3"; }
 ord "$O" '{"instrument":{"symbol":"ETHUSDT","tick_size":"0.01","lot_size":"0.001"}}' CreateInstrument >/dev/null
