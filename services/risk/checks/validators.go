@@ -118,7 +118,6 @@ func (c *Checker) Check(name string, o Order, l Limits) Result {
 				c.bucket[o.Account] = b
 			}
 			ok := b.take(c.now(), l.OrdersPerSecond, burst)
-			b.rate, b.burst = l.OrdersPerSecond, burst
 			c.mu.Unlock()
 			if !ok {
 				return fail(name, CodeRateLimited, "more than %g orders per second (burst %g) for account %s", l.OrdersPerSecond, burst, o.Account)
@@ -182,7 +181,7 @@ func (c *Checker) ForgetFullBuckets() int {
 	now := c.now()
 	n := 0
 	for a, b := range c.bucket {
-		if b.tokens+now.Sub(b.at).Seconds()*b.rate >= b.burst {
+		if b.refilled(now) >= b.burst {
 			delete(c.bucket, a)
 			n++
 		}
@@ -190,8 +189,17 @@ func (c *Checker) ForgetFullBuckets() int {
 	return n
 }
 
+// refilled is the bucket's tokens at now, before any cap, at the rate of
+// its last order.
+func (b *tokenBucket) refilled(now time.Time) float64 {
+	return b.tokens + now.Sub(b.at).Seconds()*b.rate
+}
+
+// take refills the bucket at the account's current limits (kept for
+// ForgetFullBuckets) and takes a token if there is one.
 func (b *tokenBucket) take(now time.Time, rate, burst float64) bool {
-	b.tokens = math.Min(burst, b.tokens+now.Sub(b.at).Seconds()*rate)
+	b.rate, b.burst = rate, burst
+	b.tokens = math.Min(burst, b.refilled(now))
 	b.at = now
 	if b.tokens < 1 {
 		return false
