@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/lazy"
+	"github.com/tradsys/mesh/pkg/procstat"
 	"github.com/tradsys/mesh/pkg/service"
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
 	"github.com/tradsys/mesh/tests/internal/benchkit"
@@ -185,17 +184,9 @@ func footprint(coordAddr, dir string) (dormant, active, after int64) {
 	return dormant, active, after
 }
 
+// rss is process pid's resident set in KiB.
 func rss(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := procstat.RSS(pid)
 	check(err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "VmRSS:") {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(sc.Text(), "VmRSS:")), "%d", &kb)
-			return kb
-		}
-	}
-	return 0
+	return n >> 10
 }

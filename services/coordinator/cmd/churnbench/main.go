@@ -26,6 +26,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/procstat"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -166,18 +167,11 @@ func (c *coordProc) stop() {
 	_ = c.cmd.Wait()
 }
 
-// rssMiB is the process's resident set (VmRSS).
+// rssMiB is the process's resident set.
 func (c *coordProc) rssMiB() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	n, err := procstat.RSS(c.cmd.Process.Pid)
 	check(err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			check(err)
-			return kb / 1024
-		}
-	}
-	return -1
+	return float64(n) / (1 << 20)
 }
 
 // dbMiB is etcd's database size and the part of it in use.
