@@ -96,49 +96,28 @@ type validator interface{ Validate() error }
 // sessionRequest serves one request of a Session stream.
 func (s *Service) sessionRequest(ctx context.Context, req *coordinatorv1.SessionRequest) *coordinatorv1.SessionResponse {
 	resp := &coordinatorv1.SessionResponse{Id: req.GetId()}
-	check := func(v validator) error {
-		if err := v.Validate(); err != nil {
-			return status.Error(codes.InvalidArgument, err.Error())
-		}
-		return nil
-	}
 	var err error
 	switch r := req.GetRequest().(type) {
 	case *coordinatorv1.SessionRequest_AcquireMemory:
-		var out *coordinatorv1.AcquireMemoryResponse
-		if err = check(r.AcquireMemory); err == nil {
-			if out, err = s.AcquireMemory(ctx, r.AcquireMemory); err == nil {
-				resp.Response = &coordinatorv1.SessionResponse_AcquireMemory{AcquireMemory: out}
-			}
-		}
+		err = serveOne(ctx, r.AcquireMemory, s.AcquireMemory, func(out *coordinatorv1.AcquireMemoryResponse) {
+			resp.Response = &coordinatorv1.SessionResponse_AcquireMemory{AcquireMemory: out}
+		})
 	case *coordinatorv1.SessionRequest_ReleaseMemory:
-		var out *coordinatorv1.ReleaseMemoryResponse
-		if err = check(r.ReleaseMemory); err == nil {
-			if out, err = s.ReleaseMemory(ctx, r.ReleaseMemory); err == nil {
-				resp.Response = &coordinatorv1.SessionResponse_ReleaseMemory{ReleaseMemory: out}
-			}
-		}
+		err = serveOne(ctx, r.ReleaseMemory, s.ReleaseMemory, func(out *coordinatorv1.ReleaseMemoryResponse) {
+			resp.Response = &coordinatorv1.SessionResponse_ReleaseMemory{ReleaseMemory: out}
+		})
 	case *coordinatorv1.SessionRequest_AcquireLock:
-		var out *coordinatorv1.AcquireLockResponse
-		if err = check(r.AcquireLock); err == nil {
-			if out, err = s.AcquireLock(ctx, r.AcquireLock); err == nil {
-				resp.Response = &coordinatorv1.SessionResponse_AcquireLock{AcquireLock: out}
-			}
-		}
+		err = serveOne(ctx, r.AcquireLock, s.AcquireLock, func(out *coordinatorv1.AcquireLockResponse) {
+			resp.Response = &coordinatorv1.SessionResponse_AcquireLock{AcquireLock: out}
+		})
 	case *coordinatorv1.SessionRequest_ReleaseLock:
-		var out *coordinatorv1.ReleaseLockResponse
-		if err = check(r.ReleaseLock); err == nil {
-			if out, err = s.ReleaseLock(ctx, r.ReleaseLock); err == nil {
-				resp.Response = &coordinatorv1.SessionResponse_ReleaseLock{ReleaseLock: out}
-			}
-		}
+		err = serveOne(ctx, r.ReleaseLock, s.ReleaseLock, func(out *coordinatorv1.ReleaseLockResponse) {
+			resp.Response = &coordinatorv1.SessionResponse_ReleaseLock{ReleaseLock: out}
+		})
 	case *coordinatorv1.SessionRequest_KeepAlive:
-		var out *coordinatorv1.KeepAliveResponse
-		if err = check(r.KeepAlive); err == nil {
-			if out, err = s.KeepAlive(ctx, r.KeepAlive); err == nil {
-				resp.Response = &coordinatorv1.SessionResponse_KeepAlive{KeepAlive: out}
-			}
-		}
+		err = serveOne(ctx, r.KeepAlive, s.KeepAlive, func(out *coordinatorv1.KeepAliveResponse) {
+			resp.Response = &coordinatorv1.SessionResponse_KeepAlive{KeepAlive: out}
+		})
 	default:
 		err = status.Error(codes.InvalidArgument, "invalid request: must be one of acquire_memory, release_memory, acquire_lock, release_lock, keep_alive, cancel")
 	}
@@ -147,4 +126,18 @@ func (s *Service) sessionRequest(ctx context.Context, req *coordinatorv1.Session
 		resp.Code, resp.Message, resp.Details = st.GetCode(), st.GetMessage(), st.GetDetails()
 	}
 	return resp
+}
+
+// serveOne is one stream request as its unary call: the request's rules
+// (the validator interceptor sees a stream's messages only as a whole),
+// then the call; set puts a successful answer into the response.
+func serveOne[Req validator, Resp any](ctx context.Context, req Req, call func(context.Context, Req) (Resp, error), set func(Resp)) error {
+	if err := req.Validate(); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	out, err := call(ctx, req)
+	if err == nil {
+		set(out)
+	}
+	return err
 }
