@@ -92,6 +92,15 @@ type op struct {
 // with a group-committing writer so concurrent operations share one log
 // record and its fsync. An operation's changes are durable when commit
 // returns nil.
+//
+// Committing is a two-stage pipeline, as in etcd's raft loop (append, then
+// fsync while the next entries are prepared) or PostgreSQL's WAL writer:
+// the committer applies a batch in memory and writes its record; the
+// syncer fsyncs everything written so far and answers those batches. So
+// the next batch is applied, encoded and written while the previous one's
+// fsync is in flight, instead of waiting for it: the fsync is no longer in
+// the committer's cycle. An answer still waits for an fsync that began
+// after its record was written.
 type Store struct {
 	db   *bolt.DB
 	dir  string
@@ -104,8 +113,14 @@ type Store struct {
 	encBuf       []byte
 	checkpointed chan error // nil: no checkpoint in flight
 
-	mu sync.RWMutex
-	st state
+	// Batches written to the log and waiting for the syncer (closed by
+	// the committer when it returns), and the syncer's end.
+	toSync     chan written
+	syncerDone chan struct{}
+
+	mu     sync.RWMutex
+	st     state
+	failed error // set once a write or sync failed: everything is refused after
 
 	ops    chan op
 	closed chan struct{}
@@ -114,10 +129,9 @@ type Store struct {
 
 	// The update log: the newest `keep` updates, and a channel closed (and
 	// replaced) on every append to wake streams.
-	logMu  sync.Mutex
-	log    updateRing
-	wake   chan struct{}
-	failed error
+	logMu sync.Mutex
+	log   updateRing
+	wake  chan struct{}
 
 	metrics *Metrics
 }
@@ -138,7 +152,8 @@ func OpenStore(dir string, noSync bool, keepUpdates int) (*Store, error) {
 		keepUpdates = 100_000
 	}
 	s := &Store{db: db, dir: dir, keep: keepUpdates, ops: make(chan op, 1024), closed: make(chan struct{}),
-		exited: make(chan struct{}), wake: make(chan struct{}), walLimit: defaultWALLimit}
+		exited: make(chan struct{}), wake: make(chan struct{}), walLimit: defaultWALLimit,
+		toSync: make(chan written, syncDepth), syncerDone: make(chan struct{})}
 	if err := s.createBuckets(); err != nil {
 		db.Close()
 		return nil, err
@@ -156,8 +171,13 @@ func OpenStore(dir string, noSync bool, keepUpdates int) (*Store, error) {
 	}
 	s.wg.Add(1)
 	go s.committer()
+	go s.syncer()
 	return s, nil
 }
+
+// syncDepth is how many written batches may wait for the syncer before
+// the committer waits: it bounds how far memory runs ahead of the disk.
+const syncDepth = 8
 
 // defaultWALLimit is the log's size that starts a checkpoint.
 const defaultWALLimit = 16 << 20
@@ -287,13 +307,16 @@ func (s *Store) committer() {
 	defer s.wg.Done()
 	defer close(s.exited)
 	defer func() {
+		close(s.toSync)
+		<-s.syncerDone // every written batch answered
 		if s.checkpointed != nil {
 			<-s.checkpointed // a failed one leaves its log files: the next open replays them
 		}
 	}()
-	batch := make([]op, 0, 256)
 	for {
-		batch = batch[:0]
+		// A new slice per batch: the syncer answers it while the next one
+		// fills.
+		batch := make([]op, 0, 16)
 		select {
 		case o := <-s.ops:
 			batch = append(batch, o)
@@ -308,7 +331,7 @@ func (s *Store) committer() {
 			}
 		}
 	fill:
-		for len(batch) < cap(batch) {
+		for len(batch) < maxBatch {
 			select {
 			case o := <-s.ops:
 				batch = append(batch, o)
@@ -320,8 +343,24 @@ func (s *Store) committer() {
 	}
 }
 
-// run applies a batch in memory, writes it in one bbolt transaction
-// (fsynced) and answers each operation.
+// maxBatch bounds the operations of one log record.
+const maxBatch = 256
+
+// written is a batch whose record is in the log file, waiting for an
+// fsync; or, with barrier set, a request to say when every batch before
+// it is answered.
+type written struct {
+	batch   []op
+	errs    []error
+	updates []Update
+	fills   int
+	start   time.Time
+	barrier chan struct{}
+}
+
+// run applies a batch in memory, writes its puts to the log as one record
+// and hands it to the syncer, which answers each operation once the
+// record is durable.
 func (s *Store) run(batch []op) {
 	t := &txn{st: &s.st, now: time.Now().UTC(), orders: map[uint64]bool{}, instruments: map[string]bool{},
 		positions: map[posKey]bool{}, accounts: map[string]bool{}, trades: map[string]bool{}}
@@ -394,38 +433,106 @@ func (s *Store) run(batch []op) {
 		put{meta, []byte("next_account"), be(t.st.nextAccount)})
 
 	start := time.Now()
-	err := s.wal.append(puts)
-	if err == nil {
-		err = s.maybeCheckpoint()
-	}
-	if err != nil {
-		// Memory is ahead of the disk now: refuse everything from here on
-		// (a restart reloads the durable state).
-		s.mu.Lock()
-		s.failed = fmt.Errorf("order store write failed (restart the service): %w", err)
-		s.mu.Unlock()
+	if err := s.wal.write(puts); err != nil {
+		failed := s.fail(err)
 		for _, o := range batch {
-			o.done <- s.failed
+			o.done <- failed
 		}
 		return
 	}
-	if m := s.metrics; m != nil {
-		m.commits.Observe(time.Since(start).Seconds())
-		m.batchOps.Observe(float64(len(batch)))
-		m.fills.Add(float64(t.fills))
+	s.toSync <- written{batch: batch, errs: errs, updates: t.updates, fills: t.fills, start: start}
+	if err := s.maybeCheckpoint(); err != nil {
+		s.fail(err) // the batches written before are answered by their own sync
 	}
-	if len(t.updates) > 0 {
-		s.logMu.Lock()
-		for i := range t.updates {
-			s.log.push(t.updates[i], s.keep)
+}
+
+// fail records the store's first write or sync failure and returns the
+// error every operation gets from then on. Memory may be ahead of the disk
+// now: everything is refused until a restart reloads the durable state.
+// (A later fsync that succeeds would not prove the earlier writes durable:
+// the kernel may have dropped the pages whose writeback failed.)
+func (s *Store) fail(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = fmt.Errorf("order store write failed (restart the service): %w", err)
+	}
+	return s.failed
+}
+
+// syncer fsyncs the log for the batches the committer has written (all
+// that are waiting share one fsync) and answers them in order, publishing
+// their updates to streams only then: a stream never shows an update that
+// a crash could take back.
+func (s *Store) syncer() {
+	defer close(s.syncerDone)
+	group := make([]written, 0, syncDepth)
+	for w := range s.toSync {
+		group = append(group[:0], w)
+	more:
+		for len(group) < cap(group) {
+			select {
+			case w, ok := <-s.toSync:
+				if !ok {
+					break more
+				}
+				group = append(group, w)
+			default:
+				break more
+			}
 		}
-		close(s.wake)
-		s.wake = make(chan struct{})
-		s.logMu.Unlock()
+		s.mu.RLock()
+		err := s.failed
+		s.mu.RUnlock()
+		if err == nil {
+			// Every batch in the group went to the current file: the
+			// committer drains the syncer before it rotates the log.
+			if serr := s.wal.sync(); serr != nil {
+				err = s.fail(serr)
+			}
+		}
+		s.answer(group, err)
 	}
-	for i, o := range batch {
-		o.done <- errs[i]
+}
+
+// answer answers the operations of synced batches (err: the sync failed).
+func (s *Store) answer(group []written, err error) {
+	for _, w := range group {
+		if w.barrier != nil {
+			close(w.barrier)
+			continue
+		}
+		if err == nil {
+			if m := s.metrics; m != nil {
+				m.commits.Observe(time.Since(w.start).Seconds())
+				m.batchOps.Observe(float64(len(w.batch)))
+				m.fills.Add(float64(w.fills))
+			}
+			if len(w.updates) > 0 {
+				s.logMu.Lock()
+				for i := range w.updates {
+					s.log.push(w.updates[i], s.keep)
+				}
+				close(s.wake)
+				s.wake = make(chan struct{})
+				s.logMu.Unlock()
+			}
+		}
+		for i, o := range w.batch {
+			if err != nil {
+				o.done <- err
+			} else {
+				o.done <- w.errs[i]
+			}
+		}
 	}
+}
+
+// drainSyncer waits until every batch written so far is answered.
+func (s *Store) drainSyncer() {
+	b := make(chan struct{})
+	s.toSync <- written{barrier: b}
+	<-b
 }
 
 // maybeCheckpoint collects a finished checkpoint and, once the log has
@@ -447,6 +554,9 @@ func (s *Store) maybeCheckpoint() error {
 	if s.wal.size < s.walLimit {
 		return nil
 	}
+	// The file is closed below: every batch written to it must be synced
+	// first (and the syncer must not touch s.wal while it changes).
+	s.drainSyncer()
 	next, err := openWAL(s.dir, s.wal.n+1, s.wal.noSync)
 	if err != nil {
 		return err

@@ -2,8 +2,10 @@ package oms
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,5 +138,40 @@ func TestStoreLogReplayAndCheckpoint(t *testing.T) {
 	checkOrders(t, s, 440)
 	if _, err := os.Stat(filepath.Join(dir, "orders.db")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A failed fsync fails the operations waiting for it and every one after
+// it (a later fsync would not prove the lost writeback durable), and
+// nothing of theirs reaches the update stream.
+func TestStoreSyncFailureFailsEverythingAfter(t *testing.T) {
+	s, err := OpenStore(t.TempDir(), false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	createOrders(t, s, 0, 3)
+	before := s.lastSeq()
+	// The log's file becomes a pipe: writes succeed, fsync fails (EINVAL).
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+	err = s.commit(func(tx *txn) error {
+		s.wal.f = w
+		o := Order{Account: "a", ClientOrderID: "lost", Symbol: "S", Side: Buy, Type: Limit, Price: fixed.Must("1"), Quantity: fixed.Must("1")}
+		tx.create(&o)
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "restart the service") {
+		t.Fatalf("commit over a failed fsync: %v, want the store's failure", err)
+	}
+	if err := s.commit(func(*txn) error { return nil }); err == nil {
+		t.Fatal("a commit after a failed fsync succeeded")
+	}
+	if got := s.lastSeq(); got != before {
+		t.Fatalf("update stream at %d after the failure, want %d (nothing unsynced published)", got, before)
 	}
 }

@@ -112,9 +112,9 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// append writes puts as one record and syncs it: when it returns nil the
-// puts are durable.
-func (w *wal) append(puts []put) error {
+// write appends puts as one record. They are durable once a later sync
+// returns nil.
+func (w *wal) write(puts []put) error {
 	b := append(w.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
 	for _, p := range puts {
 		b = append(b, p.b)
@@ -131,6 +131,11 @@ func (w *wal) append(puts []put) error {
 		return err
 	}
 	w.size += int64(len(b))
+	return nil
+}
+
+// sync makes every record written so far durable.
+func (w *wal) sync() error {
 	if w.noSync {
 		return nil
 	}
