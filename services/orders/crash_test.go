@@ -250,6 +250,16 @@ func TestKillOrdersMidStream(t *testing.T) {
 		if !ok || o.GetClientOrderId() != a.GetClientOrderId() || fixed.Must(o.GetFilledQuantity()) < fixed.Must(a.GetFilledQuantity()) {
 			lost++
 			t.Errorf("acknowledged order %d (%s, filled %s) is now %v", a.GetOrderId(), k, a.GetFilledQuantity(), o)
+			return true
+		}
+		// Further along only by its fills: an acknowledged outcome that
+		// the kill took back is read again from matching, never replaced
+		// by a cancel or a rejection (nothing here cancels).
+		open := func(s ordersv1.OrderStatus) bool {
+			return s == ordersv1.OrderStatus_ORDER_STATUS_ACCEPTED || s == ordersv1.OrderStatus_ORDER_STATUS_PARTIALLY_FILLED
+		}
+		if o.GetStatus() != a.GetStatus() && (!open(a.GetStatus()) || !open(o.GetStatus()) && o.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_FILLED) {
+			t.Errorf("acknowledged order %d (%s) was %v, is now %v (%v)", a.GetOrderId(), k, a.GetStatus(), o.GetStatus(), o.GetRejectReasons())
 		}
 		return true
 	})

@@ -149,6 +149,32 @@ func (m *OMS) reconciler() {
 	}
 }
 
+// settleKnown settles an order by the state matching reports for it, every
+// trade matching had made on the symbol already applied.
+func settleKnown(t *txn, o *Order, st MatchState) error {
+	if o.Status == New {
+		if err := t.move(o, Accepted, ""); err != nil {
+			return err
+		}
+	}
+	if st.Resting || !o.Status.Open() {
+		return nil // resting: later fills come on the trade stream; closed: its fills said so
+	}
+	if st.Cancelled {
+		reason := "unfilled remainder cancelled"
+		switch st.Cause {
+		case CancelSelfTrade:
+			reason = "cancelled by self-trade prevention"
+		case CancelUser:
+			reason = "cancelled"
+		}
+		return t.move(o, Canceled, reason)
+	}
+	// Filled in matching: every trade through matching's newest is
+	// applied, so its fills have closed it already.
+	return nil
+}
+
 // Unresolved counts the orders whose matching outcome is not settled yet.
 func (m *OMS) Unresolved() int {
 	m.store.mu.RLock()
@@ -162,18 +188,33 @@ func (m *OMS) Unresolved() int {
 	return n
 }
 
-// reconcile settles one unresolved order: cancel it in matching (so it
-// cannot trade any more), wait until every trade matching has made on the
-// symbol is applied, then the order is what its fills say: filled, or
-// cancelled with its fills, or rejected when it never traded and was not
-// in the book.
+// reconcile settles one unresolved order from what matching knows of it.
+// An order resting in matching's book is ACCEPTED and stays there (it may
+// have been acknowledged so; its fills come on the trade stream); one
+// matching remembers finishing is what its fills say, or CANCELED with
+// matching's cause. Otherwise it is cancelled in matching (so that a
+// submit still on its way cannot rest afterwards) and, once every trade
+// matching has made on the symbol is applied, it is what its fills say:
+// filled, or cancelled with its fills, or rejected when it never traded
+// and was not in the book.
 func (m *OMS) reconcile(ctx context.Context, id uint64) {
 	o, err := m.Get(id)
 	if err != nil || o.Unresolved == "" {
 		return
 	}
-	cancelled, err := m.cfg.Matching.Cancel(ctx, o.Symbol, id)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	var known *MatchState
+	var cancelled int64
+	st, err := m.cfg.Matching.State(ctx, o.Symbol, id)
+	switch {
+	case err == nil:
+		known = &st
+	case errors.Is(err, ErrNotFound):
+		cancelled, err = m.cfg.Matching.Cancel(ctx, o.Symbol, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			m.log.Debug("reconcile: matching unreachable", zap.Uint64("order_id", id), zap.Error(err))
+			return
+		}
+	default:
 		m.log.Debug("reconcile: matching unreachable", zap.Uint64("order_id", id), zap.Error(err))
 		return
 	}
@@ -189,6 +230,9 @@ func (m *OMS) reconcile(ctx context.Context, id uint64) {
 		cause := p.Unresolved
 		p.Unresolved = ""
 		t.orders[id] = true
+		if known != nil {
+			return settleKnown(t, p, *known)
+		}
 		switch {
 		case p.Status == New && cancelled > 0:
 			if err := t.move(p, Accepted, ""); err != nil {

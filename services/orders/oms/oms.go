@@ -282,7 +282,21 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 		m.cfg.Metrics.orders.WithLabelValues(strings.ToLower(o.Status.String())).Inc()
 		return o, false, nil
 	}
-	if err := m.store.commit(func(t *txn) error { return t.applyExecution(order.ID, &in, exec) }); err != nil {
+	// Matching's answer is durable in matching's journal: the order's
+	// outcome is answered once applied here, not after our own fsync
+	// (one fewer on every order's path). A crash before that fsync
+	// leaves the order NEW, and the reconciler reads the outcome back
+	// from matching (its state and its trade stream). Quantity matching
+	// cancelled of OTHER orders (self-trade prevention) is known only
+	// from this answer: then the outcome waits to be durable.
+	apply := func(t *txn) error { return t.applyExecution(order.ID, &in, exec) }
+	commit := m.store.commitApplied
+	for _, c := range exec.Cancellations {
+		if c.OrderID != order.ID {
+			commit = m.store.commit
+		}
+	}
+	if err := commit(apply); err != nil {
 		return Order{}, false, err
 	}
 	m.cfg.Metrics.orders.WithLabelValues("accepted").Inc()

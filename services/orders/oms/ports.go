@@ -73,11 +73,23 @@ type Execution struct {
 	RestingLots   int64
 }
 
+// MatchState is what matching knows of an order it was sent: resting in
+// the book, or finished (filled, or cancelled with a cause) while it still
+// remembers finished orders.
+type MatchState struct {
+	Resting   bool
+	Cancelled bool
+	Cause     CancelCause // when Cancelled
+}
+
 // Matching is the matching engine (the matching service).
 type Matching interface {
 	Submit(ctx context.Context, o MatchOrder) (Execution, error)
 	Cancel(ctx context.Context, symbol string, id uint64) (cancelledLots int64, err error)
 	Replace(ctx context.Context, symbol string, id uint64, ticks, lots int64) (Execution, error)
+	// State is what matching knows of order id: ErrNotFound when it has
+	// neither it in the book nor a memory of it finishing.
+	State(ctx context.Context, symbol string, id uint64) (MatchState, error)
 	// LastTradeSeq is the symbol's newest trade sequence (0: none).
 	LastTradeSeq(ctx context.Context, symbol string) (uint64, error)
 	// Trades streams the symbol's trades from sequence from, calling fn

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tradsys/mesh/pkg/fixed"
@@ -67,7 +69,17 @@ type state struct {
 	nextOrderID uint64
 	nextSeq     uint64
 	nextAccount uint64
+	// seqReserved bounds the update sequences handed out: a sequence is
+	// answered before its record is durable only if it is below a
+	// reservation that is (Store.durableReserved), and a restart goes on
+	// from the last reservation. So a crash can leave a gap in the
+	// sequences, never reuse one a client has seen.
+	seqReserved uint64
 }
+
+// seqReserveAhead is how far ahead of the next sequence reservations go
+// (renewed when half is used): the largest gap a crash leaves.
+const seqReserveAhead = 4096
 
 // txn is one operation's view while the committer runs it: it reads and
 // mutates the state and records what to write.
@@ -86,6 +98,9 @@ type txn struct {
 type op struct {
 	fn   func(*txn) error
 	done chan error
+	// early: answer once fn has run in memory, before its record is
+	// durable (commitApplied). answered: it was.
+	early, answered bool
 }
 
 // Store is the durable state: bbolt behind a write-ahead log (wal.go),
@@ -117,6 +132,8 @@ type Store struct {
 	// the committer when it returns), and the syncer's end.
 	toSync     chan written
 	syncerDone chan struct{}
+	// durableReserved is the newest synced state.seqReserved.
+	durableReserved atomic.Uint64
 
 	mu     sync.RWMutex
 	st     state
@@ -201,7 +218,8 @@ func (s *Store) load() error {
 		open: map[openKey]fixed.Decimal{}, nextOrderID: 1, nextSeq: 1, nextAccount: 1}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
-		for k, p := range map[string]*uint64{"next_order_id": &st.nextOrderID, "next_seq": &st.nextSeq, "next_account": &st.nextAccount} {
+		for k, p := range map[string]*uint64{"next_order_id": &st.nextOrderID, "next_seq": &st.nextSeq, "next_account": &st.nextAccount,
+			"seq_reserved": &st.seqReserved} {
 			if v := meta.Get([]byte(k)); len(v) == 8 {
 				*p = binary.BigEndian.Uint64(v)
 			}
@@ -265,6 +283,11 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("load order store: %w", err)
 	}
+	// Sequences below the reservation may have been answered by a process
+	// that died before writing them: go on after them.
+	st.nextSeq = max(st.nextSeq, st.seqReserved)
+	st.seqReserved = st.nextSeq
+	s.durableReserved.Store(st.nextSeq)
 	s.st = st
 	return nil
 }
@@ -282,7 +305,20 @@ func (s *Store) Close() error {
 // commit runs fn in the committer and returns once its changes are durable
 // (or fn's error: then fn must have changed nothing).
 func (s *Store) commit(fn func(*txn) error) error {
-	o := op{fn: fn, done: make(chan error, 1)}
+	return s.enqueue(op{fn: fn, done: make(chan error, 1)})
+}
+
+// commitApplied is commit that returns as soon as fn's changes are applied
+// in memory (readers see them), while the record is written and synced
+// as usual. For changes that a crash may take back because they can be
+// rebuilt from elsewhere: a submit's outcome, which the reconciler reads
+// back from matching (OMS.Submit). The update sequences fn assigns are
+// safe to show: a restart never hands them out again (seqReserved).
+func (s *Store) commitApplied(fn func(*txn) error) error {
+	return s.enqueue(op{fn: fn, done: make(chan error, 1), early: true})
+}
+
+func (s *Store) enqueue(o op) error {
 	select {
 	case s.ops <- o:
 	case <-s.closed:
@@ -350,12 +386,13 @@ const maxBatch = 256
 // fsync; or, with barrier set, a request to say when every batch before
 // it is answered.
 type written struct {
-	batch   []op
-	errs    []error
-	updates []Update
-	fills   int
-	start   time.Time
-	barrier chan struct{}
+	batch    []op
+	errs     []error
+	updates  []Update
+	fills    int
+	start    time.Time
+	reserved uint64 // state.seqReserved as written
+	barrier  chan struct{}
 }
 
 // run applies a batch in memory, writes its puts to the log as one record
@@ -373,8 +410,16 @@ func (s *Store) run(batch []op) {
 		}
 		return
 	}
-	for i, o := range batch {
+	for i := range batch {
+		o := &batch[i]
 		errs[i] = o.fn(t)
+		if o.early && (errs[i] != nil || t.st.nextSeq <= s.durableReserved.Load()) {
+			o.done <- errs[i]
+			o.answered = true
+		}
+	}
+	if t.st.nextSeq+seqReserveAhead/2 > t.st.seqReserved {
+		t.st.seqReserved = t.st.nextSeq + seqReserveAhead
 	}
 	s.mu.Unlock()
 	// Encode outside the lock: only this goroutine mutates the state, so
@@ -429,7 +474,8 @@ func (s *Store) run(batch []op) {
 	}
 	s.encBuf = buf
 	meta := walBucket(bMeta)
-	puts = append(puts, put{meta, []byte("next_order_id"), be(t.st.nextOrderID)}, put{meta, []byte("next_seq"), be(t.st.nextSeq)},
+	puts = append(puts, put{meta, []byte("seq_reserved"), be(t.st.seqReserved)},
+		put{meta, []byte("next_order_id"), be(t.st.nextOrderID)}, put{meta, []byte("next_seq"), be(t.st.nextSeq)},
 		put{meta, []byte("next_account"), be(t.st.nextAccount)})
 
 	start := time.Now()
@@ -440,7 +486,7 @@ func (s *Store) run(batch []op) {
 		}
 		return
 	}
-	s.toSync <- written{batch: batch, errs: errs, updates: t.updates, fills: t.fills, start: start}
+	s.toSync <- written{batch: batch, errs: errs, updates: t.updates, fills: t.fills, start: start, reserved: t.st.seqReserved}
 	if err := s.maybeCheckpoint(); err != nil {
 		s.fail(err) // the batches written before are answered by their own sync
 	}
@@ -503,6 +549,7 @@ func (s *Store) answer(group []written, err error) {
 			continue
 		}
 		if err == nil {
+			s.durableReserved.Store(w.reserved)
 			if m := s.metrics; m != nil {
 				m.commits.Observe(time.Since(w.start).Seconds())
 				m.batchOps.Observe(float64(len(w.batch)))
@@ -519,6 +566,9 @@ func (s *Store) answer(group []written, err error) {
 			}
 		}
 		for i, o := range w.batch {
+			if o.answered {
+				continue
+			}
 			if err != nil {
 				o.done <- err
 			} else {
@@ -621,7 +671,9 @@ func (s *Store) updatesFrom(from uint64, max int, buf []Update) ([]Update, <-cha
 	if from < oldest {
 		return buf, nil, &TrimmedError{Requested: from, Oldest: oldest}
 	}
-	for i := int(from - oldest); i < s.log.n && len(buf) < max; i++ { // the log is contiguous
+	// Sequences ascend but may skip (after a crash: seqReserved).
+	i := sort.Search(s.log.n, func(i int) bool { return s.log.at(i).Seq >= from })
+	for ; i < s.log.n && len(buf) < max; i++ {
 		buf = append(buf, *s.log.at(i))
 	}
 	return buf, s.wake, nil

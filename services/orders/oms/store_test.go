@@ -65,11 +65,24 @@ func checkOrders(t *testing.T, s *Store, n int) {
 			t.Fatalf("order c%d: %v with %d events, want %v", i, o.Status, len(o.History), want)
 		}
 	}
-	if s.st.nextOrderID != uint64(n)+1 || s.st.nextSeq != uint64(n+n/2)+1 || len(s.st.accounts) != min(n, 7) {
-		t.Fatalf("next order id %d, next seq %d, %d accounts", s.st.nextOrderID, s.st.nextSeq, len(s.st.accounts))
+	if s.st.nextOrderID != uint64(n)+1 || len(s.st.accounts) != min(n, 7) {
+		t.Fatalf("next order id %d, %d accounts", s.st.nextOrderID, len(s.st.accounts))
 	}
-	if got := s.lastSeq(); got != uint64(n+n/2) {
-		t.Fatalf("update log ends at %d, want %d", got, n+n/2)
+	// Every event is in the update log once, in ascending sequence (a
+	// restart may skip sequences, never reuse one), and the next
+	// sequence is after them all.
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if s.log.n != n+n/2 {
+		t.Fatalf("%d updates in the log, want %d", s.log.n, n+n/2)
+	}
+	for i := 1; i < s.log.n; i++ {
+		if s.log.at(i).Seq <= s.log.at(i-1).Seq {
+			t.Fatalf("update %d has sequence %d after %d", i, s.log.at(i).Seq, s.log.at(i-1).Seq)
+		}
+	}
+	if last := s.log.at(s.log.n - 1).Seq; s.st.nextSeq <= last {
+		t.Fatalf("next sequence %d, but the log reaches %d", s.st.nextSeq, last)
 	}
 }
 
@@ -173,5 +186,56 @@ func TestStoreSyncFailureFailsEverythingAfter(t *testing.T) {
 	}
 	if got := s.lastSeq(); got != before {
 		t.Fatalf("update stream at %d after the failure, want %d (nothing unsynced published)", got, before)
+	}
+}
+
+// An early answer (commitApplied) shows update sequences before its record
+// is durable; when a crash takes the record back, the restarted store
+// never hands those sequences out again.
+func TestStoreEarlyAnswerSequencesAreNeverReused(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createOrders(t, s, 0, 2) // durable, and a durable reservation ahead
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+	var shown uint64
+	err = s.commitApplied(func(tx *txn) error {
+		s.wal.f = w // this record never reaches the log file: as if the process died before its fsync
+		o := tx.create(&Order{Account: "a", ClientOrderID: "early", Symbol: "S", Side: Buy, Type: Limit,
+			Price: fixed.Must("1"), Quantity: fixed.Must("1")})
+		shown = o.History[len(o.History)-1].Seq
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("early answer: %v", err)
+	}
+	_ = s.Close()
+
+	s, err = OpenStore(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, ok := s.st.byClient[clientKey{"a", "early"}]; ok {
+		t.Fatal("the order whose record never reached the log is there")
+	}
+	var next uint64
+	if err := s.commit(func(tx *txn) error {
+		o := tx.create(&Order{Account: "a", ClientOrderID: "after", Symbol: "S", Side: Buy, Type: Limit,
+			Price: fixed.Must("1"), Quantity: fixed.Must("1")})
+		next = o.History[0].Seq
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if next <= shown {
+		t.Fatalf("after the restart an update got sequence %d; %d was shown before the crash", next, shown)
 	}
 }

@@ -268,19 +268,19 @@ func checkpoint(db *bolt.DB, pending map[putKey][]byte, keep int) error {
 	})
 }
 
-// trimUpdates keeps the newest keep updates of the log.
+// trimUpdates keeps the newest keep updates of the log. (Counted, not
+// computed from next_seq: sequences may skip after a crash.)
 func trimUpdates(tx *bolt.Tx, keep int) error {
-	v := tx.Bucket(bMeta).Get([]byte("next_seq"))
-	if len(v) != 8 {
-		return nil
-	}
-	nextSeq := binary.BigEndian.Uint64(v)
-	if nextSeq <= uint64(keep)+1 {
-		return nil
-	}
 	c := tx.Bucket(bUpdates).Cursor()
-	limit := be(nextSeq - uint64(keep))
-	for k, _ := c.First(); k != nil && string(k) < string(limit); k, _ = c.Next() {
+	k, _ := c.Last()
+	for n := 1; k != nil && n < keep; n++ {
+		k, _ = c.Prev()
+	}
+	if k == nil {
+		return nil
+	}
+	oldestKept := slices.Clone(k)
+	for k, _ := c.First(); k != nil && string(k) < string(oldestKept); k, _ = c.First() {
 		if err := c.Delete(); err != nil {
 			return err
 		}

@@ -203,6 +203,22 @@ func (c *matchingClient) Cancel(ctx context.Context, symbol string, id uint64) (
 	return resp.GetCancelledQuantity(), nil
 }
 
+func (c *matchingClient) State(ctx context.Context, symbol string, id uint64) (oms.MatchState, error) {
+	ctx, cancel := withTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.api().GetOrder(ctx, &matchingv1.GetOrderRequest{Symbol: symbol, OrderId: id})
+	if err != nil {
+		return oms.MatchState{}, matchingError(err, true)
+	}
+	switch resp.GetStatus() {
+	case matchingv1.OrderStatus_ORDER_STATUS_FILLED:
+		return oms.MatchState{}, nil
+	case matchingv1.OrderStatus_ORDER_STATUS_CANCELLED:
+		return oms.MatchState{Cancelled: true, Cause: cancelCause(resp.GetCancelReason())}, nil
+	}
+	return oms.MatchState{Resting: true}, nil
+}
+
 func (c *matchingClient) Replace(ctx context.Context, symbol string, id uint64, ticks, lots int64) (oms.Execution, error) {
 	ctx, cancel := withTimeout(ctx, c.timeout)
 	defer cancel()
@@ -289,16 +305,19 @@ func execution(symbol string, e *matchingv1.Execution) oms.Execution {
 		x.Trades = append(x.Trades, tr)
 	}
 	for _, c := range e.GetCancellations() {
-		cause := oms.CancelUser
-		switch c.GetReason() {
-		case matchingv1.CancelReason_CANCEL_REASON_SELF_TRADE:
-			cause = oms.CancelSelfTrade
-		case matchingv1.CancelReason_CANCEL_REASON_UNFILLED:
-			cause = oms.CancelUnfilled
-		}
-		x.Cancellations = append(x.Cancellations, oms.Cancellation{OrderID: c.GetOrderId(), Lots: c.GetQuantity(), Cause: cause})
+		x.Cancellations = append(x.Cancellations, oms.Cancellation{OrderID: c.GetOrderId(), Lots: c.GetQuantity(), Cause: cancelCause(c.GetReason())})
 	}
 	return x
+}
+
+func cancelCause(r matchingv1.CancelReason) oms.CancelCause {
+	switch r {
+	case matchingv1.CancelReason_CANCEL_REASON_SELF_TRADE:
+		return oms.CancelSelfTrade
+	case matchingv1.CancelReason_CANCEL_REASON_UNFILLED:
+		return oms.CancelUnfilled
+	}
+	return oms.CancelUser
 }
 
 // matchingError says what is known of a failed matching call: a definite

@@ -1,0 +1,109 @@
+package oms
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tradsys/mesh/pkg/fixed"
+)
+
+// matchingState answers State from a table, as the matching service's
+// GetOrder would, and records cancels. The reconciler's decisions are
+// what this test is about; the real services' side of it (GetOrder, the
+// trade stream, kill -9) is in crash_test.go.
+type matchingState struct {
+	mu      sync.Mutex
+	states  map[uint64]MatchState // absent: ErrNotFound
+	cancels []uint64
+}
+
+func (m *matchingState) Submit(context.Context, MatchOrder) (Execution, error) {
+	return Execution{}, ErrNotSent
+}
+func (m *matchingState) Cancel(_ context.Context, _ string, id uint64) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cancels = append(m.cancels, id)
+	return 0, ErrNotFound
+}
+func (m *matchingState) Replace(context.Context, string, uint64, int64, int64) (Execution, error) {
+	return Execution{}, ErrNotSent
+}
+func (m *matchingState) State(_ context.Context, _ string, id uint64) (MatchState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.states[id]
+	if !ok {
+		return MatchState{}, ErrNotFound
+	}
+	return st, nil
+}
+func (m *matchingState) LastTradeSeq(context.Context, string) (uint64, error) { return 0, nil }
+func (m *matchingState) Trades(ctx context.Context, _ string, _ uint64, _ func(Trade) error) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// Orders whose submit outcome a restart took back (recorded NEW, then the
+// process died before the outcome was durable) are settled from what
+// matching knows: a resting order is ACCEPTED and left in the book (it may
+// have been acknowledged so), one matching cancelled is CANCELED with
+// matching's cause, and only one matching never had is cancelled there
+// (so a submit still on its way cannot rest) and rejected.
+func TestReconcileReadsTheOutcomeBackFromMatching(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenStore(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]uint64{}
+	for _, coid := range []string{"resting", "ioc", "never"} {
+		if err := st.commit(func(tx *txn) error {
+			o := tx.create(&Order{Account: "a", ClientOrderID: coid, Symbol: "S", Side: Buy, Type: Limit,
+				Price: fixed.Must("10"), Quantity: fixed.Must("1")})
+			ids[coid] = o.ID
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	mt := &matchingState{states: map[uint64]MatchState{
+		ids["resting"]: {Resting: true},
+		ids["ioc"]:     {Cancelled: true, Cause: CancelUnfilled},
+	}}
+	m, err := Open(Config{Dir: dir, Matching: mt, ReconcileEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for m.Unresolved() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d orders still unresolved", m.Unresolved())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := map[string]struct {
+		status Status
+		reason string
+	}{"resting": {Accepted, ""}, "ioc": {Canceled, "unfilled remainder cancelled"}, "never": {Rejected, "not in the book"}}
+	for coid, w := range want {
+		o := m.mustGet(ids[coid])
+		last := o.History[len(o.History)-1]
+		if o.Status != w.status || !strings.Contains(last.Reason, w.reason) {
+			t.Errorf("%s: %v (%q), want %v (%q)", coid, o.Status, last.Reason, w.status, w.reason)
+		}
+	}
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	if len(mt.cancels) != 1 || mt.cancels[0] != ids["never"] {
+		t.Errorf("cancelled in matching: %v, want only the order matching never had (%d)", mt.cancels, ids["never"])
+	}
+}
