@@ -244,17 +244,14 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 	// The order is recorded (durably: it must be before matching sees it)
 	// while risk checks it, so the write's fsync and the risk call overlap.
 	var acct uint64
-	recorded := make(chan error, 1)
-	go func() {
-		recorded <- m.store.commit(func(t *txn) error {
-			p := t.create(&order)
-			acct = t.account(p.Account)
-			return nil
-		})
-	}()
+	recorded := m.store.commitAsync(func(t *txn) error {
+		p := t.create(&order)
+		acct = t.account(p.Account)
+		return nil
+	})
 	failures, rerr := m.cfg.Risk.Validate(ctx, RiskCheck{Account: r.Account, Symbol: r.Symbol, Side: r.Side, Price: price,
 		Quantity: qty, TickSize: in.TickSize, LotSize: in.LotSize, Position: pos, OpenQuantity: open})
-	if err := <-recorded; err != nil {
+	if err := recorded(); err != nil {
 		return Order{}, false, err
 	}
 	if rerr != nil {

@@ -304,7 +304,12 @@ func (s *Store) Close() error {
 
 // commit runs fn in the committer and returns once its changes are durable
 // (or fn's error: then fn must have changed nothing).
-func (s *Store) commit(fn func(*txn) error) error {
+func (s *Store) commit(fn func(*txn) error) error { return s.commitAsync(fn)() }
+
+// commitAsync queues fn and returns the wait for its answer (commit's):
+// the caller does other work meanwhile (a submit asks risk) without a
+// goroutine of its own.
+func (s *Store) commitAsync(fn func(*txn) error) (wait func() error) {
 	return s.enqueue(op{fn: fn, done: make(chan error, 1)})
 }
 
@@ -315,15 +320,20 @@ func (s *Store) commit(fn func(*txn) error) error {
 // back from matching (OMS.Submit). The update sequences fn assigns are
 // safe to show: a restart never hands them out again (seqReserved).
 func (s *Store) commitApplied(fn func(*txn) error) error {
-	return s.enqueue(op{fn: fn, done: make(chan error, 1), early: true})
+	return s.enqueue(op{fn: fn, done: make(chan error, 1), early: true})()
 }
 
-func (s *Store) enqueue(o op) error {
+// enqueue hands o to the committer and returns the wait for its answer.
+func (s *Store) enqueue(o op) (wait func() error) {
 	select {
 	case s.ops <- o:
 	case <-s.closed:
-		return ErrClosed
+		return func() error { return ErrClosed }
 	}
+	return func() error { return s.wait(o) }
+}
+
+func (s *Store) wait(o op) error {
 	select {
 	case err := <-o.done:
 		return err
