@@ -298,7 +298,16 @@ func (s *Store) load() error {
 func (s *Store) Close() error {
 	close(s.closed)
 	s.wg.Wait()
-	werr := s.wal.close()
+	// Everything answered is synced: no sequence at or past nextSeq was
+	// shown, so a clean stop leaves no gap in the sequences.
+	var werr error
+	if s.failed == nil {
+		werr = s.wal.write([]put{{walBucket(bMeta), []byte("seq_reserved"), be(s.st.nextSeq)}})
+		if werr == nil {
+			werr = s.wal.sync()
+		}
+	}
+	werr = errors.Join(werr, s.wal.close())
 	return errors.Join(werr, s.db.Close())
 }
 

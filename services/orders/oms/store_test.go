@@ -69,8 +69,8 @@ func checkOrders(t *testing.T, s *Store, n int) {
 		t.Fatalf("next order id %d, %d accounts", s.st.nextOrderID, len(s.st.accounts))
 	}
 	// Every event is in the update log once, in ascending sequence (a
-	// restart may skip sequences, never reuse one), and the next
-	// sequence is after them all.
+	// crash may skip sequences, never reuse one), and the next sequence
+	// is after them all.
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
 	if s.log.n != n+n/2 {
@@ -126,6 +126,9 @@ func TestStoreLogReplayAndCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkOrders(t, s, 40)
+	if s.st.nextSeq != 61 {
+		t.Fatalf("next sequence %d after a clean stop, want 61 (no gap)", s.st.nextSeq)
+	}
 	if n := walCount(t, dir); n != 1 {
 		t.Fatalf("%d log files after the replay, want the new one", n)
 	}
