@@ -5,13 +5,12 @@ package proctest
 
 import (
 	"context"
-	"net"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,11 +33,10 @@ func Build(dir, name, pkg string) (string, error) {
 
 // Proc is a running service process.
 type Proc struct {
-	Cmd   *exec.Cmd
+	*Child
 	Addr  string
 	Admin string
 	Conn  *grpc.ClientConn
-	log   *Buffer
 }
 
 // Buffer is a strings.Builder safe for one goroutine writing (a process,
@@ -60,39 +58,36 @@ func (l *Buffer) String() string {
 	return l.b.String()
 }
 
-// FreeAddr is a free loopback address.
-func FreeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr picks Start's fresh ports; a test makes it pick a taken one.
+var freeAddr = FreeAddr
 
 // Start runs bin against coordinator with args (later flags win) and waits
 // until it reports SERVING; it is stopped at cleanup. A "--listen ADDR" in
-// args (to restart a service on the address its clients know) becomes Addr.
+// args (to restart a service on the address its clients know) becomes Addr;
+// otherwise Addr, like Admin, is a free port. A start that fails because a
+// port was taken is retried (RetryAddrInUse): with fresh ports, or on the
+// same --listen address once it is let go.
 func Start(t testing.TB, bin, coordinator string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{Addr: FreeAddr(t), Admin: FreeAddr(t), log: &Buffer{}}
+	listen := ""
 	for i, a := range args {
 		if a == "--listen" && i+1 < len(args) {
-			p.Addr = args[i+1]
+			listen = args[i+1]
 		} else if v, ok := strings.CutPrefix(a, "--listen="); ok {
-			p.Addr = v
+			listen = v
 		}
 	}
-	p.Cmd = exec.Command(bin, append([]string{"--listen", p.Addr, "--admin-listen", p.Admin,
-		"--coordinator", coordinator, "--session-ttl", "3s", "--log-format", "console", "--log-level", "debug"}, args...)...)
-	p.Cmd.Stdout, p.Cmd.Stderr = p.log, p.log
-	// State a service keeps by default (its --data-dir: journals, stores,
-	// connector definitions) goes to a directory of this test, never to the
-	// package's source tree where runs would see each other's; an explicit
-	// --data-dir in args still wins.
-	p.Cmd.Env = append(os.Environ(), "TRADSYS_DATA_DIR="+t.TempDir())
-	if err := p.Cmd.Start(); err != nil {
-		t.Fatal(err)
+	var p *Proc
+	err := RetryAddrInUse(func() error {
+		p = &Proc{Addr: listen}
+		if p.Addr == "" {
+			p.Addr = freeAddr(t)
+		}
+		p.Admin = freeAddr(t)
+		return p.start(t, bin, coordinator, args)
+	})
+	if err != nil {
+		t.Fatalf("%s not healthy: %v", bin, err)
 	}
 	t.Cleanup(func() {
 		p.Stop(t)
@@ -100,9 +95,28 @@ func Start(t testing.TB, bin, coordinator string, args ...string) *Proc {
 			t.Logf("%s log:\n%s", bin, p.Log())
 		}
 	})
+	return p
+}
+
+// start runs one attempt: the process on p.Addr and p.Admin, until it
+// reports SERVING; on failure it is gone again.
+func (p *Proc) start(t testing.TB, bin, coordinator string, args []string) error {
+	cmd := exec.Command(bin, append([]string{"--listen", p.Addr, "--admin-listen", p.Admin,
+		"--coordinator", coordinator, "--session-ttl", "3s", "--log-format", "console", "--log-level", "debug"}, args...)...)
+	// State a service keeps by default (its --data-dir: journals, stores,
+	// connector definitions) goes to a directory of this test, never to the
+	// package's source tree where runs would see each other's; an explicit
+	// --data-dir in args still wins.
+	cmd.Env = append(os.Environ(), "TRADSYS_DATA_DIR="+t.TempDir())
+	child, err := StartChild(cmd)
+	if err != nil {
+		return err
+	}
+	p.Child = child
 	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(credsFor(t, args)))
 	if err != nil {
-		t.Fatal(err)
+		child.Kill()
+		return err
 	}
 	p.Conn = conn
 	deadline := time.Now().Add(30 * time.Second)
@@ -111,10 +125,15 @@ func Start(t testing.TB, bin, coordinator string, args ...string) *Proc {
 		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 		cancel()
 		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return p
+			return nil
 		}
-		if p.Cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("%s not healthy: %v\n%s", bin, err, p.Log())
+		if child.Exited() {
+			p.Conn.Close()
+			return child.ExitError() // "address already in use" is retried
+		}
+		if time.Now().After(deadline) {
+			p.Kill(t)
+			return fmt.Errorf("no SERVING after 30s: %v\n%s", err, child.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -122,11 +141,7 @@ func Start(t testing.TB, bin, coordinator string, args ...string) *Proc {
 
 // Kill ends the process with SIGKILL, as a crash would, and waits for it.
 func (p *Proc) Kill(t testing.TB) {
-	if p.Cmd.ProcessState != nil {
-		return
-	}
-	_ = p.Cmd.Process.Kill()
-	_ = p.Cmd.Wait()
+	p.Child.Kill()
 	p.Conn.Close()
 }
 
@@ -154,23 +169,9 @@ func credsFor(t testing.TB, args []string) credentials.TransportCredentials {
 	return creds
 }
 
-// Log is what the process printed.
-func (p *Proc) Log() string { return p.log.String() }
-
 // Stop sends SIGTERM and waits (SIGKILL after 15s).
 func (p *Proc) Stop(t testing.TB) {
-	if p.Cmd.ProcessState != nil {
-		return
-	}
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.Cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = p.Cmd.Process.Kill()
-		<-done
-	}
+	p.Child.Stop(15 * time.Second)
 	p.Conn.Close()
 }
 
