@@ -6,12 +6,14 @@ package coordtest
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tradsys/mesh/pkg/config"
 	"github.com/tradsys/mesh/pkg/grpcserver"
+	"github.com/tradsys/mesh/pkg/proctest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coord"
 	"github.com/tradsys/mesh/services/coordinator/embedetcd"
@@ -44,6 +46,10 @@ type Config struct {
 	ElectionTTL  int
 	Verbose      bool   // log through t.Log
 	Listen       string // gRPC address; default a free loopback port
+	// Listener, when set, is the replica's gRPC listener instead of
+	// Listen: a proctest.Port's, for an address the test gives out before
+	// the replica runs.
+	Listener net.Listener
 	// MaxTxnOps and MaxRequestBytes: etcd's limits as the replica knows them.
 	MaxTxnOps, MaxRequestBytes int
 	// Limits, WatchBuffer, MaxWatchers, MaxWatchersPerOwner: see
@@ -81,14 +87,21 @@ func Replica(t testing.TB, etcdEndpoint string, c Config) *server.Running {
 	if c.Verbose {
 		log = zaptest.NewLogger(t)
 	}
-	r, err := server.Start(context.Background(), server.Options{
-		Flags:         &grpcserver.Flags{Listen: c.Listen, ShutdownTimeout: 2 * time.Second, TLS: c.tls()},
-		Logger:        log,
-		EtcdEndpoints: strings.Split(etcdEndpoint, ","),
-		Coord: coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL,
-			MaxTxnOps: c.MaxTxnOps, MaxRequestBytes: c.MaxRequestBytes, Limits: c.Limits, CompactRetain: c.CompactRetain},
-		WatchBuffer: c.WatchBuffer, MaxWatchers: c.MaxWatchers, MaxWatchersPerOwner: c.MaxWatchersPerOwner,
-		ReplicaIdentities: c.ReplicaIdentities,
+	var r *server.Running
+	// A replica restarted on the address of one just killed waits while
+	// the port is not let go yet.
+	err := proctest.RetryAddrInUse(func() (err error) {
+		r, err = server.Start(context.Background(), server.Options{
+			Flags:         &grpcserver.Flags{Listen: c.Listen, ShutdownTimeout: 2 * time.Second, TLS: c.tls()},
+			Listener:      c.Listener,
+			Logger:        log,
+			EtcdEndpoints: strings.Split(etcdEndpoint, ","),
+			Coord: coord.Config{Budget: c.Budget, PreemptGrace: c.PreemptGrace, LockRanks: c.LockRanks, ElectionTTL: c.ElectionTTL,
+				MaxTxnOps: c.MaxTxnOps, MaxRequestBytes: c.MaxRequestBytes, Limits: c.Limits, CompactRetain: c.CompactRetain},
+			WatchBuffer: c.WatchBuffer, MaxWatchers: c.MaxWatchers, MaxWatchersPerOwner: c.MaxWatchersPerOwner,
+			ReplicaIdentities: c.ReplicaIdentities,
+		})
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -28,9 +28,9 @@ type EtcdCluster struct {
 type EtcdMember struct {
 	Name, Client, Peer, Dir string
 	bin, initial            string
-	cmd                     *exec.Cmd
-	log                     *proctest.Buffer
+	ports                   []*proctest.Port // Client and Peer, held until the first start
 	mu                      sync.Mutex
+	child                   *proctest.Child
 }
 
 var (
@@ -85,20 +85,40 @@ func RemoveBuilt() {
 func StartEtcdCluster(t testing.TB, n int) *EtcdCluster {
 	t.Helper()
 	bin := etcdBinary(t)
-	c := &EtcdCluster{}
-	var initial []string
-	for i := range n {
-		m := &EtcdMember{Name: fmt.Sprintf("m%d", i), Client: proctest.FreeAddr(t), Peer: proctest.FreeAddr(t), Dir: t.TempDir(), bin: bin}
-		c.Members = append(c.Members, m)
-		initial = append(initial, m.Name+"=http://"+m.Peer)
+	var c *EtcdCluster
+	// Every member is told every peer address before any starts: the
+	// ports are held (proctest.ReservePort) until their member starts. One
+	// taken in the moment between its release and its member's bind starts
+	// the cluster over on fresh ports.
+	err := proctest.RetryAddrInUse(func() error {
+		c = &EtcdCluster{}
+		var initial []string
+		for i := range n {
+			client, peer := proctest.ReservePort(t), proctest.ReservePort(t)
+			m := &EtcdMember{Name: fmt.Sprintf("m%d", i), Client: client.Addr, Peer: peer.Addr, Dir: t.TempDir(), bin: bin,
+				ports: []*proctest.Port{client, peer}}
+			c.Members = append(c.Members, m)
+			initial = append(initial, m.Name+"=http://"+m.Peer)
+		}
+		for _, m := range c.Members {
+			m.initial = strings.Join(initial, ",")
+			if err := m.start(); err != nil {
+				for _, m := range c.Members {
+					m.Kill()
+				}
+				return fmt.Errorf("etcd member %s: %w", m.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, m := range c.Members {
-		m.initial = strings.Join(initial, ",")
-		m.start(t)
 		t.Cleanup(func() {
 			m.Kill()
 			if t.Failed() {
-				t.Logf("etcd %s log (tail):\n%s", m.Name, tail(m.log.String(), 4000))
+				t.Logf("etcd %s log (tail):\n%s", m.Name, tail(m.Log(), 4000))
 			}
 		})
 	}
@@ -125,23 +145,42 @@ func tail(s string, n int) string {
 	return s
 }
 
-func (m *EtcdMember) start(t testing.TB) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// start runs the member on its addresses and returns once it listens on
+// them, or with why it exited.
+func (m *EtcdMember) start() error {
 	state := "new"
 	if _, err := os.Stat(filepath.Join(m.Dir, "member")); err == nil {
 		state = "existing"
 	}
-	m.log = &proctest.Buffer{}
-	m.cmd = exec.Command(m.bin, "--name", m.Name, "--data-dir", m.Dir,
+	for _, p := range m.ports {
+		p.Release()
+	}
+	child, err := proctest.StartChild(exec.Command(m.bin, "--name", m.Name, "--data-dir", m.Dir,
 		"--listen-client-urls", "http://"+m.Client, "--advertise-client-urls", "http://"+m.Client,
 		"--listen-peer-urls", "http://"+m.Peer, "--initial-advertise-peer-urls", "http://"+m.Peer,
 		"--initial-cluster", m.initial, "--initial-cluster-state", state, "--initial-cluster-token", "coordtest",
-		"--heartbeat-interval", "50", "--election-timeout", "500", "--unsafe-no-fsync", "--log-level", "error")
-	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
+		"--heartbeat-interval", "50", "--election-timeout", "500", "--unsafe-no-fsync", "--log-level", "error"))
+	if err != nil {
+		return err
 	}
+	m.mu.Lock()
+	m.child = child
+	m.mu.Unlock()
+	if err := child.WaitListening(30*time.Second, m.Client, m.Peer); err != nil {
+		child.Kill()
+		return err
+	}
+	return nil
+}
+
+// Log is what the member printed since it last started.
+func (m *EtcdMember) Log() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.child == nil {
+		return ""
+	}
+	return m.child.Log()
 }
 
 // Endpoints are the members' client addresses.
@@ -180,8 +219,8 @@ func (c *EtcdCluster) Leader(cli *clientv3.Client) *EtcdMember {
 func (m *EtcdMember) signal(sig syscall.Signal) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cmd != nil && m.cmd.ProcessState == nil {
-		_ = m.cmd.Process.Signal(sig)
+	if m.child != nil {
+		m.child.Signal(sig)
 	}
 }
 
@@ -190,7 +229,7 @@ func (m *EtcdMember) signal(sig syscall.Signal) {
 func (m *EtcdMember) Pause() {
 	m.signal(syscall.SIGSTOP)
 	m.mu.Lock()
-	pid := m.cmd.Process.Pid
+	pid := m.child.Cmd.Process.Pid
 	m.mu.Unlock()
 	waitStopped(pid)
 }
@@ -222,14 +261,17 @@ func (m *EtcdMember) Kill() {
 	m.signal(syscall.SIGCONT) // a paused process dies only once continued
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cmd != nil && m.cmd.ProcessState == nil {
-		_ = m.cmd.Process.Kill()
-		_ = m.cmd.Wait()
+	if m.child != nil {
+		m.child.Kill()
 	}
 }
 
-// Restart starts a killed member again on its data directory.
+// Restart starts a killed member again on its data directory and
+// addresses, waiting while a port is not let go yet.
 func (m *EtcdMember) Restart(t testing.TB) {
+	t.Helper()
 	m.Kill()
-	m.start(t)
+	if err := proctest.RetryAddrInUse(m.start); err != nil {
+		t.Fatalf("restart etcd member %s: %v", m.Name, err)
+	}
 }
