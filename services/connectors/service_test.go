@@ -400,7 +400,7 @@ func TestUnreachableBinanceSaysSo(t *testing.T) {
 	p := proctest.Start(t, connectorsBin, r.Addr(), "--connector-unreachable-after", "1s")
 	c := connectorsv1.NewConnectorServiceClient(p.Conn)
 	ctx := context.Background()
-	dead := proctest.FreeAddr(t) // nothing listens here
+	dead := proctest.ReservePort(t).Addr // nothing listens here, and nothing can
 	if _, err := c.Connect(ctx, &connectorsv1.ConnectRequest{Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_BINANCE,
 		Config: &connectorsv1.ConnectRequest_Binance{Binance: &connectorsv1.BinanceConfig{Url: "ws://" + dead + "/stream", Symbols: []string{"BTCUSDT"}}}}); err != nil {
 		t.Fatal(err)

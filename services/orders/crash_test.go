@@ -58,15 +58,6 @@ type crashMesh struct {
 func startCrashMesh(t *testing.T) *crashMesh {
 	coord, _ := coordtest.Start(t, coordtest.Config{})
 	c := &crashMesh{coord: coord.Addr(), matchingDir: t.TempDir(), ordersDir: t.TempDir()}
-	c.matchingAddr, c.oAddr = proctest.FreeAddr(t), proctest.FreeAddr(t)
-	var err error
-	if c.ordersConn, err = grpc.NewClient(c.oAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		t.Fatal(err)
-	}
-	if c.matchingConn, err = grpc.NewClient(c.matchingAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.ordersConn.Close(); c.matchingConn.Close() })
 	c.startMatching(t)
 	risk := servicetest.Start(t, "risk", c.coord, 0, func(ctx context.Context, s *service.Service) error {
 		o := riskserver.Defaults()
@@ -76,6 +67,14 @@ func startCrashMesh(t *testing.T) *crashMesh {
 	})
 	c.riskAddr = risk.Addr()
 	c.startOrders(t)
+	var err error
+	if c.ordersConn, err = grpc.NewClient(c.oAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		t.Fatal(err)
+	}
+	if c.matchingConn, err = grpc.NewClient(c.matchingAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.ordersConn.Close(); c.matchingConn.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.oc().CreateInstrument(ctx, &ordersv1.CreateInstrumentRequest{Instrument: &ordersv1.Instrument{
@@ -85,13 +84,26 @@ func startCrashMesh(t *testing.T) *crashMesh {
 	return c
 }
 
+// startMatching and startOrders start the process on a free address the
+// first time and on that same address after a crash (the others and the
+// test's connections know it).
 func (c *crashMesh) startMatching(t *testing.T) {
-	c.matching = proctest.Start(t, matchingBin, c.coord, "--listen", c.matchingAddr, "--data-dir", c.matchingDir)
+	c.matching = proctest.Start(t, matchingBin, c.coord, append(listenOn(c.matchingAddr), "--data-dir", c.matchingDir)...)
+	c.matchingAddr = c.matching.Addr
 }
 
 func (c *crashMesh) startOrders(t *testing.T) {
-	c.orders = proctest.Start(t, ordersBin, c.coord, "--listen", c.oAddr, "--data-dir", c.ordersDir,
-		"--risk", c.riskAddr, "--matching", c.matchingAddr, "--call-timeout", "2s")
+	c.orders = proctest.Start(t, ordersBin, c.coord, append(listenOn(c.oAddr), "--data-dir", c.ordersDir,
+		"--risk", c.riskAddr, "--matching", c.matchingAddr, "--call-timeout", "2s")...)
+	c.oAddr = c.orders.Addr
+}
+
+// listenOn is the --listen flag for addr, none for "" (a free address).
+func listenOn(addr string) []string {
+	if addr == "" {
+		return nil
+	}
+	return []string{"--listen", addr}
 }
 
 func (c *crashMesh) oc() ordersv1.OrderServiceClient {

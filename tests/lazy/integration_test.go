@@ -43,8 +43,6 @@ func TestMain(m *testing.M) {
 // proc is a running lazytestsvc process.
 type proc struct{ *proctest.Proc }
 
-func freeAddr(t *testing.T) string { return proctest.FreeAddr(t) }
-
 func startService(t *testing.T, coordinator string, args ...string) *proc {
 	t.Helper()
 	return &proc{proctest.Start(t, testsvcBin, coordinator, args...)}
@@ -290,8 +288,8 @@ func activeSince(t *testing.T, scope string) int64 {
 
 func TestCoordinatorRestartWhileActive(t *testing.T) {
 	etcd := coordtest.Etcd(t)
-	addr := freeAddr(t)
-	r1 := coordtest.Replica(t, etcd, coordtest.Config{Listen: addr})
+	r1 := coordtest.Replica(t, etcd, coordtest.Config{})
+	addr := r1.Addr()
 	p := startService(t, addr, "--component", "books", "--session-ttl", "8s")
 	if _, err := p.call(context.Background(), 0); err != nil {
 		t.Fatal(err)
@@ -319,8 +317,8 @@ func TestCoordinatorRestartWhileActive(t *testing.T) {
 
 func TestSessionLostDeactivates(t *testing.T) {
 	etcd := coordtest.Etcd(t)
-	addr := freeAddr(t)
-	r1 := coordtest.Replica(t, etcd, coordtest.Config{Listen: addr})
+	r1 := coordtest.Replica(t, etcd, coordtest.Config{})
+	addr := r1.Addr()
 	p := startService(t, addr, "--component", "feed")
 	if _, err := p.call(context.Background(), 0); err != nil {
 		t.Fatal(err)

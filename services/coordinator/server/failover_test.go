@@ -33,13 +33,17 @@ func leaderOf(rs []*server.Running) *server.Running {
 func TestSessionsLongerThanElectionTTLSurviveLeaderKills(t *testing.T) {
 	const electionTTL, sessionTTL, kills = 2, 3 * time.Second, 3
 	etcd := coordtest.Etcd(t)
-	addrs := make([]string, 3+kills)
-	for i := range addrs {
-		addrs[i] = proctest.FreeAddr(t)
+	// The client knows every replica's address from the start: the
+	// later replicas' ports are held until they serve them.
+	ports := make([]*proctest.Port, 3+kills)
+	addrs := make([]string, len(ports))
+	for i := range ports {
+		ports[i] = proctest.ReservePort(t)
+		addrs[i] = ports[i].Addr
 	}
 	var rs []*server.Running
-	for _, a := range addrs[:3] {
-		rs = append(rs, coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: electionTTL, Listen: a}))
+	for _, p := range ports[:3] {
+		rs = append(rs, coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: electionTTL, Listener: p.Listener(t)}))
 	}
 	target, resolver := coordclient.Target(addrs)
 	conn, err := grpc.NewClient(target, resolver, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -90,7 +94,7 @@ func TestSessionsLongerThanElectionTTLSurviveLeaderKills(t *testing.T) {
 				rs[i] = nil
 			}
 		}
-		rs = append(rs, coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: electionTTL, Listen: addrs[3+k]}))
+		rs = append(rs, coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: electionTTL, Listener: ports[3+k].Listener(t)}))
 		eventually(t, 20*time.Second, "a new leader", func() bool { return leaderOf(rs) != nil })
 		time.Sleep(sessionTTL / 2)
 	}
@@ -112,8 +116,8 @@ func TestSessionsLongerThanElectionTTLSurviveLeaderKills(t *testing.T) {
 func TestRestartedLeaderTakesOverAtOnce(t *testing.T) {
 	const electionTTL = 10
 	etcd := coordtest.Etcd(t)
-	addr := proctest.FreeAddr(t)
-	r := coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: electionTTL, Listen: addr})
+	r := coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: electionTTL})
+	addr := r.Addr()
 	eventually(t, 10*time.Second, "the replica to lead", r.Coord.IsLeader)
 	c := coordtest.Client(t, addr)
 	s := session(t, c, "s", 60*time.Second)

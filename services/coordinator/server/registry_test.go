@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tradsys/mesh/pkg/proctest"
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	"github.com/tradsys/mesh/services/coordinator/coordtest"
 )
@@ -15,8 +14,8 @@ import (
 // finds the row still ACTIVE and marks it DORMANT, with the time and why.
 func TestRowsOfASessionThatEndedBetweenLeadersReadDormant(t *testing.T) {
 	etcd := coordtest.Etcd(t)
-	addr := proctest.FreeAddr(t)
-	r := coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 1, Listen: addr})
+	r := coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 1})
+	addr := r.Addr()
 	eventually(t, 10*time.Second, "the replica to lead", r.Coord.IsLeader)
 	c := coordtest.Client(t, addr)
 	s := session(t, c, "svc@host:1", 2*time.Second)

@@ -170,10 +170,13 @@ func TestSessionStreamAnswersEachRequestAsItsCall(t *testing.T) {
 // with its id) and the budget still holds.
 func TestCoordclientOverSessionStreamSurvivesLeaderKill(t *testing.T) {
 	etcd := coordtest.Etcd(t)
-	addrs := []string{proctest.FreeAddr(t), proctest.FreeAddr(t), proctest.FreeAddr(t)}
+	// The client knows the third replica's address before it runs: its
+	// port is held until then.
+	ports := []*proctest.Port{proctest.ReservePort(t), proctest.ReservePort(t), proctest.ReservePort(t)}
+	addrs := []string{ports[0].Addr, ports[1].Addr, ports[2].Addr}
 	rs := []*server.Running{
-		coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 2, Budget: 1000, Listen: addrs[0]}),
-		coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 2, Budget: 1000, Listen: addrs[1]}),
+		coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 2, Budget: 1000, Listener: ports[0].Listener(t)}),
+		coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 2, Budget: 1000, Listener: ports[1].Listener(t)}),
 	}
 	eventually(t, 30*time.Second, "a leader", func() bool { return leaderOf(rs) != nil })
 	cl, err := coordclient.Dial(coordclient.Options{Addresses: addrs, Owner: "streamer", TTL: 10 * time.Second, SessionStream: true})
@@ -209,7 +212,7 @@ func TestCoordclientOverSessionStreamSurvivesLeaderKill(t *testing.T) {
 			rs[i] = nil
 		}
 	}
-	rs = append(rs, coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 2, Budget: 1000, Listen: addrs[2]}))
+	rs = append(rs, coordtest.Replica(t, etcd, coordtest.Config{ElectionTTL: 2, Budget: 1000, Listener: ports[2].Listener(t)}))
 
 	// Across the failover: the held lease is still counted, the lock's
 	// token still grows, a release goes through.

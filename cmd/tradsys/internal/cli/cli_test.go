@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -329,13 +328,8 @@ func TestUsageAndConnectionErrors(t *testing.T) {
 		t.Errorf("status -h: exit %d", code)
 	}
 
-	// Nothing listens on a port we just closed: UNAVAILABLE, exit 1, a hint.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	l.Close()
+	// Nothing listens on a held port: UNAVAILABLE, exit 1, a hint.
+	dead := proctest.ReservePort(t).Addr
 	for _, cmd := range []string{"status", "components", "leases", "locks", "watch"} {
 		_, stderr, code := tradsys(t, dead, cmd)
 		if code != ExitError || !strings.Contains(stderr, "UNAVAILABLE") || !strings.Contains(stderr, "is a coordinator running at "+dead) {
@@ -347,12 +341,7 @@ func TestUsageAndConnectionErrors(t *testing.T) {
 // Several replicas' addresses: a dead first address fails over to the next.
 func TestSeveralCoordinatorAddresses(t *testing.T) {
 	r, _ := coordtest.Start(t, coordtest.Config{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	l.Close()
+	dead := proctest.ReservePort(t).Addr
 	out := mustRun(t, dead+","+r.Addr(), "status")
 	tableRow(t, out, "BUDGET")
 }
