@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -153,6 +154,32 @@ func TestStartOnATakenListenAddressWaitsForIt(t *testing.T) {
 		t.Fatalf("started on %s after %s; want %s once it was let go (500ms)", p.Addr, time.Since(start), addr)
 	}
 	serving(t, p)
+}
+
+// A port counts as the process's only when it holds the listening socket:
+// a listener of another process on the port it was given does not count.
+func TestChildListensOnlyOnItsOwnSocket(t *testing.T) {
+	bin := childBin(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	own := FreeAddr(t)
+	c, err := StartChild(exec.Command(bin, "--listen", own, "--admin-listen", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Kill()
+	if err := c.WaitListening(10*time.Second, own); err != nil {
+		t.Fatal(err)
+	}
+	if _, known := listeningInode(own); !known {
+		t.Skip("no /proc/net/tcp: any listener counts")
+	}
+	if c.Listens(taken.Addr().String()) {
+		t.Fatalf("the child listens on %s, which this test holds", taken.Addr())
+	}
 }
 
 func serving(t *testing.T, p *Proc) {

@@ -124,7 +124,8 @@ func (p *Proc) start(t testing.TB, bin, coordinator string, args []string) error
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+		// SERVING from the process itself, not from whoever took its port.
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING && child.Listens(p.Addr) {
 			return nil
 		}
 		if child.Exited() {
