@@ -890,6 +890,217 @@ func (x *SubmitOrderResponse) GetDuplicate() bool {
 	return false
 }
 
+type SubmitOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's id for this request, echoed in its answer (the caller
+	// picks it; it only needs to be unique among its requests in flight).
+	RequestId     uint64              `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Order         *SubmitOrderRequest `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitOrdersRequest) Reset() {
+	*x = SubmitOrdersRequest{}
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitOrdersRequest) ProtoMessage() {}
+
+func (x *SubmitOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitOrdersRequest.ProtoReflect.Descriptor instead.
+func (*SubmitOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SubmitOrdersRequest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *SubmitOrdersRequest) GetOrder() *SubmitOrderRequest {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+// SubmitOrdersError is why one request of a SubmitOrders stream got no
+// order: the gRPC code SubmitOrder would have returned, its message, and
+// the reason of its ErrorInfo (e.g. INVALID_ARGUMENT, UNKNOWN_SYMBOL,
+// ORDERS_NOT_LOADED).
+type SubmitOrdersError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A google.rpc.Code value.
+	Code          int32  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitOrdersError) Reset() {
+	*x = SubmitOrdersError{}
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitOrdersError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitOrdersError) ProtoMessage() {}
+
+func (x *SubmitOrdersError) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitOrdersError.ProtoReflect.Descriptor instead.
+func (*SubmitOrdersError) Descriptor() ([]byte, []int) {
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SubmitOrdersError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SubmitOrdersError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *SubmitOrdersError) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type SubmitOrdersResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*SubmitOrdersResponse_Submitted
+	//	*SubmitOrdersResponse_Error
+	Result        isSubmitOrdersResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitOrdersResponse) Reset() {
+	*x = SubmitOrdersResponse{}
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitOrdersResponse) ProtoMessage() {}
+
+func (x *SubmitOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitOrdersResponse.ProtoReflect.Descriptor instead.
+func (*SubmitOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SubmitOrdersResponse) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *SubmitOrdersResponse) GetResult() isSubmitOrdersResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *SubmitOrdersResponse) GetSubmitted() *SubmitOrderResponse {
+	if x != nil {
+		if x, ok := x.Result.(*SubmitOrdersResponse_Submitted); ok {
+			return x.Submitted
+		}
+	}
+	return nil
+}
+
+func (x *SubmitOrdersResponse) GetError() *SubmitOrdersError {
+	if x != nil {
+		if x, ok := x.Result.(*SubmitOrdersResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isSubmitOrdersResponse_Result interface {
+	isSubmitOrdersResponse_Result()
+}
+
+type SubmitOrdersResponse_Submitted struct {
+	// What SubmitOrder would have answered (an order refused by risk or
+	// matching is an order with status ORDER_STATUS_REJECTED, as there).
+	Submitted *SubmitOrderResponse `protobuf:"bytes,2,opt,name=submitted,proto3,oneof"`
+}
+
+type SubmitOrdersResponse_Error struct {
+	Error *SubmitOrdersError `protobuf:"bytes,3,opt,name=error,proto3,oneof"`
+}
+
+func (*SubmitOrdersResponse_Submitted) isSubmitOrdersResponse_Result() {}
+
+func (*SubmitOrdersResponse_Error) isSubmitOrdersResponse_Result() {}
+
 type CancelOrderRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -900,7 +1111,7 @@ type CancelOrderRequest struct {
 
 func (x *CancelOrderRequest) Reset() {
 	*x = CancelOrderRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[6]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1123,7 @@ func (x *CancelOrderRequest) String() string {
 func (*CancelOrderRequest) ProtoMessage() {}
 
 func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[6]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1136,7 @@ func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderRequest.ProtoReflect.Descriptor instead.
 func (*CancelOrderRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{6}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CancelOrderRequest) GetAccount() string {
@@ -951,7 +1162,7 @@ type CancelOrderResponse struct {
 
 func (x *CancelOrderResponse) Reset() {
 	*x = CancelOrderResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[7]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1174,7 @@ func (x *CancelOrderResponse) String() string {
 func (*CancelOrderResponse) ProtoMessage() {}
 
 func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[7]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1187,7 @@ func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderResponse.ProtoReflect.Descriptor instead.
 func (*CancelOrderResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{7}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelOrderResponse) GetOrder() *Order {
@@ -1000,7 +1211,7 @@ type ReplaceOrderRequest struct {
 
 func (x *ReplaceOrderRequest) Reset() {
 	*x = ReplaceOrderRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[8]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1223,7 @@ func (x *ReplaceOrderRequest) String() string {
 func (*ReplaceOrderRequest) ProtoMessage() {}
 
 func (x *ReplaceOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[8]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1236,7 @@ func (x *ReplaceOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceOrderRequest.ProtoReflect.Descriptor instead.
 func (*ReplaceOrderRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{8}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReplaceOrderRequest) GetAccount() string {
@@ -1065,7 +1276,7 @@ type ReplaceOrderResponse struct {
 
 func (x *ReplaceOrderResponse) Reset() {
 	*x = ReplaceOrderResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[9]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1288,7 @@ func (x *ReplaceOrderResponse) String() string {
 func (*ReplaceOrderResponse) ProtoMessage() {}
 
 func (x *ReplaceOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[9]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1301,7 @@ func (x *ReplaceOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceOrderResponse.ProtoReflect.Descriptor instead.
 func (*ReplaceOrderResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{9}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReplaceOrderResponse) GetOrder() *Order {
@@ -1109,7 +1320,7 @@ type GetOrderRequest struct {
 
 func (x *GetOrderRequest) Reset() {
 	*x = GetOrderRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[10]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1332,7 @@ func (x *GetOrderRequest) String() string {
 func (*GetOrderRequest) ProtoMessage() {}
 
 func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[10]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1345,7 @@ func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
 func (*GetOrderRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{10}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetOrderRequest) GetOrderId() uint64 {
@@ -1153,7 +1364,7 @@ type GetOrderResponse struct {
 
 func (x *GetOrderResponse) Reset() {
 	*x = GetOrderResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[11]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1376,7 @@ func (x *GetOrderResponse) String() string {
 func (*GetOrderResponse) ProtoMessage() {}
 
 func (x *GetOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[11]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1389,7 @@ func (x *GetOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderResponse.ProtoReflect.Descriptor instead.
 func (*GetOrderResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{11}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetOrderResponse) GetOrder() *Order {
@@ -1207,7 +1418,7 @@ type ListOrdersRequest struct {
 
 func (x *ListOrdersRequest) Reset() {
 	*x = ListOrdersRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[12]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1430,7 @@ func (x *ListOrdersRequest) String() string {
 func (*ListOrdersRequest) ProtoMessage() {}
 
 func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[12]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1443,7 @@ func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersRequest.ProtoReflect.Descriptor instead.
 func (*ListOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{12}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListOrdersRequest) GetAccount() string {
@@ -1295,7 +1506,7 @@ type ListOrdersResponse struct {
 
 func (x *ListOrdersResponse) Reset() {
 	*x = ListOrdersResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[13]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1518,7 @@ func (x *ListOrdersResponse) String() string {
 func (*ListOrdersResponse) ProtoMessage() {}
 
 func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[13]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1531,7 @@ func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersResponse.ProtoReflect.Descriptor instead.
 func (*ListOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{13}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListOrdersResponse) GetOrders() []*Order {
@@ -1352,7 +1563,7 @@ type StreamOrderUpdatesRequest struct {
 
 func (x *StreamOrderUpdatesRequest) Reset() {
 	*x = StreamOrderUpdatesRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[14]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1575,7 @@ func (x *StreamOrderUpdatesRequest) String() string {
 func (*StreamOrderUpdatesRequest) ProtoMessage() {}
 
 func (x *StreamOrderUpdatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[14]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1588,7 @@ func (x *StreamOrderUpdatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOrderUpdatesRequest.ProtoReflect.Descriptor instead.
 func (*StreamOrderUpdatesRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{14}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StreamOrderUpdatesRequest) GetAccount() string {
@@ -1415,7 +1626,7 @@ type StreamOrderUpdatesResponse struct {
 
 func (x *StreamOrderUpdatesResponse) Reset() {
 	*x = StreamOrderUpdatesResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[15]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1638,7 @@ func (x *StreamOrderUpdatesResponse) String() string {
 func (*StreamOrderUpdatesResponse) ProtoMessage() {}
 
 func (x *StreamOrderUpdatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[15]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1651,7 @@ func (x *StreamOrderUpdatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOrderUpdatesResponse.ProtoReflect.Descriptor instead.
 func (*StreamOrderUpdatesResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{15}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StreamOrderUpdatesResponse) GetSequence() uint64 {
@@ -1483,7 +1694,7 @@ type Position struct {
 
 func (x *Position) Reset() {
 	*x = Position{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[16]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1706,7 @@ func (x *Position) String() string {
 func (*Position) ProtoMessage() {}
 
 func (x *Position) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[16]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1719,7 @@ func (x *Position) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Position.ProtoReflect.Descriptor instead.
 func (*Position) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{16}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Position) GetAccount() string {
@@ -1578,7 +1789,7 @@ type GetPositionsRequest struct {
 
 func (x *GetPositionsRequest) Reset() {
 	*x = GetPositionsRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[17]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1801,7 @@ func (x *GetPositionsRequest) String() string {
 func (*GetPositionsRequest) ProtoMessage() {}
 
 func (x *GetPositionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[17]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1814,7 @@ func (x *GetPositionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPositionsRequest.ProtoReflect.Descriptor instead.
 func (*GetPositionsRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{17}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetPositionsRequest) GetAccount() string {
@@ -1629,7 +1840,7 @@ type GetPositionsResponse struct {
 
 func (x *GetPositionsResponse) Reset() {
 	*x = GetPositionsResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[18]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1852,7 @@ func (x *GetPositionsResponse) String() string {
 func (*GetPositionsResponse) ProtoMessage() {}
 
 func (x *GetPositionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[18]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1865,7 @@ func (x *GetPositionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPositionsResponse.ProtoReflect.Descriptor instead.
 func (*GetPositionsResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{18}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetPositionsResponse) GetPositions() []*Position {
@@ -1675,7 +1886,7 @@ type CreateInstrumentRequest struct {
 
 func (x *CreateInstrumentRequest) Reset() {
 	*x = CreateInstrumentRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[19]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1898,7 @@ func (x *CreateInstrumentRequest) String() string {
 func (*CreateInstrumentRequest) ProtoMessage() {}
 
 func (x *CreateInstrumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[19]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1911,7 @@ func (x *CreateInstrumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstrumentRequest.ProtoReflect.Descriptor instead.
 func (*CreateInstrumentRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{19}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateInstrumentRequest) GetInstrument() *Instrument {
@@ -1719,7 +1930,7 @@ type CreateInstrumentResponse struct {
 
 func (x *CreateInstrumentResponse) Reset() {
 	*x = CreateInstrumentResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[20]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1942,7 @@ func (x *CreateInstrumentResponse) String() string {
 func (*CreateInstrumentResponse) ProtoMessage() {}
 
 func (x *CreateInstrumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[20]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1955,7 @@ func (x *CreateInstrumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstrumentResponse.ProtoReflect.Descriptor instead.
 func (*CreateInstrumentResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{20}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateInstrumentResponse) GetInstrument() *Instrument {
@@ -1763,7 +1974,7 @@ type GetInstrumentRequest struct {
 
 func (x *GetInstrumentRequest) Reset() {
 	*x = GetInstrumentRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[21]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1986,7 @@ func (x *GetInstrumentRequest) String() string {
 func (*GetInstrumentRequest) ProtoMessage() {}
 
 func (x *GetInstrumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[21]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1999,7 @@ func (x *GetInstrumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstrumentRequest.ProtoReflect.Descriptor instead.
 func (*GetInstrumentRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{21}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetInstrumentRequest) GetSymbol() string {
@@ -1807,7 +2018,7 @@ type GetInstrumentResponse struct {
 
 func (x *GetInstrumentResponse) Reset() {
 	*x = GetInstrumentResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[22]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +2030,7 @@ func (x *GetInstrumentResponse) String() string {
 func (*GetInstrumentResponse) ProtoMessage() {}
 
 func (x *GetInstrumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[22]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +2043,7 @@ func (x *GetInstrumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstrumentResponse.ProtoReflect.Descriptor instead.
 func (*GetInstrumentResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{22}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetInstrumentResponse) GetInstrument() *Instrument {
@@ -1850,7 +2061,7 @@ type ListInstrumentsRequest struct {
 
 func (x *ListInstrumentsRequest) Reset() {
 	*x = ListInstrumentsRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[23]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +2073,7 @@ func (x *ListInstrumentsRequest) String() string {
 func (*ListInstrumentsRequest) ProtoMessage() {}
 
 func (x *ListInstrumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[23]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +2086,7 @@ func (x *ListInstrumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstrumentsRequest.ProtoReflect.Descriptor instead.
 func (*ListInstrumentsRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{23}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{26}
 }
 
 type ListInstrumentsResponse struct {
@@ -1887,7 +2098,7 @@ type ListInstrumentsResponse struct {
 
 func (x *ListInstrumentsResponse) Reset() {
 	*x = ListInstrumentsResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[24]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +2110,7 @@ func (x *ListInstrumentsResponse) String() string {
 func (*ListInstrumentsResponse) ProtoMessage() {}
 
 func (x *ListInstrumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[24]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +2123,7 @@ func (x *ListInstrumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstrumentsResponse.ProtoReflect.Descriptor instead.
 func (*ListInstrumentsResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{24}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListInstrumentsResponse) GetInstruments() []*Instrument {
@@ -1932,7 +2143,7 @@ type UpdateInstrumentStatusRequest struct {
 
 func (x *UpdateInstrumentStatusRequest) Reset() {
 	*x = UpdateInstrumentStatusRequest{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[25]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2155,7 @@ func (x *UpdateInstrumentStatusRequest) String() string {
 func (*UpdateInstrumentStatusRequest) ProtoMessage() {}
 
 func (x *UpdateInstrumentStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[25]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2168,7 @@ func (x *UpdateInstrumentStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstrumentStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateInstrumentStatusRequest) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{25}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateInstrumentStatusRequest) GetSymbol() string {
@@ -1983,7 +2194,7 @@ type UpdateInstrumentStatusResponse struct {
 
 func (x *UpdateInstrumentStatusResponse) Reset() {
 	*x = UpdateInstrumentStatusResponse{}
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[26]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2206,7 @@ func (x *UpdateInstrumentStatusResponse) String() string {
 func (*UpdateInstrumentStatusResponse) ProtoMessage() {}
 
 func (x *UpdateInstrumentStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[26]
+	mi := &file_tradsys_orders_v1_orders_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2219,7 @@ func (x *UpdateInstrumentStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstrumentStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateInstrumentStatusResponse) Descriptor() ([]byte, []int) {
-	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{26}
+	return file_tradsys_orders_v1_orders_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateInstrumentStatusResponse) GetInstrument() *Instrument {
@@ -2085,7 +2296,21 @@ const file_tradsys_orders_v1_orders_proto_rawDesc = "" +
 	"\bquantity\x18\a \x01(\tR\bquantity\"c\n" +
 	"\x13SubmitOrderResponse\x12.\n" +
 	"\x05order\x18\x01 \x01(\v2\x18.tradsys.orders.v1.OrderR\x05order\x12\x1c\n" +
-	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"I\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"q\n" +
+	"\x13SubmitOrdersRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12;\n" +
+	"\x05order\x18\x02 \x01(\v2%.tradsys.orders.v1.SubmitOrderRequestR\x05order\"Y\n" +
+	"\x11SubmitOrdersError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc5\x01\n" +
+	"\x14SubmitOrdersResponse\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12F\n" +
+	"\tsubmitted\x18\x02 \x01(\v2&.tradsys.orders.v1.SubmitOrderResponseH\x00R\tsubmitted\x12<\n" +
+	"\x05error\x18\x03 \x01(\v2$.tradsys.orders.v1.SubmitOrdersErrorH\x00R\x05errorB\b\n" +
+	"\x06result\"I\n" +
 	"\x12CancelOrderRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\x04R\aorderId\"E\n" +
@@ -2183,9 +2408,10 @@ const file_tradsys_orders_v1_orders_proto_rawDesc = "" +
 	"\x10InstrumentStatus\x12!\n" +
 	"\x1dINSTRUMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19INSTRUMENT_STATUS_TRADING\x10\x01\x12\x1c\n" +
-	"\x18INSTRUMENT_STATUS_HALTED\x10\x022\xeb\b\n" +
+	"\x18INSTRUMENT_STATUS_HALTED\x10\x022\xd0\t\n" +
 	"\fOrderService\x12\\\n" +
-	"\vSubmitOrder\x12%.tradsys.orders.v1.SubmitOrderRequest\x1a&.tradsys.orders.v1.SubmitOrderResponse\x12\\\n" +
+	"\vSubmitOrder\x12%.tradsys.orders.v1.SubmitOrderRequest\x1a&.tradsys.orders.v1.SubmitOrderResponse\x12c\n" +
+	"\fSubmitOrders\x12&.tradsys.orders.v1.SubmitOrdersRequest\x1a'.tradsys.orders.v1.SubmitOrdersResponse(\x010\x01\x12\\\n" +
 	"\vCancelOrder\x12%.tradsys.orders.v1.CancelOrderRequest\x1a&.tradsys.orders.v1.CancelOrderResponse\x12_\n" +
 	"\fReplaceOrder\x12&.tradsys.orders.v1.ReplaceOrderRequest\x1a'.tradsys.orders.v1.ReplaceOrderResponse\x12S\n" +
 	"\bGetOrder\x12\".tradsys.orders.v1.GetOrderRequest\x1a#.tradsys.orders.v1.GetOrderResponse\x12Y\n" +
@@ -2211,7 +2437,7 @@ func file_tradsys_orders_v1_orders_proto_rawDescGZIP() []byte {
 }
 
 var file_tradsys_orders_v1_orders_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tradsys_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_tradsys_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_tradsys_orders_v1_orders_proto_goTypes = []any{
 	(Side)(0),                              // 0: tradsys.orders.v1.Side
 	(OrderType)(0),                         // 1: tradsys.orders.v1.OrderType
@@ -2223,90 +2449,98 @@ var file_tradsys_orders_v1_orders_proto_goTypes = []any{
 	(*Order)(nil),                          // 7: tradsys.orders.v1.Order
 	(*SubmitOrderRequest)(nil),             // 8: tradsys.orders.v1.SubmitOrderRequest
 	(*SubmitOrderResponse)(nil),            // 9: tradsys.orders.v1.SubmitOrderResponse
-	(*CancelOrderRequest)(nil),             // 10: tradsys.orders.v1.CancelOrderRequest
-	(*CancelOrderResponse)(nil),            // 11: tradsys.orders.v1.CancelOrderResponse
-	(*ReplaceOrderRequest)(nil),            // 12: tradsys.orders.v1.ReplaceOrderRequest
-	(*ReplaceOrderResponse)(nil),           // 13: tradsys.orders.v1.ReplaceOrderResponse
-	(*GetOrderRequest)(nil),                // 14: tradsys.orders.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),               // 15: tradsys.orders.v1.GetOrderResponse
-	(*ListOrdersRequest)(nil),              // 16: tradsys.orders.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),             // 17: tradsys.orders.v1.ListOrdersResponse
-	(*StreamOrderUpdatesRequest)(nil),      // 18: tradsys.orders.v1.StreamOrderUpdatesRequest
-	(*StreamOrderUpdatesResponse)(nil),     // 19: tradsys.orders.v1.StreamOrderUpdatesResponse
-	(*Position)(nil),                       // 20: tradsys.orders.v1.Position
-	(*GetPositionsRequest)(nil),            // 21: tradsys.orders.v1.GetPositionsRequest
-	(*GetPositionsResponse)(nil),           // 22: tradsys.orders.v1.GetPositionsResponse
-	(*CreateInstrumentRequest)(nil),        // 23: tradsys.orders.v1.CreateInstrumentRequest
-	(*CreateInstrumentResponse)(nil),       // 24: tradsys.orders.v1.CreateInstrumentResponse
-	(*GetInstrumentRequest)(nil),           // 25: tradsys.orders.v1.GetInstrumentRequest
-	(*GetInstrumentResponse)(nil),          // 26: tradsys.orders.v1.GetInstrumentResponse
-	(*ListInstrumentsRequest)(nil),         // 27: tradsys.orders.v1.ListInstrumentsRequest
-	(*ListInstrumentsResponse)(nil),        // 28: tradsys.orders.v1.ListInstrumentsResponse
-	(*UpdateInstrumentStatusRequest)(nil),  // 29: tradsys.orders.v1.UpdateInstrumentStatusRequest
-	(*UpdateInstrumentStatusResponse)(nil), // 30: tradsys.orders.v1.UpdateInstrumentStatusResponse
-	(*timestamppb.Timestamp)(nil),          // 31: google.protobuf.Timestamp
+	(*SubmitOrdersRequest)(nil),            // 10: tradsys.orders.v1.SubmitOrdersRequest
+	(*SubmitOrdersError)(nil),              // 11: tradsys.orders.v1.SubmitOrdersError
+	(*SubmitOrdersResponse)(nil),           // 12: tradsys.orders.v1.SubmitOrdersResponse
+	(*CancelOrderRequest)(nil),             // 13: tradsys.orders.v1.CancelOrderRequest
+	(*CancelOrderResponse)(nil),            // 14: tradsys.orders.v1.CancelOrderResponse
+	(*ReplaceOrderRequest)(nil),            // 15: tradsys.orders.v1.ReplaceOrderRequest
+	(*ReplaceOrderResponse)(nil),           // 16: tradsys.orders.v1.ReplaceOrderResponse
+	(*GetOrderRequest)(nil),                // 17: tradsys.orders.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),               // 18: tradsys.orders.v1.GetOrderResponse
+	(*ListOrdersRequest)(nil),              // 19: tradsys.orders.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),             // 20: tradsys.orders.v1.ListOrdersResponse
+	(*StreamOrderUpdatesRequest)(nil),      // 21: tradsys.orders.v1.StreamOrderUpdatesRequest
+	(*StreamOrderUpdatesResponse)(nil),     // 22: tradsys.orders.v1.StreamOrderUpdatesResponse
+	(*Position)(nil),                       // 23: tradsys.orders.v1.Position
+	(*GetPositionsRequest)(nil),            // 24: tradsys.orders.v1.GetPositionsRequest
+	(*GetPositionsResponse)(nil),           // 25: tradsys.orders.v1.GetPositionsResponse
+	(*CreateInstrumentRequest)(nil),        // 26: tradsys.orders.v1.CreateInstrumentRequest
+	(*CreateInstrumentResponse)(nil),       // 27: tradsys.orders.v1.CreateInstrumentResponse
+	(*GetInstrumentRequest)(nil),           // 28: tradsys.orders.v1.GetInstrumentRequest
+	(*GetInstrumentResponse)(nil),          // 29: tradsys.orders.v1.GetInstrumentResponse
+	(*ListInstrumentsRequest)(nil),         // 30: tradsys.orders.v1.ListInstrumentsRequest
+	(*ListInstrumentsResponse)(nil),        // 31: tradsys.orders.v1.ListInstrumentsResponse
+	(*UpdateInstrumentStatusRequest)(nil),  // 32: tradsys.orders.v1.UpdateInstrumentStatusRequest
+	(*UpdateInstrumentStatusResponse)(nil), // 33: tradsys.orders.v1.UpdateInstrumentStatusResponse
+	(*timestamppb.Timestamp)(nil),          // 34: google.protobuf.Timestamp
 }
 var file_tradsys_orders_v1_orders_proto_depIdxs = []int32{
 	3,  // 0: tradsys.orders.v1.Instrument.status:type_name -> tradsys.orders.v1.InstrumentStatus
-	31, // 1: tradsys.orders.v1.Instrument.created_at:type_name -> google.protobuf.Timestamp
-	31, // 2: tradsys.orders.v1.Instrument.updated_at:type_name -> google.protobuf.Timestamp
-	31, // 3: tradsys.orders.v1.Fill.executed_at:type_name -> google.protobuf.Timestamp
+	34, // 1: tradsys.orders.v1.Instrument.created_at:type_name -> google.protobuf.Timestamp
+	34, // 2: tradsys.orders.v1.Instrument.updated_at:type_name -> google.protobuf.Timestamp
+	34, // 3: tradsys.orders.v1.Fill.executed_at:type_name -> google.protobuf.Timestamp
 	2,  // 4: tradsys.orders.v1.OrderEvent.status:type_name -> tradsys.orders.v1.OrderStatus
-	31, // 5: tradsys.orders.v1.OrderEvent.time:type_name -> google.protobuf.Timestamp
+	34, // 5: tradsys.orders.v1.OrderEvent.time:type_name -> google.protobuf.Timestamp
 	5,  // 6: tradsys.orders.v1.OrderEvent.fill:type_name -> tradsys.orders.v1.Fill
 	0,  // 7: tradsys.orders.v1.Order.side:type_name -> tradsys.orders.v1.Side
 	1,  // 8: tradsys.orders.v1.Order.type:type_name -> tradsys.orders.v1.OrderType
 	2,  // 9: tradsys.orders.v1.Order.status:type_name -> tradsys.orders.v1.OrderStatus
-	31, // 10: tradsys.orders.v1.Order.created_at:type_name -> google.protobuf.Timestamp
-	31, // 11: tradsys.orders.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
+	34, // 10: tradsys.orders.v1.Order.created_at:type_name -> google.protobuf.Timestamp
+	34, // 11: tradsys.orders.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
 	6,  // 12: tradsys.orders.v1.Order.history:type_name -> tradsys.orders.v1.OrderEvent
 	0,  // 13: tradsys.orders.v1.SubmitOrderRequest.side:type_name -> tradsys.orders.v1.Side
 	1,  // 14: tradsys.orders.v1.SubmitOrderRequest.type:type_name -> tradsys.orders.v1.OrderType
 	7,  // 15: tradsys.orders.v1.SubmitOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	7,  // 16: tradsys.orders.v1.CancelOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	7,  // 17: tradsys.orders.v1.ReplaceOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	7,  // 18: tradsys.orders.v1.GetOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	2,  // 19: tradsys.orders.v1.ListOrdersRequest.statuses:type_name -> tradsys.orders.v1.OrderStatus
-	31, // 20: tradsys.orders.v1.ListOrdersRequest.created_after:type_name -> google.protobuf.Timestamp
-	31, // 21: tradsys.orders.v1.ListOrdersRequest.created_before:type_name -> google.protobuf.Timestamp
-	7,  // 22: tradsys.orders.v1.ListOrdersResponse.orders:type_name -> tradsys.orders.v1.Order
-	7,  // 23: tradsys.orders.v1.StreamOrderUpdatesResponse.order:type_name -> tradsys.orders.v1.Order
-	6,  // 24: tradsys.orders.v1.StreamOrderUpdatesResponse.event:type_name -> tradsys.orders.v1.OrderEvent
-	31, // 25: tradsys.orders.v1.Position.updated_at:type_name -> google.protobuf.Timestamp
-	20, // 26: tradsys.orders.v1.GetPositionsResponse.positions:type_name -> tradsys.orders.v1.Position
-	4,  // 27: tradsys.orders.v1.CreateInstrumentRequest.instrument:type_name -> tradsys.orders.v1.Instrument
-	4,  // 28: tradsys.orders.v1.CreateInstrumentResponse.instrument:type_name -> tradsys.orders.v1.Instrument
-	4,  // 29: tradsys.orders.v1.GetInstrumentResponse.instrument:type_name -> tradsys.orders.v1.Instrument
-	4,  // 30: tradsys.orders.v1.ListInstrumentsResponse.instruments:type_name -> tradsys.orders.v1.Instrument
-	3,  // 31: tradsys.orders.v1.UpdateInstrumentStatusRequest.status:type_name -> tradsys.orders.v1.InstrumentStatus
-	4,  // 32: tradsys.orders.v1.UpdateInstrumentStatusResponse.instrument:type_name -> tradsys.orders.v1.Instrument
-	8,  // 33: tradsys.orders.v1.OrderService.SubmitOrder:input_type -> tradsys.orders.v1.SubmitOrderRequest
-	10, // 34: tradsys.orders.v1.OrderService.CancelOrder:input_type -> tradsys.orders.v1.CancelOrderRequest
-	12, // 35: tradsys.orders.v1.OrderService.ReplaceOrder:input_type -> tradsys.orders.v1.ReplaceOrderRequest
-	14, // 36: tradsys.orders.v1.OrderService.GetOrder:input_type -> tradsys.orders.v1.GetOrderRequest
-	16, // 37: tradsys.orders.v1.OrderService.ListOrders:input_type -> tradsys.orders.v1.ListOrdersRequest
-	18, // 38: tradsys.orders.v1.OrderService.StreamOrderUpdates:input_type -> tradsys.orders.v1.StreamOrderUpdatesRequest
-	21, // 39: tradsys.orders.v1.OrderService.GetPositions:input_type -> tradsys.orders.v1.GetPositionsRequest
-	23, // 40: tradsys.orders.v1.OrderService.CreateInstrument:input_type -> tradsys.orders.v1.CreateInstrumentRequest
-	25, // 41: tradsys.orders.v1.OrderService.GetInstrument:input_type -> tradsys.orders.v1.GetInstrumentRequest
-	27, // 42: tradsys.orders.v1.OrderService.ListInstruments:input_type -> tradsys.orders.v1.ListInstrumentsRequest
-	29, // 43: tradsys.orders.v1.OrderService.UpdateInstrumentStatus:input_type -> tradsys.orders.v1.UpdateInstrumentStatusRequest
-	9,  // 44: tradsys.orders.v1.OrderService.SubmitOrder:output_type -> tradsys.orders.v1.SubmitOrderResponse
-	11, // 45: tradsys.orders.v1.OrderService.CancelOrder:output_type -> tradsys.orders.v1.CancelOrderResponse
-	13, // 46: tradsys.orders.v1.OrderService.ReplaceOrder:output_type -> tradsys.orders.v1.ReplaceOrderResponse
-	15, // 47: tradsys.orders.v1.OrderService.GetOrder:output_type -> tradsys.orders.v1.GetOrderResponse
-	17, // 48: tradsys.orders.v1.OrderService.ListOrders:output_type -> tradsys.orders.v1.ListOrdersResponse
-	19, // 49: tradsys.orders.v1.OrderService.StreamOrderUpdates:output_type -> tradsys.orders.v1.StreamOrderUpdatesResponse
-	22, // 50: tradsys.orders.v1.OrderService.GetPositions:output_type -> tradsys.orders.v1.GetPositionsResponse
-	24, // 51: tradsys.orders.v1.OrderService.CreateInstrument:output_type -> tradsys.orders.v1.CreateInstrumentResponse
-	26, // 52: tradsys.orders.v1.OrderService.GetInstrument:output_type -> tradsys.orders.v1.GetInstrumentResponse
-	28, // 53: tradsys.orders.v1.OrderService.ListInstruments:output_type -> tradsys.orders.v1.ListInstrumentsResponse
-	30, // 54: tradsys.orders.v1.OrderService.UpdateInstrumentStatus:output_type -> tradsys.orders.v1.UpdateInstrumentStatusResponse
-	44, // [44:55] is the sub-list for method output_type
-	33, // [33:44] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	8,  // 16: tradsys.orders.v1.SubmitOrdersRequest.order:type_name -> tradsys.orders.v1.SubmitOrderRequest
+	9,  // 17: tradsys.orders.v1.SubmitOrdersResponse.submitted:type_name -> tradsys.orders.v1.SubmitOrderResponse
+	11, // 18: tradsys.orders.v1.SubmitOrdersResponse.error:type_name -> tradsys.orders.v1.SubmitOrdersError
+	7,  // 19: tradsys.orders.v1.CancelOrderResponse.order:type_name -> tradsys.orders.v1.Order
+	7,  // 20: tradsys.orders.v1.ReplaceOrderResponse.order:type_name -> tradsys.orders.v1.Order
+	7,  // 21: tradsys.orders.v1.GetOrderResponse.order:type_name -> tradsys.orders.v1.Order
+	2,  // 22: tradsys.orders.v1.ListOrdersRequest.statuses:type_name -> tradsys.orders.v1.OrderStatus
+	34, // 23: tradsys.orders.v1.ListOrdersRequest.created_after:type_name -> google.protobuf.Timestamp
+	34, // 24: tradsys.orders.v1.ListOrdersRequest.created_before:type_name -> google.protobuf.Timestamp
+	7,  // 25: tradsys.orders.v1.ListOrdersResponse.orders:type_name -> tradsys.orders.v1.Order
+	7,  // 26: tradsys.orders.v1.StreamOrderUpdatesResponse.order:type_name -> tradsys.orders.v1.Order
+	6,  // 27: tradsys.orders.v1.StreamOrderUpdatesResponse.event:type_name -> tradsys.orders.v1.OrderEvent
+	34, // 28: tradsys.orders.v1.Position.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 29: tradsys.orders.v1.GetPositionsResponse.positions:type_name -> tradsys.orders.v1.Position
+	4,  // 30: tradsys.orders.v1.CreateInstrumentRequest.instrument:type_name -> tradsys.orders.v1.Instrument
+	4,  // 31: tradsys.orders.v1.CreateInstrumentResponse.instrument:type_name -> tradsys.orders.v1.Instrument
+	4,  // 32: tradsys.orders.v1.GetInstrumentResponse.instrument:type_name -> tradsys.orders.v1.Instrument
+	4,  // 33: tradsys.orders.v1.ListInstrumentsResponse.instruments:type_name -> tradsys.orders.v1.Instrument
+	3,  // 34: tradsys.orders.v1.UpdateInstrumentStatusRequest.status:type_name -> tradsys.orders.v1.InstrumentStatus
+	4,  // 35: tradsys.orders.v1.UpdateInstrumentStatusResponse.instrument:type_name -> tradsys.orders.v1.Instrument
+	8,  // 36: tradsys.orders.v1.OrderService.SubmitOrder:input_type -> tradsys.orders.v1.SubmitOrderRequest
+	10, // 37: tradsys.orders.v1.OrderService.SubmitOrders:input_type -> tradsys.orders.v1.SubmitOrdersRequest
+	13, // 38: tradsys.orders.v1.OrderService.CancelOrder:input_type -> tradsys.orders.v1.CancelOrderRequest
+	15, // 39: tradsys.orders.v1.OrderService.ReplaceOrder:input_type -> tradsys.orders.v1.ReplaceOrderRequest
+	17, // 40: tradsys.orders.v1.OrderService.GetOrder:input_type -> tradsys.orders.v1.GetOrderRequest
+	19, // 41: tradsys.orders.v1.OrderService.ListOrders:input_type -> tradsys.orders.v1.ListOrdersRequest
+	21, // 42: tradsys.orders.v1.OrderService.StreamOrderUpdates:input_type -> tradsys.orders.v1.StreamOrderUpdatesRequest
+	24, // 43: tradsys.orders.v1.OrderService.GetPositions:input_type -> tradsys.orders.v1.GetPositionsRequest
+	26, // 44: tradsys.orders.v1.OrderService.CreateInstrument:input_type -> tradsys.orders.v1.CreateInstrumentRequest
+	28, // 45: tradsys.orders.v1.OrderService.GetInstrument:input_type -> tradsys.orders.v1.GetInstrumentRequest
+	30, // 46: tradsys.orders.v1.OrderService.ListInstruments:input_type -> tradsys.orders.v1.ListInstrumentsRequest
+	32, // 47: tradsys.orders.v1.OrderService.UpdateInstrumentStatus:input_type -> tradsys.orders.v1.UpdateInstrumentStatusRequest
+	9,  // 48: tradsys.orders.v1.OrderService.SubmitOrder:output_type -> tradsys.orders.v1.SubmitOrderResponse
+	12, // 49: tradsys.orders.v1.OrderService.SubmitOrders:output_type -> tradsys.orders.v1.SubmitOrdersResponse
+	14, // 50: tradsys.orders.v1.OrderService.CancelOrder:output_type -> tradsys.orders.v1.CancelOrderResponse
+	16, // 51: tradsys.orders.v1.OrderService.ReplaceOrder:output_type -> tradsys.orders.v1.ReplaceOrderResponse
+	18, // 52: tradsys.orders.v1.OrderService.GetOrder:output_type -> tradsys.orders.v1.GetOrderResponse
+	20, // 53: tradsys.orders.v1.OrderService.ListOrders:output_type -> tradsys.orders.v1.ListOrdersResponse
+	22, // 54: tradsys.orders.v1.OrderService.StreamOrderUpdates:output_type -> tradsys.orders.v1.StreamOrderUpdatesResponse
+	25, // 55: tradsys.orders.v1.OrderService.GetPositions:output_type -> tradsys.orders.v1.GetPositionsResponse
+	27, // 56: tradsys.orders.v1.OrderService.CreateInstrument:output_type -> tradsys.orders.v1.CreateInstrumentResponse
+	29, // 57: tradsys.orders.v1.OrderService.GetInstrument:output_type -> tradsys.orders.v1.GetInstrumentResponse
+	31, // 58: tradsys.orders.v1.OrderService.ListInstruments:output_type -> tradsys.orders.v1.ListInstrumentsResponse
+	33, // 59: tradsys.orders.v1.OrderService.UpdateInstrumentStatus:output_type -> tradsys.orders.v1.UpdateInstrumentStatusResponse
+	48, // [48:60] is the sub-list for method output_type
+	36, // [36:48] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_tradsys_orders_v1_orders_proto_init() }
@@ -2314,13 +2548,17 @@ func file_tradsys_orders_v1_orders_proto_init() {
 	if File_tradsys_orders_v1_orders_proto != nil {
 		return
 	}
+	file_tradsys_orders_v1_orders_proto_msgTypes[8].OneofWrappers = []any{
+		(*SubmitOrdersResponse_Submitted)(nil),
+		(*SubmitOrdersResponse_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tradsys_orders_v1_orders_proto_rawDesc), len(file_tradsys_orders_v1_orders_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	OrderService_SubmitOrder_FullMethodName            = "/tradsys.orders.v1.OrderService/SubmitOrder"
+	OrderService_SubmitOrders_FullMethodName           = "/tradsys.orders.v1.OrderService/SubmitOrders"
 	OrderService_CancelOrder_FullMethodName            = "/tradsys.orders.v1.OrderService/CancelOrder"
 	OrderService_ReplaceOrder_FullMethodName           = "/tradsys.orders.v1.OrderService/ReplaceOrder"
 	OrderService_GetOrder_FullMethodName               = "/tradsys.orders.v1.OrderService/GetOrder"
@@ -52,6 +53,19 @@ type OrderServiceClient interface {
 	// account: a retried submit answers the same order, never a second one.
 	// The answer is sent once the order's state is durable.
 	SubmitOrder(ctx context.Context, in *SubmitOrderRequest, opts ...grpc.CallOption) (*SubmitOrderResponse, error)
+	// SubmitOrders is order entry on a session stream (as FIX or OUCH
+	// gateways take orders): each message is one SubmitOrder, handled
+	// concurrently with the others in flight, and answered as soon as it
+	// completes, so answers come in completion order, matched to their
+	// requests by request_id. A message that is not valid gets its own error
+	// answer (INVALID_ARGUMENT naming the field, as SubmitOrder would) and the
+	// stream goes on. client_order_id stays the idempotency key per account:
+	// after a broken stream, resending the orders not answered (on a new
+	// stream or with SubmitOrder) is safe, and answers duplicate for those
+	// that had arrived. The stream does not keep the orders component loaded:
+	// each order enters it (activating it when dormant) as a SubmitOrder
+	// call would.
+	SubmitOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitOrdersRequest, SubmitOrdersResponse], error)
 	// CancelOrder cancels the open quantity of an order.
 	CancelOrder(ctx context.Context, in *CancelOrderRequest, opts ...grpc.CallOption) (*CancelOrderResponse, error)
 	// ReplaceOrder changes the price and/or quantity of an open order (the
@@ -93,6 +107,19 @@ func (c *orderServiceClient) SubmitOrder(ctx context.Context, in *SubmitOrderReq
 	}
 	return out, nil
 }
+
+func (c *orderServiceClient) SubmitOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitOrdersRequest, SubmitOrdersResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OrderService_ServiceDesc.Streams[0], OrderService_SubmitOrders_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SubmitOrdersRequest, SubmitOrdersResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_SubmitOrdersClient = grpc.BidiStreamingClient[SubmitOrdersRequest, SubmitOrdersResponse]
 
 func (c *orderServiceClient) CancelOrder(ctx context.Context, in *CancelOrderRequest, opts ...grpc.CallOption) (*CancelOrderResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -136,7 +163,7 @@ func (c *orderServiceClient) ListOrders(ctx context.Context, in *ListOrdersReque
 
 func (c *orderServiceClient) StreamOrderUpdates(ctx context.Context, in *StreamOrderUpdatesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamOrderUpdatesResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &OrderService_ServiceDesc.Streams[0], OrderService_StreamOrderUpdates_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &OrderService_ServiceDesc.Streams[1], OrderService_StreamOrderUpdates_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +250,19 @@ type OrderServiceServer interface {
 	// account: a retried submit answers the same order, never a second one.
 	// The answer is sent once the order's state is durable.
 	SubmitOrder(context.Context, *SubmitOrderRequest) (*SubmitOrderResponse, error)
+	// SubmitOrders is order entry on a session stream (as FIX or OUCH
+	// gateways take orders): each message is one SubmitOrder, handled
+	// concurrently with the others in flight, and answered as soon as it
+	// completes, so answers come in completion order, matched to their
+	// requests by request_id. A message that is not valid gets its own error
+	// answer (INVALID_ARGUMENT naming the field, as SubmitOrder would) and the
+	// stream goes on. client_order_id stays the idempotency key per account:
+	// after a broken stream, resending the orders not answered (on a new
+	// stream or with SubmitOrder) is safe, and answers duplicate for those
+	// that had arrived. The stream does not keep the orders component loaded:
+	// each order enters it (activating it when dormant) as a SubmitOrder
+	// call would.
+	SubmitOrders(grpc.BidiStreamingServer[SubmitOrdersRequest, SubmitOrdersResponse]) error
 	// CancelOrder cancels the open quantity of an order.
 	CancelOrder(context.Context, *CancelOrderRequest) (*CancelOrderResponse, error)
 	// ReplaceOrder changes the price and/or quantity of an open order (the
@@ -257,6 +297,9 @@ type UnimplementedOrderServiceServer struct{}
 
 func (UnimplementedOrderServiceServer) SubmitOrder(context.Context, *SubmitOrderRequest) (*SubmitOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitOrder not implemented")
+}
+func (UnimplementedOrderServiceServer) SubmitOrders(grpc.BidiStreamingServer[SubmitOrdersRequest, SubmitOrdersResponse]) error {
+	return status.Error(codes.Unimplemented, "method SubmitOrders not implemented")
 }
 func (UnimplementedOrderServiceServer) CancelOrder(context.Context, *CancelOrderRequest) (*CancelOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelOrder not implemented")
@@ -326,6 +369,13 @@ func _OrderService_SubmitOrder_Handler(srv interface{}, ctx context.Context, dec
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _OrderService_SubmitOrders_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(OrderServiceServer).SubmitOrders(&grpc.GenericServerStream[SubmitOrdersRequest, SubmitOrdersResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_SubmitOrdersServer = grpc.BidiStreamingServer[SubmitOrdersRequest, SubmitOrdersResponse]
 
 func _OrderService_CancelOrder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CancelOrderRequest)
@@ -549,6 +599,12 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SubmitOrders",
+			Handler:       _OrderService_SubmitOrders_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "StreamOrderUpdates",
 			Handler:       _OrderService_StreamOrderUpdates_Handler,

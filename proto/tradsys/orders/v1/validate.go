@@ -65,6 +65,11 @@ func (r *SubmitOrderRequest) Validate() error {
 	return decimal("quantity", r.GetQuantity())
 }
 
+// SubmitOrdersRequest has no Validate on purpose: the validator interceptor
+// would end the whole stream at the first bad message. The handler checks
+// each message's order itself and answers a bad one with an error; the
+// stream goes on.
+
 func (r *CancelOrderRequest) Validate() error {
 	if err := validate.ID("account", r.GetAccount()); err != nil {
 		return err
