@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tradsys/mesh/pkg/fixed"
+	"github.com/tradsys/mesh/pkg/muxstream"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	riskv1 "github.com/tradsys/mesh/proto/tradsys/risk/v1"
 	"github.com/tradsys/mesh/services/orders/oms"
@@ -33,19 +34,19 @@ type riskClient struct {
 	timeout time.Duration
 	// stream, when set, carries the checks on one shared ValidateOrders
 	// stream (nil: a unary ValidateOrder each).
-	stream *sharedStream[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]
+	stream *muxstream.Shared[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]
 	nextID atomic.Uint64
 }
 
 func newRiskClient(conn *grpc.ClientConn, timeout time.Duration, stream bool, idle time.Duration) *riskClient {
 	c := &riskClient{conn: conn, timeout: timeout}
 	if stream {
-		c.stream = &sharedStream[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]{
-			open: func(ctx context.Context) (grpc.BidiStreamingClient[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse], error) {
+		c.stream = &muxstream.Shared[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]{
+			Open: func(ctx context.Context) (grpc.BidiStreamingClient[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse], error) {
 				return riskv1.NewRiskServiceClient(conn).ValidateOrders(ctx)
 			},
-			id:   (*riskv1.ValidateOrdersResponse).GetRequestId,
-			idle: idle,
+			ID:   (*riskv1.ValidateOrdersResponse).GetRequestId,
+			Idle: idle,
 		}
 	}
 	return c
@@ -99,8 +100,8 @@ func (c *riskClient) Validate(ctx context.Context, r oms.RiskCheck) ([]string, e
 func (c *riskClient) validate(ctx context.Context, req *riskv1.ValidateOrderRequest) (*riskv1.ValidateOrderResponse, error) {
 	if c.stream != nil {
 		id := c.nextID.Add(1)
-		resp, err := c.stream.call(ctx, id, &riskv1.ValidateOrdersRequest{RequestId: id, Order: req})
-		var timeout *errTimeout
+		resp, err := c.stream.Call(ctx, id, &riskv1.ValidateOrdersRequest{RequestId: id, Order: req})
+		var timeout *muxstream.TimeoutError
 		switch {
 		case err == nil && resp.GetError() != nil:
 			return nil, status.Error(codes.Code(resp.GetError().GetCode()), resp.GetError().GetMessage())
@@ -119,18 +120,18 @@ type matchingClient struct {
 	timeout time.Duration
 	// stream, when set, carries the submits on one shared SubmitOrders
 	// stream (nil: a unary SubmitOrder each).
-	stream *sharedStream[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse]
+	stream *muxstream.Shared[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse]
 }
 
 func newMatchingClient(conn *grpc.ClientConn, timeout time.Duration, stream bool, idle time.Duration) *matchingClient {
 	c := &matchingClient{conn: conn, timeout: timeout}
 	if stream {
-		c.stream = &sharedStream[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse]{
-			open: func(ctx context.Context) (grpc.BidiStreamingClient[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse], error) {
+		c.stream = &muxstream.Shared[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse]{
+			Open: func(ctx context.Context) (grpc.BidiStreamingClient[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse], error) {
 				return matchingv1.NewMatchingServiceClient(conn).SubmitOrders(ctx)
 			},
-			id:   (*matchingv1.SubmitOrdersResponse).GetOrderId,
-			idle: idle,
+			ID:   (*matchingv1.SubmitOrdersResponse).GetOrderId,
+			Idle: idle,
 		}
 	}
 	return c
@@ -140,14 +141,14 @@ func newMatchingClient(conn *grpc.ClientConn, timeout time.Duration, stream bool
 // was sent is ErrNotSent; a broken stream or a missed deadline leave the
 // outcome unknown (the reconciler settles it).
 func (c *matchingClient) submitStreamed(ctx context.Context, r *matchingv1.SubmitOrderRequest) (*matchingv1.Execution, error) {
-	resp, err := c.stream.call(ctx, r.GetOrderId(), &matchingv1.SubmitOrdersRequest{Order: r})
-	var notSent *errNotSent
-	var timeout *errTimeout
+	resp, err := c.stream.Call(ctx, r.GetOrderId(), &matchingv1.SubmitOrdersRequest{Order: r})
+	var notSent *muxstream.NotSentError
+	var timeout *muxstream.TimeoutError
 	switch {
 	case errors.As(err, &notSent):
-		return nil, errors.Join(oms.ErrNotSent, notSent.err)
+		return nil, errors.Join(oms.ErrNotSent, notSent.Err)
 	case errors.As(err, &timeout):
-		return nil, errors.New("matching did not answer in time: " + timeout.err.Error())
+		return nil, errors.New("matching did not answer in time: " + timeout.Err.Error())
 	case err != nil:
 		return nil, matchingError(err, false)
 	}

@@ -101,10 +101,10 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	go func() {
 		<-ctx.Done()
 		if risk.stream != nil {
-			risk.stream.close()
+			risk.stream.Close()
 		}
 		if match.stream != nil {
-			match.stream.close()
+			match.stream.Close()
 		}
 	}()
 	srv.main, err = s.Runtime.Add(lazy.Spec{
