@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 
+	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	"github.com/tradsys/mesh/services/orders/oms"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -82,4 +83,30 @@ func togRPCError(err error) error {
 		st = withInfo
 	}
 	return st.Err()
+}
+
+// invalidRequest is a request the validator interceptor would refuse (as
+// INVALID_ARGUMENT with the check's message, which names the field), for
+// the messages of a stream, which the interceptor does not check one by
+// one.
+func invalidRequest(err error) error {
+	st := status.New(codes.InvalidArgument, err.Error())
+	if withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: errorDomain}); derr == nil {
+		st = withInfo
+	}
+	return st.Err()
+}
+
+// streamError is the error answer of one message of a SubmitOrders stream:
+// the status a SubmitOrder call would have returned (err is one already),
+// with its ErrorInfo's reason.
+func streamError(err error) *ordersv1.SubmitOrdersError {
+	st := status.Convert(err)
+	e := &ordersv1.SubmitOrdersError{Code: int32(st.Code()), Message: st.Message()}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			e.Reason = info.GetReason()
+		}
+	}
+	return e
 }

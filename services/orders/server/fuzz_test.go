@@ -30,6 +30,10 @@ func FuzzHandlers(f *testing.F) {
 	seed("SubmitOrder", limit("b", "3", sell, "99999999999.5", "99999999999"))
 	seed("SubmitOrder", &ordersv1.SubmitOrderRequest{Account: "c", ClientOrderId: "m", Symbol: "F", Side: buy, Type: ordersv1.OrderType_ORDER_TYPE_MARKET, Quantity: "3"})
 	seed("SubmitOrder", &ordersv1.SubmitOrderRequest{Account: "c", ClientOrderId: "k", Symbol: "F", Side: buy, Type: ordersv1.OrderType_ORDER_TYPE_FOK, Price: "100", Quantity: "50"})
+	seed("SubmitOrders", &ordersv1.SubmitOrdersRequest{RequestId: 1, Order: limit("d", "s1", buy, "100.5", "0.25")})
+	seed("SubmitOrders", &ordersv1.SubmitOrdersRequest{RequestId: 2, Order: limit("d", "s2", sell, "100.123", "1")})
+	seed("SubmitOrders", &ordersv1.SubmitOrdersRequest{RequestId: 3, Order: &ordersv1.SubmitOrderRequest{Account: "a b"}})
+	seed("SubmitOrders", &ordersv1.SubmitOrdersRequest{RequestId: 4})
 	seed("CancelOrder", &ordersv1.CancelOrderRequest{Account: "a", OrderId: 1})
 	seed("ReplaceOrder", &ordersv1.ReplaceOrderRequest{Account: "a", OrderId: 1, Price: "101", Quantity: "0.5"})
 	seed("GetOrder", &ordersv1.GetOrderRequest{OrderId: 1})
@@ -52,14 +56,18 @@ func FuzzHandlers(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if md.ServerStream {
+		// A server stream (StreamOrderUpdates) follows updates until the
+		// client ends it; a bidi one (SubmitOrders) ends once the client has
+		// closed its side and had its answers, so must not hang.
+		openEnded := md.ServerStream && !md.ClientStream
+		if openEnded {
 			var scancel context.CancelFunc
 			ctx, scancel = context.WithTimeout(ctx, 100*time.Millisecond)
 			defer scancel()
 		}
 		err := grpcfuzz.Call(ctx, m.Orders.Conn, md, req)
 		grpcfuzz.Check(t, md, req, err)
-		if status.Code(err) == codes.DeadlineExceeded && !md.ServerStream {
+		if status.Code(err) == codes.DeadlineExceeded && !openEnded {
 			t.Fatalf("%s(%v) hung: %v", md.FullName, req, err)
 		}
 	})

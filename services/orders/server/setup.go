@@ -134,6 +134,9 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		s.Gate.Require("/"+ordersv1.OrderService_ServiceDesc.ServiceName+"/"+m.MethodName, srv.main)
 	}
 	for _, m := range ordersv1.OrderService_ServiceDesc.Streams {
+		if m.StreamName == "SubmitOrders" {
+			continue // enters the component per order, not for the stream's life (see there)
+		}
 		s.Gate.Require("/"+ordersv1.OrderService_ServiceDesc.ServiceName+"/"+m.StreamName, srv.main)
 	}
 	return srv, nil
