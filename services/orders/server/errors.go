@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	"github.com/tradsys/mesh/services/orders/oms"
@@ -88,10 +89,17 @@ func togRPCError(err error) error {
 // invalidRequest is a request the validator interceptor would refuse (as
 // INVALID_ARGUMENT with the check's message, which names the field), for
 // the messages of a stream, which the interceptor does not check one by
-// one.
+// one. The field, taken from the checks' "invalid <field>: <reason>"
+// message, is also in the ErrorInfo as for the service's own field errors.
 func invalidRequest(err error) error {
+	meta := map[string]string{}
+	if rest, ok := strings.CutPrefix(err.Error(), "invalid "); ok {
+		if field, _, ok := strings.Cut(rest, ": "); ok && !strings.Contains(field, " ") {
+			meta["field"] = field
+		}
+	}
 	st := status.New(codes.InvalidArgument, err.Error())
-	if withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: errorDomain}); derr == nil {
+	if withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: errorDomain, Metadata: meta}); derr == nil {
 		st = withInfo
 	}
 	return st.Err()
@@ -99,13 +107,13 @@ func invalidRequest(err error) error {
 
 // streamError is the error answer of one message of a SubmitOrders stream:
 // the status a SubmitOrder call would have returned (err is one already),
-// with its ErrorInfo's reason.
+// with its ErrorInfo's reason and field.
 func streamError(err error) *ordersv1.SubmitOrdersError {
 	st := status.Convert(err)
 	e := &ordersv1.SubmitOrdersError{Code: int32(st.Code()), Message: st.Message()}
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			e.Reason = info.GetReason()
+			e.Reason, e.Field = info.GetReason(), info.GetMetadata()["field"]
 		}
 	}
 	return e

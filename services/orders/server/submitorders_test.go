@@ -131,16 +131,17 @@ func TestSubmitOrdersBadMessageDoesNotEndTheStream(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		order *ordersv1.SubmitOrderRequest
+		field string
 		words []string
 	}{
-		{"no order", nil, []string{"invalid order", "must be set"}},
-		{"no side", limitOrder("alice", "x1", ordersv1.Side_SIDE_UNSPECIFIED, "100", "1"), []string{"invalid side"}},
-		{"bad price", limitOrder("alice", "x2", buy, "1e5", "1"), []string{"invalid price"}},
-		{"price off the tick grid", limitOrder("alice", "x3", buy, "100.001", "1"), []string{"price", "0.01"}},
-		{"quantity off the lot grid", limitOrder("alice", "x4", buy, "100", "0.0001"), []string{"quantity", "0.001"}},
+		{"no order", nil, "order", []string{"invalid order", "must be set"}},
+		{"no side", limitOrder("alice", "x1", ordersv1.Side_SIDE_UNSPECIFIED, "100", "1"), "side", []string{"invalid side"}},
+		{"bad price", limitOrder("alice", "x2", buy, "1e5", "1"), "price", []string{"invalid price"}},
+		{"price off the tick grid", limitOrder("alice", "x3", buy, "100.001", "1"), "price", []string{"price", "0.01"}},
+		{"quantity off the lot grid", limitOrder("alice", "x4", buy, "100", "0.0001"), "quantity", []string{"quantity", "0.001"}},
 	} {
 		e := ask(t, st, 7, c.order).GetError()
-		if codes.Code(e.GetCode()) != codes.InvalidArgument || e.GetReason() != "INVALID_ARGUMENT" {
+		if codes.Code(e.GetCode()) != codes.InvalidArgument || e.GetReason() != "INVALID_ARGUMENT" || e.GetField() != c.field {
 			t.Fatalf("%s: %v", c.name, e)
 		}
 		for _, w := range c.words {

@@ -946,14 +946,18 @@ func (x *SubmitOrdersRequest) GetOrder() *SubmitOrderRequest {
 
 // SubmitOrdersError is why one request of a SubmitOrders stream got no
 // order: the gRPC code SubmitOrder would have returned, its message, and
-// the reason of its ErrorInfo (e.g. INVALID_ARGUMENT, UNKNOWN_SYMBOL,
-// ORDERS_NOT_LOADED).
+// what its ErrorInfo says.
 type SubmitOrdersError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A google.rpc.Code value.
-	Code          int32  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Code    int32  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// Machine-readable reason, e.g. INVALID_ARGUMENT, UNKNOWN_SYMBOL,
+	// INSTRUMENT_HALTED, ORDERS_NOT_LOADED.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// For INVALID_ARGUMENT: the request field at fault, e.g. "price" (the
+	// field of the inner order; "order" when it is missing).
+	Field         string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1005,6 +1009,13 @@ func (x *SubmitOrdersError) GetMessage() string {
 func (x *SubmitOrdersError) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *SubmitOrdersError) GetField() string {
+	if x != nil {
+		return x.Field
 	}
 	return ""
 }
@@ -2300,11 +2311,12 @@ const file_tradsys_orders_v1_orders_proto_rawDesc = "" +
 	"\x13SubmitOrdersRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12;\n" +
-	"\x05order\x18\x02 \x01(\v2%.tradsys.orders.v1.SubmitOrderRequestR\x05order\"Y\n" +
+	"\x05order\x18\x02 \x01(\v2%.tradsys.orders.v1.SubmitOrderRequestR\x05order\"o\n" +
 	"\x11SubmitOrdersError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc5\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05field\x18\x04 \x01(\tR\x05field\"\xc5\x01\n" +
 	"\x14SubmitOrdersResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12F\n" +
