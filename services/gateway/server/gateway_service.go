@@ -17,6 +17,7 @@ type gatewayService struct {
 	gatewayv1.UnimplementedGatewayServiceServer
 	keys   *hub.Keys
 	orders ordersv1.OrderServiceClient
+	entry  *orderEntry
 	md     *marketData
 }
 
@@ -54,7 +55,7 @@ func (g *gatewayService) SubmitOrder(ctx context.Context, r *gatewayv1.SubmitOrd
 	if coid == "" {
 		coid = hub.NewClientOrderID()
 	}
-	resp, err := g.orders.SubmitOrder(ctx, &ordersv1.SubmitOrderRequest{Account: k.Account, ClientOrderId: coid, Symbol: r.GetSymbol(),
+	resp, err := g.entry.Submit(ctx, &ordersv1.SubmitOrderRequest{Account: k.Account, ClientOrderId: coid, Symbol: r.GetSymbol(),
 		Side: r.GetSide(), Type: r.GetType(), Price: r.GetPrice(), Quantity: r.GetQuantity()})
 	if err != nil {
 		return nil, toStatus(toHubError(err))

@@ -17,7 +17,8 @@ import (
 // orders is hub.Orders over the orders service: every order goes through
 // it, so risk always applies.
 type orders struct {
-	c ordersv1.OrderServiceClient
+	c     ordersv1.OrderServiceClient
+	entry *orderEntry
 }
 
 var sides = map[string]ordersv1.Side{"buy": ordersv1.Side_SIDE_BUY, "sell": ordersv1.Side_SIDE_SELL}
@@ -29,7 +30,7 @@ var orderTypes = map[string]ordersv1.OrderType{
 }
 
 func (o *orders) Submit(ctx context.Context, n hub.NewOrderFor) (hub.OrderUpdate, error) {
-	resp, err := o.c.SubmitOrder(ctx, &ordersv1.SubmitOrderRequest{Account: n.Account, ClientOrderId: n.ClientOrderID,
+	resp, err := o.entry.Submit(ctx, &ordersv1.SubmitOrderRequest{Account: n.Account, ClientOrderId: n.ClientOrderID,
 		Symbol: n.Symbol, Side: sides[n.Side], Type: orderTypes[n.Type], Price: n.Price, Quantity: n.Quantity})
 	if err != nil {
 		return hub.OrderUpdate{}, toHubError(err)

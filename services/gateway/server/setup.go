@@ -42,6 +42,9 @@ type Options struct {
 	Server lazy.Settings
 	// Hub is the WebSocket tuning (send buffers, workers, intervals).
 	Hub hub.Config
+	// StreamSubmits places orders with the orders service on one shared
+	// SubmitOrders stream instead of a unary SubmitOrder each.
+	StreamSubmits bool
 	// SocketSendBuffer is each client socket's kernel send buffer (bytes;
 	// 0: the system's). Bounded, a client that stops reading is found out
 	// after SendBuffer frames plus this much, not after megabytes.
@@ -56,7 +59,7 @@ func Defaults() Options {
 		Server: lazy.Settings{MemoryBytes: 200 << 20, Priority: 10, InitTimeout: 15 * time.Second, IdleTimeout: 5 * time.Minute},
 		Hub: hub.Config{SendBuffer: 1024, WriteTimeout: 5 * time.Second, Workers: 16, Queue: 1024,
 			BookInterval: 200 * time.Millisecond, CandleInterval: time.Second},
-		SocketSendBuffer: 256 << 10,
+		SocketSendBuffer: 256 << 10, StreamSubmits: true,
 	}
 }
 
@@ -68,6 +71,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Matching, "matching", o.Matching, "matching service (host:port or tradsys:///matching)")
 	fs.StringVar(&o.Historical, "historical", o.Historical, "historical service (host:port or tradsys:///historical)")
 	fs.StringVar(&o.Orders, "orders", o.Orders, "orders service (host:port or tradsys:///orders)")
+	fs.BoolVar(&o.StreamSubmits, "stream-submits", o.StreamSubmits, "place orders with the orders service on one shared SubmitOrders stream (false: a unary SubmitOrder each)")
 	service.ComponentFlags(fs, "", "the WebSocket server", &o.Server)
 	fs.IntVar(&o.Hub.SendBuffer, "send-buffer", o.Hub.SendBuffer, "frames queued per connection; one more closes it as a slow consumer (4001)")
 	fs.DurationVar(&o.Hub.WriteTimeout, "write-timeout", o.Hub.WriteTimeout, "a client that takes longer to accept one frame is closed as slow")
@@ -120,12 +124,14 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		return nil, err
 	}
 	ordersClient := ordersv1.NewOrderServiceClient(oc)
+	entry := newOrderEntry(oc, o.StreamSubmits)
+	go func() { <-ctx.Done(); entry.close() }()
 	md := &marketData{matching: matchingv1.NewMatchingServiceClient(mc), historical: historicalv1.NewHistoricalDataServiceClient(hc),
 		grids: &grids{c: ordersClient, known: map[string]grid{}}}
 	hcfg := o.Hub
 	hcfg.Logger = s.Log.Named("hub")
 	hcfg.Metrics = s.Server.Registry()
-	h := hub.New(hcfg, keys, md, &orders{c: ordersClient}, &mesh{coord: s.Coord.API()})
+	h := hub.New(hcfg, keys, md, &orders{c: ordersClient, entry: entry}, &mesh{coord: s.Coord.API()})
 	srv := &Server{Hub: h}
 	spec := o.Server.Spec(MainComponent)
 	spec.Pinned, spec.DrainTimeout = true, 5*time.Second
@@ -135,7 +141,7 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	gatewayv1.RegisterGatewayServiceServer(s.Server.GRPC(), &gatewayService{keys: keys, orders: ordersClient, md: md})
+	gatewayv1.RegisterGatewayServiceServer(s.Server.GRPC(), &gatewayService{keys: keys, orders: ordersClient, entry: entry, md: md})
 	for _, method := range []string{gatewayv1.GatewayService_SubmitOrder_FullMethodName, gatewayv1.GatewayService_ReplaceOrder_FullMethodName,
 		gatewayv1.GatewayService_CancelOrder_FullMethodName, gatewayv1.GatewayService_StreamOrderUpdates_FullMethodName,
 		gatewayv1.GatewayService_StreamTrades_FullMethodName, gatewayv1.GatewayService_GetOrderBook_FullMethodName,
