@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"github.com/tradsys/mesh/pkg/latency"
+	"github.com/tradsys/mesh/pkg/muxstream"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	matchingserver "github.com/tradsys/mesh/services/matching/server"
 	"github.com/tradsys/mesh/services/orders/orderstest"
 	"github.com/tradsys/mesh/services/orders/server"
 	riskserver "github.com/tradsys/mesh/services/risk/server"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -28,6 +31,16 @@ import (
 // measured in the same run, interleaved with the orders.
 //
 //	cd services/orders && go test -run '^$' -bench E2ESubmitOrder -benchtime 3000x ./server/
+//
+// How orders enter orders (the entry= level; none: unary):
+//   - unary: a SubmitOrder call each, clients calls in flight.
+//   - entry=stream: each client its own SubmitOrders stream (a trader's
+//     session), one order in flight on it at a time: the same orders in
+//     flight as unary at the same clients, so the two compare the entry
+//     alone.
+//   - entry=shared: every client on one SubmitOrders stream, shared by id
+//     (pkg/muxstream, as the gateway places its sessions' orders): one
+//     session with clients orders in flight, pipelined.
 func BenchmarkE2ESubmitOrder(b *testing.B) {
 	for _, mode := range []struct{ nofsync, stream bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
 		nofsync := mode.nofsync
@@ -41,60 +54,142 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 		m.Instrument(b, "BENCH", "0.01", "0.001")
 		hc := healthpb.NewHealthClient(m.Orders.Conn)
 		var seq atomic.Uint64
-		submit := func(rng *rand.Rand, client int) error {
+		order := func(rng *rand.Rand, client int) *ordersv1.SubmitOrderRequest {
 			side, price := ordersv1.Side_SIDE_BUY, fmt.Sprintf("100.%02d", rng.IntN(10))
 			if rng.IntN(2) == 0 {
 				side, price = ordersv1.Side_SIDE_SELL, fmt.Sprintf("99.%02d", 95+rng.IntN(5))
 			}
-			resp, err := m.OrderService.SubmitOrder(context.Background(), &ordersv1.SubmitOrderRequest{
+			return &ordersv1.SubmitOrderRequest{
 				Account: fmt.Sprintf("acct%d", client), ClientOrderId: fmt.Sprint("c", seq.Add(1)), Symbol: "BENCH",
-				Side: side, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: fmt.Sprintf("0.%03d", 1+rng.IntN(9))})
+				Side: side, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: fmt.Sprintf("0.%03d", 1+rng.IntN(9))}
+		}
+		placed := func(resp *ordersv1.SubmitOrderResponse, err error) error {
 			if err == nil && resp.GetOrder().GetStatus() == ordersv1.OrderStatus_ORDER_STATUS_REJECTED {
 				err = fmt.Errorf("rejected: %v", resp.GetOrder().GetRejectReasons())
 			}
 			return err
 		}
-		if err := submit(rand.New(rand.NewPCG(1, 1)), 0); err != nil { // activate everything first
+		unary := func(rng *rand.Rand, client int) error {
+			return placed(m.OrderService.SubmitOrder(context.Background(), order(rng, client)))
+		}
+		if err := unary(rand.New(rand.NewPCG(1, 1)), 0); err != nil { // activate everything first
 			b.Fatal(err)
 		}
-		for _, conc := range []int{1, 16, 64} {
-			b.Run(fmt.Sprintf("fsync=%v/stream=%v/clients=%d", !nofsync, mode.stream, conc), func(b *testing.B) {
-				var orderRate, noopRate []float64
-				var orderCPU, noopCPU time.Duration
-				h := &latency.Histogram{}
-				for _, n := range splitRounds(b.N) {
-					c0 := cpuTime()
-					r, err := run(n, conc, h, submit)
-					if err != nil {
-						b.Fatal(err)
-					}
-					orderRate = append(orderRate, r)
-					c1 := cpuTime()
-					r, err = run(n, conc, nil, func(*rand.Rand, int) error {
-						_, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
-						return err
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					noopRate = append(noopRate, r)
-					orderCPU, noopCPU = orderCPU+c1-c0, noopCPU+cpuTime()-c1
+		for _, entry := range []string{"unary", "stream", "shared"} {
+			for _, conc := range []int{1, 16, 64} {
+				if entry == "shared" && conc == 1 {
+					continue // entry=stream/clients=1
 				}
-				rate, noop := median(orderRate), median(noopRate)
-				// CPU per call (the whole process: client, orders, risk,
-				// matching, the coordinator): what the rate ratio tends to
-				// when the machine's cores are the limit, and steadier
-				// than the rates on a shared machine.
-				b.ReportMetric(float64(orderCPU.Microseconds())/float64(b.N), "cpu-µs/order")
-				b.ReportMetric(float64(noopCPU.Microseconds())/float64(b.N), "cpu-µs/noop")
-				b.ReportMetric(rate, "orders/s")
-				b.ReportMetric(float64(h.Quantile(0.50).Microseconds()), "p50-µs")
-				b.ReportMetric(float64(h.Quantile(0.99).Microseconds()), "p99-µs")
-				b.ReportMetric(noop, "noop/s")
-				b.ReportMetric(rate/noop, "ratio")
-			})
+				name := fmt.Sprintf("fsync=%v/stream=%v/clients=%d", !nofsync, mode.stream, conc) // the names before streamed entry
+				if entry != "unary" {
+					name = fmt.Sprintf("fsync=%v/stream=%v/entry=%s/clients=%d", !nofsync, mode.stream, entry, conc)
+				}
+				b.Run(name, func(b *testing.B) {
+					submit := unary
+					switch entry {
+					case "stream":
+						submit = perClientStreams(b, m.OrderService, conc, order, placed)
+					case "shared":
+						submit = sharedStream(b, m.OrderService, order, placed)
+					}
+					var orderRate, noopRate []float64
+					var orderCPU, noopCPU time.Duration
+					h := &latency.Histogram{}
+					for _, n := range splitRounds(b.N) {
+						c0 := cpuTime()
+						r, err := run(n, conc, h, submit)
+						if err != nil {
+							b.Fatal(err)
+						}
+						orderRate = append(orderRate, r)
+						c1 := cpuTime()
+						r, err = run(n, conc, nil, func(*rand.Rand, int) error {
+							_, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
+							return err
+						})
+						if err != nil {
+							b.Fatal(err)
+						}
+						noopRate = append(noopRate, r)
+						orderCPU, noopCPU = orderCPU+c1-c0, noopCPU+cpuTime()-c1
+					}
+					rate, noop := median(orderRate), median(noopRate)
+					// CPU per call (the whole process: client, orders, risk,
+					// matching, the coordinator): what the rate ratio tends to
+					// when the machine's cores are the limit, and steadier
+					// than the rates on a shared machine.
+					b.ReportMetric(float64(orderCPU.Microseconds())/float64(b.N), "cpu-µs/order")
+					b.ReportMetric(float64(noopCPU.Microseconds())/float64(b.N), "cpu-µs/noop")
+					b.ReportMetric(rate, "orders/s")
+					b.ReportMetric(float64(h.Quantile(0.50).Microseconds()), "p50-µs")
+					b.ReportMetric(float64(h.Quantile(0.99).Microseconds()), "p99-µs")
+					b.ReportMetric(noop, "noop/s")
+					b.ReportMetric(rate/noop, "ratio")
+				})
+			}
 		}
 	}
+}
+
+type (
+	orderFor  func(rng *rand.Rand, client int) *ordersv1.SubmitOrderRequest
+	checkFunc func(*ordersv1.SubmitOrderResponse, error) error
+)
+
+// perClientStreams is a submit over one SubmitOrders stream per client
+// (run's goroutine g is client g and alone on its stream), each order sent
+// and its answer awaited; the streams end with the benchmark.
+func perClientStreams(b *testing.B, oc ordersv1.OrderServiceClient, clients int, order orderFor, placed checkFunc) func(*rand.Rand, int) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	streams := make([]grpc.BidiStreamingClient[ordersv1.SubmitOrdersRequest, ordersv1.SubmitOrdersResponse], clients)
+	for i := range streams {
+		st, err := oc.SubmitOrders(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		streams[i] = st
+	}
+	return func(rng *rand.Rand, client int) error {
+		st := streams[client]
+		if err := st.Send(&ordersv1.SubmitOrdersRequest{RequestId: 1, Order: order(rng, client)}); err != nil {
+			return err
+		}
+		resp, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		return placed(answer(resp))
+	}
+}
+
+// sharedStream is a submit over one SubmitOrders stream shared by every
+// client, each order matched to its answer by id.
+func sharedStream(b *testing.B, oc ordersv1.OrderServiceClient, order orderFor, placed checkFunc) func(*rand.Rand, int) error {
+	s := &muxstream.Shared[ordersv1.SubmitOrdersRequest, ordersv1.SubmitOrdersResponse]{
+		Open: func(ctx context.Context) (grpc.BidiStreamingClient[ordersv1.SubmitOrdersRequest, ordersv1.SubmitOrdersResponse], error) {
+			return oc.SubmitOrders(ctx)
+		},
+		ID: (*ordersv1.SubmitOrdersResponse).GetRequestId,
+	}
+	b.Cleanup(s.Close)
+	var ids atomic.Uint64
+	return func(rng *rand.Rand, client int) error {
+		id := ids.Add(1)
+		resp, err := s.Call(context.Background(), id, &ordersv1.SubmitOrdersRequest{RequestId: id, Order: order(rng, client)})
+		if err != nil {
+			return err
+		}
+		return placed(answer(resp))
+	}
+}
+
+// answer is a SubmitOrders answer as SubmitOrder's.
+func answer(resp *ordersv1.SubmitOrdersResponse) (*ordersv1.SubmitOrderResponse, error) {
+	if e := resp.GetError(); e != nil {
+		return nil, fmt.Errorf("%v: %s", codes.Code(e.GetCode()), e.GetMessage())
+	}
+	return resp.GetSubmitted(), nil
 }
 
 // cpuTime is the process's user + system CPU time so far.
