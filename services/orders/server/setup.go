@@ -15,6 +15,7 @@ import (
 	"github.com/tradsys/mesh/pkg/service"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	"github.com/tradsys/mesh/services/orders/oms"
+	"go.uber.org/zap"
 )
 
 // MainComponent is the orders component.
@@ -91,7 +92,7 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{done: ctx.Done()}
+	srv := &Server{done: ctx.Done(), log: s.Log}
 	metrics := oms.NewMetrics(s.Server.Registry())
 	if o.StreamIdle <= 0 {
 		o.StreamIdle = defaultStreamIdle
@@ -148,6 +149,7 @@ type Server struct {
 	oms  atomic.Pointer[oms.OMS]
 	main *lazy.Component
 	done <-chan struct{}
+	log  *zap.Logger
 }
 
 // OMS is the domain behind the server while the component is active

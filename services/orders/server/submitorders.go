@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime/debug"
 
 	"github.com/tradsys/mesh/pkg/grpcserver"
 	"github.com/tradsys/mesh/pkg/lazy/lazygrpc"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	"github.com/tradsys/mesh/proto/validate"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -46,7 +48,18 @@ func (s *Server) SubmitOrders(stream grpc.BidiStreamingServer[ordersv1.SubmitOrd
 		select {
 		case req := <-take:
 			inFlight++
-			go func() { answers <- s.submitOne(ctx, req) }()
+			go func() {
+				// The recovery interceptor covers the handler's goroutine
+				// only: no order may crash the process from this one.
+				defer func() {
+					if p := recover(); p != nil {
+						s.log.Error("panic in SubmitOrders", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+						answers <- &ordersv1.SubmitOrdersResponse{RequestId: req.GetRequestId(), Result: &ordersv1.SubmitOrdersResponse_Error{
+							Error: streamError(status.Errorf(codes.Internal, "internal error: %v", p))}}
+					}
+				}()
+				answers <- s.submitOne(ctx, req)
+			}()
 		case resp := <-answers:
 			inFlight--
 			if err := stream.Send(resp); err != nil {
