@@ -55,7 +55,7 @@ func TestSubmitOrdersStreamPlacesEveryOrder(t *testing.T) {
 	m := startMesh(t, meshConfig{})
 	m.instrument(t, "BTC-USD", "0.01", "0.001")
 	st := openEntry(t, m)
-	const n = 200
+	const n = 1500 // more than a stream handles at once (1024): the handler stops reading, then goes on
 	want := map[uint64]*ordersv1.SubmitOrderRequest{}
 	for i := range n {
 		id := uint64(1000 + i)
