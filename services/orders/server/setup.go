@@ -135,10 +135,11 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 		s.Gate.Require("/"+ordersv1.OrderService_ServiceDesc.ServiceName+"/"+m.MethodName, srv.main)
 	}
 	for _, m := range ordersv1.OrderService_ServiceDesc.Streams {
-		if m.StreamName == "SubmitOrders" {
+		method := "/" + ordersv1.OrderService_ServiceDesc.ServiceName + "/" + m.StreamName
+		if method == ordersv1.OrderService_SubmitOrders_FullMethodName {
 			continue // enters the component per order, not for the stream's life (see there)
 		}
-		s.Gate.Require("/"+ordersv1.OrderService_ServiceDesc.ServiceName+"/"+m.StreamName, srv.main)
+		s.Gate.Require(method, srv.main)
 	}
 	return srv, nil
 }
