@@ -55,12 +55,15 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 		hc := healthpb.NewHealthClient(m.Orders.Conn)
 		var seq atomic.Uint64
 		order := func(rng *rand.Rand, client int) *ordersv1.SubmitOrderRequest {
-			side, price := ordersv1.Side_SIDE_BUY, fmt.Sprintf("100.%02d", rng.IntN(10))
+			// A client buys and sells from two accounts: one account on
+			// both sides would cross itself, and self-trade prevention
+			// would cancel its resting orders instead of trading.
+			side, price, account := ordersv1.Side_SIDE_BUY, fmt.Sprintf("100.%02d", rng.IntN(10)), fmt.Sprintf("buyer%d", client)
 			if rng.IntN(2) == 0 {
-				side, price = ordersv1.Side_SIDE_SELL, fmt.Sprintf("99.%02d", 95+rng.IntN(5))
+				side, price, account = ordersv1.Side_SIDE_SELL, fmt.Sprintf("99.%02d", 95+rng.IntN(5)), fmt.Sprintf("seller%d", client)
 			}
 			return &ordersv1.SubmitOrderRequest{
-				Account: fmt.Sprintf("acct%d", client), ClientOrderId: fmt.Sprint("c", seq.Add(1)), Symbol: "BENCH",
+				Account: account, ClientOrderId: fmt.Sprint("c", seq.Add(1)), Symbol: "BENCH",
 				Side: side, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: fmt.Sprintf("0.%03d", 1+rng.IntN(9))}
 		}
 		placed := func(resp *ordersv1.SubmitOrderResponse, err error) error {

@@ -1625,7 +1625,11 @@ func (x *StreamOrderUpdatesRequest) GetFromSequence() uint64 {
 
 type StreamOrderUpdatesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The update's sequence (strictly increasing along the stream).
+	// The update's sequence: strictly increasing along the stream, and never
+	// reused. Consecutive updates usually differ by 1; after a crash of the
+	// orders service the sequences may skip (updates that had been answered
+	// but not yet written are rebuilt from matching under new sequences), so
+	// resume with from_sequence = the last one seen + 1, never by counting.
 	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// The order after the change (without history).
 	Order *Order `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
