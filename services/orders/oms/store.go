@@ -412,6 +412,7 @@ type written struct {
 	start    time.Time
 	reserved uint64 // state.seqReserved as written
 	barrier  chan struct{}
+	answered bool // every operation was answered when applied
 }
 
 // run applies a batch in memory, writes its puts to the log as one record
@@ -505,7 +506,12 @@ func (s *Store) run(batch []op) {
 		}
 		return
 	}
-	s.toSync <- written{batch: batch, errs: errs, updates: t.updates, fills: t.fills, start: start, reserved: t.st.seqReserved}
+	answered := true
+	for _, o := range batch {
+		answered = answered && o.answered
+	}
+	s.toSync <- written{batch: batch, errs: errs, updates: t.updates, fills: t.fills, start: start, reserved: t.st.seqReserved,
+		answered: answered}
 	if err := s.maybeCheckpoint(); err != nil {
 		s.fail(err) // the batches written before are answered by their own sync
 	}
@@ -528,14 +534,28 @@ func (s *Store) fail(err error) error {
 // syncer fsyncs the log for the batches the committer has written (all
 // that are waiting share one fsync) and answers them in order, publishing
 // their updates to streams only then: a stream never shows an update that
-// a crash could take back.
+// a crash could take back. A batch whose operations were all answered
+// when applied (commitApplied: nobody waits for its fsync) is held for
+// the next batch that has a waiter, or for lazySyncDelay, and synced with
+// it: under load a submit's outcome then costs no fsync of its own.
 func (s *Store) syncer() {
 	defer close(s.syncerDone)
-	group := make([]written, 0, syncDepth)
-	for w := range s.toSync {
-		group = append(group[:0], w)
+	var group []written
+	var timer *time.Timer
+	var expired <-chan time.Time
+	for {
+		select {
+		case w, ok := <-s.toSync:
+			if !ok {
+				s.syncAndAnswer(group)
+				return
+			}
+			group = append(group, w)
+		case <-expired:
+			expired = nil
+		}
 	more:
-		for len(group) < cap(group) {
+		for range syncDepth {
 			select {
 			case w, ok := <-s.toSync:
 				if !ok {
@@ -546,18 +566,53 @@ func (s *Store) syncer() {
 				break more
 			}
 		}
-		s.mu.RLock()
-		err := s.failed
-		s.mu.RUnlock()
-		if err == nil {
-			// Every batch in the group went to the current file: the
-			// committer drains the syncer before it rotates the log.
-			if serr := s.wal.sync(); serr != nil {
-				err = s.fail(serr)
-			}
+		if expired != nil && allAnswered(group) {
+			continue // held: the timer or the next batch with a waiter syncs it
 		}
-		s.answer(group, err)
+		if timer == nil && allAnswered(group) {
+			timer = time.NewTimer(lazySyncDelay)
+			expired = timer.C
+			continue
+		}
+		if timer != nil {
+			timer.Stop()
+			timer, expired = nil, nil
+		}
+		s.syncAndAnswer(group)
+		group = group[:0]
 	}
+}
+
+// lazySyncDelay bounds how long a batch nobody waits for stays unsynced
+// (its updates unpublished) when no other batch comes.
+const lazySyncDelay = 2 * time.Millisecond
+
+// allAnswered says whether every batch of group was answered when applied.
+func allAnswered(group []written) bool {
+	for _, w := range group {
+		if !w.answered {
+			return false
+		}
+	}
+	return len(group) > 0
+}
+
+// syncAndAnswer fsyncs the log and answers group's batches in order.
+func (s *Store) syncAndAnswer(group []written) {
+	if len(group) == 0 {
+		return
+	}
+	s.mu.RLock()
+	err := s.failed
+	s.mu.RUnlock()
+	if err == nil {
+		// Every batch in the group went to the current file: the
+		// committer drains the syncer before it rotates the log.
+		if serr := s.wal.sync(); serr != nil {
+			err = s.fail(serr)
+		}
+	}
+	s.answer(group, err)
 }
 
 // answer answers the operations of synced batches (err: the sync failed).

@@ -242,3 +242,35 @@ func TestStoreEarlyAnswerSequencesAreNeverReused(t *testing.T) {
 		t.Fatalf("after the restart an update got sequence %d; %d was shown before the crash", next, shown)
 	}
 }
+
+// A batch answered when applied is synced with the next batch that has a
+// waiter, or on its own shortly after when none comes: its updates reach
+// the stream either way, and a commit that waits is never held up by it.
+func TestStoreAnsweredBatchesAreSyncedSoon(t *testing.T) {
+	s, err := OpenStore(t.TempDir(), false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	createOrders(t, s, 0, 1) // a durable reservation, so the next answer is early
+	before := s.lastSeq()
+	if err := s.commitApplied(func(tx *txn) error { return tx.move(tx.st.orders[1], Accepted, "") }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.lastSeq() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("an answered batch was never synced: its update never reached the stream")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// And one that waits goes through at once (not after a held batch).
+	if err := s.commitApplied(func(*txn) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	createOrders(t, s, 1, 1)
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("a waiting commit took %v", d)
+	}
+}

@@ -274,6 +274,15 @@ func TestUpdatesOutOfRange(t *testing.T) {
 		m.submit(t, "kim", fmt.Sprint("k", i), "BTC-USD", buy, "100", "1") // NEW + ACCEPTED each: 12 updates
 	}
 	ctx := ctxT(t)
+	// A submit answers before its outcome's update is written (and
+	// streamed): wait for the last one.
+	last, err := m.oc.StreamOrderUpdates(ctx, &ordersv1.StreamOrderUpdatesRequest{FromSequence: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := last.Recv(); err != nil || u.GetSequence() != 12 {
+		t.Fatalf("the 12th update: %v %v", u, err)
+	}
 	s, err := m.oc.StreamOrderUpdates(ctx, &ordersv1.StreamOrderUpdatesRequest{FromSequence: 1})
 	if err != nil {
 		t.Fatal(err)
