@@ -8,6 +8,7 @@ type Metrics struct {
 	orders      *prometheus.CounterVec // by result
 	fills       prometheus.Counter
 	commits     prometheus.Histogram
+	syncs       prometheus.Counter
 	batchOps    prometheus.Histogram
 	checkpoints prometheus.Histogram
 	reconciled  *prometheus.CounterVec
@@ -23,6 +24,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Fills applied to orders (each matching trade side once)."}),
 		commits: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tradsys_orders_store_commit_seconds",
 			Help: "Time of one group commit of the order store (its log record's write and fsync).", Buckets: prometheus.ExponentialBuckets(50e-6, 2, 14)}),
+		syncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "tradsys_orders_store_syncs_total",
+			Help: "fsyncs of the order store's log: one per group of commits; a batch nobody waits for rides on the next."}),
 		checkpoints: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tradsys_orders_store_checkpoint_seconds",
 			Help: "Time of one checkpoint of the order store's log into bbolt (in the background).", Buckets: prometheus.ExponentialBuckets(1e-3, 2, 14)}),
 		batchOps: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tradsys_orders_store_batch_operations",
@@ -33,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Orders whose matching outcome is not settled yet."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.orders, m.fills, m.commits, m.batchOps, m.checkpoints, m.reconciled, m.unresolved)
+		reg.MustRegister(m.orders, m.fills, m.commits, m.syncs, m.batchOps, m.checkpoints, m.reconciled, m.unresolved)
 	}
 	return m
 }

@@ -611,6 +611,9 @@ func (s *Store) syncAndAnswer(group []written) {
 		if serr := s.wal.sync(); serr != nil {
 			err = s.fail(serr)
 		}
+		if m := s.metrics; m != nil {
+			m.syncs.Inc()
+		}
 	}
 	s.answer(group, err)
 }
