@@ -281,13 +281,20 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 	}
 	// Matching's answer is durable in matching's journal: the order's
 	// outcome is answered once applied here, not after our own fsync
-	// (one fewer on every order's path). A crash before that fsync
-	// leaves the order NEW, and the reconciler reads the outcome back
-	// from matching (its state and its trade stream). Quantity matching
-	// cancelled of OTHER orders (self-trade prevention) is known only
-	// from this answer: then the outcome waits to be durable.
+	// (one fewer on every order's path), when matching's durable state
+	// holds it: the order rests in the book, or it traded (its trades
+	// are on the trade stream). A crash before our fsync leaves the order
+	// NEW, and the reconciler reads the outcome back from matching. Two
+	// outcomes wait to be durable instead: an order that ended without
+	// trading or resting (an IOC or market order with nothing to match),
+	// which matching remembers only in memory (GetOrder's finished
+	// orders), and quantity matching cancelled of OTHER orders (self-trade
+	// prevention), known only from this answer.
 	apply := func(t *txn) error { return t.applyExecution(order.ID, &in, exec) }
 	commit := m.store.commitApplied
+	if exec.RestingLots == 0 && len(exec.Trades) == 0 {
+		commit = m.store.commit
+	}
 	for _, c := range exec.Cancellations {
 		if c.OrderID != order.ID {
 			commit = m.store.commit

@@ -11,17 +11,22 @@ import (
 )
 
 // matchingState answers State from a table, as the matching service's
-// GetOrder would, and records cancels. The reconciler's decisions are
+// GetOrder would, Submit with a given execution, and records cancels. The reconciler's decisions are
 // what this test is about; the real services' side of it (GetOrder, the
 // trade stream, kill -9) is in crash_test.go.
 type matchingState struct {
 	mu      sync.Mutex
 	states  map[uint64]MatchState // absent: ErrNotFound
 	cancels []uint64
+	// exec answers Submit (nil: not sent).
+	exec func(MatchOrder) Execution
 }
 
-func (m *matchingState) Submit(context.Context, MatchOrder) (Execution, error) {
-	return Execution{}, ErrNotSent
+func (m *matchingState) Submit(_ context.Context, o MatchOrder) (Execution, error) {
+	if m.exec == nil {
+		return Execution{}, ErrNotSent
+	}
+	return m.exec(o), nil
 }
 func (m *matchingState) Cancel(_ context.Context, _ string, id uint64) (int64, error) {
 	m.mu.Lock()
@@ -105,5 +110,50 @@ func TestReconcileReadsTheOutcomeBackFromMatching(t *testing.T) {
 	defer mt.mu.Unlock()
 	if len(mt.cancels) != 1 || mt.cancels[0] != ids["never"] {
 		t.Errorf("cancelled in matching: %v, want only the order matching never had (%d)", mt.cancels, ids["never"])
+	}
+}
+
+type approveAll struct{}
+
+func (approveAll) Validate(context.Context, RiskCheck) ([]string, error) { return nil, nil }
+
+// A submit's outcome is answered before it is durable only when matching's
+// durable state holds it (the order rests, or it traded): an order that
+// ended with neither (an IOC with nothing to match) is answered once its
+// outcome is synced, because matching remembers it only in memory.
+func TestSubmitAnswersBeforeDurableOnlyWhatMatchingKeeps(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		exec    func(MatchOrder) Execution
+		durable bool
+	}{
+		{"ioc without a match", func(o MatchOrder) Execution {
+			return Execution{Cancellations: []Cancellation{{OrderID: o.ID, Lots: o.Lots, Cause: CancelUnfilled}}}
+		}, true},
+		{"self-trade prevention cancelled another order", func(o MatchOrder) Execution {
+			return Execution{RestingLots: o.Lots, Cancellations: []Cancellation{{OrderID: o.ID + 1000, Lots: 1, Cause: CancelSelfTrade}}}
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Open(Config{Dir: t.TempDir(), Risk: approveAll{}, Matching: &matchingState{exec: tc.exec}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.CreateInstrument(Instrument{Symbol: "S", TickSize: fixed.Must("0.01"), LotSize: fixed.Must("0.001")}); err != nil {
+				t.Fatal(err)
+			}
+			o, _, err := m.Submit(context.Background(), SubmitRequest{Account: "a", ClientOrderID: "c", Symbol: "S", Side: Buy,
+				Type: Limit, Price: "1", Quantity: "1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Updates reach the stream only once synced: the answer's last
+			// one is there the moment Submit returns iff it was durable.
+			last := o.History[len(o.History)-1].Seq
+			if got := m.store.lastSeq(); (got >= last) != tc.durable {
+				t.Fatalf("answered %v (sequence %d) with the stream at %d; durable before the answer: want %v", o.Status, last, got, tc.durable)
+			}
+		})
 	}
 }
