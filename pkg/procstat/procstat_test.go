@@ -3,6 +3,7 @@ package procstat
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 func TestRSSOfThisProcess(t *testing.T) {
@@ -18,4 +19,20 @@ func TestRSSOfThisProcess(t *testing.T) {
 		t.Fatal("RSS of no process: want an error")
 	}
 	big[0] = 0
+}
+
+func TestCPUOfThisProcess(t *testing.T) {
+	before, err := CPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); time.Since(start) < 200*time.Millisecond; {
+	}
+	after, err := CPU(os.Getpid())
+	if err != nil || after-before < 100*time.Millisecond {
+		t.Fatalf("CPU went from %v to %v (%v) over 200 ms of spinning", before, after, err)
+	}
+	if _, err := CPU(-1); err == nil {
+		t.Fatal("CPU of no process: want an error")
+	}
 }

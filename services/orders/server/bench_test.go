@@ -52,84 +52,91 @@ func BenchmarkE2ESubmitOrder(b *testing.B) {
 			Matching: func(o *matchingserver.Options) { o.NoFsync, o.Engine.IdleTimeout = nofsync, -1 },
 		})
 		m.Instrument(b, "BENCH", "0.01", "0.001")
-		hc := healthpb.NewHealthClient(m.Orders.Conn)
-		var seq atomic.Uint64
-		order := func(rng *rand.Rand, client int) *ordersv1.SubmitOrderRequest {
-			// A client buys and sells from two accounts: one account on
-			// both sides would cross itself, and self-trade prevention
-			// would cancel its resting orders instead of trading.
-			side, price, account := ordersv1.Side_SIDE_BUY, fmt.Sprintf("100.%02d", rng.IntN(10)), fmt.Sprintf("buyer%d", client)
-			if rng.IntN(2) == 0 {
-				side, price, account = ordersv1.Side_SIDE_SELL, fmt.Sprintf("99.%02d", 95+rng.IntN(5)), fmt.Sprintf("seller%d", client)
+		benchEntries(b, m.OrderService, healthpb.NewHealthClient(m.Orders.Conn), cpuTime, func(entry string, conc int) string {
+			if entry == "unary" {
+				return fmt.Sprintf("fsync=%v/stream=%v/clients=%d", !nofsync, mode.stream, conc) // the names before streamed entry
 			}
-			return &ordersv1.SubmitOrderRequest{
-				Account: account, ClientOrderId: fmt.Sprint("c", seq.Add(1)), Symbol: "BENCH",
-				Side: side, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: fmt.Sprintf("0.%03d", 1+rng.IntN(9))}
+			return fmt.Sprintf("fsync=%v/stream=%v/entry=%s/clients=%d", !nofsync, mode.stream, entry, conc)
+		})
+	}
+}
+
+// benchEntries measures the order path behind oc with each entry (unary,
+// stream, shared) at 1, 16 and 64 clients, against the no-op hc.Check in
+// the same rounds; cpu is the CPU time of every process on the path.
+func benchEntries(b *testing.B, oc ordersv1.OrderServiceClient, hc healthpb.HealthClient, cpu func() time.Duration, name func(entry string, conc int) string) {
+	var seq atomic.Uint64
+	order := func(rng *rand.Rand, client int) *ordersv1.SubmitOrderRequest {
+		// A client buys and sells from two accounts: one account on
+		// both sides would cross itself, and self-trade prevention
+		// would cancel its resting orders instead of trading.
+		side, price, account := ordersv1.Side_SIDE_BUY, fmt.Sprintf("100.%02d", rng.IntN(10)), fmt.Sprintf("buyer%d", client)
+		if rng.IntN(2) == 0 {
+			side, price, account = ordersv1.Side_SIDE_SELL, fmt.Sprintf("99.%02d", 95+rng.IntN(5)), fmt.Sprintf("seller%d", client)
 		}
-		placed := func(resp *ordersv1.SubmitOrderResponse, err error) error {
-			if err == nil && resp.GetOrder().GetStatus() == ordersv1.OrderStatus_ORDER_STATUS_REJECTED {
-				err = fmt.Errorf("rejected: %v", resp.GetOrder().GetRejectReasons())
+		return &ordersv1.SubmitOrderRequest{
+			Account: account, ClientOrderId: fmt.Sprint("c", seq.Add(1)), Symbol: "BENCH",
+			Side: side, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: fmt.Sprintf("0.%03d", 1+rng.IntN(9))}
+	}
+	placed := func(resp *ordersv1.SubmitOrderResponse, err error) error {
+		if err == nil && resp.GetOrder().GetStatus() == ordersv1.OrderStatus_ORDER_STATUS_REJECTED {
+			err = fmt.Errorf("rejected: %v", resp.GetOrder().GetRejectReasons())
+		}
+		return err
+	}
+	unary := func(rng *rand.Rand, client int) error {
+		return placed(oc.SubmitOrder(context.Background(), order(rng, client)))
+	}
+	if err := unary(rand.New(rand.NewPCG(1, 1)), 0); err != nil { // activate everything first
+		b.Fatal(err)
+	}
+	for _, entry := range []string{"unary", "stream", "shared"} {
+		for _, conc := range []int{1, 16, 64} {
+			if entry == "shared" && conc == 1 {
+				continue // entry=stream/clients=1
 			}
-			return err
-		}
-		unary := func(rng *rand.Rand, client int) error {
-			return placed(m.OrderService.SubmitOrder(context.Background(), order(rng, client)))
-		}
-		if err := unary(rand.New(rand.NewPCG(1, 1)), 0); err != nil { // activate everything first
-			b.Fatal(err)
-		}
-		for _, entry := range []string{"unary", "stream", "shared"} {
-			for _, conc := range []int{1, 16, 64} {
-				if entry == "shared" && conc == 1 {
-					continue // entry=stream/clients=1
+			b.Run(name(entry, conc), func(b *testing.B) {
+				submit := unary
+				switch entry {
+				case "stream":
+					submit = perClientStreams(b, oc, conc, order, placed)
+				case "shared":
+					submit = sharedStream(b, oc, order, placed)
 				}
-				name := fmt.Sprintf("fsync=%v/stream=%v/clients=%d", !nofsync, mode.stream, conc) // the names before streamed entry
-				if entry != "unary" {
-					name = fmt.Sprintf("fsync=%v/stream=%v/entry=%s/clients=%d", !nofsync, mode.stream, entry, conc)
+				var orderRate, noopRate []float64
+				var orderCPU, noopCPU time.Duration
+				h := &latency.Histogram{}
+				for _, n := range splitRounds(b.N) {
+					c0 := cpu()
+					r, err := run(n, conc, h, submit)
+					if err != nil {
+						b.Fatal(err)
+					}
+					orderRate = append(orderRate, r)
+					c1 := cpu()
+					r, err = run(n, conc, nil, func(*rand.Rand, int) error {
+						_, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
+						return err
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					noopRate = append(noopRate, r)
+					orderCPU, noopCPU = orderCPU+c1-c0, noopCPU+cpu()-c1
 				}
-				b.Run(name, func(b *testing.B) {
-					submit := unary
-					switch entry {
-					case "stream":
-						submit = perClientStreams(b, m.OrderService, conc, order, placed)
-					case "shared":
-						submit = sharedStream(b, m.OrderService, order, placed)
-					}
-					var orderRate, noopRate []float64
-					var orderCPU, noopCPU time.Duration
-					h := &latency.Histogram{}
-					for _, n := range splitRounds(b.N) {
-						c0 := cpuTime()
-						r, err := run(n, conc, h, submit)
-						if err != nil {
-							b.Fatal(err)
-						}
-						orderRate = append(orderRate, r)
-						c1 := cpuTime()
-						r, err = run(n, conc, nil, func(*rand.Rand, int) error {
-							_, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
-							return err
-						})
-						if err != nil {
-							b.Fatal(err)
-						}
-						noopRate = append(noopRate, r)
-						orderCPU, noopCPU = orderCPU+c1-c0, noopCPU+cpuTime()-c1
-					}
-					rate, noop := median(orderRate), median(noopRate)
-					// CPU per call (the whole process: client, orders, risk,
-					// matching, the coordinator): what the rate ratio tends to
-					// when the machine's cores are the limit, and steadier
-					// than the rates on a shared machine.
-					b.ReportMetric(float64(orderCPU.Microseconds())/float64(b.N), "cpu-µs/order")
-					b.ReportMetric(float64(noopCPU.Microseconds())/float64(b.N), "cpu-µs/noop")
-					b.ReportMetric(rate, "orders/s")
-					b.ReportMetric(float64(h.Quantile(0.50).Microseconds()), "p50-µs")
-					b.ReportMetric(float64(h.Quantile(0.99).Microseconds()), "p99-µs")
-					b.ReportMetric(noop, "noop/s")
-					b.ReportMetric(rate/noop, "ratio")
-				})
-			}
+				rate, noop := median(orderRate), median(noopRate)
+				// CPU per call (every process of the path: client, orders,
+				// risk, matching, the coordinator): what the rate ratio
+				// tends to when the machine's cores are the limit, and
+				// steadier than the rates on a shared machine.
+				b.ReportMetric(float64(orderCPU.Microseconds())/float64(b.N), "cpu-µs/order")
+				b.ReportMetric(float64(noopCPU.Microseconds())/float64(b.N), "cpu-µs/noop")
+				b.ReportMetric(rate, "orders/s")
+				b.ReportMetric(float64(h.Quantile(0.50).Microseconds()), "p50-µs")
+				b.ReportMetric(float64(h.Quantile(0.99).Microseconds()), "p99-µs")
+				b.ReportMetric(noop, "noop/s")
+				b.ReportMetric(rate/noop, "ratio")
+			})
 		}
 	}
 }
