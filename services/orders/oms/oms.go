@@ -560,13 +560,22 @@ func (m *OMS) Replace(ctx context.Context, account string, id uint64, priceS, qt
 		if !p.Status.Open() {
 			return nil
 		}
-		p.Price, p.Quantity = price, qty
+		t.resize(p, price, qty)
 		t.event(p, Event{Status: p.Status, Reason: "replaced", Price: price, Quantity: qty})
 		return t.applyExecution(id, &in, exec)
 	}); err != nil {
 		return Order{}, err
 	}
 	return m.mustGet(id), nil
+}
+
+// resize sets a replaced order's price and total quantity and moves the
+// account's open quantity on that side by the change: event counts only
+// what changes within it, and risk's position check reads that sum.
+func (t *txn) resize(o *Order, price, qty fixed.Decimal) {
+	prevOpen := o.Open()
+	o.Price, o.Quantity = price, qty
+	t.st.open[openKey{o.Account, o.Symbol, o.Side}] += o.Open() - prevOpen
 }
 
 // RiskRejectedError is a replace refused by risk.

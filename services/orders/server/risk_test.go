@@ -253,3 +253,33 @@ func TestValidatorsLeaseWhatTheyHold(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A replace moves the account's open quantity by its change, so the
+// position limit counts the order at its new size: grown, the next order
+// is rejected; shrunk, an order that fits is accepted.
+func TestReplaceCountsTowardsThePositionLimit(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "BTC-USD", "0.01", "0.001")
+	ctx := ctxT(t)
+	if _, err := m.rc.SetLimits(ctx, &riskv1.SetLimitsRequest{Limits: &riskv1.Limits{Account: "rita", MaxPosition: "3"}}); err != nil {
+		t.Fatal(err)
+	}
+	first := m.submit(t, "rita", "r1", "BTC-USD", buy, "100", "1")
+	replace := func(qty string) {
+		t.Helper()
+		if _, err := m.oc.ReplaceOrder(ctx, &ordersv1.ReplaceOrderRequest{Account: "rita", OrderId: first.GetOrderId(), Price: "100", Quantity: qty}); err != nil {
+			t.Fatalf("replace to %s: %v", qty, err)
+		}
+	}
+	replace("2.5")
+	reasonsMention(t, m.submit(t, "rita", "r2", "BTC-USD", buy, "100", "1"), "position-limit:", "would be 3.5")
+	replace("0.5")
+	if o := m.submit(t, "rita", "r3", "BTC-USD", buy, "100", "2.5"); o.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_ACCEPTED {
+		t.Fatalf("buy of 2.5 beside 0.5 open, limit 3: %v %v", o.GetStatus(), o.GetRejectReasons())
+	}
+	// Both open orders grown by a replace each: the second would make 3.5.
+	if _, err := m.oc.ReplaceOrder(ctx, &ordersv1.ReplaceOrderRequest{Account: "rita", OrderId: first.GetOrderId(), Price: "100", Quantity: "1"}); err == nil ||
+		!strings.Contains(err.Error(), "would be 3.5") {
+		t.Fatalf("replace of 0.5 to 1 beside 2.5 open, limit 3: %v", err)
+	}
+}
