@@ -210,6 +210,9 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 	key := clientKey{r.Account, r.ClientOrderID}
 	for {
 		if prev, ok := m.byClient(key); ok {
+			if fields := differences(prev, r, price, qty); len(fields) > 0 {
+				return Order{}, false, &ClientOrderIDReusedError{Account: r.Account, ClientOrderID: r.ClientOrderID, OrderID: prev.ID, Fields: fields}
+			}
 			m.cfg.Metrics.orders.WithLabelValues("duplicate").Inc()
 			return prev, true, nil
 		}
@@ -305,6 +308,34 @@ func (m *OMS) Submit(ctx context.Context, r SubmitRequest) (o Order, duplicate b
 	}
 	m.cfg.Metrics.orders.WithLabelValues("accepted").Inc()
 	return m.mustGet(order.ID), false, nil
+}
+
+// differences names the fields in which a submit differs from the order
+// its client order id already names, as first submitted (a replace since
+// does not make the original submit's retry a different one). Decimals
+// compare by value: "0.20" repeats "0.2".
+func differences(prev Order, r SubmitRequest, price, qty fixed.Decimal) []string {
+	origPrice, origQty := prev.Price, prev.Quantity
+	if len(prev.History) > 0 && prev.History[0].Status == New {
+		origPrice, origQty = prev.History[0].Price, prev.History[0].Quantity
+	}
+	var fields []string
+	if r.Symbol != prev.Symbol {
+		fields = append(fields, "symbol")
+	}
+	if r.Side != prev.Side {
+		fields = append(fields, "side")
+	}
+	if r.Type != prev.Type {
+		fields = append(fields, "type")
+	}
+	if price != origPrice {
+		fields = append(fields, "price")
+	}
+	if qty != origQty {
+		fields = append(fields, "quantity")
+	}
+	return fields
 }
 
 // submitFailed records a matching failure: a definite refusal rejects the

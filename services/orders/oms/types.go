@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 	"time"
 
 	"github.com/tradsys/mesh/pkg/fixed"
@@ -220,6 +221,21 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return "invalid " + e.Field + ": " + e.Reason }
+
+// ClientOrderIDReusedError is a submit whose account and client order id
+// name an earlier order with other terms. It is not a retry: answering
+// the earlier order would tell the caller an order it did not describe
+// was placed, so it is refused, naming the fields that differ.
+type ClientOrderIDReusedError struct {
+	Account, ClientOrderID string
+	OrderID                uint64
+	Fields                 []string // request fields that differ, in request order
+}
+
+func (e *ClientOrderIDReusedError) Error() string {
+	return fmt.Sprintf("client_order_id %q of account %s is already order %d, which differs in %s: a retry must repeat the submit; a new order needs a new client_order_id",
+		e.ClientOrderID, e.Account, e.OrderID, strings.Join(e.Fields, ", "))
+}
 
 // TrimmedError is ErrUpdatesTrimmed with the oldest sequence still kept.
 type TrimmedError struct{ Requested, Oldest uint64 }

@@ -23,6 +23,7 @@ func classify(err error) (code codes.Code, reason string, meta map[string]string
 		trimmed *oms.TrimmedError
 		risk    *oms.RiskRejectedError
 		refused *oms.RefusedError
+		reused  *oms.ClientOrderIDReusedError
 	)
 	meta = map[string]string{}
 	switch {
@@ -36,6 +37,11 @@ func classify(err error) (code codes.Code, reason string, meta map[string]string
 		return codes.NotFound, "UNKNOWN_SYMBOL", meta
 	case errors.Is(err, oms.ErrUnknownOrder):
 		return codes.NotFound, "UNKNOWN_ORDER", meta
+	case errors.As(err, &reused):
+		meta["field"] = "client_order_id"
+		meta["order_id"] = strconv.FormatUint(reused.OrderID, 10)
+		meta["differs"] = strings.Join(reused.Fields, ",")
+		return codes.AlreadyExists, "CLIENT_ORDER_ID_REUSED", meta
 	case errors.Is(err, oms.ErrSymbolExists):
 		return codes.AlreadyExists, "INSTRUMENT_EXISTS", meta
 	case errors.Is(err, oms.ErrHalted):

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,6 +161,55 @@ func TestIdempotentRetry(t *testing.T) {
 	book, err := m.mc.GetOrderBook(ctxT(t), &matchingv1.GetOrderBookRequest{Symbol: "SOL-USD"})
 	if err != nil || len(book.GetBids()) != 1 || book.GetBids()[0].GetOrderCount() != 2 {
 		t.Fatalf("book: %v %v (want one level with 2 orders)", book, err)
+	}
+}
+
+// A client order id reused with other terms is not a retry: ALREADY_EXISTS
+// naming client_order_id, the earlier order and the fields that differ,
+// and nothing new is recorded. A retry that repeats the submit (decimals
+// written differently, or after the order was replaced) is still answered
+// with the order.
+func TestClientOrderIDReusedWithOtherTerms(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "SOL-USD", "0.01", "0.1")
+	m.instrument(t, "ETH-USD", "0.01", "0.1")
+	ctx := ctxT(t)
+	first := m.submit(t, "carol", "c-1", "SOL-USD", buy, "150.25", "3")
+	for _, c := range []struct {
+		symbol, price, qty string
+		side               ordersv1.Side
+		differs            string
+	}{
+		{"SOL-USD", "150.25", "3", sell, "side"},
+		{"SOL-USD", "151", "5", buy, "price,quantity"},
+		{"ETH-USD", "150.25", "3", buy, "symbol"},
+	} {
+		_, err := m.oc.SubmitOrder(ctx, &ordersv1.SubmitOrderRequest{Account: "carol", ClientOrderId: "c-1", Symbol: c.symbol,
+			Side: c.side, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: c.price, Quantity: c.qty})
+		wantCode(t, err, codes.AlreadyExists, "client_order_id", "c-1", fmt.Sprint("order ", first.GetOrderId()), strings.ReplaceAll(c.differs, ",", ", "))
+		st, _ := status.FromError(err)
+		var info *errdetails.ErrorInfo
+		for _, d := range st.Details() {
+			if i, ok := d.(*errdetails.ErrorInfo); ok {
+				info = i
+			}
+		}
+		if info.GetReason() != "CLIENT_ORDER_ID_REUSED" || info.GetMetadata()["field"] != "client_order_id" || info.GetMetadata()["differs"] != c.differs ||
+			info.GetMetadata()["order_id"] != strconv.FormatUint(first.GetOrderId(), 10) {
+			t.Fatalf("error info %v for a reuse differing in %s", info, c.differs)
+		}
+	}
+	l, err := m.oc.ListOrders(ctx, &ordersv1.ListOrdersRequest{Account: "carol"})
+	if err != nil || len(l.GetOrders()) != 1 {
+		t.Fatalf("carol's orders after the refused reuses: %v %v, want only the first", l, err)
+	}
+	if _, err := m.oc.ReplaceOrder(ctx, &ordersv1.ReplaceOrderRequest{Account: "carol", OrderId: first.GetOrderId(), Price: "150", Quantity: "4"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := m.oc.SubmitOrder(ctx, &ordersv1.SubmitOrderRequest{Account: "carol", ClientOrderId: "c-1", Symbol: "SOL-USD",
+		Side: buy, Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: "150.250", Quantity: "3.0"})
+	if err != nil || !resp.GetDuplicate() || resp.GetOrder().GetOrderId() != first.GetOrderId() {
+		t.Fatalf("retry of the original submit after a replace: %v %v", resp, err)
 	}
 }
 
