@@ -745,6 +745,14 @@ func (m *OMS) Updates(ctx context.Context, from uint64, account, symbol string, 
 	if from == 0 {
 		from = m.store.lastSeq() + 1
 	}
+	m.store.mu.RLock()
+	next := m.store.st.nextSeq
+	m.store.mu.RUnlock()
+	if from > next {
+		// Not a sequence this service gave: waiting for it would skip
+		// every update up to it without a word.
+		return &AheadError{Requested: from, Next: next}
+	}
 	buf := make([]Update, 0, 256)
 	for {
 		var wake <-chan struct{}

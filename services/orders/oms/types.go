@@ -237,6 +237,15 @@ func (e *ClientOrderIDReusedError) Error() string {
 		e.ClientOrderID, e.Account, e.OrderID, strings.Join(e.Fields, ", "))
 }
 
+// AheadError is a resumption from an update sequence the service has not
+// given yet (past the next one): a sequence from another store, or a
+// client's mistake.
+type AheadError struct{ Requested, Next uint64 }
+
+func (e *AheadError) Error() string {
+	return fmt.Sprintf("update sequence %d is not given yet; the next is %d (resume after the last update received, or from 0 for new updates only)", e.Requested, e.Next)
+}
+
 // TrimmedError is ErrUpdatesTrimmed with the oldest sequence still kept.
 type TrimmedError struct{ Requested, Oldest uint64 }
 

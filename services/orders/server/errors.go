@@ -24,6 +24,7 @@ func classify(err error) (code codes.Code, reason string, meta map[string]string
 		risk    *oms.RiskRejectedError
 		refused *oms.RefusedError
 		reused  *oms.ClientOrderIDReusedError
+		ahead   *oms.AheadError
 	)
 	meta = map[string]string{}
 	switch {
@@ -56,6 +57,11 @@ func classify(err error) (code codes.Code, reason string, meta map[string]string
 		meta["oldest_sequence"] = strconv.FormatUint(trimmed.Oldest, 10)
 		meta["from_sequence"] = strconv.FormatUint(trimmed.Requested, 10)
 		return codes.OutOfRange, "UPDATES_NO_LONGER_AVAILABLE", meta
+	case errors.As(err, &ahead):
+		meta["field"] = "from_sequence"
+		meta["next_sequence"] = strconv.FormatUint(ahead.Next, 10)
+		meta["from_sequence"] = strconv.FormatUint(ahead.Requested, 10)
+		return codes.OutOfRange, "UPDATE_SEQUENCE_AHEAD", meta
 	case errors.Is(err, oms.ErrClosed):
 		return codes.Unavailable, "ORDERS_NOT_LOADED", meta
 	case errors.Is(err, oms.ErrBadTransition):

@@ -358,3 +358,30 @@ func TestUpdatesOutOfRange(t *testing.T) {
 		t.Fatalf("resumed at the oldest: %v %v", u, err)
 	}
 }
+
+// A resumption from a sequence the service has not given yet (a client's
+// bookmark from another store, say) is OUT_OF_RANGE naming the next
+// sequence, not a stream that waits silently while every update up to it
+// goes by; resuming from the next one works.
+func TestUpdatesFromTheFutureAreOutOfRange(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "BTC-USD", "0.01", "0.001")
+	m.submit(t, "kim", "k1", "BTC-USD", buy, "100", "1") // updates 1 and 2
+	ctx := ctxT(t)
+	for _, from := range []uint64{1_000_000, 1<<64 - 1} {
+		s, err := m.oc.StreamOrderUpdates(ctx, &ordersv1.StreamOrderUpdatesRequest{FromSequence: from})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Recv()
+		wantCode(t, err, codes.OutOfRange, fmt.Sprint(from), "the next is 3")
+	}
+	s, err := m.oc.StreamOrderUpdates(ctx, &ordersv1.StreamOrderUpdatesRequest{FromSequence: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.submit(t, "kim", "k2", "BTC-USD", buy, "100", "1")
+	if u, err := s.Recv(); err != nil || u.GetSequence() != 3 {
+		t.Fatalf("resumed at the next sequence: %v %v", u, err)
+	}
+}
