@@ -39,8 +39,14 @@ func Symbol(field, s string) error {
 // PositiveDecimal accepts a plain decimal above zero with at most 8
 // fractional digits and at most maxIntDigits integer digits ("86780.01").
 func PositiveDecimal(field, s string, maxIntDigits int) error {
-	if len(s) > 24 {
-		return Errorf(field, "%q is not a decimal", s[:24]+"...")
+	switch {
+	case s == "":
+		return Errorf(field, "must not be empty")
+	case len(s) > 24:
+		return Errorf(field, "%q is longer than 24 characters", s[:24]+"...")
+	case s[0] == '-' && PositiveDecimal(field, s[1:], maxIntDigits) == nil:
+		// A plain decimal but for its sign: say what is wrong with it.
+		return Errorf(field, "%q must be more than zero", s)
 	}
 	digits, dot, frac, nonzero := 0, false, 0, false
 	for i := 0; i < len(s); i++ {
@@ -98,8 +104,11 @@ func ID(field, s string) error {
 // included, with at most 8 fractional digits and at most maxIntDigits
 // integer digits ("-0.5", "0").
 func SignedDecimal(field, s string, maxIntDigits int) error {
-	if len(s) > 25 {
-		return Errorf(field, "%q is not a decimal", s[:25]+"...")
+	switch {
+	case s == "":
+		return Errorf(field, "must not be empty")
+	case len(s) > 25:
+		return Errorf(field, "%q is longer than 25 characters", s[:25]+"...")
 	}
 	u := strings.TrimPrefix(s, "-")
 	digits, dot, frac := 0, false, 0

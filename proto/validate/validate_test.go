@@ -71,3 +71,25 @@ func TestOptionalPositiveDecimal(t *testing.T) {
 		t.Errorf("0: %v", err)
 	}
 }
+
+// A refused decimal says what is wrong with it: empty, signed, too long,
+// not a decimal at all.
+func TestPositiveDecimalSaysWhy(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", "invalid price: must not be empty"},
+		{"-1", `invalid price: "-1" must be more than zero`},
+		{"-0.5", `invalid price: "-0.5" must be more than zero`},
+		{"0", `invalid price: "0" must be more than zero`},
+		{"1234567890123456789012345", `invalid price: "123456789012345678901234..." is longer than 24 characters`},
+		{"-x", `invalid price: "-x" is not a plain decimal`},
+		{"1e5", `invalid price: "1e5" is not a plain decimal`},
+		{"999999999999", `invalid price: "999999999999" is too large`},
+	} {
+		if err := PositiveDecimal("price", c.in, 11); err == nil || err.Error() != c.want {
+			t.Errorf("PositiveDecimal(%q) = %v, want %s", c.in, err, c.want)
+		}
+	}
+	if err := SignedDecimal("position", "", 11); err == nil || err.Error() != "invalid position: must not be empty" {
+		t.Errorf("SignedDecimal(\"\") = %v", err)
+	}
+}
