@@ -533,8 +533,8 @@ func (m *OMS) Cancel(ctx context.Context, account string, id uint64) (Order, err
 	return m.mustGet(id), nil
 }
 
-// Replace changes an open order's price and total quantity (checked by
-// risk like a new order).
+// Replace changes an open order's price and/or total quantity (checked by
+// risk like a new order); an empty one stays as it is.
 func (m *OMS) Replace(ctx context.Context, account string, id uint64, priceS, qtyS string) (Order, error) {
 	o, err := m.owned(account, id)
 	if err != nil {
@@ -550,17 +550,21 @@ func (m *OMS) Replace(ctx context.Context, account string, id uint64, priceS, qt
 	if !o.Status.Open() || o.Status == New || o.Type != Limit && o.Type != PostOnly {
 		return Order{}, fmt.Errorf("%w: order %d is %s", ErrNotOpen, id, o.Status)
 	}
-	price, err := ParseDecimal("price", priceS)
-	if err != nil {
-		return Order{}, err
+	// Either may be empty: it stays as it is.
+	price, qty := o.Price, o.Quantity
+	if priceS != "" {
+		if price, err = ParseDecimal("price", priceS); err != nil {
+			return Order{}, err
+		}
 	}
 	ticks, err := in.Ticks("price", price)
 	if err != nil {
 		return Order{}, err
 	}
-	qty, err := ParseDecimal("quantity", qtyS)
-	if err != nil {
-		return Order{}, err
+	if qtyS != "" {
+		if qty, err = ParseDecimal("quantity", qtyS); err != nil {
+			return Order{}, err
+		}
 	}
 	if _, err := in.Lots("quantity", qty); err != nil {
 		return Order{}, err

@@ -385,3 +385,28 @@ func TestUpdatesFromTheFutureAreOutOfRange(t *testing.T) {
 		t.Fatalf("resumed at the next sequence: %v %v", u, err)
 	}
 }
+
+// ReplaceOrder changes the price and/or the quantity: an empty one stays
+// as it is; both empty is INVALID_ARGUMENT saying a replace needs one.
+func TestReplacePriceOrQuantityAlone(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "ADA-USD", "0.0001", "1")
+	ctx := ctxT(t)
+	o := m.submit(t, "hana", "h1", "ADA-USD", buy, "0.45", "100")
+	replace := func(price, qty string) (*ordersv1.Order, error) {
+		r, err := m.oc.ReplaceOrder(ctx, &ordersv1.ReplaceOrderRequest{Account: "hana", OrderId: o.GetOrderId(), Price: price, Quantity: qty})
+		return r.GetOrder(), err
+	}
+	if r, err := replace("0.4512", ""); err != nil || r.GetPrice() != "0.4512" || r.GetQuantity() != "100" {
+		t.Fatalf("price alone: %v %v", r, err)
+	}
+	if r, err := replace("", "150"); err != nil || r.GetPrice() != "0.4512" || r.GetQuantity() != "150" || r.GetOpenQuantity() != "150" {
+		t.Fatalf("quantity alone: %v %v", r, err)
+	}
+	_, err := replace("", "")
+	wantCode(t, err, codes.InvalidArgument, "price", "new price, a new quantity or both")
+	book, err := m.mc.GetOrderBook(ctx, &matchingv1.GetOrderBookRequest{Symbol: "ADA-USD"})
+	if err != nil || book.GetBids()[0].GetPrice() != 4512 || book.GetBids()[0].GetQuantity() != 150 {
+		t.Fatalf("matching's book after the replaces: %v %v", book, err)
+	}
+}

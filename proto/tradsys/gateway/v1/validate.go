@@ -55,10 +55,7 @@ func (r *ReplaceOrderRequest) Validate() error {
 	if r.GetOrderId() == 0 {
 		return validate.Errorf("order_id", "must not be zero")
 	}
-	if err := decimal("price", r.GetPrice()); err != nil {
-		return err
-	}
-	if err := decimal("quantity", r.GetQuantity()); err != nil {
+	if err := ordersv1.ReplaceTerms(r.GetPrice(), r.GetQuantity()); err != nil {
 		return err
 	}
 	return optionalAccount(r.GetAccount())

@@ -84,11 +84,24 @@ func (r *ReplaceOrderRequest) Validate() error {
 	if err := checkOrderID("order_id", r.GetOrderId()); err != nil {
 		return err
 	}
-	if err := decimal("price", r.GetPrice()); err != nil {
+	return replaceTerms(r.GetPrice(), r.GetQuantity())
+}
+
+// replaceTerms checks a replace's new price and/or total quantity: either
+// may be empty (kept as it is), not both.
+func replaceTerms(price, quantity string) error {
+	if price == "" && quantity == "" {
+		return validate.Errorf("price", "a replace needs a new price, a new quantity or both")
+	}
+	if err := optionalDecimal("price", price); err != nil {
 		return err
 	}
-	return decimal("quantity", r.GetQuantity())
+	return optionalDecimal("quantity", quantity)
 }
+
+// ReplaceTerms is ReplaceOrderRequest's check of price and quantity, for
+// APIs that pass a replace on (the gateway).
+func ReplaceTerms(price, quantity string) error { return replaceTerms(price, quantity) }
 
 func (r *GetOrderRequest) Validate() error { return checkOrderID("order_id", r.GetOrderId()) }
 
