@@ -252,6 +252,11 @@ func TestReplaceListHalt(t *testing.T) {
 	}
 	_, err = m.oc.ListOrders(ctx, &ordersv1.ListOrdersRequest{PageToken: "not a token!"})
 	wantCode(t, err, codes.InvalidArgument, "page_token")
+	// Statuses repeated past the six there are: refused, not a scan of
+	// every order against each under the store's lock.
+	many := slices.Repeat([]ordersv1.OrderStatus{ordersv1.OrderStatus_ORDER_STATUS_NEW}, 100_000)
+	_, err = m.oc.ListOrders(ctx, &ordersv1.ListOrdersRequest{Statuses: many})
+	wantCode(t, err, codes.InvalidArgument, "statuses", "100000 listed", "6 order statuses")
 
 	if _, err := m.oc.UpdateInstrumentStatus(ctx, &ordersv1.UpdateInstrumentStatusRequest{Symbol: "ADA-USD",
 		Status: ordersv1.InstrumentStatus_INSTRUMENT_STATUS_HALTED}); err != nil {

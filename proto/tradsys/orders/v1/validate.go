@@ -116,6 +116,12 @@ func (r *ListOrdersRequest) Validate() error {
 			return err
 		}
 	}
+	// Each order is checked against every listed status while the store
+	// is read-locked: a list longer than the statuses there are only
+	// repeats them, and would stall writers for a hostile caller.
+	if n, most := len(r.GetStatuses()), len(OrderStatus_name)-1; n > most {
+		return validate.Errorf("statuses", "%d listed; there are %d order statuses", n, most)
+	}
 	for i, s := range r.GetStatuses() {
 		if _, ok := OrderStatus_name[int32(s)]; !ok || s == OrderStatus_ORDER_STATUS_UNSPECIFIED {
 			return validate.Errorf("statuses", "element %d: %v is not an order status", i, s)
