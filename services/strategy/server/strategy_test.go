@@ -379,3 +379,32 @@ func TestTWAPBuysItsTotalFromTheMarketMaker(t *testing.T) {
 		t.Fatalf("orders' position of the TWAP account: %v %v", pos, err)
 	}
 }
+
+// A strategy whose market data cannot be had (a connector that does not
+// exist) runs on, retrying, and says why in last_error; once the
+// connector exists and its data flows, the error goes.
+func TestFailingMarketDataShowsInLastError(t *testing.T) {
+	m := startMesh(t)
+	cfg := marketMaker("blind", "mm")
+	cfg.Connector = "later"
+	if _, err := m.strategy.StartStrategy(bg, &strategyv1.StartStrategyRequest{Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	lastError := func() string {
+		resp, err := m.strategy.ListStrategies(bg, &strategyv1.ListStrategiesRequest{})
+		if err != nil || len(resp.GetStrategies()) != 1 {
+			t.Fatalf("list: %v %v", resp, err)
+		}
+		return resp.GetStrategies()[0].GetLastError()
+	}
+	proctest.Eventually(t, 20*time.Second, "last_error naming the missing connector", func() bool {
+		e := lastError()
+		return strings.Contains(e, "market data stream failed") && strings.Contains(e, "later")
+	})
+	if _, err := connectorsv1.NewConnectorServiceClient(dial(t, m.connectorsAddr)).Connect(bg, &connectorsv1.ConnectRequest{Name: "later",
+		Kind: connectorsv1.ConnectorKind_CONNECTOR_KIND_SIMULATOR, Config: &connectorsv1.ConnectRequest_Simulator{
+			Simulator: &connectorsv1.SimulatorConfig{Symbols: []string{symbol}, Seed: 7, Rate: 50, StartPrice: "100"}}}); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, 20*time.Second, "last_error cleared once market data flows", func() bool { return lastError() == "" })
+}

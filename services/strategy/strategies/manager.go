@@ -264,7 +264,11 @@ func (m *Manager) List() []Status {
 	defer m.mu.Unlock()
 	out := make([]Status, 0, len(m.all))
 	for _, e := range m.all {
-		out = append(out, Status{Config: e.Config, Running: e.Running, Active: e.run != nil, LastError: e.LastError, StartedAt: e.StartedAt})
+		st := Status{Config: e.Config, Running: e.Running, Active: e.run != nil, LastError: e.LastError, StartedAt: e.StartedAt}
+		if e.run != nil && st.LastError == "" {
+			st.LastError = e.run.streamError()
+		}
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Config.Name < out[j].Config.Name })
 	return out

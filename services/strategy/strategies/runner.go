@@ -58,6 +58,11 @@ type runner struct {
 
 	// logicBytes is what its logic holds (sized), set by the loop.
 	logicBytes atomic.Int64
+
+	// streamErrs is why each of its streams (by what it carries) last
+	// failed, until it delivers again: the strategy runs on, retrying,
+	// and its status says what it waits for (guarded by mu).
+	streamErrs map[string]string
 }
 
 // sized is a logic that holds state worth counting (a window of samples).
@@ -91,7 +96,7 @@ func (r *runner) usage() int64 {
 
 func newRunner(cfg Config, md MarketData, orders Orders, log *zap.Logger, m Metrics) *runner {
 	return &runner{cfg: cfg, md: md, orders: orders, log: log, m: m, open: map[uint64]Order{},
-		prefix: "s." + cfg.Name + "."}
+		prefix: "s." + cfg.Name + ".", streamErrs: map[string]string{}}
 }
 
 func (r *runner) metrics() Metrics {
@@ -114,9 +119,10 @@ func (r *runner) run(ctx context.Context, l logic) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		retry(ctx, r.log, "market data", func() error {
+		r.retry(ctx, "market data", func() error {
 			return r.md.Trades(ctx, r.cfg.Connector, r.cfg.MarketSym(), func(p fixed.Decimal) {
 				r.mu.Lock()
+				delete(r.streamErrs, "market data")
 				r.last, r.haveMkt = p, true
 				r.m.LastPrice = p
 				r.m.MarketEvents++
@@ -131,7 +137,7 @@ func (r *runner) run(ctx context.Context, l logic) error {
 	}()
 	go func() {
 		defer wg.Done()
-		retry(ctx, r.log, "order updates", func() error {
+		r.retry(ctx, "order updates", func() error {
 			r.mu.Lock()
 			from := r.m.LastUpdate + 1
 			if r.m.LastUpdate == 0 {
@@ -164,7 +170,9 @@ loop:
 	return nil
 }
 
-func retry(ctx context.Context, log *zap.Logger, what string, f func() error) {
+// retry runs the stream f until ctx ends, with a growing pause after each
+// failure, which it keeps as the stream's error (streamErrs) meanwhile.
+func (r *runner) retry(ctx context.Context, what string, f func() error) {
 	schedule := &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
 	for ctx.Err() == nil {
 		err := f()
@@ -172,7 +180,10 @@ func retry(ctx context.Context, log *zap.Logger, what string, f func() error) {
 			return
 		}
 		wait := schedule.NextBackOff()
-		log.Warn(what+" stream failed; retrying", zap.Error(err), zap.Duration("backoff", wait))
+		r.mu.Lock()
+		r.streamErrs[what] = fmt.Sprintf("%s stream failed (retrying): %v", what, err)
+		r.mu.Unlock()
+		r.log.Warn(what+" stream failed; retrying", zap.Error(err), zap.Duration("backoff", wait))
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
@@ -180,10 +191,24 @@ func retry(ctx context.Context, log *zap.Logger, what string, f func() error) {
 	}
 }
 
+// streamError is why its streams are failing ("" while they deliver).
+func (r *runner) streamError() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, what := range []string{"market data", "order updates"} {
+		if e := r.streamErrs[what]; e != "" {
+			out = append(out, e)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
 // apply takes one order update: fills of this strategy's orders count.
 func (r *runner) apply(u Update) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.streamErrs, "order updates")
 	if u.Sequence <= r.m.LastUpdate {
 		return // seen before a resume
 	}

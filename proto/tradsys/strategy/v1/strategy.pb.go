@@ -537,7 +537,8 @@ type Strategy struct {
 	// The user asked for it to run (it restarts after a service restart).
 	Running     bool  `protobuf:"varint,4,opt,name=running,proto3" json:"running,omitempty"`
 	MemoryBytes int64 `protobuf:"varint,5,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
-	// Why it last stopped or failed.
+	// Why it last stopped or failed; while it runs, why a stream it needs
+	// (market data, order updates) is failing as it retries.
 	LastError     string                 `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
