@@ -283,3 +283,25 @@ func TestReplaceCountsTowardsThePositionLimit(t *testing.T) {
 		t.Fatalf("replace of 0.5 to 1 beside 2.5 open, limit 3: %v", err)
 	}
 }
+
+// The price band has the last trade's price from its first check after it
+// is loaded: an order far from it right after an UnloadValidator (as
+// after an idle unload or a restart) is rejected, not passed because the
+// price was still on its way from matching.
+func TestPriceBandChecksTheFirstOrderAfterALoad(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "BTC-USD", "0.5", "0.001")
+	ctx := ctxT(t)
+	if _, err := m.rc.SetLimits(ctx, &riskv1.SetLimitsRequest{Limits: &riskv1.Limits{Account: "far", PriceBand: "0.05"}}); err != nil {
+		t.Fatal(err)
+	}
+	m.submit(t, "mm", "s1", "BTC-USD", sell, "50000", "1")
+	m.submit(t, "mm2", "b1", "BTC-USD", buy, "50000", "1")
+	waitLastTrade(t, m, "BTC-USD", "60000")
+	for i := range 3 {
+		if _, err := m.rc.UnloadValidator(ctx, &riskv1.UnloadValidatorRequest{Name: "price-band"}); err != nil {
+			t.Fatal(err)
+		}
+		reasonsMention(t, m.submit(t, "far", fmt.Sprint("f", i), "BTC-USD", buy, "60000", "0.001"), "price-band: price 60000 is outside 47500..52500")
+	}
+}

@@ -57,7 +57,7 @@ func (s *Server) ValidateOrder(ctx context.Context, r *riskv1.ValidateOrderReque
 	resp := &riskv1.ValidateOrderResponse{Approved: true}
 	exits, errs := s.enterAll(ctx)
 	for i, name := range checks.Names {
-		res := s.check(name, exits[i], errs[i], o, eff, tick)
+		res := s.check(ctx, name, exits[i], errs[i], o, eff, tick)
 		st := s.stats[name]
 		st.checks.Add(1)
 		result := "passed"
@@ -107,14 +107,14 @@ func (s *Server) enterAll(ctx context.Context) ([]func(), []error) {
 
 // check runs one validator inside its component; a validator that could
 // not be loaded fails with the cause.
-func (s *Server) check(name string, exit func(), enterErr error, o checks.Order, l checks.Limits, tick fixed.Decimal) checks.Result {
+func (s *Server) check(ctx context.Context, name string, exit func(), enterErr error, o checks.Order, l checks.Limits, tick fixed.Decimal) checks.Result {
 	if enterErr != nil {
 		return checks.Result{Validator: name, Code: checks.CodeUnavailable,
 			Reason: fmt.Sprintf("validator %s could not be loaded, so the order is not passed unchecked: %v", ValidatorPrefix+name, enterErr)}
 	}
 	defer exit()
 	if name == checks.PriceBand {
-		s.follow.ensure(o.Symbol, tick)
+		s.follow.ensure(ctx, o.Symbol, tick)
 	}
 	return s.checker.Check(name, o, l)
 }

@@ -119,7 +119,7 @@ func Setup(ctx context.Context, s *service.Service, o Options) (*Server, error) 
 			return nil, err
 		}
 	}
-	srv.follow = &follower{conn: conn, trades: trades, log: s.Log.Named("trades"), symbols: map[string]context.CancelFunc{}}
+	srv.follow = &follower{conn: conn, trades: trades, log: s.Log.Named("trades"), symbols: map[string]*followed{}}
 	var err error
 	srv.main, err = s.Runtime.Add(lazy.Spec{
 		Name: MainComponent, MemoryBytes: o.Store.MemoryBytes, Priority: o.Store.Priority, Pinned: true,
@@ -199,5 +199,13 @@ type follower struct {
 	trades  *checks.LastTrades
 	log     *zap.Logger
 	mu      sync.Mutex
-	symbols map[string]context.CancelFunc
+	symbols map[string]*followed
+}
+
+// followed is one symbol's trade stream: cancel stops it; ready is closed
+// once the band has the symbol's last trade price, or knows there is none
+// to have (no trade yet, or matching did not answer).
+type followed struct {
+	cancel context.CancelFunc
+	ready  chan struct{}
 }
