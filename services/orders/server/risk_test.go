@@ -305,3 +305,22 @@ func TestPriceBandChecksTheFirstOrderAfterALoad(t *testing.T) {
 		reasonsMention(t, m.submit(t, "far", fmt.Sprint("f", i), "BTC-USD", buy, "60000", "0.001"), "price-band: price 60000 is outside 47500..52500")
 	}
 }
+
+// The first order of a symbol matching has no book for yet is not held
+// up waiting for a last trade price there is none of.
+func TestPriceBandDoesNotWaitForASymbolWithoutBook(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "NEW-USD", "0.01", "0.001")
+	m.submit(t, "warm", "w1", "NEW-USD", buy, "1", "0.001") // loads the validators
+	if _, err := m.rc.UnloadValidator(ctxT(t), &riskv1.UnloadValidatorRequest{Name: "price-band"}); err != nil {
+		t.Fatal(err)
+	}
+	m.instrument(t, "FRESH-USD", "0.01", "0.001")
+	start := time.Now()
+	if o := m.submit(t, "first", "f1", "FRESH-USD", buy, "100", "1"); o.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_ACCEPTED {
+		t.Fatalf("first order of a new symbol: %v", o)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the first order of a symbol without a book took %v", took)
+	}
+}

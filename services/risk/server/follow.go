@@ -74,6 +74,8 @@ func (f *follower) run(ctx context.Context, symbol string, tick fixed.Decimal, r
 				if book.GetLastTradeSequence() == 0 {
 					isReady() // no trade yet: no price to wait for
 				}
+			} else {
+				isReady() // no book yet (or no answer): no price to wait for
 			}
 		}
 		stream, err := api.StreamTrades(ctx, &matchingv1.StreamTradesRequest{Symbol: symbol, FromSequence: from, Passive: true})
