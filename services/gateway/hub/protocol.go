@@ -215,8 +215,11 @@ func (r *Request) validate() *Error {
 				return err
 			}
 		}
-		if r.Depth != 0 && (r.Channel != ChannelBook || r.Depth < 1 || r.Depth > 50) {
-			return fieldErr("depth", "%d: only book subscriptions take a depth, 1..50", r.Depth)
+		switch {
+		case r.Depth != 0 && r.Channel != ChannelBook:
+			return fieldErr("depth", "%d: only book subscriptions take a depth", r.Depth)
+		case r.Depth < 0 || r.Depth > 50:
+			return fieldErr("depth", "%d is outside 1..50 (0 means 10)", r.Depth)
 		}
 		if r.Channel == ChannelBook && r.Depth == 0 {
 			r.Depth = 10
