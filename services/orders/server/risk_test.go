@@ -324,3 +324,28 @@ func TestPriceBandDoesNotWaitForASymbolWithoutBook(t *testing.T) {
 		t.Fatalf("the first order of a symbol without a book took %v", took)
 	}
 }
+
+// A market order under a notional limit is valued at the last trade: with
+// no trade in the symbol yet it is rejected (NO_REFERENCE_PRICE), not
+// passed for any quantity; once there is one, it is checked against it.
+func TestMarketOrderNotionalNeedsAPrice(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "SOL-USD", "0.01", "0.1")
+	ctx := ctxT(t)
+	if _, err := m.rc.SetLimits(ctx, &riskv1.SetLimitsRequest{Limits: &riskv1.Limits{Account: "mn", MaxNotional: "100"}}); err != nil {
+		t.Fatal(err)
+	}
+	m.submit(t, "maker", "s1", "SOL-USD", sell, "1000", "5")
+	market := func(coid, qty string) *ordersv1.Order {
+		resp, err := m.oc.SubmitOrder(ctx, &ordersv1.SubmitOrderRequest{Account: "mn", ClientOrderId: coid, Symbol: "SOL-USD", Side: buy,
+			Type: ordersv1.OrderType_ORDER_TYPE_MARKET, Quantity: qty})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetOrder()
+	}
+	reasonsMention(t, market("m1", "5"), "max-notional: a market order cannot be valued", "no trade in SOL-USD yet")
+	m.submit(t, "taker", "b1", "SOL-USD", buy, "1000", "0.1") // a trade at 1000
+	waitLastTrade(t, m, "SOL-USD", "2000")
+	reasonsMention(t, market("m2", "1"), "max-notional: notional 1000 x 1 = 1000 is above the account's maximum notional 100")
+}

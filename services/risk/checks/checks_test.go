@@ -37,6 +37,19 @@ func TestChecks(t *testing.T) {
 			t.Errorf("%s(%+v) = %+v, want a failure mentioning %q", tc.name, tc.o, r, tc.want)
 		}
 	}
+	// A market order (no price) under a notional limit is valued at the
+	// last trade; with none it cannot be, and is refused rather than passed.
+	if r := c.Check(MaxNotional, Order{Symbol: "M", Quantity: fixed.Must("1000")}, l); r.Passed || r.Code != CodeNoReferencePrice ||
+		!strings.Contains(r.Reason, "no trade in M yet") {
+		t.Fatalf("market order without a last trade: %+v", r)
+	}
+	if r := c.Check(MaxNotional, Order{Symbol: "M", Quantity: fixed.Must("1000")}, Limits{}); !r.Passed {
+		t.Fatalf("market order without a notional limit: %+v", r)
+	}
+	trades.Set("M", fixed.Must("10"))
+	if r := c.Check(MaxNotional, Order{Symbol: "M", Quantity: fixed.Must("100.1")}, l); r.Passed || !strings.Contains(r.Reason, "10 x 100.1 = 1001") {
+		t.Fatalf("market order valued at the last trade: %+v", r)
+	}
 	// The band needs a last trade; then 90..110 passes, 110.01 does not.
 	if r := c.Check(PriceBand, Order{Symbol: "X", Price: fixed.Must("1000")}, l); !r.Passed {
 		t.Fatalf("band without a trade: %v", r)

@@ -27,6 +27,8 @@ const (
 	CodeRateLimited   = "RATE_LIMITED"
 	CodeOutsideBand   = "PRICE_OUTSIDE_BAND"
 	CodeUnavailable   = "VALIDATOR_UNAVAILABLE"
+	// A market order under a notional limit with no trade yet to value it.
+	CodeNoReferencePrice = "NO_REFERENCE_PRICE"
 )
 
 // Order is what is checked.
@@ -79,7 +81,13 @@ func (c *Checker) Check(name string, o Order, l Limits) Result {
 		if price == 0 {
 			price, _ = c.Trades.Last(o.Symbol)
 		}
-		if l.MaxNotional > 0 && price > 0 {
+		if l.MaxNotional > 0 && price == 0 {
+			// A market order with nothing to value it by: passing it
+			// would leave the limit unchecked for any quantity.
+			return fail(name, CodeNoReferencePrice, "a market order cannot be valued against the account's maximum notional %s: no trade in %s yet; send a limit order",
+				l.MaxNotional.Text(), o.Symbol)
+		}
+		if l.MaxNotional > 0 {
 			n, ok := price.Mul(o.Quantity)
 			if !ok || n > l.MaxNotional {
 				return fail(name, CodeLimitExceeded, "notional %s x %s = %s is above the account's maximum notional %s",

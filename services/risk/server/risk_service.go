@@ -113,7 +113,8 @@ func (s *Server) check(ctx context.Context, name string, exit func(), enterErr e
 			Reason: fmt.Sprintf("validator %s could not be loaded, so the order is not passed unchecked: %v", ValidatorPrefix+name, enterErr)}
 	}
 	defer exit()
-	if name == checks.PriceBand {
+	if name == checks.PriceBand || name == checks.MaxNotional && o.Price == 0 && l.MaxNotional > 0 {
+		// The band and a market order's notional are priced at the last trade.
 		s.follow.ensure(ctx, o.Symbol, tick)
 	}
 	return s.checker.Check(name, o, l)

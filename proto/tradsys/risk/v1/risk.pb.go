@@ -407,7 +407,8 @@ type CheckResult struct {
 	// the validator could not run (lease refused).
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Machine-readable cause of a failure: LIMIT_EXCEEDED, RATE_LIMITED,
-	// PRICE_OUTSIDE_BAND, VALIDATOR_UNAVAILABLE.
+	// PRICE_OUTSIDE_BAND, VALIDATOR_UNAVAILABLE, NO_REFERENCE_PRICE (a market
+	// order under a notional limit with no trade yet to value it).
 	Code          string `protobuf:"bytes,4,opt,name=code,proto3" json:"code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
