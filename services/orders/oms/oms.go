@@ -441,12 +441,24 @@ func (t *txn) applyTrade(in *Instrument, tr Trade) {
 	if !okP || !okQ {
 		return // not representable: cannot be one of our orders' trades
 	}
+	makerSide := Buy
+	if tr.TakerSide == Buy {
+		makerSide = Sell
+	}
 	for _, side := range []struct {
-		id    uint64
-		maker bool
-	}{{tr.TakerID, false}, {tr.MakerID, true}} {
+		id      uint64
+		maker   bool
+		side    Side
+		account uint64
+	}{{tr.TakerID, false, tr.TakerSide, tr.TakerAccount}, {tr.MakerID, true, makerSide, tr.MakerAccount}} {
 		o, ok := t.st.orders[side.id]
 		if !ok || o.Symbol != tr.Symbol {
+			continue
+		}
+		if o.Side != side.side || side.account != 0 && side.account != t.st.accounts[o.Account] {
+			// Not this order's trade: matching also takes orders from
+			// other clients (tools, benchmarks) with ids of their own
+			// choosing, and one of them used this order's id.
 			continue
 		}
 		t.fill(o, Fill{TradeSeq: tr.Seq, Price: price, Quantity: qty, Maker: side.maker, ExecutedAt: tr.ExecutedAt})

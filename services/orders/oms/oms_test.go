@@ -109,3 +109,29 @@ func TestGrids(t *testing.T) {
 		t.Fatalf("min price off the grid: %v", err)
 	}
 }
+
+// Matching takes orders from other clients too (tools, benchmarks) with
+// ids of their own choosing: a trade whose side of an id is not this
+// service's order's side, or whose account number is not that order's
+// account's, is another client's and changes neither order nor position.
+func TestTradeOfAnotherClientsOrderWithTheSameID(t *testing.T) {
+	in := &Instrument{Symbol: "S", TickSize: fixed.Must("1"), LotSize: fixed.Must("1")}
+	tx := &txn{st: &state{orders: map[uint64]*Order{}, positions: map[posKey]*Position{}, open: map[openKey]fixed.Decimal{},
+		trades: map[string]*tradeMark{}, accounts: map[string]uint64{"a": 1, "b": 2}, nextSeq: 1},
+		orders: map[uint64]bool{}, positions: map[posKey]bool{}, trades: map[string]bool{}}
+	buy := &Order{ID: 7, Account: "a", Symbol: "S", Side: Buy, Quantity: fixed.Must("5"), Status: Accepted}
+	sell := &Order{ID: 8, Account: "b", Symbol: "S", Side: Sell, Quantity: fixed.Must("5"), Status: Accepted}
+	tx.st.orders[7], tx.st.orders[8] = buy, sell
+	// Order 7 is a buy: as the maker of a buyer's trade it was a sell,
+	// someone else's. Order 8's account is 2, not 9.
+	tx.applyTrade(in, Trade{Symbol: "S", Seq: 1, Ticks: 10, Lots: 1, TakerID: 99, MakerID: 7, TakerSide: Buy})
+	tx.applyTrade(in, Trade{Symbol: "S", Seq: 2, Ticks: 10, Lots: 1, TakerID: 8, MakerID: 98, TakerSide: Sell, TakerAccount: 9})
+	if buy.Filled != 0 || sell.Filled != 0 || len(tx.st.positions) != 0 {
+		t.Fatalf("another client's trades applied: buy filled %s, sell filled %s, positions %v", buy.Filled.Text(), sell.Filled.Text(), tx.st.positions)
+	}
+	// Their own trade (sides and accounts as theirs) is applied to both.
+	tx.applyTrade(in, Trade{Symbol: "S", Seq: 3, Ticks: 10, Lots: 2, TakerID: 7, MakerID: 8, TakerSide: Buy, TakerAccount: 1, MakerAccount: 2})
+	if buy.Filled.Text() != "2" || sell.Filled.Text() != "2" {
+		t.Fatalf("their own trade: buy filled %s, sell filled %s", buy.Filled.Text(), sell.Filled.Text())
+	}
+}

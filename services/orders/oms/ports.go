@@ -47,7 +47,12 @@ type Trade struct {
 	TakerID     uint64
 	MakerID     uint64
 	TakerSide   Side
-	ExecutedAt  time.Time
+	// Matching's account numbers of the two sides (0: not known). Orders
+	// numbers its accounts in matching (txn.account); a side whose number
+	// is not its order's account's is another client's order with the
+	// same id.
+	TakerAccount, MakerAccount uint64
+	ExecutedAt                 time.Time
 }
 
 // CancelCause says why matching removed quantity.

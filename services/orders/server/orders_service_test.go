@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradsys/mesh/pkg/proctest"
 	matchingv1 "github.com/tradsys/mesh/proto/tradsys/matching/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
+	riskv1 "github.com/tradsys/mesh/proto/tradsys/risk/v1"
 	"google.golang.org/grpc/codes"
 )
 
@@ -413,5 +415,44 @@ func TestReplacePriceOrQuantityAlone(t *testing.T) {
 	book, err := m.mc.GetOrderBook(ctx, &matchingv1.GetOrderBookRequest{Symbol: "ADA-USD"})
 	if err != nil || book.GetBids()[0].GetPrice() != 4512 || book.GetBids()[0].GetQuantity() != 150 {
 		t.Fatalf("matching's book after the replaces: %v %v", book, err)
+	}
+}
+
+// Matching also takes orders from tools with ids of their own choosing: a
+// tool's trade on an id orders gave one of its own orders (here one risk
+// rejected, which never reached matching) fills neither that order nor its
+// account's position.
+func TestAToolsTradeOnAnOrdersIDIsNotApplied(t *testing.T) {
+	m := startMesh(t, meshConfig{})
+	m.instrument(t, "BTC-USD", "1", "1")
+	ctx := ctxT(t)
+	if _, err := m.rc.SetLimits(ctx, &riskv1.SetLimitsRequest{Limits: &riskv1.Limits{Account: "rej", MaxOrderQuantity: "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	rejected := m.submit(t, "rej", "r1", "BTC-USD", buy, "100", "5")
+	resting := m.submit(t, "rest", "s1", "BTC-USD", sell, "101", "1")
+	tool := func(id, account uint64, side matchingv1.Side, price int64) {
+		t.Helper()
+		if _, err := m.mc.SubmitOrder(ctx, &matchingv1.SubmitOrderRequest{Symbol: "BTC-USD", OrderId: id, Account: account, Side: side,
+			Type: matchingv1.OrderType_ORDER_TYPE_LIMIT, Price: price, Quantity: 1}); err != nil {
+			t.Fatalf("tool order %d: %v", id, err)
+		}
+	}
+	tool(rejected.GetOrderId(), 900, matchingv1.Side_SIDE_SELL, 100) // the tool's sell with the rejected buy's id
+	tool(1_000_001, 901, matchingv1.Side_SIDE_BUY, 100)              // trades with it
+	tool(1_000_002, 902, matchingv1.Side_SIDE_BUY, 101)              // then with orders' resting sell
+	// The resting sell's fill comes on the trade stream after the tool's
+	// trade: once it is applied, the tool's trade has been read too.
+	proctest.Eventually(t, 10*time.Second, "the resting sell filled from the trade stream", func() bool {
+		o, err := m.oc.GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: resting.GetOrderId()})
+		return err == nil && o.GetOrder().GetStatus() == ordersv1.OrderStatus_ORDER_STATUS_FILLED
+	})
+	o, err := m.oc.GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: rejected.GetOrderId()})
+	if err != nil || o.GetOrder().GetFilledQuantity() != "0" || len(o.GetOrder().GetHistory()) != 2 {
+		t.Fatalf("the rejected order after a tool traded on its id: %v %v", o, err)
+	}
+	pos, err := m.oc.GetPositions(ctx, &ordersv1.GetPositionsRequest{Account: "rej"})
+	if err != nil || len(pos.GetPositions()) != 0 {
+		t.Fatalf("positions of an account that never traded: %v %v", pos, err)
 	}
 }
