@@ -68,7 +68,39 @@ func toHubError(err error) error {
 			e.Field = info.GetMetadata()["field"]
 		}
 	}
-	return e
+	return &upstreamError{frame: e, st: st}
+}
+
+// upstreamError is another service's refusal as an error frame's content
+// (what a WebSocket client gets), keeping the status it came as: the
+// gateway's gRPC answers pass on its code and ErrorInfo (OUT_OF_RANGE with
+// the oldest sequence to resume from, ALREADY_EXISTS naming the earlier
+// order), which the frame's coarser codes would lose.
+type upstreamError struct {
+	frame *hub.Error
+	st    *status.Status
+}
+
+func (e *upstreamError) Error() string { return e.frame.Error() }
+func (e *upstreamError) Unwrap() error { return e.frame }
+
+// upstreamStatus is the upstream's status under the gateway's domain: its
+// code and message, its ErrorInfo's reason and metadata.
+func upstreamStatus(up *upstreamError) error {
+	info := &errdetails.ErrorInfo{Domain: errorDomain, Reason: upper(up.frame.Code), Metadata: map[string]string{}}
+	for _, d := range up.st.Details() {
+		if i, ok := d.(*errdetails.ErrorInfo); ok {
+			info.Reason = i.GetReason()
+			for k, v := range i.GetMetadata() {
+				info.Metadata[k] = v
+			}
+		}
+	}
+	st := status.New(up.st.Code(), up.st.Message())
+	if withInfo, err := st.WithDetails(info); err == nil {
+		st = withInfo
+	}
+	return st.Err()
 }
 
 // toStatus is a gateway error as a gRPC status with ErrorInfo (reason: the
@@ -79,7 +111,10 @@ func toStatus(err error) error {
 	}
 	var he *hub.Error
 	var unavail *lazy.UnavailableError
+	var up *upstreamError
 	switch {
+	case errors.As(err, &up):
+		return upstreamStatus(up)
 	case errors.As(err, &he):
 	case errors.As(err, &unavail):
 		he = &hub.Error{Code: hub.CodeUnavailable, Message: err.Error()}

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/tradsys/mesh/pkg/proctest"
 	gatewayv1 "github.com/tradsys/mesh/proto/tradsys/gateway/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -135,4 +138,47 @@ func FuzzGatewayService(f *testing.F) {
 		err := grpcfuzz.Call(ctx, conn, md, req)
 		grpcfuzz.Check(t, md, req, err)
 	})
+}
+
+// A refusal from orders keeps its code and details through the gateway: a
+// reused client_order_id is ALREADY_EXISTS naming the earlier order, a
+// resumption from a sequence not given yet OUT_OF_RANGE naming the next.
+func TestGRPCGatewayKeepsOrdersRefusals(t *testing.T) {
+	m := startMesh(t, nil)
+	gw := gatewayv1.NewGatewayServiceClient(dialGRPC(t, m.gwAddr))
+	sell := &gatewayv1.SubmitOrderRequest{ClientOrderId: "keep-1", Symbol: symbol, Side: ordersv1.Side_SIDE_SELL,
+		Type: ordersv1.OrderType_ORDER_TYPE_LIMIT, Price: "100", Quantity: "2"}
+	first, err := gw.SubmitOrder(withKey(keyA), sell)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := proto.Clone(sell).(*gatewayv1.SubmitOrderRequest)
+	other.Quantity = "3"
+	_, err = gw.SubmitOrder(withKey(keyA), other)
+	// (The SubmitOrders stream the gateway submits on carries code, message
+	// and field, not the rest of orders' metadata.)
+	if info := errorInfo(err); status.Code(err) != codes.AlreadyExists || info.GetDomain() != "gateway.tradsys" ||
+		info.GetReason() != "CLIENT_ORDER_ID_REUSED" || info.GetMetadata()["field"] != "client_order_id" ||
+		!strings.Contains(status.Convert(err).Message(), fmt.Sprint("already order ", first.GetOrder().GetOrderId())) {
+		t.Fatalf("reused client_order_id: %v, info %v", err, info)
+	}
+	ctx, cancel := context.WithTimeout(withKey(keyA), 10*time.Second)
+	defer cancel()
+	st, err := gw.StreamOrderUpdates(ctx, &gatewayv1.StreamOrderUpdatesRequest{FromSequence: 1 << 40})
+	if err == nil {
+		_, err = st.Recv()
+	}
+	if info := errorInfo(err); status.Code(err) != codes.OutOfRange || info.GetMetadata()["next_sequence"] == "" {
+		t.Fatalf("updates from a sequence not given yet: %v, info %v", err, info)
+	}
+}
+
+func errorInfo(err error) *errdetails.ErrorInfo {
+	st, _ := status.FromError(err)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
 }
