@@ -19,6 +19,9 @@ func ParseDecimal(field, s string) (fixed.Decimal, error) {
 	d, err := fixed.Parse(s)
 	if err != nil {
 		var pe *fixed.ParseError
+		if errors.Is(err, fixed.ErrRange) {
+			return 0, &FieldError{Field: field, Reason: fmt.Sprintf("%q is above the largest decimal, %s", s, fixed.Max.Text())}
+		}
 		if errors.As(err, &pe) {
 			return 0, &FieldError{Field: field, Reason: fmt.Sprintf("%q: %s", s, pe.Reason)}
 		}

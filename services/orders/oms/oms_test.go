@@ -135,3 +135,12 @@ func TestTradeOfAnotherClientsOrderWithTheSameID(t *testing.T) {
 		t.Fatalf("their own trade: buy filled %s, sell filled %s", buy.Filled.Text(), sell.Filled.Text())
 	}
 }
+
+// A decimal past fixed's range says so and names the largest there is.
+func TestParseDecimalOutOfRange(t *testing.T) {
+	_, err := ParseDecimal("instrument.max_price", "99999999999")
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "instrument.max_price" || fe.Reason != `"99999999999" is above the largest decimal, `+fixed.Max.Text() {
+		t.Fatalf("99999999999: %v", err)
+	}
+}
