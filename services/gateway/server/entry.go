@@ -110,6 +110,9 @@ func (e *orderEntry) submitStreamed(ctx context.Context, r *ordersv1.SubmitOrder
 func errorAnswerStatus(e *ordersv1.SubmitOrdersError) error {
 	st := status.New(codes.Code(e.GetCode()), e.GetMessage())
 	info := &errdetails.ErrorInfo{Reason: e.GetReason(), Domain: "orders.tradsys", Metadata: map[string]string{}}
+	for k, v := range e.GetMetadata() {
+		info.Metadata[k] = v
+	}
 	if e.GetField() != "" {
 		info.Metadata["field"] = e.GetField()
 	}

@@ -155,10 +155,11 @@ func TestGRPCGatewayKeepsOrdersRefusals(t *testing.T) {
 	other := proto.Clone(sell).(*gatewayv1.SubmitOrderRequest)
 	other.Quantity = "3"
 	_, err = gw.SubmitOrder(withKey(keyA), other)
-	// (The SubmitOrders stream the gateway submits on carries code, message
-	// and field, not the rest of orders' metadata.)
+	// (Through the SubmitOrders stream the gateway submits on, with all of
+	// orders' metadata.)
 	if info := errorInfo(err); status.Code(err) != codes.AlreadyExists || info.GetDomain() != "gateway.tradsys" ||
 		info.GetReason() != "CLIENT_ORDER_ID_REUSED" || info.GetMetadata()["field"] != "client_order_id" ||
+		info.GetMetadata()["order_id"] != fmt.Sprint(first.GetOrder().GetOrderId()) || info.GetMetadata()["differs"] != "quantity" ||
 		!strings.Contains(status.Convert(err).Message(), fmt.Sprint("already order ", first.GetOrder().GetOrderId())) {
 		t.Fatalf("reused client_order_id: %v, info %v", err, info)
 	}

@@ -289,7 +289,8 @@ func trade(t *matchingv1.Trade) oms.Trade {
 		side = oms.Sell
 	}
 	tr := oms.Trade{Symbol: t.GetSymbol(), Seq: t.GetSequence(), Ticks: t.GetPrice(), Lots: t.GetQuantity(),
-		TakerID: t.GetTakerOrderId(), MakerID: t.GetMakerOrderId(), TakerSide: side}
+		TakerID: t.GetTakerOrderId(), MakerID: t.GetMakerOrderId(), TakerSide: side,
+		TakerAccount: t.GetTakerAccount(), MakerAccount: t.GetMakerAccount()}
 	if t.GetExecutedAt() != nil {
 		tr.ExecutedAt = t.GetExecutedAt().AsTime()
 	}

@@ -126,6 +126,14 @@ func streamError(err error) *ordersv1.SubmitOrdersError {
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok {
 			e.Reason, e.Field = info.GetReason(), info.GetMetadata()["field"]
+			for k, v := range info.GetMetadata() {
+				if k != "field" {
+					if e.Metadata == nil {
+						e.Metadata = map[string]string{}
+					}
+					e.Metadata[k] = v
+				}
+			}
 		}
 	}
 	return e

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 
 	"github.com/tradsys/mesh/pkg/fixed"
 	connectorsv1 "github.com/tradsys/mesh/proto/tradsys/connectors/v1"
 	ordersv1 "github.com/tradsys/mesh/proto/tradsys/orders/v1"
 	"github.com/tradsys/mesh/services/strategy/strategies"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // marketData is strategies.MarketData over the connectors service.
@@ -85,12 +89,12 @@ func (o *orders) Cancel(ctx context.Context, account string, id uint64) (strateg
 func (o *orders) Updates(ctx context.Context, account, symbol string, from uint64, fn func(strategies.Update)) error {
 	st, err := o.c.StreamOrderUpdates(ctx, &ordersv1.StreamOrderUpdatesRequest{Account: account, Symbol: symbol, FromSequence: from})
 	if err != nil {
-		return err
+		return updatesError(from, err)
 	}
 	for {
 		resp, err := st.Recv()
 		if err != nil {
-			return err
+			return updatesError(from, err)
 		}
 		u := strategies.Update{Sequence: resp.GetSequence(), Order: orderFromPB(resp.GetOrder()),
 			Buy: resp.GetOrder().GetSide() == ordersv1.Side_SIDE_BUY}
@@ -100,6 +104,28 @@ func (o *orders) Updates(ctx context.Context, account, symbol string, from uint6
 		}
 		fn(u)
 	}
+}
+
+// updatesError is a failed update stream's error; OUT_OF_RANGE (the
+// sequence is trimmed, or ahead of the store) as the domain's
+// UpdatesGapError, with where the updates go on.
+func updatesError(from uint64, err error) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.OutOfRange {
+		return err
+	}
+	for _, d := range st.Details() {
+		info, ok := d.(*errdetails.ErrorInfo)
+		if !ok {
+			continue
+		}
+		for _, key := range []string{"oldest_sequence", "next_sequence"} {
+			if n, perr := strconv.ParseUint(info.GetMetadata()[key], 10, 64); perr == nil {
+				return &strategies.UpdatesGapError{Requested: from, ResumeFrom: n, Reason: info.GetReason()}
+			}
+		}
+	}
+	return err
 }
 
 var statusNames = map[ordersv1.OrderStatus]string{

@@ -2,6 +2,7 @@ package strategies
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -144,7 +145,19 @@ func (r *runner) run(ctx context.Context, l logic) error {
 				from = 0
 			}
 			r.mu.Unlock()
-			return r.orders.Updates(ctx, r.cfg.Account, r.cfg.Symbol, from, r.apply)
+			err := r.orders.Updates(ctx, r.cfg.Account, r.cfg.Symbol, from, r.apply)
+			var gap *UpdatesGapError
+			if errors.As(err, &gap) && gap.ResumeFrom > 1 {
+				// Asking again from the same sequence would fail forever:
+				// go on from where the orders service can, and say what
+				// was skipped (the error stays shown until updates flow).
+				r.log.Error("order updates skipped", zap.Uint64("from_sequence", gap.Requested),
+					zap.Uint64("resume_from", gap.ResumeFrom), zap.String("reason", gap.Reason))
+				r.mu.Lock()
+				r.m.LastUpdate = gap.ResumeFrom - 1
+				r.mu.Unlock()
+			}
+			return err
 		})
 	}()
 	tick := time.NewTicker(l.tick())

@@ -190,6 +190,19 @@ type MarketData interface {
 	Trades(ctx context.Context, connector, symbol string, fn func(price fixed.Decimal)) error
 }
 
+// UpdatesGapError says the orders service has no updates at the sequence
+// asked for: trimmed (older than it keeps) or not yet written (its store
+// is behind what the strategy saw: restored or replaced). The updates go
+// on from ResumeFrom; those in between are not coming.
+type UpdatesGapError struct {
+	Requested, ResumeFrom uint64
+	Reason                string
+}
+
+func (e *UpdatesGapError) Error() string {
+	return fmt.Sprintf("order updates from sequence %d are not available (%s); going on from %d", e.Requested, e.Reason, e.ResumeFrom)
+}
+
 // Orders is the orders service (risk applies to everything sent).
 type Orders interface {
 	Instrument(ctx context.Context, symbol string) (Instrument, error)

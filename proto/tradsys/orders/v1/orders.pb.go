@@ -744,7 +744,10 @@ type SubmitOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1..64 bytes of [A-Za-z0-9._:@-].
 	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	// Idempotency key per account, 1..64 bytes of [A-Za-z0-9._:@-].
+	// Idempotency key per account, 1..64 bytes of [A-Za-z0-9._:@-]. A
+	// retry (same symbol, side, type, price and quantity) answers the first
+	// order with duplicate true; the same key with other terms is
+	// ALREADY_EXISTS (reason CLIENT_ORDER_ID_REUSED) naming the earlier order.
 	ClientOrderId string    `protobuf:"bytes,2,opt,name=client_order_id,json=clientOrderId,proto3" json:"client_order_id,omitempty"`
 	Symbol        string    `protobuf:"bytes,3,opt,name=symbol,proto3" json:"symbol,omitempty"`
 	Side          Side      `protobuf:"varint,4,opt,name=side,proto3,enum=tradsys.orders.v1.Side" json:"side,omitempty"`
@@ -957,7 +960,10 @@ type SubmitOrdersError struct {
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// For INVALID_ARGUMENT: the request field at fault, e.g. "price" (the
 	// field of the inner order; "order" when it is missing).
-	Field         string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
+	Field string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
+	// What SubmitOrder's ErrorInfo metadata says besides the field, e.g.
+	// order_id and differs for CLIENT_ORDER_ID_REUSED.
+	Metadata      map[string]string `protobuf:"bytes,5,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1018,6 +1024,13 @@ func (x *SubmitOrdersError) GetField() string {
 		return x.Field
 	}
 	return ""
+}
+
+func (x *SubmitOrdersError) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
 }
 
 type SubmitOrdersResponse struct {
@@ -1212,9 +1225,10 @@ type ReplaceOrderRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
 	OrderId uint64                 `protobuf:"varint,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	// New limit price (decimal on the tick grid).
+	// New limit price (decimal on the tick grid); empty: unchanged.
 	Price string `protobuf:"bytes,3,opt,name=price,proto3" json:"price,omitempty"`
-	// New total quantity (decimal on the lot grid).
+	// New total quantity (decimal on the lot grid); empty: unchanged. At
+	// least one of price and quantity is set.
 	Quantity      string `protobuf:"bytes,4,opt,name=quantity,proto3" json:"quantity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1566,7 +1580,9 @@ type StreamOrderUpdatesRequest struct {
 	Symbol  string `protobuf:"bytes,2,opt,name=symbol,proto3" json:"symbol,omitempty"`
 	// First update sequence to send; 0: only updates after the call.
 	// Updates older than the service keeps are OUT_OF_RANGE naming the
-	// oldest available sequence.
+	// oldest available sequence (metadata oldest_sequence); a sequence past
+	// the next one the service will write is OUT_OF_RANGE too (reason
+	// UPDATE_SEQUENCE_AHEAD, metadata next_sequence).
 	FromSequence  uint64 `protobuf:"varint,3,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2315,12 +2331,16 @@ const file_tradsys_orders_v1_orders_proto_rawDesc = "" +
 	"\x13SubmitOrdersRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12;\n" +
-	"\x05order\x18\x02 \x01(\v2%.tradsys.orders.v1.SubmitOrderRequestR\x05order\"o\n" +
+	"\x05order\x18\x02 \x01(\v2%.tradsys.orders.v1.SubmitOrderRequestR\x05order\"\xfc\x01\n" +
 	"\x11SubmitOrdersError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05field\x18\x04 \x01(\tR\x05field\"\xc5\x01\n" +
+	"\x05field\x18\x04 \x01(\tR\x05field\x12N\n" +
+	"\bmetadata\x18\x05 \x03(\v22.tradsys.orders.v1.SubmitOrdersError.MetadataEntryR\bmetadata\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc5\x01\n" +
 	"\x14SubmitOrdersResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12F\n" +
@@ -2453,7 +2473,7 @@ func file_tradsys_orders_v1_orders_proto_rawDescGZIP() []byte {
 }
 
 var file_tradsys_orders_v1_orders_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tradsys_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_tradsys_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_tradsys_orders_v1_orders_proto_goTypes = []any{
 	(Side)(0),                              // 0: tradsys.orders.v1.Side
 	(OrderType)(0),                         // 1: tradsys.orders.v1.OrderType
@@ -2489,74 +2509,76 @@ var file_tradsys_orders_v1_orders_proto_goTypes = []any{
 	(*ListInstrumentsResponse)(nil),        // 31: tradsys.orders.v1.ListInstrumentsResponse
 	(*UpdateInstrumentStatusRequest)(nil),  // 32: tradsys.orders.v1.UpdateInstrumentStatusRequest
 	(*UpdateInstrumentStatusResponse)(nil), // 33: tradsys.orders.v1.UpdateInstrumentStatusResponse
-	(*timestamppb.Timestamp)(nil),          // 34: google.protobuf.Timestamp
+	nil,                                    // 34: tradsys.orders.v1.SubmitOrdersError.MetadataEntry
+	(*timestamppb.Timestamp)(nil),          // 35: google.protobuf.Timestamp
 }
 var file_tradsys_orders_v1_orders_proto_depIdxs = []int32{
 	3,  // 0: tradsys.orders.v1.Instrument.status:type_name -> tradsys.orders.v1.InstrumentStatus
-	34, // 1: tradsys.orders.v1.Instrument.created_at:type_name -> google.protobuf.Timestamp
-	34, // 2: tradsys.orders.v1.Instrument.updated_at:type_name -> google.protobuf.Timestamp
-	34, // 3: tradsys.orders.v1.Fill.executed_at:type_name -> google.protobuf.Timestamp
+	35, // 1: tradsys.orders.v1.Instrument.created_at:type_name -> google.protobuf.Timestamp
+	35, // 2: tradsys.orders.v1.Instrument.updated_at:type_name -> google.protobuf.Timestamp
+	35, // 3: tradsys.orders.v1.Fill.executed_at:type_name -> google.protobuf.Timestamp
 	2,  // 4: tradsys.orders.v1.OrderEvent.status:type_name -> tradsys.orders.v1.OrderStatus
-	34, // 5: tradsys.orders.v1.OrderEvent.time:type_name -> google.protobuf.Timestamp
+	35, // 5: tradsys.orders.v1.OrderEvent.time:type_name -> google.protobuf.Timestamp
 	5,  // 6: tradsys.orders.v1.OrderEvent.fill:type_name -> tradsys.orders.v1.Fill
 	0,  // 7: tradsys.orders.v1.Order.side:type_name -> tradsys.orders.v1.Side
 	1,  // 8: tradsys.orders.v1.Order.type:type_name -> tradsys.orders.v1.OrderType
 	2,  // 9: tradsys.orders.v1.Order.status:type_name -> tradsys.orders.v1.OrderStatus
-	34, // 10: tradsys.orders.v1.Order.created_at:type_name -> google.protobuf.Timestamp
-	34, // 11: tradsys.orders.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
+	35, // 10: tradsys.orders.v1.Order.created_at:type_name -> google.protobuf.Timestamp
+	35, // 11: tradsys.orders.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
 	6,  // 12: tradsys.orders.v1.Order.history:type_name -> tradsys.orders.v1.OrderEvent
 	0,  // 13: tradsys.orders.v1.SubmitOrderRequest.side:type_name -> tradsys.orders.v1.Side
 	1,  // 14: tradsys.orders.v1.SubmitOrderRequest.type:type_name -> tradsys.orders.v1.OrderType
 	7,  // 15: tradsys.orders.v1.SubmitOrderResponse.order:type_name -> tradsys.orders.v1.Order
 	8,  // 16: tradsys.orders.v1.SubmitOrdersRequest.order:type_name -> tradsys.orders.v1.SubmitOrderRequest
-	9,  // 17: tradsys.orders.v1.SubmitOrdersResponse.submitted:type_name -> tradsys.orders.v1.SubmitOrderResponse
-	11, // 18: tradsys.orders.v1.SubmitOrdersResponse.error:type_name -> tradsys.orders.v1.SubmitOrdersError
-	7,  // 19: tradsys.orders.v1.CancelOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	7,  // 20: tradsys.orders.v1.ReplaceOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	7,  // 21: tradsys.orders.v1.GetOrderResponse.order:type_name -> tradsys.orders.v1.Order
-	2,  // 22: tradsys.orders.v1.ListOrdersRequest.statuses:type_name -> tradsys.orders.v1.OrderStatus
-	34, // 23: tradsys.orders.v1.ListOrdersRequest.created_after:type_name -> google.protobuf.Timestamp
-	34, // 24: tradsys.orders.v1.ListOrdersRequest.created_before:type_name -> google.protobuf.Timestamp
-	7,  // 25: tradsys.orders.v1.ListOrdersResponse.orders:type_name -> tradsys.orders.v1.Order
-	7,  // 26: tradsys.orders.v1.StreamOrderUpdatesResponse.order:type_name -> tradsys.orders.v1.Order
-	6,  // 27: tradsys.orders.v1.StreamOrderUpdatesResponse.event:type_name -> tradsys.orders.v1.OrderEvent
-	34, // 28: tradsys.orders.v1.Position.updated_at:type_name -> google.protobuf.Timestamp
-	23, // 29: tradsys.orders.v1.GetPositionsResponse.positions:type_name -> tradsys.orders.v1.Position
-	4,  // 30: tradsys.orders.v1.CreateInstrumentRequest.instrument:type_name -> tradsys.orders.v1.Instrument
-	4,  // 31: tradsys.orders.v1.CreateInstrumentResponse.instrument:type_name -> tradsys.orders.v1.Instrument
-	4,  // 32: tradsys.orders.v1.GetInstrumentResponse.instrument:type_name -> tradsys.orders.v1.Instrument
-	4,  // 33: tradsys.orders.v1.ListInstrumentsResponse.instruments:type_name -> tradsys.orders.v1.Instrument
-	3,  // 34: tradsys.orders.v1.UpdateInstrumentStatusRequest.status:type_name -> tradsys.orders.v1.InstrumentStatus
-	4,  // 35: tradsys.orders.v1.UpdateInstrumentStatusResponse.instrument:type_name -> tradsys.orders.v1.Instrument
-	8,  // 36: tradsys.orders.v1.OrderService.SubmitOrder:input_type -> tradsys.orders.v1.SubmitOrderRequest
-	10, // 37: tradsys.orders.v1.OrderService.SubmitOrders:input_type -> tradsys.orders.v1.SubmitOrdersRequest
-	13, // 38: tradsys.orders.v1.OrderService.CancelOrder:input_type -> tradsys.orders.v1.CancelOrderRequest
-	15, // 39: tradsys.orders.v1.OrderService.ReplaceOrder:input_type -> tradsys.orders.v1.ReplaceOrderRequest
-	17, // 40: tradsys.orders.v1.OrderService.GetOrder:input_type -> tradsys.orders.v1.GetOrderRequest
-	19, // 41: tradsys.orders.v1.OrderService.ListOrders:input_type -> tradsys.orders.v1.ListOrdersRequest
-	21, // 42: tradsys.orders.v1.OrderService.StreamOrderUpdates:input_type -> tradsys.orders.v1.StreamOrderUpdatesRequest
-	24, // 43: tradsys.orders.v1.OrderService.GetPositions:input_type -> tradsys.orders.v1.GetPositionsRequest
-	26, // 44: tradsys.orders.v1.OrderService.CreateInstrument:input_type -> tradsys.orders.v1.CreateInstrumentRequest
-	28, // 45: tradsys.orders.v1.OrderService.GetInstrument:input_type -> tradsys.orders.v1.GetInstrumentRequest
-	30, // 46: tradsys.orders.v1.OrderService.ListInstruments:input_type -> tradsys.orders.v1.ListInstrumentsRequest
-	32, // 47: tradsys.orders.v1.OrderService.UpdateInstrumentStatus:input_type -> tradsys.orders.v1.UpdateInstrumentStatusRequest
-	9,  // 48: tradsys.orders.v1.OrderService.SubmitOrder:output_type -> tradsys.orders.v1.SubmitOrderResponse
-	12, // 49: tradsys.orders.v1.OrderService.SubmitOrders:output_type -> tradsys.orders.v1.SubmitOrdersResponse
-	14, // 50: tradsys.orders.v1.OrderService.CancelOrder:output_type -> tradsys.orders.v1.CancelOrderResponse
-	16, // 51: tradsys.orders.v1.OrderService.ReplaceOrder:output_type -> tradsys.orders.v1.ReplaceOrderResponse
-	18, // 52: tradsys.orders.v1.OrderService.GetOrder:output_type -> tradsys.orders.v1.GetOrderResponse
-	20, // 53: tradsys.orders.v1.OrderService.ListOrders:output_type -> tradsys.orders.v1.ListOrdersResponse
-	22, // 54: tradsys.orders.v1.OrderService.StreamOrderUpdates:output_type -> tradsys.orders.v1.StreamOrderUpdatesResponse
-	25, // 55: tradsys.orders.v1.OrderService.GetPositions:output_type -> tradsys.orders.v1.GetPositionsResponse
-	27, // 56: tradsys.orders.v1.OrderService.CreateInstrument:output_type -> tradsys.orders.v1.CreateInstrumentResponse
-	29, // 57: tradsys.orders.v1.OrderService.GetInstrument:output_type -> tradsys.orders.v1.GetInstrumentResponse
-	31, // 58: tradsys.orders.v1.OrderService.ListInstruments:output_type -> tradsys.orders.v1.ListInstrumentsResponse
-	33, // 59: tradsys.orders.v1.OrderService.UpdateInstrumentStatus:output_type -> tradsys.orders.v1.UpdateInstrumentStatusResponse
-	48, // [48:60] is the sub-list for method output_type
-	36, // [36:48] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	34, // 17: tradsys.orders.v1.SubmitOrdersError.metadata:type_name -> tradsys.orders.v1.SubmitOrdersError.MetadataEntry
+	9,  // 18: tradsys.orders.v1.SubmitOrdersResponse.submitted:type_name -> tradsys.orders.v1.SubmitOrderResponse
+	11, // 19: tradsys.orders.v1.SubmitOrdersResponse.error:type_name -> tradsys.orders.v1.SubmitOrdersError
+	7,  // 20: tradsys.orders.v1.CancelOrderResponse.order:type_name -> tradsys.orders.v1.Order
+	7,  // 21: tradsys.orders.v1.ReplaceOrderResponse.order:type_name -> tradsys.orders.v1.Order
+	7,  // 22: tradsys.orders.v1.GetOrderResponse.order:type_name -> tradsys.orders.v1.Order
+	2,  // 23: tradsys.orders.v1.ListOrdersRequest.statuses:type_name -> tradsys.orders.v1.OrderStatus
+	35, // 24: tradsys.orders.v1.ListOrdersRequest.created_after:type_name -> google.protobuf.Timestamp
+	35, // 25: tradsys.orders.v1.ListOrdersRequest.created_before:type_name -> google.protobuf.Timestamp
+	7,  // 26: tradsys.orders.v1.ListOrdersResponse.orders:type_name -> tradsys.orders.v1.Order
+	7,  // 27: tradsys.orders.v1.StreamOrderUpdatesResponse.order:type_name -> tradsys.orders.v1.Order
+	6,  // 28: tradsys.orders.v1.StreamOrderUpdatesResponse.event:type_name -> tradsys.orders.v1.OrderEvent
+	35, // 29: tradsys.orders.v1.Position.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 30: tradsys.orders.v1.GetPositionsResponse.positions:type_name -> tradsys.orders.v1.Position
+	4,  // 31: tradsys.orders.v1.CreateInstrumentRequest.instrument:type_name -> tradsys.orders.v1.Instrument
+	4,  // 32: tradsys.orders.v1.CreateInstrumentResponse.instrument:type_name -> tradsys.orders.v1.Instrument
+	4,  // 33: tradsys.orders.v1.GetInstrumentResponse.instrument:type_name -> tradsys.orders.v1.Instrument
+	4,  // 34: tradsys.orders.v1.ListInstrumentsResponse.instruments:type_name -> tradsys.orders.v1.Instrument
+	3,  // 35: tradsys.orders.v1.UpdateInstrumentStatusRequest.status:type_name -> tradsys.orders.v1.InstrumentStatus
+	4,  // 36: tradsys.orders.v1.UpdateInstrumentStatusResponse.instrument:type_name -> tradsys.orders.v1.Instrument
+	8,  // 37: tradsys.orders.v1.OrderService.SubmitOrder:input_type -> tradsys.orders.v1.SubmitOrderRequest
+	10, // 38: tradsys.orders.v1.OrderService.SubmitOrders:input_type -> tradsys.orders.v1.SubmitOrdersRequest
+	13, // 39: tradsys.orders.v1.OrderService.CancelOrder:input_type -> tradsys.orders.v1.CancelOrderRequest
+	15, // 40: tradsys.orders.v1.OrderService.ReplaceOrder:input_type -> tradsys.orders.v1.ReplaceOrderRequest
+	17, // 41: tradsys.orders.v1.OrderService.GetOrder:input_type -> tradsys.orders.v1.GetOrderRequest
+	19, // 42: tradsys.orders.v1.OrderService.ListOrders:input_type -> tradsys.orders.v1.ListOrdersRequest
+	21, // 43: tradsys.orders.v1.OrderService.StreamOrderUpdates:input_type -> tradsys.orders.v1.StreamOrderUpdatesRequest
+	24, // 44: tradsys.orders.v1.OrderService.GetPositions:input_type -> tradsys.orders.v1.GetPositionsRequest
+	26, // 45: tradsys.orders.v1.OrderService.CreateInstrument:input_type -> tradsys.orders.v1.CreateInstrumentRequest
+	28, // 46: tradsys.orders.v1.OrderService.GetInstrument:input_type -> tradsys.orders.v1.GetInstrumentRequest
+	30, // 47: tradsys.orders.v1.OrderService.ListInstruments:input_type -> tradsys.orders.v1.ListInstrumentsRequest
+	32, // 48: tradsys.orders.v1.OrderService.UpdateInstrumentStatus:input_type -> tradsys.orders.v1.UpdateInstrumentStatusRequest
+	9,  // 49: tradsys.orders.v1.OrderService.SubmitOrder:output_type -> tradsys.orders.v1.SubmitOrderResponse
+	12, // 50: tradsys.orders.v1.OrderService.SubmitOrders:output_type -> tradsys.orders.v1.SubmitOrdersResponse
+	14, // 51: tradsys.orders.v1.OrderService.CancelOrder:output_type -> tradsys.orders.v1.CancelOrderResponse
+	16, // 52: tradsys.orders.v1.OrderService.ReplaceOrder:output_type -> tradsys.orders.v1.ReplaceOrderResponse
+	18, // 53: tradsys.orders.v1.OrderService.GetOrder:output_type -> tradsys.orders.v1.GetOrderResponse
+	20, // 54: tradsys.orders.v1.OrderService.ListOrders:output_type -> tradsys.orders.v1.ListOrdersResponse
+	22, // 55: tradsys.orders.v1.OrderService.StreamOrderUpdates:output_type -> tradsys.orders.v1.StreamOrderUpdatesResponse
+	25, // 56: tradsys.orders.v1.OrderService.GetPositions:output_type -> tradsys.orders.v1.GetPositionsResponse
+	27, // 57: tradsys.orders.v1.OrderService.CreateInstrument:output_type -> tradsys.orders.v1.CreateInstrumentResponse
+	29, // 58: tradsys.orders.v1.OrderService.GetInstrument:output_type -> tradsys.orders.v1.GetInstrumentResponse
+	31, // 59: tradsys.orders.v1.OrderService.ListInstruments:output_type -> tradsys.orders.v1.ListInstrumentsResponse
+	33, // 60: tradsys.orders.v1.OrderService.UpdateInstrumentStatus:output_type -> tradsys.orders.v1.UpdateInstrumentStatusResponse
+	49, // [49:61] is the sub-list for method output_type
+	37, // [37:49] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_tradsys_orders_v1_orders_proto_init() }
@@ -2574,7 +2596,7 @@ func file_tradsys_orders_v1_orders_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tradsys_orders_v1_orders_proto_rawDesc), len(file_tradsys_orders_v1_orders_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
