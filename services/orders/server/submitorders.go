@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
-	"io"
 	"runtime/debug"
 
 	"github.com/tradsys/mesh/pkg/grpcserver"
@@ -32,50 +30,13 @@ const maxInFlightPerStream = 1024
 // loaded nor holds up its unloading. A message that cannot be placed gets
 // an error answer and the stream goes on.
 func (s *Server) SubmitOrders(stream grpc.BidiStreamingServer[ordersv1.SubmitOrdersRequest, ordersv1.SubmitOrdersResponse]) error {
-	ctx := stream.Context()
-	// A stopping service ends the stream (a client keeps it open for as
-	// long as its session lives).
-	reqs, recvDone := grpcserver.ReceiveAll(ctx, stream.Recv)
-	// Big enough for every order in flight: a handler that has returned
-	// never leaves one blocked on its answer.
-	answers := make(chan *ordersv1.SubmitOrdersResponse, maxInFlightPerStream)
-	inFlight := 0
-	for recvDone != nil || inFlight > 0 {
-		take := reqs
-		if inFlight == maxInFlightPerStream {
-			take = nil // backpressure: not reading
-		}
-		select {
-		case req := <-take:
-			inFlight++
-			go func() {
-				// The recovery interceptor covers the handler's goroutine
-				// only: no order may crash the process from this one.
-				defer func() {
-					if p := recover(); p != nil {
-						s.log.Error("panic in SubmitOrders", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
-						answers <- &ordersv1.SubmitOrdersResponse{RequestId: req.GetRequestId(), Result: &ordersv1.SubmitOrdersResponse_Error{
-							Error: streamError(status.Errorf(codes.Internal, "internal error: %v", p))}}
-					}
-				}()
-				answers <- s.submitOne(ctx, req)
-			}()
-		case resp := <-answers:
-			inFlight--
-			if err := stream.Send(resp); err != nil {
-				return err
-			}
-		case err := <-recvDone:
-			if !errors.Is(err, io.EOF) {
-				return err
-			}
-			// The client is done sending: answer what is in flight.
-			reqs, recvDone = nil, nil
-		case <-s.done:
-			return status.Error(codes.Unavailable, "orders service stopping; orders not answered may or may not have been placed: resend them (client_order_id makes that safe)")
-		}
-	}
-	return nil
+	return grpcserver.ServeEach(stream, maxInFlightPerStream, s.done,
+		status.Error(codes.Unavailable, "orders service stopping; orders not answered may or may not have been placed: resend them (client_order_id makes that safe)"),
+		s.submitOne, func(req *ordersv1.SubmitOrdersRequest, p any) *ordersv1.SubmitOrdersResponse {
+			s.log.Error("panic in SubmitOrders", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+			return &ordersv1.SubmitOrdersResponse{RequestId: req.GetRequestId(), Result: &ordersv1.SubmitOrdersResponse_Error{
+				Error: streamError(status.Errorf(codes.Internal, "internal error: %v", p))}}
+		})
 }
 
 // submitOne answers one message of a SubmitOrders stream.

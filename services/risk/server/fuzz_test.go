@@ -21,7 +21,10 @@ import (
 
 // startRisk serves the risk service in-process on loopback TCP against a
 // real coordinator (without a matching service: no price band data).
-func startRisk(t testing.TB) *grpc.ClientConn {
+func startRisk(t testing.TB) *grpc.ClientConn { return startRiskWith(t, nil) }
+
+// startRiskWith is startRisk with options changed by opts.
+func startRiskWith(t testing.TB, opts func(*server.Options)) *grpc.ClientConn {
 	t.Helper()
 	coord, _ := coordtest.Start(t, coordtest.Config{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -36,6 +39,9 @@ func startRisk(t testing.TB) *grpc.ClientConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := server.Defaults()
 	o.DataDir, o.Matching = t.TempDir(), ""
+	if opts != nil {
+		opts(&o)
+	}
 	if _, err := server.Setup(ctx, svc, o); err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
 	coordinatorv1 "github.com/tradsys/mesh/proto/tradsys/coordinator/v1"
 	lifecyclev1 "github.com/tradsys/mesh/proto/tradsys/lifecycle/v1"
 	riskv1 "github.com/tradsys/mesh/proto/tradsys/risk/v1"
+	"github.com/tradsys/mesh/services/risk/server"
 	"google.golang.org/grpc/codes"
 )
 
@@ -84,5 +86,45 @@ func TestValidateOrdersStream(t *testing.T) {
 	}
 	if err := st.CloseSend(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The checks of one stream are independent: one that waits (the price
+// band fetching a symbol's last trade from a matching that does not
+// answer) holds up only its own order; an order behind it is answered at
+// once.
+func TestValidateOrdersStreamHasNoHeadOfLineBlocking(t *testing.T) {
+	// A "matching" that accepts connections and never answers.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	conn := startRiskWith(t, func(o *server.Options) { o.Matching = silent.Addr().String() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := riskv1.NewRiskServiceClient(conn).ValidateOrders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The band waits for the limit order's symbol; the market order has
+	// no price for it to check.
+	waits := &riskv1.ValidateOrderRequest{Account: "a", Symbol: "SLOW", Side: riskv1.Side_SIDE_BUY, Price: "100", Quantity: "1", TickSize: "0.01"}
+	quick := &riskv1.ValidateOrderRequest{Account: "b", Symbol: "QUICK", Side: riskv1.Side_SIDE_BUY, Quantity: "1"}
+	start := time.Now()
+	for i, o := range []*riskv1.ValidateOrderRequest{waits, quick} {
+		if err := st.Send(&riskv1.ValidateOrdersRequest{RequestId: uint64(i + 1), Order: o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetRequestId() != 2 || time.Since(start) > time.Second {
+		t.Fatalf("first answer: request %d after %v; want the market order's (2), at once", first.GetRequestId(), time.Since(start))
+	}
+	if second, err := st.Recv(); err != nil || second.GetRequestId() != 1 {
+		t.Fatalf("second answer: %v %v", second, err)
 	}
 }
