@@ -124,8 +124,17 @@ func (c *Coordinator) orphanedComponentsLocked(st *state) {
 }
 
 // markDormantLocked writes DORMANT, now, and the cause for every row not
-// DORMANT for which cause returns one; each write is one event.
+// DORMANT for which cause returns one, up to dormantRowsPerTxn rows in one
+// transaction: a reader never sees a process's component DORMANT and its
+// plugins still ACTIVE. Each row written is one event.
 func (c *Coordinator) markDormantLocked(st *state, cause func(*Component) string) {
+	type change struct {
+		name     string
+		old, new *Component
+		put      clientv3.Op
+		key      string
+	}
+	var changes []change
 	for _, name := range sortedKeys(st.components) {
 		old := st.components[name]
 		if old.State == StateDormant {
@@ -139,20 +148,40 @@ func (c *Coordinator) markDormantLocked(st *state, cause func(*Component) string
 		comp.State, comp.DesiredState, comp.StateChangedAt, comp.Cause = StateDormant, StateUnspecified, time.Now(), why
 		val, _ := json.Marshal(comp)
 		key := c.key(kComponents, name)
-		st.submit(&wop{keys: []string{key}, build: static(clientv3.OpPut(key, string(val))), done: func(_ int64, _ int, err error) {
+		changes = append(changes, change{name, old, &comp, clientv3.OpPut(key, string(val)), key})
+	}
+	for len(changes) > 0 {
+		chunk := changes[:min(dormantRowsPerTxn, len(changes))]
+		changes = changes[len(chunk):]
+		keys, puts := make([]string, len(chunk)), make([]clientv3.Op, len(chunk))
+		for i, ch := range chunk {
+			keys[i], puts[i] = ch.key, ch.put
+		}
+		st.submit(&wop{keys: keys, build: static(puts...), done: func(_ int64, _ int, err error) {
 			if err != nil {
 				return
 			}
 			c.mu.Lock()
-			if c.st == st && st.components[name] == old {
-				st.components[name] = &comp
+			if c.st == st {
+				for _, ch := range chunk {
+					if st.components[ch.name] == ch.old {
+						st.components[ch.name] = ch.new
+					}
+				}
 			}
 			c.mu.Unlock()
-			c.emit(Event{Type: EventComponentStateChanged, Component: name, State: comp.State, Message: comp.Cause,
-				SessionID: comp.Session, Owner: comp.Owner})
+			for _, ch := range chunk {
+				c.emit(Event{Type: EventComponentStateChanged, Component: ch.name, State: ch.new.State, Message: ch.new.Cause,
+					SessionID: ch.new.Session, Owner: ch.new.Owner})
+			}
 		}})
 	}
 }
+
+// dormantRowsPerTxn bounds the rows one transaction marks DORMANT: far
+// under etcd's --max-txn-ops (a process with more components than this
+// has them marked in several transactions).
+const dormantRowsPerTxn = 32
 
 // dependencyCycle returns the cycle that adding comp would close, as
 // "a -> b -> a", or nil. Unknown dependencies are allowed (registered later).
