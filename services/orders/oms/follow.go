@@ -204,8 +204,19 @@ func (m *OMS) reconcile(ctx context.Context, id uint64) {
 	}
 	var known *MatchState
 	var cancelled int64
+	foreign := false
 	st, err := m.cfg.Matching.State(ctx, o.Symbol, id)
+	m.store.mu.RLock()
+	account := m.store.st.accounts[o.Account]
+	m.store.mu.RUnlock()
 	switch {
+	case err == nil && st.Account != 0 && account != 0 && st.Account != account:
+		// Another client's order under this id: it says nothing of ours,
+		// and cancelling it would cancel theirs. Ours is what its fills
+		// say (matching refuses an id already resting, so ours is not).
+		m.log.Warn("reconcile: matching has another client's order under this id", zap.Uint64("order_id", id),
+			zap.Uint64("their_account", st.Account), zap.Uint64("our_account", account))
+		foreign = true
 	case err == nil:
 		known = &st
 	case errors.Is(err, ErrNotFound):
@@ -234,6 +245,9 @@ func (m *OMS) reconcile(ctx context.Context, id uint64) {
 			return settleKnown(t, p, *known)
 		}
 		switch {
+		case p.Status == New && foreign:
+			p.RejectReasons = []string{"matching has another client's order under this id"}
+			return t.move(p, Rejected, "matching has another client's order under this id ("+cause+"); no fills")
 		case p.Status == New && cancelled > 0:
 			if err := t.move(p, Accepted, ""); err != nil {
 				return err

@@ -85,6 +85,10 @@ type MatchState struct {
 	Resting   bool
 	Cancelled bool
 	Cause     CancelCause // when Cancelled
+	// Account is the matching account number of the order matching has
+	// under the id (0: not said): another client of matching (a tool)
+	// may have used an id this service gives its own orders.
+	Account uint64
 }
 
 // Matching is the matching engine (the matching service).

@@ -157,3 +157,49 @@ func TestSubmitAnswersBeforeDurableOnlyWhatMatchingKeeps(t *testing.T) {
 		})
 	}
 }
+
+// An order matching has under the same id but for another account (a tool
+// that submits to matching directly chose the id) says nothing of ours:
+// ours is not cancelled there (that would cancel theirs) and, with no
+// fills, it is rejected saying why.
+func TestReconcileIgnoresAnotherClientsOrderUnderTheSameID(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenStore(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id uint64
+	if err := st.commit(func(tx *txn) error {
+		o := tx.create(&Order{Account: "a", ClientOrderID: "c", Symbol: "S", Side: Buy, Type: Limit,
+			Price: fixed.Must("10"), Quantity: fixed.Must("1")})
+		tx.account("a") // matching account 1
+		id = o.ID
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mt := &matchingState{states: map[uint64]MatchState{id: {Resting: true, Account: 999}}}
+	m, err := Open(Config{Dir: dir, Matching: mt, ReconcileEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for m.Unresolved() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("still unresolved")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if o := m.mustGet(id); o.Status != Rejected || !strings.Contains(strings.Join(o.RejectReasons, " "), "another client's order") {
+		t.Fatalf("%v %v, want REJECTED naming the other client's order", o.Status, o.RejectReasons)
+	}
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	if len(mt.cancels) != 0 {
+		t.Fatalf("cancelled %v in matching: the other client's order", mt.cancels)
+	}
+}

@@ -211,13 +211,14 @@ func (c *matchingClient) State(ctx context.Context, symbol string, id uint64) (o
 	if err != nil {
 		return oms.MatchState{}, matchingError(err, true)
 	}
+	acct := resp.GetOrder().GetAccount()
 	switch resp.GetStatus() {
 	case matchingv1.OrderStatus_ORDER_STATUS_FILLED:
-		return oms.MatchState{}, nil
+		return oms.MatchState{Account: acct}, nil
 	case matchingv1.OrderStatus_ORDER_STATUS_CANCELLED:
-		return oms.MatchState{Cancelled: true, Cause: cancelCause(resp.GetCancelReason())}, nil
+		return oms.MatchState{Cancelled: true, Cause: cancelCause(resp.GetCancelReason()), Account: acct}, nil
 	}
-	return oms.MatchState{Resting: true}, nil
+	return oms.MatchState{Resting: true, Account: acct}, nil
 }
 
 func (c *matchingClient) Replace(ctx context.Context, symbol string, id uint64, ticks, lots int64) (oms.Execution, error) {
