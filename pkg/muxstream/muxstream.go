@@ -36,6 +36,18 @@ type Shared[Req, Resp any] struct {
 	cur *openStream[Req, Resp]
 }
 
+// New is a Shared over a generated client's bidirectional method (e.g.
+// riskv1.NewRiskServiceClient(conn).ValidateOrders), answers matched by id
+// (e.g. (*riskv1.ValidateOrdersResponse).GetRequestId), closed after idle
+// without calls (0: never).
+func New[Req, Resp any](method func(context.Context, ...grpc.CallOption) (grpc.BidiStreamingClient[Req, Resp], error),
+	id func(*Resp) uint64, idle time.Duration) *Shared[Req, Resp] {
+	return &Shared[Req, Resp]{
+		Open: func(ctx context.Context) (grpc.BidiStreamingClient[Req, Resp], error) { return method(ctx) },
+		ID:   id, Idle: idle,
+	}
+}
+
 type openStream[Req, Resp any] struct {
 	cancel context.CancelFunc
 	stream grpc.BidiStreamingClient[Req, Resp]

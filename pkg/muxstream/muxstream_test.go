@@ -80,13 +80,7 @@ func start(t *testing.T) (*echoRisk, *grpc.ClientConn) {
 type shared = muxstream.Shared[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]
 
 func newShared(conn *grpc.ClientConn, idle time.Duration) *shared {
-	return &shared{
-		Open: func(ctx context.Context) (grpc.BidiStreamingClient[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse], error) {
-			return riskv1.NewRiskServiceClient(conn).ValidateOrders(ctx)
-		},
-		ID:   (*riskv1.ValidateOrdersResponse).GetRequestId,
-		Idle: idle,
-	}
+	return muxstream.New(riskv1.NewRiskServiceClient(conn).ValidateOrders, (*riskv1.ValidateOrdersResponse).GetRequestId, idle)
 }
 
 func call(ctx context.Context, s *shared, id uint64, account string) (string, error) {

@@ -40,13 +40,7 @@ const clockSkew = time.Second
 func newOrderEntry(conn grpc.ClientConnInterface, stream bool) *orderEntry {
 	e := &orderEntry{c: ordersv1.NewOrderServiceClient(conn), skew: clockSkew}
 	if stream {
-		e.stream = &muxstream.Shared[ordersv1.SubmitOrdersRequest, ordersv1.SubmitOrdersResponse]{
-			Open: func(ctx context.Context) (grpc.BidiStreamingClient[ordersv1.SubmitOrdersRequest, ordersv1.SubmitOrdersResponse], error) {
-				return e.c.SubmitOrders(ctx)
-			},
-			ID:   (*ordersv1.SubmitOrdersResponse).GetRequestId,
-			Idle: entryStreamIdle,
-		}
+		e.stream = muxstream.New(e.c.SubmitOrders, (*ordersv1.SubmitOrdersResponse).GetRequestId, entryStreamIdle)
 	}
 	return e
 }

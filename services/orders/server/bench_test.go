@@ -176,12 +176,7 @@ func perClientStreams(b *testing.B, oc ordersv1.OrderServiceClient, clients int,
 // sharedStream is a submit over one SubmitOrders stream shared by every
 // client, each order matched to its answer by id.
 func sharedStream(b *testing.B, oc ordersv1.OrderServiceClient, order orderFor, placed checkFunc) func(*rand.Rand, int) error {
-	s := &muxstream.Shared[ordersv1.SubmitOrdersRequest, ordersv1.SubmitOrdersResponse]{
-		Open: func(ctx context.Context) (grpc.BidiStreamingClient[ordersv1.SubmitOrdersRequest, ordersv1.SubmitOrdersResponse], error) {
-			return oc.SubmitOrders(ctx)
-		},
-		ID: (*ordersv1.SubmitOrdersResponse).GetRequestId,
-	}
+	s := muxstream.New(oc.SubmitOrders, (*ordersv1.SubmitOrdersResponse).GetRequestId, 0)
 	b.Cleanup(s.Close)
 	var ids atomic.Uint64
 	return func(rng *rand.Rand, client int) error {

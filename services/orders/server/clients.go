@@ -41,13 +41,7 @@ type riskClient struct {
 func newRiskClient(conn *grpc.ClientConn, timeout time.Duration, stream bool, idle time.Duration) *riskClient {
 	c := &riskClient{conn: conn, timeout: timeout}
 	if stream {
-		c.stream = &muxstream.Shared[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse]{
-			Open: func(ctx context.Context) (grpc.BidiStreamingClient[riskv1.ValidateOrdersRequest, riskv1.ValidateOrdersResponse], error) {
-				return riskv1.NewRiskServiceClient(conn).ValidateOrders(ctx)
-			},
-			ID:   (*riskv1.ValidateOrdersResponse).GetRequestId,
-			Idle: idle,
-		}
+		c.stream = muxstream.New(riskv1.NewRiskServiceClient(conn).ValidateOrders, (*riskv1.ValidateOrdersResponse).GetRequestId, idle)
 	}
 	return c
 }
@@ -126,13 +120,7 @@ type matchingClient struct {
 func newMatchingClient(conn *grpc.ClientConn, timeout time.Duration, stream bool, idle time.Duration) *matchingClient {
 	c := &matchingClient{conn: conn, timeout: timeout}
 	if stream {
-		c.stream = &muxstream.Shared[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse]{
-			Open: func(ctx context.Context) (grpc.BidiStreamingClient[matchingv1.SubmitOrdersRequest, matchingv1.SubmitOrdersResponse], error) {
-				return matchingv1.NewMatchingServiceClient(conn).SubmitOrders(ctx)
-			},
-			ID:   (*matchingv1.SubmitOrdersResponse).GetOrderId,
-			Idle: idle,
-		}
+		c.stream = muxstream.New(matchingv1.NewMatchingServiceClient(conn).SubmitOrders, (*matchingv1.SubmitOrdersResponse).GetOrderId, idle)
 	}
 	return c
 }
