@@ -566,12 +566,14 @@ func (s *Store) syncer() {
 				break more
 			}
 		}
-		if expired != nil && allAnswered(group) {
-			continue // held: the timer or the next batch with a waiter syncs it
-		}
-		if timer == nil && allAnswered(group) {
-			timer = time.NewTimer(lazySyncDelay)
-			expired = timer.C
+		// Held while nobody waits and the timer has not fired (expired is
+		// nil once it has): the next batch with a waiter, or the timer,
+		// syncs the group.
+		if allAnswered(group) && (timer == nil || expired != nil) {
+			if timer == nil {
+				timer = time.NewTimer(lazySyncDelay)
+				expired = timer.C
+			}
 			continue
 		}
 		if timer != nil {
