@@ -98,7 +98,7 @@ C=127.0.0.1:$TRADSYS_SWARM_PORT_COORDINATOR1 O=127.0.0.1:$TRADSYS_SWARM_PORT_ORD
 g() { grpcurl "${GRPCURL_TLS[@]}" "$@"; }
 echo "== plaintext is refused: mTLS is on"
 ! grpcurl -plaintext -max-time 3 "$O" list >/dev/null 2>&1 || fail "orders answered a plaintext call"
-tradsys "${TLS[@]}" --coordinator "$C" status
+retry 30 tradsys "${TLS[@]}" --coordinator "$C" status # the coordinators may still be restarting after the deploy
 
 echo "== each replica grants: the follower forwards to the leader with the caller's identity"
 for P in "$TRADSYS_SWARM_PORT_COORDINATOR1" "$TRADSYS_SWARM_PORT_COORDINATOR2"; do
